@@ -1,0 +1,138 @@
+"""The tables of the state store, split as OpenNebula splits them.
+
+*Shared* tables are the federation's: a federation master replicates exactly these to its
+slaves (MySQL ``replicate-do-table``). *Local* tables stay with their zone. Each pool table
+holds ``oid, name, body (JSON), uid, gid, owner_u, group_u, other_u`` plus the columns that
+are queried; the body is the whole object.
+
+A change to a table bumps SHARED_VERSION or LOCAL_VERSION; a store of another version is
+refused at start with a clear error, never upgraded silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SHARED_VERSION = 1
+LOCAL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sqlite: str
+    mysql: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: str = "oid"
+    unique: tuple[tuple[str, ...], ...] = ()
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    def create_sql(self, dialect: str) -> list[str]:
+        cols = [f"{c.name} {getattr(c, dialect)}" for c in self.columns]
+        cols.append(f"PRIMARY KEY ({self.primary_key})")
+        cols += [f"UNIQUE ({', '.join(u)})" for u in self.unique]
+        tail = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" if dialect == "mysql" else ""
+        statements = [f"CREATE TABLE {self.name} ({', '.join(cols)}){tail}"]
+        for index in self.indexes:
+            statements.append(
+                f"CREATE INDEX {self.name}_{'_'.join(index)} ON {self.name} ({', '.join(index)})"
+            )
+        return statements
+
+
+def _int(name: str) -> Column:
+    return Column(name, "INTEGER", "INTEGER")
+
+
+def _bigint(name: str) -> Column:
+    return Column(name, "INTEGER", "BIGINT")
+
+
+def _text(name: str, size: int) -> Column:
+    return Column(name, "TEXT", f"VARCHAR({size})")
+
+
+_BODY = Column("body", "TEXT", "MEDIUMTEXT")
+POOL_COLUMNS = (
+    _int("oid"),
+    _text("name", 128),
+    _BODY,
+    _int("uid"),
+    _int("gid"),
+    _int("owner_u"),
+    _int("group_u"),
+    _int("other_u"),
+)
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """A pool of objects: its table, the ACL resource type, and the first oid it hands out."""
+
+    table: str
+    resource: str
+    first_oid: int = 0
+    extra: tuple[Column, ...] = ()
+    unique_name: bool = False
+    shared: bool = False
+    indexes: tuple[tuple[str, ...], ...] = field(default=())
+
+    def table_def(self) -> Table:
+        return Table(
+            self.table,
+            POOL_COLUMNS + self.extra,
+            unique=(("name",),) if self.unique_name else (),
+            indexes=self.indexes,
+        )
+
+
+# User-created groups and zones start at 100 as in OpenNebula (0-99 are reserved).
+USERS = PoolSpec("user_pool", "USER", unique_name=True, shared=True)
+GROUPS = PoolSpec("group_pool", "GROUP", first_oid=100, unique_name=True, shared=True)
+ZONES = PoolSpec("zone_pool", "ZONE", first_oid=100, unique_name=True, shared=True)
+HOSTS = PoolSpec("host_pool", "HOST", extra=(_int("state"),), unique_name=True)
+VMS = PoolSpec("vm_pool", "VM", extra=(_int("state"), _int("lcm_state")), indexes=(("state",),))
+TEMPLATES = PoolSpec("template_pool", "TEMPLATE")
+IMAGES = PoolSpec("image_pool", "IMAGE")
+NETWORKS = PoolSpec("network_pool", "NET")
+DOCUMENTS = PoolSpec("document_pool", "DOCUMENT", extra=(_int("type"),), indexes=(("type",),))
+POOLS = (USERS, GROUPS, ZONES, HOSTS, VMS, TEMPLATES, IMAGES, NETWORKS, DOCUMENTS)
+
+_VERSIONING = (
+    _int("oid"),
+    Column("version", "TEXT", "VARCHAR(64)"),
+    _int("timestamp"),
+    Column("comment", "TEXT", "VARCHAR(256)"),
+    _int("is_slave"),
+)
+DB_VERSIONING = Table("db_versioning", _VERSIONING)
+LOCAL_DB_VERSIONING = Table("local_db_versioning", _VERSIONING)
+ACL = Table(
+    "acl",
+    (_int("oid"), _bigint("user"), _bigint("resource"), _bigint("rights"), _bigint("zone")),
+    unique=(("user", "resource", "rights", "zone"),),
+)
+# Next oid per pool (and for acl). Local: a slave never allocates ids of shared pools.
+POOL_CONTROL = Table(
+    "pool_control",
+    (Column("tablename", "TEXT", "VARCHAR(32)"), _bigint("last_oid")),
+    primary_key="tablename",
+)
+
+SHARED_TABLES: tuple[Table, ...] = (
+    *(p.table_def() for p in POOLS if p.shared),
+    ACL,
+    DB_VERSIONING,
+)
+LOCAL_TABLES: tuple[Table, ...] = (
+    *(p.table_def() for p in POOLS if not p.shared),
+    POOL_CONTROL,
+    LOCAL_DB_VERSIONING,
+)
+SHARED_TABLE_NAMES = tuple(t.name for t in SHARED_TABLES)
+LOCAL_TABLE_NAMES = tuple(t.name for t in LOCAL_TABLES)

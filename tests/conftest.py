@@ -1,0 +1,145 @@
+"""Fixtures shared by the whole suite.
+
+Store-backed tests run on both backends: the ``backend`` fixture is parametrized with
+``sqlite`` and ``mysql``; MySQL tests share one real MariaDB server for the session
+(``mariadb``) and each gets a database of its own. ``instance`` is a fresh onekit instance
+(its own ONEKIT_HOME) on that backend; ``cli`` and ``playbook`` run the real commands in
+subprocesses against it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.mariadb import PASSWORD, USER, MariaDB
+from support.ports import free_port
+
+from ansible_collections.onekit.cloud.plugins.module_utils import schema
+from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import (
+    Instance,
+    mysql_config,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
+    server = MariaDB(tmp_path_factory.mktemp("mariadb")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def instance_config(backend: str, request: pytest.FixtureRequest) -> Iterator[InstanceConfig]:
+    base = InstanceConfig(port=free_port())
+    if backend == "sqlite":
+        yield base
+        return
+    server: MariaDB = request.getfixturevalue("mariadb")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield mysql_config("127.0.0.1", server.port, USER, PASSWORD, name, base)
+    server.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+@pytest.fixture
+def instance(tmp_path: Path, instance_config: InstanceConfig) -> Instance:
+    inst = Instance(tmp_path / "onekit")
+    inst.init(instance_config)
+    return inst
+
+
+@pytest.fixture
+def admin(instance: Instance) -> Iterator[Session]:
+    session = instance.session()
+    yield session
+    session.db.close()
+
+
+def instance_env(instance: Instance, **extra: str) -> dict[str, str]:
+    """The environment a user of this instance has: its home, the venv's commands first."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ONE_AUTH", "ONE_USERNAME", "ONE_PASSWORD")
+    }
+    env.update(
+        ONEKIT_HOME=str(instance.home),
+        PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        **extra,
+    )
+    return env
+
+
+class Cli:
+    """Run a onekit command against an instance: ``cli("oneuser", "list")``."""
+
+    def __init__(self, instance: Instance):
+        self.instance = instance
+
+    def __call__(
+        self, *args: str, input: str | None = None, env: dict | None = None, check: bool = False
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [str(VENV_BIN / args[0]), *args[1:]],
+            input=input,
+            capture_output=True,
+            text=True,
+            env={**instance_env(self.instance), **(env or {})},
+            timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} failed ({result.returncode}): {result.stderr}{result.stdout}"
+            )
+        return result
+
+    def json(self, *args: str) -> dict:
+        return json.loads(self(*args, "--json", check=True).stdout)
+
+
+@pytest.fixture
+def cli(instance: Instance) -> Cli:
+    return Cli(instance)
+
+
+@pytest.fixture
+def playbook(instance: Instance, tmp_path: Path):
+    """Run a playbook (text) with real ansible-playbook against the instance."""
+
+    def run(text: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        path = tmp_path / f"play-{uuid.uuid4().hex[:8]}.yml"
+        path.write_text(text)
+        return subprocess.run(
+            [str(VENV_BIN / "ansible-playbook"), str(path), *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**instance_env(instance), **(env or {})},
+            timeout=300,
+        )
+
+    return run
+
+
+def store_snapshot(db: Database) -> dict[str, list[tuple]]:
+    """Every row of every table, to assert that a refused operation changed nothing."""
+    tables = [t.name for t in schema.SHARED_TABLES + schema.LOCAL_TABLES]
+    with db.snapshot() as tx:
+        return {t: sorted(tx.rows(f"SELECT * FROM {t}"), key=repr) for t in tables}
