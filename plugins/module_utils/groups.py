@@ -1,0 +1,136 @@
+"""Group operations: create (with its default CREATE rule), delete, show, list.
+
+Groups 0 (oneadmin) and 1 (users) are the system groups; user-made groups get ids from
+100. A group is owned by oneadmin with mode 640 and its own id as group, so members see
+the groups they are in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils import acls, pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.acl import RIGHT_BITS, AclRule
+from ansible_collections.onekit.cloud.plugins.module_utils.auth import (
+    ONEADMIN_GID,
+    ONEADMIN_UID,
+    USERS_GID,
+    Target,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import Conflict, NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
+
+USE, ADMIN, CREATE = (RIGHT_BITS[r] for r in ("USE", "ADMIN", "CREATE"))
+SYSTEM_GROUPS = (ONEADMIN_GID, USERS_GID)
+# What members of a new group may create unless told otherwise (`onegroup create
+# --resources`); DOCUMENT lets them run OneFlow services.
+DEFAULT_RESOURCES = "VM+NET+IMAGE+TEMPLATE+DOCUMENT"
+_GROUP_MODE = Permissions.from_octal("640")
+
+Body = dict[str, Any]
+
+
+def new_group_body(gid: int | None, name: str) -> Body:
+    return {
+        "ID": gid,
+        "NAME": name,
+        "UID": ONEADMIN_UID,
+        "GID": gid,
+        "UNAME": "oneadmin",
+        "USERS": [],
+        "PERMISSIONS": _GROUP_MODE.to_json(),
+        "TEMPLATE": {},
+    }
+
+
+def _check_resources(resources: str | None, zone: int) -> None:
+    if resources:
+        AclRule.parse(f"@0 {resources}/* CREATE", zone)
+
+
+def _create_in(w: AuthTx, name: str, resources: str | None) -> Body:
+    w.authorize(Target.new("GROUP", w.subject.gid), CREATE)
+    gid = pool.next_oid(w.tx, schema.GROUPS.table)
+    group = pool.insert(w.tx, schema.GROUPS, new_group_body(gid, name), oid=gid)
+    if resources:
+        acls.insert_rule(w.tx, AclRule.parse(f"@{gid} {resources}/* CREATE", w.session.zone))
+    return group
+
+
+def _delete_in(w: AuthTx, group: Body) -> None:
+    if group["ID"] in SYSTEM_GROUPS:
+        raise Conflict(f"group {group['ID']} ({group['NAME']}) is a system group")
+    w.authorize(Target.of("GROUP", group), ADMIN)
+    if group["USERS"]:
+        members = (pool.get(w.tx, schema.USERS, uid) for uid in group["USERS"])
+        names = [u["NAME"] for u in members if u]
+        raise Conflict(
+            f"group {group['NAME']} is not empty (users: {', '.join(names)}); "
+            "move them out with `oneuser chgrp` / `oneuser delgroup` first"
+        )
+    pool.delete(w.tx, schema.GROUPS, group["ID"])
+    acls.delete_rules_of(w.tx, "group", group["ID"])
+
+
+def create(session: Session, name: str, resources: str | None = DEFAULT_RESOURCES) -> Body:
+    """Create a group; ``resources`` (e.g. ``VM+NET``) adds ``@<id> <resources>/* CREATE``."""
+    pool.check_name("group", name)
+    _check_resources(resources, session.zone)
+    with session.write() as w:
+        return _create_in(w, name, resources)
+
+
+def delete(session: Session, ref: int | str) -> Body:
+    with session.write() as w:
+        group = pool.resolve(w.tx, schema.GROUPS, ref, lock=True)
+        _delete_in(w, group)
+        return group
+
+
+def ensure(
+    session: Session,
+    name: str,
+    state: str = "present",
+    resources: str | None = DEFAULT_RESOURCES,
+    dry_run: bool = False,
+) -> tuple[bool, Body | None, Body | None]:
+    """Group ``name`` present or absent; returns (changed, before, after).
+
+    ``resources`` only applies when the group is created.
+    """
+    pool.check_name("group", name)
+    _check_resources(resources, session.zone)
+    with session.write(dry_run=dry_run) as w:
+        try:
+            group = pool.resolve(w.tx, schema.GROUPS, name, lock=True)
+        except NotFound:
+            group = None
+        if state == "absent":
+            if group is not None:
+                _delete_in(w, group)
+            return group is not None, group, None
+        if group is not None:
+            w.authorize(Target.of("GROUP", group), USE)
+            return False, group, group
+        return True, None, _create_in(w, name, resources)
+
+
+def show(session: Session, ref: int | str) -> Body:
+    with session.read() as w:
+        group = pool.resolve(w.tx, schema.GROUPS, ref)
+        w.authorize(Target.of("GROUP", group), USE)
+        return group
+
+
+def list_groups(session: Session) -> list[Body]:
+    with session.read() as w:
+        return [
+            g for g in pool.all_bodies(w.tx, schema.GROUPS) if w.allowed(Target.of("GROUP", g), USE)
+        ]
+
+
+def name_map(session: Session) -> dict[int, str]:
+    """Group id -> name, to print the groups a visible object refers to."""
+    with session.read() as w:
+        return {g["ID"]: g["NAME"] for g in pool.all_bodies(w.tx, schema.GROUPS)}

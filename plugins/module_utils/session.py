@@ -1,0 +1,68 @@
+"""A session: a store plus the authenticated user every operation acts for.
+
+Operations (``users.create(session, ...)`` and the like) open one transaction per call
+with ``session.write()`` or ``session.read()`` and check rights through it, so a refused
+or failed operation leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from ansible_collections.onekit.cloud.plugins.module_utils import auth
+from ansible_collections.onekit.cloud.plugins.module_utils.acl import AclRule
+from ansible_collections.onekit.cloud.plugins.module_utils.db import Database, Tx
+from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+
+
+@dataclass
+class Session:
+    db: Database
+    subject: auth.Subject
+    zone: int = 0
+    umask: str = "177"
+
+    @classmethod
+    def login(cls, db: Database, username: str, password: str, **kwargs) -> Session:
+        return cls(db, auth.login(db, username, password), **kwargs)
+
+    @contextmanager
+    def write(self, dry_run: bool = False) -> Iterator[AuthTx]:
+        """A write transaction; ``dry_run`` rolls it back at the end (check mode)."""
+        with self.db.transaction(dry_run=dry_run) as tx:
+            yield AuthTx(tx, self)
+
+    @contextmanager
+    def read(self) -> Iterator[AuthTx]:
+        with self.db.snapshot() as tx:
+            yield AuthTx(tx, self)
+
+    def new_permissions(self) -> Permissions:
+        return Permissions.from_umask(self.umask)
+
+
+@dataclass
+class AuthTx:
+    """A transaction that knows who is asking; ``authorize`` checks against its ACL."""
+
+    tx: Tx
+    session: Session
+    _rules: list[AclRule] | None = field(default=None, repr=False)
+
+    @property
+    def subject(self) -> auth.Subject:
+        return self.session.subject
+
+    @property
+    def rules(self) -> list[AclRule]:
+        if self._rules is None:
+            self._rules = auth.acl_rules(self.tx)
+        return self._rules
+
+    def authorize(self, target: auth.Target, right: int) -> None:
+        auth.authorize(self.subject, self.rules, target, right, self.session.zone)
+
+    def allowed(self, target: auth.Target, right: int) -> bool:
+        return auth.allowed(self.subject, self.rules, target, right, self.session.zone)
