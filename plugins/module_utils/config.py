@@ -1,0 +1,129 @@
+"""The instance configuration, ``$ONEKIT_HOME/etc/oned.conf``, in oned.conf's own syntax.
+
+    LISTEN_ADDRESS = "127.0.0.1"
+    PORT = 2633
+    DB = [ BACKEND = "sqlite" ]
+    # DB = [ BACKEND = "mysql", SERVER = "localhost", PORT = 0, USER = "oneadmin",
+    #        PASSWD = "oneadmin", DB_NAME = "opennebula" ]
+    DEFAULT_UMASK = 177
+
+Every key has a default; an unknown backend, a bad number or a malformed file is a
+ConfigError that names the file and the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ansible_collections.onekit.cloud.plugins.module_utils import template
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+    ConfigError,
+    InvalidInput,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+
+DEFAULT_PORT = 2633
+
+
+@dataclass(frozen=True)
+class DbConfig:
+    backend: str = "sqlite"
+    server: str = "localhost"
+    port: int = 0
+    user: str = "oneadmin"
+    passwd: str = ""
+    db_name: str = "opennebula"
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    listen_address: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    db: DbConfig = field(default_factory=DbConfig)
+    default_umask: str = "177"
+
+
+def _int(value: str, key: str, where: Path, low: int, high: int) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise ConfigError(
+            f"{where}: {key} must be a whole number from {low} to {high}, got {value!r}"
+        )
+    return number
+
+
+def _single(tpl: dict, key: str, where: Path) -> str | None:
+    value = tpl.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f'{where}: {key} must be a single value like {key} = "..."')
+    return value
+
+
+def parse_config(text: str, where: Path) -> InstanceConfig:
+    try:
+        tpl = template.parse(text)
+    except InvalidInput as err:
+        raise ConfigError(f"{where}: {err}") from err
+    db_section = tpl.get("DB", {})
+    if not isinstance(db_section, dict):
+        raise ConfigError(f'{where}: DB must be one vector, DB = [ BACKEND = "sqlite" ]')
+    backend = db_section.get("BACKEND", "sqlite").lower()
+    if backend not in ("sqlite", "mysql"):
+        raise ConfigError(f'{where}: DB/BACKEND must be "sqlite" or "mysql", got {backend!r}')
+    db = DbConfig(
+        backend=backend,
+        server=db_section.get("SERVER", "localhost"),
+        port=_int(db_section.get("PORT", "0"), "DB/PORT", where, 0, 65535),
+        user=db_section.get("USER", "oneadmin"),
+        passwd=db_section.get("PASSWD", ""),
+        db_name=db_section.get("DB_NAME", "opennebula"),
+    )
+    umask = _single(tpl, "DEFAULT_UMASK", where) or "177"
+    try:
+        Permissions.from_umask(umask)
+    except InvalidInput as err:
+        raise ConfigError(f"{where}: DEFAULT_UMASK: {err}") from err
+    return InstanceConfig(
+        listen_address=_single(tpl, "LISTEN_ADDRESS", where) or "127.0.0.1",
+        port=_int(_single(tpl, "PORT", where) or DEFAULT_PORT, "PORT", where, 1, 65535),
+        db=db,
+        default_umask=umask,
+    )
+
+
+def render_config(config: InstanceConfig) -> str:
+    """The text ``onekit-server init`` writes: the values, with comments a reader needs."""
+    db = config.db
+    if db.backend == "sqlite":
+        db_text = 'DB = [ BACKEND = "sqlite" ]  # the store is $ONEKIT_HOME/var/one.db\n'
+    else:
+        db_text = template.dumps(
+            {
+                "DB": {
+                    "BACKEND": "mysql",
+                    "SERVER": db.server,
+                    "PORT": str(db.port),
+                    "USER": db.user,
+                    "PASSWD": db.passwd,
+                    "DB_NAME": db.db_name,
+                }
+            }
+        )
+    return (
+        "# onekit instance configuration (OpenNebula oned.conf syntax).\n"
+        "# The server's core API listens here; it is this zone's ENDPOINT.\n"
+        f'LISTEN_ADDRESS = "{config.listen_address}"\n'
+        f"PORT = {config.port}\n\n"
+        "# The state store: SQLite (embedded default) or MySQL/MariaDB, e.g.\n"
+        '# DB = [ BACKEND = "mysql", SERVER = "localhost", PORT = 0, USER = "oneadmin",\n'
+        '#        PASSWD = "oneadmin", DB_NAME = "opennebula" ]\n'
+        f"{db_text}\n"
+        "# Permissions of new objects: 777 & ~umask (177 gives 600, um- --- ---).\n"
+        f"DEFAULT_UMASK = {config.default_umask}\n"
+    )

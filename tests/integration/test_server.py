@@ -1,0 +1,213 @@
+"""onekit-server: init, run, start/stop/status, /health — as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+from conftest import VENV_BIN, Cli, instance_env
+from support.mariadb import PASSWORD, USER
+from support.ports import free_port
+
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+
+
+def curl(url: str) -> tuple[int, dict]:
+    out = subprocess.run(
+        ["curl", "-s", "-w", "\n%{http_code}", url],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
+    body, _, code = out.rpartition("\n")
+    return int(code), json.loads(body)
+
+
+@pytest.fixture
+def server(instance: Instance, cli: Cli):
+    """A started server; stopped at the end even when the test fails."""
+    result = cli("onekit-server", "start")
+    assert result.returncode == 0, result.stderr
+    yield instance
+    cli("onekit-server", "stop")
+
+
+def test_init_prints_what_it_made_and_protects_one_auth(tmp_path):
+    home = tmp_path / "fresh"
+    env = {**os.environ, "ONEKIT_HOME": str(home)}
+    result = subprocess.run(
+        [VENV_BIN / "onekit-server", "init", "--port", "2701"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert f"onekit instance created in {home}" in result.stdout
+    assert f"SQLite {home}/var/one.db" in result.stdout
+    auth = (home / "one_auth").read_text().strip()
+    assert auth.startswith("oneadmin:") and len(auth) > len("oneadmin:") + 16
+    assert stat.S_IMODE((home / "one_auth").stat().st_mode) == 0o600
+    assert "PORT = 2701" in (home / "etc/oned.conf").read_text()
+
+    again = subprocess.run(
+        [VENV_BIN / "onekit-server", "init"], capture_output=True, text=True, env=env
+    )
+    assert again.returncode == 1
+    assert "already an onekit instance" in again.stderr
+    assert (home / "one_auth").read_text().strip() == auth  # not overwritten
+
+    ok = subprocess.run(
+        [VENV_BIN / "onekit-server", "init", "--exist-ok"], capture_output=True, text=True, env=env
+    )
+    assert ok.returncode == 0 and "already initialised" in ok.stdout
+
+
+def test_init_on_mysql_creates_the_database(tmp_path, mariadb):
+    home = tmp_path / "my"
+    env = {**os.environ, "ONEKIT_HOME": str(home)}
+    result = subprocess.run(
+        [
+            VENV_BIN / "onekit-server",
+            "init",
+            "--db-backend",
+            "mysql",
+            "--db-server",
+            "127.0.0.1",
+            "--db-port",
+            str(mariadb.port),
+            "--db-user",
+            USER,
+            "--db-passwd",
+            PASSWORD,
+            "--db-name",
+            "onekit_init_test",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    try:
+        assert result.returncode == 0, result.stderr
+        assert "MySQL onekit@127.0.0.1" in result.stdout
+        tables = {r[0] for r in mariadb.execute("SHOW TABLES", "onekit_init_test")}
+        assert {"user_pool", "group_pool", "acl", "vm_pool"} <= tables
+        listing = subprocess.run(
+            [VENV_BIN / "oneuser", "list"], capture_output=True, text=True, env=env, check=True
+        ).stdout
+        assert "oneadmin" in listing
+    finally:
+        mariadb.execute("DROP DATABASE IF EXISTS onekit_init_test")
+
+
+def test_init_fails_cleanly_when_mysql_is_unreachable(tmp_path):
+    home = tmp_path / "nomysql"
+    env = {**os.environ, "ONEKIT_HOME": str(home)}
+    result = subprocess.run(
+        [
+            VENV_BIN / "onekit-server",
+            "init",
+            "--db-backend",
+            "mysql",
+            "--db-server",
+            "127.0.0.1",
+            "--db-port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert "cannot reach MySQL" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (home / "etc/oned.conf").exists()  # a failed init can simply be rerun
+    assert not (home / "one_auth").exists()
+
+
+def test_start_status_health_stop(server: Instance, cli: Cli):
+    status = cli("onekit-server", "status")
+    assert status.returncode == 0 and "is running (pid" in status.stdout
+    code, body = curl(f"http://127.0.0.1:{server.config().port}/health")
+    assert code == 200 and body["status"] == "ok"
+    assert body["store"] == server.database().description
+
+    again = cli("onekit-server", "start")
+    assert again.returncode == 1 and "already running" in again.stderr
+
+    stopped = cli("onekit-server", "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert not server.pid_path().exists()
+    gone = cli("onekit-server", "status")
+    assert gone.returncode == 3 and "not running" in gone.stdout
+    assert cli("onekit-server", "stop").returncode == 1
+
+
+def test_health_reports_a_store_of_another_version(server: Instance):
+    with server.database().transaction() as tx:
+        tx.execute("UPDATE db_versioning SET version = '42' WHERE oid = 0")
+    code, body = curl(f"http://127.0.0.1:{server.config().port}/health")
+    assert code == 503 and body["status"] == "error"
+    assert "schema version 42" in body["message"]
+
+
+def test_start_fails_with_the_reason_when_the_port_is_taken(instance: Instance, cli: Cli):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", instance.config().port))
+        busy.listen()
+        result = cli("onekit-server", "start")
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{instance.config().port}" in result.stderr
+    assert not instance.pid_path().exists()
+
+
+def test_run_in_foreground_stops_on_sigterm(instance: Instance):
+    proc = subprocess.Popen(
+        [VENV_BIN / "onekit-server", "run"],
+        env=instance_env(instance),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{instance.config().port}/health"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if curl(url)[0] == 200:
+                    break
+            except subprocess.CalledProcessError:
+                time.sleep(0.1)
+        assert instance.pid_path().read_text().strip() == str(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "listening on http://127.0.0.1" in output and "stopped" in output
+    assert not instance.pid_path().exists()
+
+
+def test_two_instances_run_side_by_side(tmp_path, instance: Instance, cli: Cli):
+    other = Instance(tmp_path / "second")
+    other.init()
+    other_cli = Cli(other)
+    assert cli("onekit-server", "start").returncode == 0
+    try:
+        assert other_cli("onekit-server", "start").returncode == 0
+        try:
+            assert cli("oneuser", "create", "only-in-first", "pw").returncode == 0
+            assert "only-in-first" not in other_cli("oneuser", "list", check=True).stdout
+            ports = {instance.config().port, other.config().port}
+            assert all(curl(f"http://127.0.0.1:{p}/health")[0] == 200 for p in ports)
+        finally:
+            other_cli("onekit-server", "stop")
+    finally:
+        cli("onekit-server", "stop")
