@@ -1,0 +1,1 @@
+"""The command-line tools: oneuser, onegroup, oneacl, onekit-server (one module each)."""

@@ -1,0 +1,144 @@
+"""What every onekit CLI shares: sub-commands, login, id lists, tables, errors.
+
+A CLI declares its sub-commands with ``Cli.command``; ``Cli.main`` parses argv, runs the
+handler and turns any core error into one line on stderr and exit status 1 (argparse usage
+errors exit 2). Tables follow the OpenNebula CLI: upper-case headers, ids right-aligned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+
+Handler = Callable[["Context", argparse.Namespace], int | None]
+
+
+class Context:
+    """What a handler gets: the instance, a lazily opened session, and output helpers."""
+
+    def __init__(self, prog: str):
+        self.prog = prog
+        self.instance = Instance.locate()
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self.instance.session()
+        return self._session
+
+    @staticmethod
+    def out(text: str = "") -> None:
+        print(text)
+
+    @staticmethod
+    def json(data: Any) -> None:
+        print(json.dumps(data, indent=2, sort_keys=False))
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error style of the other messages."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
+class Cli:
+    def __init__(self, prog: str, description: str):
+        self.prog = prog
+        self.parser = _Parser(prog=prog, description=description)
+        self._sub = self.parser.add_subparsers(
+            dest="command", metavar="<command>", parser_class=_Parser
+        )
+        self._sub.required = True
+
+    def command(
+        self, name: str, help: str, handler: Handler, description: str | None = None
+    ) -> argparse.ArgumentParser:
+        parser = self._sub.add_parser(name, help=help, description=description or help)
+        parser.set_defaults(handler=handler)
+        return parser
+
+    def main(self, argv: Sequence[str] | None = None) -> int:
+        args = self.parser.parse_args(argv)
+        ctx = Context(self.prog)
+        try:
+            return args.handler(ctx, args) or 0
+        except OneError as err:
+            print(f"{self.prog} {args.command}: {err}", file=sys.stderr)
+            return err.exit_code
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            if ctx._session is not None:
+                ctx._session.db.close()
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-j", "--json", action="store_true", help="print JSON")
+
+
+def id_list(text: str) -> list[str]:
+    """``1,2,5..7,alice`` -> ['1', '2', '5', '6', '7', 'alice'] (ids, ranges, names)."""
+    items: list[str] = []
+    for part in text.split(","):
+        part = part.strip()
+        if ".." in part:
+            low, _, high = part.partition("..")
+            if not (low.isdigit() and high.isdigit()) or int(low) > int(high):
+                raise InvalidInput(f"range {part!r} must be <low id>..<high id>")
+            items += [str(i) for i in range(int(low), int(high) + 1)]
+        elif part:
+            items.append(part)
+    if not items:
+        raise InvalidInput("no id given")
+    return items
+
+
+def read_secret(given: str | None, prompt: str = "Password: ") -> str:
+    """The password argument, else one typed at a prompt (tty) or read from stdin."""
+    if given is not None:
+        return given
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    return sys.stdin.readline().rstrip("\n")
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    value: Callable[[Any], Any]
+    right: bool = False
+    width: int = 0
+
+
+def table(rows: Iterable[Any], columns: Sequence[Column]) -> str:
+    """Columns as wide as their widest cell; numbers right-aligned, as oneuser list does."""
+    cells = [[str(c.value(row)) for c in columns] for row in rows]
+    widths = [
+        max([c.width, len(c.header), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        return " ".join(
+            v.rjust(w) if c.right else v.ljust(w)
+            for v, w, c in zip(values, widths, columns, strict=True)
+        ).rstrip()
+
+    return "\n".join([line([c.header for c in columns]), *(line(r) for r in cells)])
+
+
+def show_fields(title: str, fields: Sequence[tuple[str, Any]]) -> str:
+    """``USER 1 INFORMATION`` then ``KEY   : value`` lines, keys padded to one width."""
+    width = max(len(k) for k, _ in fields)
+    return "\n".join([title, *(f"{k.ljust(width)} : {v}".rstrip() for k, v in fields)])
