@@ -48,7 +48,7 @@ RIGHT_BITS: dict[str, int] = {"USE": 1, "MANAGE": 2, "ADMIN": 4, "CREATE": 8}
 _CLUSTER_TYPES = {"HOST", "NET", "DATASTORE"}
 _NO_GROUP_TYPES = {"HOST", "GROUP", "CLUSTER", "ZONE", "VDC"}
 _ALL_ZONE_ID_TYPES = {"USER", "GROUP", "ZONE", "ACL", "VDC"}
-_ID_RE = re.compile(r"^([#@%])(\d+)$")
+_ID_RE = re.compile(r"^([#@%])([0-9]+)$")  # ASCII digits only, as oned's acl.rb
 
 SYNTAX_HELP = (
     'USER RESOURCES/RID RIGHTS [ZONE], e.g. "@1 VM+IMAGE/* CREATE" or "#5 NET/@104 USE #0"'
@@ -110,6 +110,11 @@ class AclRule:
         resource = 0
         types = [t.strip().upper() for t in types_text.split("+")]
         for name in types:
+            if not name:
+                raise InvalidInput(
+                    f"ACL resources {types_text!r} has an empty type; join types with + "
+                    "(e.g. VM+NET)"
+                )
             if name not in RULE_TYPES:
                 raise InvalidInput(
                     f"ACL resource type {name!r} is unknown; use {', '.join(RULE_TYPES)}"
@@ -119,6 +124,11 @@ class AclRule:
         rights = 0
         for name in parts[2].split("+"):
             name = name.strip().upper()
+            if not name:
+                raise InvalidInput(
+                    f"ACL rights {parts[2]!r} has an empty right; join USE, MANAGE, ADMIN, "
+                    "CREATE with + (e.g. USE+MANAGE)"
+                )
             if name not in RIGHT_BITS:
                 raise InvalidInput(
                     f"ACL right {name!r} is unknown; use USE, MANAGE, ADMIN, CREATE (joined by +)"
@@ -209,25 +219,17 @@ class AclRule:
         )
 
     def refers_to(self, kind: str, oid: int) -> bool:
-        """Does the rule name user #oid / group @oid (as subject or resource)?"""
-        bit = UID if kind == "user" else GID
+        """Does the rule name the deleted user #oid / group @oid, so that it means nothing
+        once that object is gone? Its subject, its ``@gid`` resources (for a group), or a
+        resource that is only that one object (``USER/#oid``, ``GROUP/#oid``)."""
+        bit, own_type = (UID, "USER") if kind == "user" else (GID, "GROUP")
         if self.user & bit and self.user & _ID_MASK == oid:
             return True
         rid = self.resource & _SELECTOR_MASK
-        if kind == "user":
-            return bool(
-                rid & UID
-                and self.resource & RESOURCE_BITS["USER"]
-                and self.resource & _ID_MASK == oid
-            )
-        return bool(
-            (rid & GID and self.resource & _ID_MASK == oid)
-            or (
-                rid & UID
-                and self.resource & RESOURCE_BITS["GROUP"]
-                and self.resource & _ID_MASK == oid
-            )
-        )
+        number = self.resource & _ID_MASK
+        if kind == "group" and rid & GID and number == oid:
+            return True
+        return bool(rid & UID and number == oid and types_of(self.resource) == [own_type])
 
 
 BOOTSTRAP_RULES = (

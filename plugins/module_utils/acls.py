@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.onekit.cloud.plugins.module_utils import pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import (
     GID,
@@ -81,7 +83,7 @@ def ensure(
 
 
 def delete(session: Session, rule_id: int | str) -> AclRule:
-    if not str(rule_id).strip().isdigit():
+    if not re.fullmatch(r"[0-9]+", str(rule_id).strip()):
         raise InvalidInput(f"ACL rule id must be a number, got {rule_id!r}")
     with session.write() as w:
         w.authorize(_ACL_TARGET, MANAGE)

@@ -13,6 +13,7 @@ ConfigError that names the file and the key.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,11 +45,9 @@ class InstanceConfig:
     default_umask: str = "177"
 
 
-def _int(value: str, key: str, where: Path, low: int, high: int) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        number = None
+def _int(value: str | int, key: str, where: Path, low: int, high: int) -> int:
+    text = str(value).strip()
+    number = int(text) if re.fullmatch(r"[0-9]{1,6}", text) else None
     if number is None or not low <= number <= high:
         raise ConfigError(
             f"{where}: {key} must be a whole number from {low} to {high}, got {value!r}"
@@ -57,12 +56,15 @@ def _int(value: str, key: str, where: Path, low: int, high: int) -> int:
 
 
 def _single(tpl: dict, key: str, where: Path) -> str | None:
+    """A single attribute's value (stripped), None if absent; empty is an error."""
     value = tpl.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
         raise ConfigError(f'{where}: {key} must be a single value like {key} = "..."')
-    return value
+    if not value.strip():
+        raise ConfigError(f"{where}: {key} is empty; give a value or remove the line")
+    return value.strip()
 
 
 def parse_config(text: str, where: Path) -> InstanceConfig:
@@ -118,8 +120,8 @@ def render_config(config: InstanceConfig) -> str:
     return (
         "# onekit instance configuration (OpenNebula oned.conf syntax).\n"
         "# The server's core API listens here; it is this zone's ENDPOINT.\n"
-        f'LISTEN_ADDRESS = "{config.listen_address}"\n'
-        f"PORT = {config.port}\n\n"
+        + template.dumps({"LISTEN_ADDRESS": config.listen_address, "PORT": config.port})
+        + "\n"
         "# The state store: SQLite (embedded default) or MySQL/MariaDB, e.g.\n"
         '# DB = [ BACKEND = "mysql", SERVER = "localhost", PORT = 0, USER = "oneadmin",\n'
         '#        PASSWD = "oneadmin", DB_NAME = "opennebula" ]\n'

@@ -19,8 +19,8 @@ _OCTAL = re.compile(r"^[0-7]{3}$")
 
 
 def _parse_octal(value: str | int, what: str) -> tuple[int, int, int]:
-    text = f"{value:03o}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
-    text = text.strip()
+    # An int is read as written: YAML `mode: 640` arrives as 640 and means "640".
+    text = str(value).strip() if not isinstance(value, bool) else ""
     if not _OCTAL.match(text):
         raise InvalidInput(
             f"{what} must be three octal digits, owner/group/other (e.g. 640), got {value!r}"
@@ -36,9 +36,14 @@ class Permissions:
     group: int
     other: int
 
+    def __post_init__(self) -> None:
+        for digit in (self.owner, self.group, self.other):
+            if not isinstance(digit, int) or not 0 <= digit <= 7:
+                raise InvalidInput(f"permission digits are 0-7, got {digit!r}")
+
     @classmethod
     def from_octal(cls, mode: str | int) -> Permissions:
-        """Parse ``"640"``; an ``int`` is read as its octal digits (``0o640``)."""
+        """Parse ``"640"`` (or the int 640, as YAML gives it)."""
         return cls(*_parse_octal(mode, "mode"))
 
     @classmethod

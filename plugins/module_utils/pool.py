@@ -9,6 +9,7 @@ transaction (see ``db``); nothing here commits.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Tx
@@ -98,7 +99,7 @@ def resolve(tx: Tx, spec: PoolSpec, ref: int | str, lock: bool = False) -> Body:
     kind = spec.resource.lower()
     if isinstance(ref, bool) or ref is None or (isinstance(ref, str) and not ref.strip()):
         raise InvalidInput(f"a {kind} id or name is required")
-    if isinstance(ref, int) or str(ref).strip().lstrip("-").isdigit():
+    if isinstance(ref, int) or re.fullmatch(r"-?[0-9]+", str(ref).strip()):
         body = get(tx, spec, int(ref), lock=lock)
         if body is None:
             raise NotFound(f"{kind} {ref} does not exist")
@@ -123,6 +124,6 @@ def check_name(kind: str, name: Any) -> str:
         raise InvalidInput(f"{kind} name is longer than 128 characters")
     if any(c.isspace() or ord(c) < 32 or c == ":" for c in name):
         raise InvalidInput(f"{kind} name {name!r} is invalid: no spaces, control characters or ':'")
-    if name.isdigit():
+    if re.fullmatch(r"[0-9]+", name):
         raise InvalidInput(f"{kind} name {name!r} is invalid: it would read as an ID")
     return name

@@ -54,7 +54,7 @@ def test_init_prints_what_it_made_and_protects_one_auth(tmp_path):
     auth = (home / "one_auth").read_text().strip()
     assert auth.startswith("oneadmin:") and len(auth) > len("oneadmin:") + 16
     assert stat.S_IMODE((home / "one_auth").stat().st_mode) == 0o600
-    assert "PORT = 2701" in (home / "etc/oned.conf").read_text()
+    assert 'PORT = "2701"' in (home / "etc/oned.conf").read_text()
 
     again = subprocess.run(
         [VENV_BIN / "onekit-server", "init"], capture_output=True, text=True, env=env

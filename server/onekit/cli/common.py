@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import Invalid
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 
+_NUMBER = re.compile(r"[0-9]+")
 Handler = Callable[["Context", argparse.Namespace], int | None]
 
 
@@ -95,7 +97,7 @@ def id_list(text: str) -> list[str]:
         part = part.strip()
         if ".." in part:
             low, _, high = part.partition("..")
-            if not (low.isdigit() and high.isdigit()) or int(low) > int(high):
+            if not (_NUMBER.fullmatch(low) and _NUMBER.fullmatch(high)) or int(low) > int(high):
                 raise InvalidInput(f"range {part!r} must be <low id>..<high id>")
             items += [str(i) for i in range(int(low), int(high) + 1)]
         elif part:
