@@ -32,14 +32,7 @@ options:
     default: present
 extends_documentation_fragment:
   - onekit.cloud.connection
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - onekit.cloud.attributes
 """
 
 EXAMPLES = r"""

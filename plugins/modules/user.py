@@ -58,14 +58,7 @@ options:
     choices: [core, public, ssh, x509, ldap, server_cipher, server_x509]
 extends_documentation_fragment:
   - onekit.cloud.connection
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - onekit.cloud.attributes
 """
 
 EXAMPLES = r"""
