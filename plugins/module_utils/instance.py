@@ -116,10 +116,11 @@ class Instance:
 
     def session(self, username: str | None = None, password: str | None = None) -> Session:
         """Log in with the given credentials, else those of ONE_AUTH / one_auth."""
+        config = self.config()  # first: a missing instance is the error to report
         if username is None:
             username, password = self.credentials()
         db = self.open_store()
-        return Session.login(db, username, password or "", umask=self.config().default_umask)
+        return Session.login(db, username, password or "", umask=config.default_umask)
 
     # ---- creation ---------------------------------------------------------------------
     def init(self, config: InstanceConfig | None = None, admin_password: str | None = None) -> str:

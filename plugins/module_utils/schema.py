@@ -36,7 +36,13 @@ class Table:
         cols = [f"{c.name} {getattr(c, dialect)}" for c in self.columns]
         cols.append(f"PRIMARY KEY ({self.primary_key})")
         cols += [f"UNIQUE ({', '.join(u)})" for u in self.unique]
-        tail = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" if dialect == "mysql" else ""
+        # utf8mb4_bin: names compare exactly, as on SQLite (the default *_ci collation
+        # would make 'ALICE' log in as alice and refuse 'Alice' beside 'alice').
+        tail = (
+            " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+            if dialect == "mysql"
+            else ""
+        )
         statements = [f"CREATE TABLE {self.name} ({', '.join(cols)}){tail}"]
         for index in self.indexes:
             statements.append(

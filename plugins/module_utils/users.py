@@ -13,6 +13,7 @@ Each public function is one transaction; the ``_..._in`` helpers run inside a ca
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -58,8 +59,8 @@ def check_driver(driver: str) -> str:
 
 
 def public(user: Body) -> Body:
-    """The user as shown to callers: everything but the password hash."""
-    return {k: v for k, v in user.items() if k != "PASSWORD"}
+    """A copy of the user as shown to callers: everything but the password hash."""
+    return copy.deepcopy({k: v for k, v in user.items() if k != "PASSWORD"})
 
 
 def new_user_body(uid: int, name: str, password_hash: str, group: Body, driver: str) -> Body:

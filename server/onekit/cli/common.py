@@ -21,14 +21,16 @@ from ansible_collections.onekit.cloud.plugins.module_utils.instance import Insta
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 
 _NUMBER = re.compile(r"[0-9]+")
+MAX_RANGE = 10000
 Handler = Callable[["Context", argparse.Namespace], int | None]
 
 
 class Context:
     """What a handler gets: the instance, a lazily opened session, and output helpers."""
 
-    def __init__(self, prog: str):
+    def __init__(self, prog: str, command: str):
         self.prog = prog
+        self.command = command
         self.instance = Instance.locate()
         self._session: Session | None = None
 
@@ -37,6 +39,22 @@ class Context:
         if self._session is None:
             self._session = self.instance.session()
         return self._session
+
+    def error(self, err: OneError) -> int:
+        """Report an error on one line of stderr; returns the exit status it calls for."""
+        print(f"{self.prog} {self.command}: {err}", file=sys.stderr)
+        return err.exit_code
+
+    def for_each(self, items: list[str], action: Callable[[str], Any]) -> int:
+        """Apply an action to every id of a list, each in its own transaction; a failing
+        one is reported and the rest still run, as OpenNebula's CLI does."""
+        status = 0
+        for item in items:
+            try:
+                action(item)
+            except OneError as err:
+                status = self.error(err)
+        return status
 
     @staticmethod
     def out(text: str = "") -> None:
@@ -73,12 +91,11 @@ class Cli:
 
     def main(self, argv: Sequence[str] | None = None) -> int:
         args = self.parser.parse_args(argv)
-        ctx = Context(self.prog)
+        ctx = Context(self.prog, args.command)
         try:
             return args.handler(ctx, args) or 0
         except OneError as err:
-            print(f"{self.prog} {args.command}: {err}", file=sys.stderr)
-            return err.exit_code
+            return ctx.error(err)
         except KeyboardInterrupt:
             return 130
         finally:
@@ -99,6 +116,8 @@ def id_list(text: str) -> list[str]:
             low, _, high = part.partition("..")
             if not (_NUMBER.fullmatch(low) and _NUMBER.fullmatch(high)) or int(low) > int(high):
                 raise InvalidInput(f"range {part!r} must be <low id>..<high id>")
+            if int(high) - int(low) >= MAX_RANGE:
+                raise InvalidInput(f"range {part!r} spans more than {MAX_RANGE} ids")
             items += [str(i) for i in range(int(low), int(high) + 1)]
         elif part:
             items.append(part)

@@ -22,9 +22,8 @@ def _create(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out(f"ID: {rule.oid}")
 
 
-def _delete(ctx: Context, args: argparse.Namespace) -> None:
-    for rule_id in id_list(args.ids):
-        acls.delete(ctx.session, rule_id)
+def _delete(ctx: Context, args: argparse.Namespace) -> int:
+    return ctx.for_each(id_list(args.ids), lambda rule_id: acls.delete(ctx.session, rule_id))
 
 
 def _types(rule: AclRule) -> str:

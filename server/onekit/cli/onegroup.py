@@ -14,9 +14,8 @@ def _create(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out(f"ID: {group['ID']}")
 
 
-def _delete(ctx: Context, args: argparse.Namespace) -> None:
-    for ref in id_list(args.groups):
-        groups.delete(ctx.session, ref)
+def _delete(ctx: Context, args: argparse.Namespace) -> int:
+    return ctx.for_each(id_list(args.groups), lambda ref: groups.delete(ctx.session, ref))
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> None:

@@ -25,9 +25,8 @@ def _create(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out(f"ID: {user['ID']}")
 
 
-def _delete(ctx: Context, args: argparse.Namespace) -> None:
-    for ref in id_list(args.users):
-        users.delete(ctx.session, ref)
+def _delete(ctx: Context, args: argparse.Namespace) -> int:
+    return ctx.for_each(id_list(args.users), lambda ref: users.delete(ctx.session, ref))
 
 
 def _passwd(ctx: Context, args: argparse.Namespace) -> None:
@@ -35,9 +34,8 @@ def _passwd(ctx: Context, args: argparse.Namespace) -> None:
 
 
 def _membership(change):
-    def handler(ctx: Context, args: argparse.Namespace) -> None:
-        for ref in id_list(args.users):
-            change(ctx.session, ref, args.group)
+    def handler(ctx: Context, args: argparse.Namespace) -> int:
+        return ctx.for_each(id_list(args.users), lambda ref: change(ctx.session, ref, args.group))
 
     return handler
 
