@@ -1,4 +1,8 @@
-"""ACL rule operations: create, delete, list, find (the rule syntax lives in ``acl``)."""
+"""ACL rule operations: create, delete, list, ensure (the rule syntax lives in ``acl``).
+
+ACL rules are managed with MANAGE on the ACL resource, which no rule string can grant: in
+effect only oneadmin and the members of its group, as in OpenNebula.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ import re
 from ansible_collections.onekit.cloud.plugins.module_utils import pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import (
     GID,
-    RIGHT_BITS,
     UID,
     AclRule,
+    Right,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.auth import Target, acl_rules
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Tx
@@ -21,10 +25,12 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 
-MANAGE = RIGHT_BITS["MANAGE"]
-# ACL rules are managed with MANAGE on the ACL resource, which no rule string can grant:
-# in effect only oneadmin and members of its group, as in OpenNebula.
 _ACL_TARGET = Target("ACL", -1, -1, -1, Permissions(0, 0, 0))
+
+
+def authorize_acl_change(w: AuthTx) -> None:
+    """Raise unless the caller may add or remove ACL rules."""
+    w.authorize(_ACL_TARGET, Right.MANAGE)
 
 
 def insert_rule(tx: Tx, rule: AclRule) -> AclRule:
@@ -33,18 +39,25 @@ def insert_rule(tx: Tx, rule: AclRule) -> AclRule:
         if existing.key() == rule.key():
             raise Conflict(f"ACL rule {rule} already exists as rule {existing.oid}")
     oid = pool.next_oid(tx, "acl")
-    tx.execute(
-        "INSERT INTO acl (oid, user, resource, rights, zone) VALUES (?, ?, ?, ?, ?)",
-        (oid, rule.user, rule.resource, rule.rights, rule.zone),
-    )
+    try:
+        tx.execute(
+            "INSERT INTO acl (oid, user, resource, rights, zone) VALUES (?, ?, ?, ?, ?)",
+            (oid, rule.user, rule.resource, rule.rights, rule.zone),
+        )
+    except Conflict:  # the same rule committed by another writer meanwhile
+        raise Conflict(f"ACL rule {rule} already exists") from None
     return AclRule(rule.user, rule.resource, rule.rights, rule.zone, oid)
+
+
+def _delete_rule(tx: Tx, rule_id: int) -> None:
+    tx.execute("DELETE FROM acl WHERE oid = ?", (rule_id,))
 
 
 def delete_rules_of(tx: Tx, kind: str, oid: int) -> list[int]:
     """Drop the rules that name a deleted user or group; returns their ids."""
     dropped = [r.oid for r in acl_rules(tx) if r.refers_to(kind, oid)]
     for rule_id in dropped:
-        tx.execute("DELETE FROM acl WHERE oid = ?", (rule_id,))
+        _delete_rule(tx, rule_id)
     return dropped
 
 
@@ -59,7 +72,7 @@ def _check_subjects_exist(w: AuthTx, rule: AclRule) -> None:
 def create(session: Session, text: str) -> AclRule:
     rule = AclRule.parse(text, session.zone)
     with session.write() as w:
-        w.authorize(_ACL_TARGET, MANAGE)
+        authorize_acl_change(w)
         _check_subjects_exist(w, rule)
         return insert_rule(w.tx, rule)
 
@@ -69,12 +82,13 @@ def ensure(
 ) -> tuple[bool, AclRule | None]:
     """The rule present or absent; returns (changed, the stored rule or None)."""
     rule = AclRule.parse(text, session.zone)
+    pool.check_state(state)
     with session.write(dry_run=dry_run) as w:
-        w.authorize(_ACL_TARGET, MANAGE)
+        authorize_acl_change(w)
         existing = next((r for r in w.rules if r.key() == rule.key()), None)
         if state == "absent":
             if existing is not None:
-                w.tx.execute("DELETE FROM acl WHERE oid = ?", (existing.oid,))
+                _delete_rule(w.tx, existing.oid)
             return existing is not None, existing
         if existing is not None:
             return False, existing
@@ -83,18 +97,21 @@ def ensure(
 
 
 def delete(session: Session, rule_id: int | str) -> AclRule:
-    if not re.fullmatch(r"[0-9]+", str(rule_id).strip()):
+    if not re.fullmatch(r"[0-9]{1,10}", str(rule_id).strip()):
         raise InvalidInput(f"ACL rule id must be a number, got {rule_id!r}")
     with session.write() as w:
-        w.authorize(_ACL_TARGET, MANAGE)
-        for rule in w.rules:
-            if rule.oid == int(rule_id):
-                w.tx.execute("DELETE FROM acl WHERE oid = ?", (rule.oid,))
-                return rule
-    raise NotFound(f"ACL rule {rule_id} does not exist")
+        authorize_acl_change(w)
+        row = w.tx.row(
+            "SELECT oid, user, resource, rights, zone FROM acl WHERE oid = ?", (int(rule_id),)
+        )
+        if row is None:
+            raise NotFound(f"ACL rule {rule_id} does not exist")
+        _delete_rule(w.tx, row[0])
+        oid, user, resource, rights, zone = row
+        return AclRule(user, resource, rights, zone, oid)
 
 
 def list_rules(session: Session) -> list[AclRule]:
     with session.read() as w:
-        w.authorize(_ACL_TARGET, MANAGE)
+        authorize_acl_change(w)
         return list(w.rules)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls, pool, schema
-from ansible_collections.onekit.cloud.plugins.module_utils.acl import RIGHT_BITS, AclRule
+from ansible_collections.onekit.cloud.plugins.module_utils import acls, objects, pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.acl import AclRule, Right
 from ansible_collections.onekit.cloud.plugins.module_utils.auth import (
     ONEADMIN_GID,
     ONEADMIN_UID,
@@ -21,7 +21,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import Conflic
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 
-USE, ADMIN, CREATE = (RIGHT_BITS[r] for r in ("USE", "ADMIN", "CREATE"))
 SYSTEM_GROUPS = (ONEADMIN_GID, USERS_GID)
 # What members of a new group may create unless told otherwise (`onegroup create
 # --resources`); DOCUMENT lets them run OneFlow services.
@@ -50,10 +49,11 @@ def _check_resources(resources: str | None, zone: int) -> None:
 
 
 def _create_in(w: AuthTx, name: str, resources: str | None) -> Body:
-    w.authorize(Target.new("GROUP", w.subject.gid), CREATE)
+    w.authorize(Target.new("GROUP", w.subject.gid), Right.CREATE)
     gid = pool.next_oid(w.tx, schema.GROUPS.table)
     group = pool.insert(w.tx, schema.GROUPS, new_group_body(gid, name), oid=gid)
-    if resources:
+    if resources:  # an ACL rule: needs the right to manage ACL rules, as `oneacl create`
+        acls.authorize_acl_change(w)
         acls.insert_rule(w.tx, AclRule.parse(f"@{gid} {resources}/* CREATE", w.session.zone))
     return group
 
@@ -61,7 +61,7 @@ def _create_in(w: AuthTx, name: str, resources: str | None) -> Body:
 def _delete_in(w: AuthTx, group: Body) -> None:
     if group["ID"] in SYSTEM_GROUPS:
         raise Conflict(f"group {group['ID']} ({group['NAME']}) is a system group")
-    w.authorize(Target.of("GROUP", group), ADMIN)
+    w.authorize(Target.of("GROUP", group), Right.ADMIN)
     if group["USERS"]:
         members = (pool.get(w.tx, schema.USERS, uid) for uid in group["USERS"])
         names = [u["NAME"] for u in members if u]
@@ -100,6 +100,7 @@ def ensure(
     ``resources`` only applies when the group is created.
     """
     pool.check_name("group", name)
+    pool.check_state(state)
     _check_resources(resources, session.zone)
     with session.write(dry_run=dry_run) as w:
         try:
@@ -111,26 +112,19 @@ def ensure(
                 _delete_in(w, group)
             return group is not None, group, None
         if group is not None:
-            w.authorize(Target.of("GROUP", group), USE)
+            w.authorize(Target.of("GROUP", group), Right.USE)
             return False, group, group
         return True, None, _create_in(w, name, resources)
 
 
 def show(session: Session, ref: int | str) -> Body:
-    with session.read() as w:
-        group = pool.resolve(w.tx, schema.GROUPS, ref)
-        w.authorize(Target.of("GROUP", group), USE)
-        return group
+    return objects.show(session, schema.GROUPS, ref)
 
 
 def list_groups(session: Session) -> list[Body]:
-    with session.read() as w:
-        return [
-            g for g in pool.all_bodies(w.tx, schema.GROUPS) if w.allowed(Target.of("GROUP", g), USE)
-        ]
+    return objects.list_visible(session, schema.GROUPS)
 
 
 def name_map(session: Session) -> dict[int, str]:
-    """Group id -> name, to print the groups a visible object refers to."""
-    with session.read() as w:
-        return {g["ID"]: g["NAME"] for g in pool.all_bodies(w.tx, schema.GROUPS)}
+    """Id -> name of the groups the caller may see (to print a user's groups)."""
+    return {g["ID"]: g["NAME"] for g in list_groups(session)}

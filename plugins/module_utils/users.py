@@ -17,9 +17,10 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls, pool, schema
-from ansible_collections.onekit.cloud.plugins.module_utils.acl import RIGHT_BITS
+from ansible_collections.onekit.cloud.plugins.module_utils import acls, objects, pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.auth import (
+    ONEADMIN_GID,
     ONEADMIN_UID,
     USERS_GID,
     Target,
@@ -27,6 +28,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.auth import (
     verify_password,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+    AuthorizationError,
     Conflict,
     InvalidInput,
     NotFound,
@@ -34,7 +36,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 
-USE, MANAGE, ADMIN, CREATE = (RIGHT_BITS[r] for r in ("USE", "MANAGE", "ADMIN", "CREATE"))
 AUTH_DRIVERS = ("core", "public", "ssh", "x509", "ldap", "server_cipher", "server_x509")
 _USER_MODE = Permissions.from_octal("600")
 
@@ -100,13 +101,39 @@ def _leave(w: AuthTx, user: Body, group: Body) -> None:
         user["GROUPS"].remove(group["ID"])
 
 
+def _is_admin_user(user: Body) -> bool:
+    return user["ID"] == ONEADMIN_UID or ONEADMIN_GID in user["GROUPS"]
+
+
+def _guard_admin_user(w: AuthTx, user: Body) -> None:
+    """Only oneadmin group members may touch a oneadmin group member: an ACL rule such as
+    ``USER/* MANAGE`` must not let anyone re-password oneadmin and take the instance."""
+    if _is_admin_user(user) and not w.subject.is_admin:
+        raise AuthorizationError(
+            f"user {w.subject.name} [{w.subject.uid}] is not authorized to change user "
+            f"{user['NAME']} [{user['ID']}]: only oneadmin group members may change them"
+        )
+
+
+def _check_admin_group(w: AuthTx, group: Body) -> None:
+    """Group 0 makes admins: only admins may change its members, whatever the rules say."""
+    if group["ID"] == ONEADMIN_GID and not w.subject.is_admin:
+        raise AuthorizationError(
+            f"user {w.subject.name} [{w.subject.uid}] is not authorized to change the "
+            "members of group oneadmin [0]"
+        )
+
+
 def _create_in(
     w: AuthTx, name: str, password_hash: str, group_ref: Ref | None, driver: str
 ) -> Body:
     group = pool.resolve(
         w.tx, schema.GROUPS, USERS_GID if group_ref is None else group_ref, lock=True
     )
-    w.authorize(Target.new("USER", group["ID"]), CREATE)
+    # CREATE USER is asked in the new user's group: `#5 USER/@100 CREATE` lets user 5
+    # create users in group 100 only. Group 0 stays closed whatever the rules say.
+    w.authorize(Target.new("USER", group["ID"]), Right.CREATE)
+    _check_admin_group(w, group)
     uid = pool.next_oid(w.tx, schema.USERS.table)
     user = new_user_body(uid, name, password_hash, group, driver)
     pool.insert(w.tx, schema.USERS, user, oid=uid)
@@ -114,12 +141,17 @@ def _create_in(
     return user
 
 
-def _group_for_change(w: AuthTx, user: Body, group_ref: Ref) -> Body:
-    """Lock the group and check ADMIN on the user and MANAGE on the group."""
-    group = pool.resolve(w.tx, schema.GROUPS, group_ref, lock=True)
-    w.authorize(_target(user), ADMIN)
-    w.authorize(Target.of("GROUP", group), MANAGE)
+def _may_move(w: AuthTx, user: Body, group: Body) -> Body:
+    """Moving a user into or out of a group: ADMIN on the user, MANAGE on the group."""
+    _guard_admin_user(w, user)
+    w.authorize(_target(user), Right.ADMIN)
+    _check_admin_group(w, group)
+    w.authorize(Target.of("GROUP", group), Right.MANAGE)
     return group
+
+
+def _lock_group(w: AuthTx, ref: Ref) -> Body:
+    return pool.resolve(w.tx, schema.GROUPS, ref, lock=True)
 
 
 def _chgrp_in(w: AuthTx, user: Body, group: Body) -> None:
@@ -155,7 +187,8 @@ def _delgroup_in(w: AuthTx, user: Body, group: Body) -> None:
 def _delete_in(w: AuthTx, user: Body) -> None:
     if user["ID"] == ONEADMIN_UID:
         raise Conflict("user 0 (oneadmin) cannot be deleted")
-    w.authorize(_target(user), ADMIN)
+    _guard_admin_user(w, user)
+    w.authorize(_target(user), Right.ADMIN)
     for gid in list(user["GROUPS"]):
         group = pool.get(w.tx, schema.GROUPS, gid, lock=True)
         if group is not None:
@@ -186,16 +219,23 @@ def passwd(session: Session, ref: Ref, password: str) -> Body:
     password_hash = hash_password(check_password(password))
     with session.write() as w:
         user = pool.resolve(w.tx, schema.USERS, ref, lock=True)
-        w.authorize(_target(user), MANAGE)
+        _may_set_password(w, user)
         user["PASSWORD"] = password_hash
         pool.update(w.tx, schema.USERS, user)
         return public(user)
 
 
+def _may_set_password(w: AuthTx, user: Body) -> None:
+    """A user changes its own password (MANAGE via mode 600); an admin anyone's."""
+    if user["ID"] != w.subject.uid:
+        _guard_admin_user(w, user)
+    w.authorize(_target(user), Right.MANAGE)
+
+
 def _membership(session: Session, ref: Ref, group_ref: Ref, change) -> Body:
     with session.write() as w:
         user = pool.resolve(w.tx, schema.USERS, ref, lock=True)
-        change(w, user, _group_for_change(w, user, group_ref))
+        change(w, user, _may_move(w, user, _lock_group(w, group_ref)))
         pool.update(w.tx, schema.USERS, user)
         return public(user)
 
@@ -213,17 +253,11 @@ def delgroup(session: Session, ref: Ref, group_ref: Ref) -> Body:
 
 
 def show(session: Session, ref: Ref) -> Body:
-    with session.read() as w:
-        user = pool.resolve(w.tx, schema.USERS, ref)
-        w.authorize(_target(user), USE)
-        return public(user)
+    return public(objects.show(session, schema.USERS, ref))
 
 
 def list_users(session: Session) -> list[Body]:
-    with session.read() as w:
-        return [
-            public(u) for u in pool.all_bodies(w.tx, schema.USERS) if w.allowed(_target(u), USE)
-        ]
+    return [public(u) for u in objects.list_visible(session, schema.USERS)]
 
 
 # ---- declarative (the Ansible module) --------------------------------------------------
@@ -246,6 +280,7 @@ def ensure(
     ``on_create`` only when creating. ``dry_run`` reports without changing anything.
     """
     pool.check_name("user", name)
+    pool.check_state(state)
     if password is not None:
         check_password(password)
     if driver is not None:
@@ -267,34 +302,35 @@ def ensure(
             user = _create_in(w, name, hash_password(password), group, driver or "core")
             changed = True
         else:
-            w.authorize(_target(user), USE)
+            w.authorize(_target(user), Right.USE)
             if (
                 password is not None
                 and update_password == "always"
                 and not verify_password(password, user["PASSWORD"])
             ):
-                w.authorize(_target(user), MANAGE)
+                _may_set_password(w, user)
                 user["PASSWORD"] = hash_password(password)
                 changed = True
             if driver is not None and driver != user["AUTH_DRIVER"]:
-                w.authorize(_target(user), ADMIN)
+                _guard_admin_user(w, user)
+                w.authorize(_target(user), Right.ADMIN)
                 user["AUTH_DRIVER"] = driver
                 changed = True
             if group is not None:
-                target = pool.resolve(w.tx, schema.GROUPS, group, lock=True)
+                target = _lock_group(w, group)
                 if target["ID"] != user["GID"]:
-                    _chgrp_in(w, user, _group_for_change(w, user, target["ID"]))
+                    _chgrp_in(w, user, _may_move(w, user, target))
                     changed = True
         if groups is not None:
-            wanted = [pool.resolve(w.tx, schema.GROUPS, ref, lock=True) for ref in groups]
-            wanted_ids = {g["ID"] for g in wanted} - {user["GID"]}
-            for g in wanted:
-                if g["ID"] in wanted_ids and g["ID"] not in user["GROUPS"]:
-                    _addgroup_in(w, user, _group_for_change(w, user, g["ID"]))
+            wanted = {g["ID"]: g for g in (_lock_group(w, ref) for ref in groups)}
+            wanted.pop(user["GID"], None)
+            for gid, g in wanted.items():
+                if gid not in user["GROUPS"]:
+                    _addgroup_in(w, user, _may_move(w, user, g))
                     changed = True
             if not append:
-                for gid in [g for g in user["GROUPS"] if g != user["GID"] and g not in wanted_ids]:
-                    _delgroup_in(w, user, _group_for_change(w, user, gid))
+                for gid in [g for g in user["GROUPS"] if g != user["GID"] and g not in wanted]:
+                    _delgroup_in(w, user, _may_move(w, user, _lock_group(w, gid)))
                     changed = True
         if changed:
             pool.update(w.tx, schema.USERS, user)
