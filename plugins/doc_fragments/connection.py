@@ -25,5 +25,6 @@ notes:
   - Runs the onekit core on the managed host itself, so that host needs onekit installed
     (for C(localhost), the Python that runs C(ansible-playbook)).
   - Every operation is one transaction; in check mode it runs and is rolled back, so the
-    reported change is exactly what a real run would do.
+    reported change is exactly what a real run of that task would do. A later task that
+    needs what an earlier one would have created fails in check mode.
 """

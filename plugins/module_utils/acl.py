@@ -8,6 +8,7 @@ from one store mean the same in another.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass
 
@@ -43,7 +44,17 @@ RULE_TYPES = tuple(t for t in RESOURCE_BITS if t != "ACL")
 # One letter per type for `oneacl list` (RES_VHNIUTGDCOZSv).
 TYPE_LETTERS = dict(zip(RULE_TYPES, "VHNIUTGDCOZSv", strict=True))
 
-RIGHT_BITS: dict[str, int] = {"USE": 1, "MANAGE": 2, "ADMIN": 4, "CREATE": 8}
+
+class Right(enum.IntFlag):
+    """A right asked for or granted; the bits oned stores in an ACL rule."""
+
+    USE = 1
+    MANAGE = 2
+    ADMIN = 4
+    CREATE = 8
+
+
+RIGHT_BITS: dict[str, int] = {r.name: int(r) for r in Right}
 
 _CLUSTER_TYPES = {"HOST", "NET", "DATASTORE"}
 _NO_GROUP_TYPES = {"HOST", "GROUP", "CLUSTER", "ZONE", "VDC"}
@@ -102,7 +113,7 @@ class AclRule:
                 f"ACL rule {text!r} has {len(parts)} parts, expected 3 or 4 ({SYNTAX_HELP})"
             )
         user = _selector(parts[0], "user", "#@")
-        if "/" not in parts[1] or parts[1].count("/") != 1:
+        if parts[1].count("/") != 1:
             raise InvalidInput(
                 f"ACL resources {parts[1]!r} must be TYPES/RID, e.g. VM+NET/* ({SYNTAX_HELP})"
             )

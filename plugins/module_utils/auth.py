@@ -10,6 +10,7 @@ matching rule grants the right.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -17,16 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import pool, schema
-from ansible_collections.onekit.cloud.plugins.module_utils.acl import RIGHT_BITS, AclRule
+from ansible_collections.onekit.cloud.plugins.module_utils.acl import AclRule, Right
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Database, Tx
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     AuthenticationError,
     AuthorizationError,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import (
-    ADMIN,
-    MANAGE,
-    USE,
+    OCTAL_ADMIN,
+    OCTAL_MANAGE,
+    OCTAL_USE,
     Permissions,
 )
 
@@ -34,9 +35,8 @@ ONEADMIN_UID = 0
 ONEADMIN_GID = 0
 USERS_GID = 1
 
-# ACL right bit -> the bit of an octal permission digit.
-_PERM_BIT = {RIGHT_BITS["USE"]: USE, RIGHT_BITS["MANAGE"]: MANAGE, RIGHT_BITS["ADMIN"]: ADMIN}
-RIGHT_NAMES = {bit: name for name, bit in RIGHT_BITS.items()}
+# The right asked for -> the bit of an octal permission digit that grants it.
+_PERM_BIT = {Right.USE: OCTAL_USE, Right.MANAGE: OCTAL_MANAGE, Right.ADMIN: OCTAL_ADMIN}
 
 # scrypt: ~50 ms and 16 MiB per hash on a small machine; salted per user.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -71,6 +71,12 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(actual, expected)
 
 
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash no password matches, to check unknown users against (made on first use)."""
+    return hash_password(secrets.token_hex(16))
+
+
 @dataclass(frozen=True)
 class Subject:
     """An authenticated user: id, name, primary group and every group it belongs to."""
@@ -93,10 +99,12 @@ def login(db: Database, username: str, password: str) -> Subject:
     """Check a user's password; the error never tells which of name or password was wrong."""
     with db.snapshot() as tx:
         user = pool.find_by_name(tx, schema.USERS, username) if username else None
-    if user is None or not verify_password(password or "", user.get("PASSWORD", "")):
-        raise AuthenticationError(f"authentication failed for user {username!r}")
+    # An unknown user costs the same scrypt as a known one: timing tells no names.
+    stored = user.get("PASSWORD", "") if user else _dummy_hash()
+    if not verify_password(password or "", stored) or user is None:
+        raise AuthenticationError(f"authentication failed for user {pool.shorten(username)!r}")
     if str(user.get("ENABLED", "1")) != "1":
-        raise AuthenticationError(f"user {username!r} is disabled")
+        raise AuthenticationError(f"user {pool.shorten(username)!r} is disabled")
     return Subject.of_user(user)
 
 
@@ -133,7 +141,7 @@ class Target:
 
 
 def allowed(
-    subject: Subject, rules: list[AclRule], target: Target, right: int, zone: int = 0
+    subject: Subject, rules: list[AclRule], target: Target, right: Right, zone: int = 0
 ) -> bool:
     if subject.is_admin:
         return True
@@ -162,12 +170,12 @@ def allowed(
 
 
 def authorize(
-    subject: Subject, rules: list[AclRule], target: Target, right: int, zone: int = 0
+    subject: Subject, rules: list[AclRule], target: Target, right: Right, zone: int = 0
 ) -> None:
     """Raise AuthorizationError unless ``subject`` holds ``right`` on ``target``."""
     if not allowed(subject, rules, target, right, zone):
         what = f"{target.resource} [{target.oid}]" if target.oid >= 0 else target.resource
         raise AuthorizationError(
             f"user {subject.name} [{subject.uid}] is not authorized to perform "
-            f"{RIGHT_NAMES[right]} {what}"
+            f"{Right(right).name} {what}"
         )

@@ -19,7 +19,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +30,10 @@ INIT_HINT = "run `onekit-server init` to create it"
 
 
 class Tx:
-    """A transaction: ``execute`` / ``rows`` / ``row`` with ``?`` placeholders."""
+    """A transaction: ``execute`` / ``rows`` / ``row`` with ``?`` placeholders.
+
+    On MySQL every ``?`` becomes ``%s``: SQL text must hold no literal ``?`` or ``%``
+    (values always go in as parameters)."""
 
     def __init__(self, db: Database, cursor: Any):
         self.db = db
@@ -93,6 +96,13 @@ class Database:
         }
         return cls("mysql", f"MySQL {user}@{where}/{database}", args)
 
+    @classmethod
+    def from_config(cls, db: Any, sqlite_path: str | os.PathLike, create: bool = False) -> Database:
+        """The store an instance's ``DB = [...]`` names (a ``config.DbConfig``)."""
+        if db.backend == "sqlite":
+            return cls.sqlite(sqlite_path, create=create)
+        return cls.mysql(db.server, db.port, db.user, db.passwd, db.db_name)
+
     # ---- connections ------------------------------------------------------------------
     def _connect(self) -> Any:
         if self.dialect == "sqlite":
@@ -108,17 +118,29 @@ class Database:
                 )
             except sqlite3.OperationalError as err:
                 raise StoreError(f"cannot open {self.description} ({err}); {INIT_HINT}") from err
-            conn.execute("PRAGMA busy_timeout = 30000")
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                with self.translate_errors():
-                    conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                with self.translate_errors():  # e.g. "file is not a database"
+                    conn.execute("PRAGMA busy_timeout = 30000")
+                    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        conn.execute("PRAGMA journal_mode = WAL")
+                    conn.execute("PRAGMA synchronous = NORMAL")
+            except StoreError:
+                conn.close()
+                raise
             return conn
         import pymysql  # imported here: SQLite-only installs never need it
 
         args = dict(self._connect_args)
         try:
-            return pymysql.connect(autocommit=True, charset="utf8mb4", **args)
+            # READ COMMITTED: no InnoDB gap locks, so a locking read of a name that does not
+            # exist yet (ensure) cannot deadlock two creators; row locks still serialise
+            # every read-modify-write.
+            return pymysql.connect(
+                autocommit=True,
+                charset="utf8mb4",
+                init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                **args,
+            )
         except pymysql.err.MySQLError as err:
             raise StoreError(self._mysql_message(err)) from err
 
@@ -263,44 +285,80 @@ class Database:
                 rows = tx.rows("SHOW TABLES")
         return {r[0] for r in rows}
 
-    def create_schema(self, shared: bool = True, local: bool = True) -> None:
-        """Create the tables; refuses a store that already holds any of them.
+    def create_schema(
+        self,
+        shared: bool = True,
+        local: bool = True,
+        fill: Callable[[Tx], None] | None = None,
+    ) -> None:
+        """Create the tables and, in one transaction, ``fill``'s rows and the versions.
 
-        A federation slave creates only the local part: its shared tables arrive by
-        replication from the master.
+        All or nothing: on any failure the tables made here are dropped again, so a failed
+        ``init`` can simply be rerun. The version rows are written last; a store whose
+        tables have none is an interrupted one. Refuses a store that already holds any of
+        the tables. A federation slave creates only the local part: its shared tables
+        arrive by replication from the master.
         """
         tables = (schema.SHARED_TABLES if shared else ()) + (schema.LOCAL_TABLES if local else ())
         clash = sorted(self.existing_tables() & {t.name for t in tables})
         if clash:
             raise StoreError(
-                f"{self.description} already holds onekit tables ({', '.join(clash)}); "
-                "refusing to initialise it again"
+                f"{self.description} already holds onekit tables ({', '.join(clash)})"
+                + (
+                    ""
+                    if self.has_versions()
+                    else "; they have no schema version (an interrupted init?): drop them, or use "
+                    "an empty database, and run init again"
+                )
             )
+        try:
+            # MySQL commits DDL implicitly: the tables first, then every row in one tx.
+            with self.transaction() as tx:
+                for table in tables:
+                    for statement in table.create_sql(self.dialect):
+                        tx.execute(statement)
+            with self.transaction() as tx:
+                if local:
+                    for pool in schema.POOLS:
+                        tx.execute(
+                            "INSERT INTO pool_control (tablename, last_oid) VALUES (?, ?)",
+                            (pool.table, pool.first_oid - 1),
+                        )
+                    tx.execute("INSERT INTO pool_control (tablename, last_oid) VALUES ('acl', -1)")
+                if fill is not None:
+                    fill(tx)
+                self._write_versions(tx, shared, local)
+        except BaseException:
+            self._drop_tables([t.name for t in tables])
+            raise
+
+    def _write_versions(self, tx: Tx, shared: bool, local: bool) -> None:
         now = int(time.time())
-        # MySQL commits DDL implicitly, so tables are created first, then rows in one tx.
-        with self.transaction() as tx:
-            for table in tables:
-                for statement in table.create_sql(self.dialect):
-                    tx.execute(statement)
-        with self.transaction() as tx:
-            if shared:
+        for wanted, table, version, comment in (
+            (shared, "db_versioning", schema.SHARED_VERSION, "onekit shared tables"),
+            (local, "local_db_versioning", schema.LOCAL_VERSION, "onekit local tables"),
+        ):
+            if wanted:
                 tx.execute(
-                    "INSERT INTO db_versioning (oid, version, timestamp, comment, is_slave) "
+                    f"INSERT INTO {table} (oid, version, timestamp, comment, is_slave) "
                     "VALUES (0, ?, ?, ?, 0)",
-                    (str(schema.SHARED_VERSION), now, "onekit shared tables"),
+                    (str(version), now, comment),
                 )
-            if local:
-                tx.execute(
-                    "INSERT INTO local_db_versioning (oid, version, timestamp, comment, "
-                    "is_slave) VALUES (0, ?, ?, ?, 0)",
-                    (str(schema.LOCAL_VERSION), now, "onekit local tables"),
-                )
-                for pool in schema.POOLS:
-                    tx.execute(
-                        "INSERT INTO pool_control (tablename, last_oid) VALUES (?, ?)",
-                        (pool.table, pool.first_oid - 1),
-                    )
-                tx.execute("INSERT INTO pool_control (tablename, last_oid) VALUES ('acl', -1)")
+
+    def _drop_tables(self, names: list[str]) -> None:
+        try:
+            with self.transaction() as tx:
+                for name in names:
+                    tx.execute(f"DROP TABLE IF EXISTS {name}")
+        except StoreError:
+            pass  # the original error is the one to report
+
+    def has_versions(self) -> bool:
+        try:
+            with self.snapshot() as tx:
+                return tx.row("SELECT COUNT(*) FROM db_versioning")[0] > 0
+        except StoreError:
+            return False
 
     def check_schema(self) -> None:
         """Refuse to work on a store that is missing or of another schema version."""

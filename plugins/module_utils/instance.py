@@ -26,10 +26,11 @@ from ansible_collections.onekit.cloud.plugins.module_utils.config import (
     parse_config,
     render_config,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
+from ansible_collections.onekit.cloud.plugins.module_utils.db import Database, Tx
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     AuthenticationError,
     ConfigError,
+    OneError,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.groups import new_group_body
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
@@ -82,17 +83,18 @@ class Instance:
                 f"no onekit instance at {self.home} ({self.config_path} is missing); "
                 "run `onekit-server init` or set ONEKIT_HOME"
             )
-        return parse_config(self.config_path.read_text(), self.config_path)
+        try:
+            text = self.config_path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"cannot read {self.config_path}: {err}") from err
+        return parse_config(text, self.config_path)
 
-    def database(self, create: bool = False) -> Database:
-        db = self.config().db
-        if db.backend == "sqlite":
-            return Database.sqlite(self.sqlite_path, create=create)
-        return Database.mysql(db.server, db.port, db.user, db.passwd, db.db_name)
+    def database(self, create: bool = False, config: InstanceConfig | None = None) -> Database:
+        return Database.from_config((config or self.config()).db, self.sqlite_path, create)
 
-    def open_store(self) -> Database:
+    def open_store(self, config: InstanceConfig | None = None) -> Database:
         """The store, checked for its schema version (a mismatch is an error)."""
-        db = self.database()
+        db = self.database(config=config)
         db.check_schema()
         return db
 
@@ -104,9 +106,10 @@ class Instance:
         path = self.credentials_path()
         try:
             text = path.read_text().strip()
-        except OSError as err:
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
             raise AuthenticationError(
-                f"no credentials: cannot read {path} ({err.strerror}); set ONE_AUTH to a file "
+                f"no credentials: cannot read {path} ({reason}); set ONE_AUTH to a file "
                 "holding user:password"
             ) from err
         user, sep, password = text.partition(":")
@@ -119,42 +122,51 @@ class Instance:
         config = self.config()  # first: a missing instance is the error to report
         if username is None:
             username, password = self.credentials()
-        db = self.open_store()
+        db = self.open_store(config)
         return Session.login(db, username, password or "", umask=config.default_umask)
 
     # ---- creation ---------------------------------------------------------------------
-    def init(self, config: InstanceConfig | None = None, admin_password: str | None = None) -> str:
-        """Create the layout, the store and its bootstrap objects; returns the password.
-
-        Refuses an instance that already has a configuration or a store.
-        """
-        if self.config_path.exists():
-            raise ConfigError(f"{self.home} is already an onekit instance ({self.config_path})")
-        config = config or InstanceConfig()
-        self.etc.mkdir(parents=True, exist_ok=True)
-        self.var.mkdir(parents=True, exist_ok=True)
-        admin_password = admin_password or secrets.token_urlsafe(18)
-        # Write the config only once the store is made, so a failed init can be rerun.
-        tmp = self.config_path.with_suffix(".conf.new")
-        _write_private(tmp, render_config(config))
+    def is_initialised(self) -> bool:
+        """Config present and its store complete (any other state: False)."""
         try:
-            db = (
-                Database.sqlite(self.sqlite_path, create=True)
-                if config.db.backend == "sqlite"
-                else Database.mysql(
-                    config.db.server,
-                    config.db.port,
-                    config.db.user,
-                    config.db.passwd,
-                    config.db.db_name,
+            self.open_store().close()
+        except OneError:
+            return False
+        return True
+
+    def init(self, config: InstanceConfig | None = None, admin_password: str | None = None) -> str:
+        """Create the store and its bootstrap objects, and the config if there is none;
+        returns oneadmin's password (also written to one_auth).
+
+        With an existing ``etc/oned.conf`` (say, edited by hand to name a MySQL server) its
+        settings are used, as oned creates its DB from oned.conf; ``config`` must then be
+        None. A store that is already complete is refused. All or nothing: on failure the
+        store's tables and the config are not left behind, so init can be rerun.
+        """
+        write_config = not self.config_path.exists()
+        if not write_config:
+            if config is not None:
+                raise ConfigError(
+                    f"{self.config_path} exists: edit it instead of giving settings to init"
                 )
-            )
-            bootstrap(db, admin_password)
-            db.close()
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        tmp.rename(self.config_path)
+            config = self.config()
+        else:
+            config = config or InstanceConfig()
+            parse_config(render_config(config), self.config_path)  # refuse bad values now
+        for path in (self.home, self.etc, self.var):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        db = self.database(create=True, config=config)
+        if db.has_versions():
+            raise ConfigError(f"{self.home} is already an onekit instance ({self.config_path})")
+        admin_password = admin_password or secrets.token_urlsafe(18)
+        bootstrap(db, admin_password)
+        db.close()
+        if config.db.backend == "sqlite":  # it holds the password hashes
+            self.sqlite_path.chmod(0o600)
+        if write_config:
+            tmp = self.config_path.with_suffix(".conf.new")
+            _write_private(tmp, render_config(config))
+            tmp.rename(self.config_path)
         _write_private(self.auth_path, f"oneadmin:{admin_password}\n")
         return admin_password
 
@@ -167,18 +179,22 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def bootstrap(db: Database, admin_password: str) -> None:
-    """Schema, groups oneadmin (0) and users (1), user oneadmin (0), bootstrap ACL rules."""
-    db.ensure_database()
-    db.create_schema()
-    with db.transaction() as tx:
+    """Schema, groups oneadmin (0) and users (1), user oneadmin (0), bootstrap ACL rules:
+    one all-or-nothing step (see ``Database.create_schema``)."""
+    password_hash = hash_password(admin_password)
+
+    def fill(tx: Tx) -> None:
         oneadmin_group = pool.insert(tx, schema.GROUPS, new_group_body(0, "oneadmin"), oid=0)
         pool.insert(tx, schema.GROUPS, new_group_body(1, "users"), oid=1)
-        admin = new_user_body(0, "oneadmin", hash_password(admin_password), oneadmin_group, "core")
+        admin = new_user_body(0, "oneadmin", password_hash, oneadmin_group, "core")
         pool.insert(tx, schema.USERS, admin, oid=0)
         oneadmin_group["USERS"] = [0]
         pool.update(tx, schema.GROUPS, oneadmin_group)
         for text in BOOTSTRAP_RULES:
             acls.insert_rule(tx, AclRule.parse(text))
+
+    db.ensure_database()
+    db.create_schema(fill=fill)
 
 
 def mysql_config(

@@ -17,13 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import pool, schema
-from ansible_collections.onekit.cloud.plugins.module_utils.acl import RIGHT_BITS
+from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.auth import Target
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.schema import PoolSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
-
-USE, MANAGE, ADMIN, CREATE = (RIGHT_BITS[r] for r in ("USE", "MANAGE", "ADMIN", "CREATE"))
 
 Body = dict[str, Any]
 Ref = int | str
@@ -37,16 +35,16 @@ def create_in(w: AuthTx, spec: PoolSpec, name: str, fields: Body | None = None) 
     """A new object owned by the caller, in its primary group, with the umask's mode."""
     pool.check_name(spec.resource.lower(), name)
     subject = w.subject
-    w.authorize(Target.new(spec.resource, subject.gid), CREATE)
+    w.authorize(Target.new(spec.resource, subject.gid), Right.CREATE)
     group = pool.get(w.tx, schema.GROUPS, subject.gid)
-    body: Body = {
+    body: Body = {  # type-specific fields first: they cannot override ownership or name
+        **(fields or {}),
         "NAME": name,
         "UID": subject.uid,
         "GID": subject.gid,
         "UNAME": subject.name,
         "GNAME": group["NAME"] if group else str(subject.gid),
         "PERMISSIONS": w.session.new_permissions().to_json(),
-        **(fields or {}),
     }
     return pool.insert(w.tx, spec, body)
 
@@ -59,7 +57,7 @@ def create(session: Session, spec: PoolSpec, name: str, fields: Body | None = No
 def show(session: Session, spec: PoolSpec, ref: Ref) -> Body:
     with session.read() as w:
         body = pool.resolve(w.tx, spec, ref)
-        w.authorize(target(spec, body), USE)
+        w.authorize(target(spec, body), Right.USE)
         return body
 
 
@@ -69,20 +67,22 @@ def list_visible(
     """The objects the caller may USE (oneadmin: all)."""
     with session.read() as w:
         return [
-            b for b in pool.all_bodies(w.tx, spec, where, params) if w.allowed(target(spec, b), USE)
+            b
+            for b in pool.all_bodies(w.tx, spec, where, params)
+            if w.allowed(target(spec, b), Right.USE)
         ]
 
 
 def chown_in(w: AuthTx, spec: PoolSpec, body: Body, owner: Ref | None, group: Ref | None) -> Body:
     """Change owner and/or group of a locked object (the caller stores it)."""
-    w.authorize(target(spec, body), MANAGE)
+    w.authorize(target(spec, body), Right.MANAGE)
     if owner is not None:
         user = pool.resolve(w.tx, schema.USERS, owner)
-        w.authorize(Target.of("USER", user), MANAGE)
+        w.authorize(Target.of("USER", user), Right.MANAGE)
         body["UID"], body["UNAME"] = user["ID"], user["NAME"]
     if group is not None:
         new_group = pool.resolve(w.tx, schema.GROUPS, group)
-        w.authorize(Target.of("GROUP", new_group), USE)
+        w.authorize(Target.of("GROUP", new_group), Right.USE)
         body["GID"], body["GNAME"] = new_group["ID"], new_group["NAME"]
     return body
 
@@ -104,9 +104,9 @@ def chgrp(session: Session, spec: PoolSpec, ref: Ref, group: Ref) -> Body:
 def chmod_in(w: AuthTx, spec: PoolSpec, body: Body, mode: str | int) -> Body:
     new = Permissions.from_octal(mode)
     old = Permissions.from_json(body.get("PERMISSIONS", {}))
-    w.authorize(target(spec, body), MANAGE)
+    w.authorize(target(spec, body), Right.MANAGE)
     if new.admin_bits() != old.admin_bits():
-        w.authorize(target(spec, body), ADMIN)
+        w.authorize(target(spec, body), Right.ADMIN)
     body["PERMISSIONS"] = new.to_json()
     return body
 

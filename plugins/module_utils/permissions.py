@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
 
-USE, MANAGE, ADMIN = 4, 2, 1
+# The bits of one octal digit (not the ACL rights of acl.Right, which are 1, 2, 4, 8).
+OCTAL_USE, OCTAL_MANAGE, OCTAL_ADMIN = 4, 2, 1
 _CLASSES = ("OWNER", "GROUP", "OTHER")
-_LETTERS = ((USE, "U", "u"), (MANAGE, "M", "m"), (ADMIN, "A", "a"))
+_LETTERS = ((OCTAL_USE, "U", "u"), (OCTAL_MANAGE, "M", "m"), (OCTAL_ADMIN, "A", "a"))
 _OCTAL = re.compile(r"^[0-7]{3}$")
 
 
@@ -81,4 +82,8 @@ class Permissions:
 
     def admin_bits(self) -> int:
         """The ADMIN bit of each class, to tell whether a chmod touches them."""
-        return (self.owner & ADMIN) << 2 | (self.group & ADMIN) << 1 | (self.other & ADMIN)
+        return (
+            (self.owner & OCTAL_ADMIN) << 2
+            | (self.group & OCTAL_ADMIN) << 1
+            | (self.other & OCTAL_ADMIN)
+        )

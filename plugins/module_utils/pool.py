@@ -21,6 +21,12 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.schema import PoolSpec
 
 Body = dict[str, Any]
+MAX_OID = 2**31 - 1  # ids are 32-bit signed in oned (and in both stores' INTEGER columns)
+
+
+def shorten(text: str, limit: int = 64) -> str:
+    """Text fit for a one-line message (a name may be anything a caller typed)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _columns(spec: PoolSpec, body: Body) -> dict[str, Any]:
@@ -29,8 +35,8 @@ def _columns(spec: PoolSpec, body: Body) -> dict[str, Any]:
         "oid": body["ID"],
         "name": body["NAME"],
         "body": json.dumps(body, separators=(",", ":"), sort_keys=False),
-        "uid": body.get("UID", 0),
-        "gid": body.get("GID", 0),
+        "uid": body["UID"],
+        "gid": body["GID"],
         "owner_u": int(perms.get("OWNER_U", 0)),
         "group_u": int(perms.get("GROUP_U", 0)),
         "other_u": int(perms.get("OTHER_U", 0)),
@@ -63,7 +69,10 @@ def insert(tx: Tx, spec: PoolSpec, body: Body, oid: int | None = None) -> Body:
     values = _columns(spec, body)
     names = ", ".join(values)
     marks = ", ".join("?" for _ in values)
-    tx.execute(f"INSERT INTO {spec.table} ({names}) VALUES ({marks})", list(values.values()))
+    try:
+        tx.execute(f"INSERT INTO {spec.table} ({names}) VALUES ({marks})", list(values.values()))
+    except Conflict:  # a concurrent writer committed the same name meanwhile
+        raise Conflict(f"{spec.resource.lower()} named {body['NAME']!r} already exists") from None
     return body
 
 
@@ -100,13 +109,14 @@ def resolve(tx: Tx, spec: PoolSpec, ref: int | str, lock: bool = False) -> Body:
     if isinstance(ref, bool) or ref is None or (isinstance(ref, str) and not ref.strip()):
         raise InvalidInput(f"a {kind} id or name is required")
     if isinstance(ref, int) or re.fullmatch(r"-?[0-9]+", str(ref).strip()):
-        body = get(tx, spec, int(ref), lock=lock)
+        oid = int(ref)
+        body = get(tx, spec, oid, lock=lock) if 0 <= oid <= MAX_OID else None
         if body is None:
-            raise NotFound(f"{kind} {ref} does not exist")
+            raise NotFound(f"{kind} {shorten(str(ref).strip())} does not exist")
         return body
     body = find_by_name(tx, spec, str(ref).strip(), lock=lock)
     if body is None:
-        raise NotFound(f"{kind} named {str(ref).strip()!r} does not exist")
+        raise NotFound(f"{kind} named {shorten(str(ref).strip())!r} does not exist")
     return body
 
 
@@ -122,8 +132,20 @@ def check_name(kind: str, name: Any) -> str:
         raise InvalidInput(f"{kind} name is required")
     if len(name) > 128:
         raise InvalidInput(f"{kind} name is longer than 128 characters")
-    if any(c.isspace() or ord(c) < 32 or c == ":" for c in name):
-        raise InvalidInput(f"{kind} name {name!r} is invalid: no spaces, control characters or ':'")
+    if any(c.isspace() or not c.isprintable() or c == ":" for c in name):
+        raise InvalidInput(
+            f"{kind} name {shorten(name)!r} is invalid: no spaces, control or invisible "
+            "characters, or ':'"
+        )
     if re.fullmatch(r"[0-9]+", name):
         raise InvalidInput(f"{kind} name {name!r} is invalid: it would read as an ID")
     return name
+
+
+STATES = ("present", "absent")
+
+
+def check_state(state: Any) -> str:
+    if state not in STATES:
+        raise InvalidInput(f"state must be present or absent, got {state!r}")
+    return state

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ansible_collections.onekit.cloud.plugins.module_utils import auth
-from ansible_collections.onekit.cloud.plugins.module_utils.acl import AclRule
+from ansible_collections.onekit.cloud.plugins.module_utils.acl import AclRule, Right
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Database, Tx
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 
@@ -61,8 +61,8 @@ class AuthTx:
             self._rules = auth.acl_rules(self.tx)
         return self._rules
 
-    def authorize(self, target: auth.Target, right: int) -> None:
+    def authorize(self, target: auth.Target, right: Right) -> None:
         auth.authorize(self.subject, self.rules, target, right, self.session.zone)
 
-    def allowed(self, target: auth.Target, right: int) -> bool:
+    def allowed(self, target: auth.Target, right: Right) -> bool:
         return auth.allowed(self.subject, self.rules, target, right, self.session.zone)

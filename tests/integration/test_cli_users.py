@@ -591,3 +591,38 @@ def test_a_bad_id_in_a_list_is_reported_and_the_others_still_run(cli, admin):
 def test_a_huge_id_range_is_refused_before_anything_runs(cli, instance):
     db = instance.database()
     assert_refused(cli, db, ("oneuser", "delete", "1..4000000000"), "spans more than 10000 ids")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("oneuser", "show", "99999999999999999999999"), "user 99999999999999999999999 does"),
+        (("oneuser", "delete", str(2**63)), f"user {2**63} does not exist"),
+        (("onegroup", "show", str(2**63)), f"group {2**63} does not exist"),
+        (("oneuser", "create", "e\u200bve", "pw"), "no spaces, control or invisible"),
+        (("oneuser", "create", "bell\x7f", "pw"), "no spaces, control or invisible"),
+        (("oneuser", "create", "x" * 200, "pw"), "longer than 128 characters"),
+    ],
+)
+def test_odd_ids_and_names_get_one_line_errors(cli, instance, args, needle):
+    assert_refused(cli, instance.database(), args, needle)
+
+
+def test_unreadable_files_get_one_line_errors(cli, instance, tmp_path):
+    db = instance.database()
+    latin1 = tmp_path / "one_auth.latin1"
+    latin1.write_bytes(b"oneadmin:caf\xe9")
+    assert_refused(cli, db, ("oneuser", "list"), "not UTF-8", env={"ONE_AUTH": str(latin1)})
+    huge = tmp_path / "one_auth.huge"
+    huge.write_text("u" * 100_000 + ":pw")
+    line = assert_refused(
+        cli, db, ("oneuser", "list"), "authentication failed", env={"ONE_AUTH": str(huge)}
+    )
+    assert len(line) < 200
+    conf = instance.config_path
+    original = conf.read_bytes()
+    conf.write_bytes(original + b"# caf\xe9\n")
+    try:
+        assert_error(cli("oneuser", "list"), "oneuser", "list", f"cannot read {conf}")
+    finally:
+        conf.write_bytes(original)

@@ -159,3 +159,17 @@ def test_unknown_objects_users_and_groups(people, admin):
     with pytest.raises(NotFound, match="group 555 does not exist"):
         objects.chgrp(admin, DOCUMENTS, doc["ID"], 555)
     assert store_snapshot(admin.db) == before
+
+
+def test_type_fields_cannot_override_ownership(people):
+    forged = {
+        "UID": 0,
+        "GID": 0,
+        "UNAME": "oneadmin",
+        "PERMISSIONS": {"OTHER_U": "1"},
+        "NAME": "other-name",
+        "TYPE": 100,
+    }
+    doc = objects.create(people["alice"], DOCUMENTS, "web", forged)
+    assert (doc["NAME"], doc["UID"], doc["GID"], doc["UNAME"]) == ("web", 1, 1, "alice")
+    assert mode(doc) == "600" and doc["TYPE"] == 100

@@ -211,3 +211,56 @@ def test_two_instances_run_side_by_side(tmp_path, instance: Instance, cli: Cli):
             other_cli("onekit-server", "stop")
     finally:
         cli("onekit-server", "stop")
+
+
+def _init(home, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ONEKIT_HOME": str(home)}
+    return subprocess.run(
+        [VENV_BIN / "onekit-server", "init", *args], capture_output=True, text=True, env=env
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--port", "99999"), "PORT must be a whole number from 1 to 65535"),
+        (("--listen-address", ""), "LISTEN_ADDRESS is empty"),
+        (("--db-user", "x"), "need --db-backend mysql"),
+    ],
+)
+def test_init_refuses_bad_settings_before_writing_anything(tmp_path, args, message):
+    home = tmp_path / "bad"
+    result = _init(home, *args)
+    assert result.returncode == 1 and message in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert not (home / "etc/oned.conf").exists() and not (home / "one_auth").exists()
+    assert _init(home).returncode == 0  # and the instance can still be made
+
+
+def test_init_uses_a_hand_edited_oned_conf(tmp_path, mariadb):
+    """As with oned: write DB = [...] into oned.conf, then create the store from it."""
+    home = tmp_path / "edited"
+    (home / "etc").mkdir(parents=True)
+    (home / "etc/oned.conf").write_text(
+        f'PORT = 2702\nDB = [ BACKEND = "mysql", SERVER = "127.0.0.1", PORT = {mariadb.port},\n'
+        f'       USER = "{USER}", PASSWD = "{PASSWORD}", DB_NAME = "onekit_edited" ]\n'
+    )
+    try:
+        result = _init(home)
+        assert result.returncode == 0, result.stderr
+        assert "MySQL onekit@127.0.0.1" in result.stdout and "127.0.0.1:2702" in result.stdout
+        assert "user_pool" in {r[0] for r in mariadb.execute("SHOW TABLES", "onekit_edited")}
+        again = _init(home)
+        assert again.returncode == 1 and "already an onekit instance" in again.stderr
+        with_settings = _init(home, "--port", "2703")
+        assert "edit it instead of giving settings" in with_settings.stderr
+    finally:
+        mariadb.execute("DROP DATABASE IF EXISTS onekit_edited")
+
+
+def test_store_and_secrets_are_private(tmp_path):
+    home = tmp_path / "private"
+    assert _init(home).returncode == 0
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "var").stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "var/one.db").stat().st_mode) == 0o600  # password hashes

@@ -179,3 +179,68 @@ def test_mysql_connection_dropped_by_the_server_is_replaced(mariadb, tmp_path):
         session.db.close()
     finally:
         mariadb.execute("DROP DATABASE IF EXISTS t_dropped")
+
+
+def _ensure_users(args: tuple[str, int]) -> list[str]:
+    """One process creating ten users through the module's path; returns its errors."""
+    home, worker = args
+    session = Instance.locate(home).session()
+    errors = []
+    for i in range(10):
+        try:
+            users.ensure(session, f"w{worker}-{i}", password="pw", groups=["users", "team"])
+        except Exception as err:  # the test reports every failure
+            errors.append(f"{type(err).__name__}: {err}")
+    session.db.close()
+    return errors
+
+
+def test_concurrent_ensures_neither_deadlock_nor_lose_members(instance: Instance, admin):
+    """Four processes create users in the same two groups at once (both groups' member
+    lists are read-modify-written by every call)."""
+    from ansible_collections.onekit.cloud.plugins.module_utils import groups
+
+    groups.create(admin, "team")
+    with multiprocessing.get_context("spawn").Pool(4) as workers:
+        errors = workers.map(_ensure_users, [(str(instance.home), w) for w in range(4)])
+    assert errors == [[]] * 4
+    team = groups.show(admin, "team")
+    assert len(team["USERS"]) == 40
+    assert len(groups.show(admin, "users")["USERS"]) == 40
+
+
+def test_a_failing_init_leaves_no_tables_and_can_be_rerun(tmp_path, backend, request):
+    """create_schema is all or nothing: tables made before the failure are dropped."""
+    if backend == "sqlite":
+        db = Database.sqlite(tmp_path / "s.db", create=True)
+    else:
+        server = request.getfixturevalue("mariadb")
+        server.execute("CREATE DATABASE t_atomic")
+        request.addfinalizer(lambda: server.execute("DROP DATABASE IF EXISTS t_atomic"))
+        db = Database.mysql("127.0.0.1", server.port, "onekit", "onekit-test-pw", "t_atomic")
+
+    def fail(tx):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        db.create_schema(fill=fail)
+    assert not db.existing_tables() & set(schema.SHARED_TABLE_NAMES + schema.LOCAL_TABLE_NAMES)
+    from ansible_collections.onekit.cloud.plugins.module_utils.instance import bootstrap
+
+    bootstrap(db, "pw")
+    db.check_schema()
+
+
+def test_an_interrupted_init_is_named_as_such(instance: Instance):
+    db = instance.database()
+    with db.transaction() as tx:
+        tx.execute("DELETE FROM db_versioning")
+    with pytest.raises(StoreError, match=r"no schema version \(an interrupted init\?\)"):
+        db.create_schema()
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "one.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="file is not a database"):
+        Database.sqlite(path).check_schema()

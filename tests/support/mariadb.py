@@ -77,6 +77,14 @@ class MariaDB:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
+        try:
+            self._wait_and_add_user(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_and_add_user(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -84,7 +92,6 @@ class MariaDB:
                 break
             except pymysql.err.OperationalError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
                     tail = (self.base / "mariadbd.log").read_text(errors="replace")[-2000:]
                     raise RuntimeError(f"mariadbd did not start:\n{tail}") from None
                 time.sleep(0.05)
@@ -92,7 +99,6 @@ class MariaDB:
             cursor.execute(f"CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'")
             cursor.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%' WITH GRANT OPTION")
         conn.close()
-        return self
 
     def connect(self, database: str | None = None) -> pymysql.Connection:
         return pymysql.connect(

@@ -8,24 +8,52 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import mysql_config
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
 from onekit.cli.common import Cli, Context
+
+_DB_OPTIONS = ("db_server", "db_port", "db_user", "db_passwd", "db_name")
+
+
+def _config_from(args: argparse.Namespace) -> InstanceConfig | None:
+    """The settings given on the command line over the defaults; None if none was given."""
+    given = {
+        k: v
+        for k, v in vars(args).items()
+        if k in ("port", "listen_address", "db_backend", *_DB_OPTIONS) and v is not None
+    }
+    if not given:
+        return None
+    if given.get("db_backend", "sqlite") == "sqlite" and set(given) & set(_DB_OPTIONS):
+        raise InvalidInput(
+            "--db-server/--db-port/--db-user/--db-passwd/--db-name need --db-backend mysql"
+        )
+    base = InstanceConfig()
+    fields = {
+        "db_backend": "backend",
+        "db_server": "server",
+        "db_port": "port",
+        "db_user": "user",
+        "db_passwd": "passwd",
+        "db_name": "db_name",
+    }
+    db = replace(base.db, **{fields[k]: v for k, v in given.items() if k in fields})
+    return replace(
+        base,
+        port=given.get("port", base.port),
+        listen_address=given.get("listen_address", base.listen_address),
+        db=db,
+    )
 
 
 def _init(ctx: Context, args: argparse.Namespace) -> int | None:
     instance = ctx.instance
-    if args.exist_ok and instance.config_path.exists():
+    if args.exist_ok and instance.is_initialised():
         ctx.out(f"onekit instance already initialised in {instance.home}")
         return 0
-    config = InstanceConfig()
-    if args.db_backend == "mysql":
-        config = mysql_config(
-            args.db_server, args.db_port, args.db_user, args.db_passwd, args.db_name, config
-        )
-    config = replace(config, port=args.port, listen_address=args.listen_address)
-    instance.init(config)
+    instance.init(_config_from(args))
+    config = instance.config()
     ctx.out(f"onekit instance created in {instance.home}")
-    ctx.out(f"  store:       {instance.database().description}")
+    ctx.out(f"  store:       {instance.database(config=config).description}")
     ctx.out(f"  credentials: {instance.auth_path} (user oneadmin)")
     ctx.out(f"  server:      onekit-server run  (http://{config.listen_address}:{config.port})")
     return None
@@ -76,25 +104,29 @@ def build() -> Cli:
     cli = Cli(
         "onekit-server", "Create and run an onekit instance ($ONEKIT_HOME, default ~/.onekit)."
     )
-    p = cli.command("init", "create the instance: config, store, oneadmin, one_auth", _init)
-    p.add_argument(
-        "--exist-ok", action="store_true", help="succeed without change when the instance exists"
+    p = cli.command(
+        "init",
+        "create the instance: config, store, oneadmin, one_auth",
+        _init,
+        description="Create the instance. Without settings it uses $ONEKIT_HOME/etc/oned.conf "
+        "if that exists (edit it first to name a MySQL server, as for oned), else defaults: "
+        "SQLite in $ONEKIT_HOME/var/one.db, server on 127.0.0.1:2633.",
     )
-    p.add_argument("--port", type=int, default=2633, help="server port (default 2633)")
     p.add_argument(
-        "--listen-address", default="127.0.0.1", help="server address (default 127.0.0.1)"
+        "--exist-ok", action="store_true", help="succeed without change when it is initialised"
     )
+    p.add_argument("--port", type=int, help="server port (default 2633)")
+    p.add_argument("--listen-address", help="server address (default 127.0.0.1)")
     p.add_argument(
         "--db-backend",
         choices=("sqlite", "mysql"),
-        default="sqlite",
         help="the store (default sqlite, in $ONEKIT_HOME/var/one.db)",
     )
-    p.add_argument("--db-server", default="localhost", help="MySQL host")
-    p.add_argument("--db-port", type=int, default=0, help="MySQL port (0: default 3306)")
-    p.add_argument("--db-user", default="oneadmin", help="MySQL user")
-    p.add_argument("--db-passwd", default="", help="MySQL password")
-    p.add_argument("--db-name", default="opennebula", help="MySQL database (created if missing)")
+    p.add_argument("--db-server", help="MySQL host (default localhost)")
+    p.add_argument("--db-port", type=int, help="MySQL port (default 0: 3306)")
+    p.add_argument("--db-user", help="MySQL user (default oneadmin)")
+    p.add_argument("--db-passwd", help="MySQL password")
+    p.add_argument("--db-name", help="MySQL database, created if missing (default opennebula)")
     cli.command("run", "serve in the foreground (Ctrl-C stops)", _run)
     cli.command("start", "start the server in the background", _start)
     cli.command("stop", "stop the background server", _stop)

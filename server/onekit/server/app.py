@@ -23,6 +23,11 @@ def create_app(instance: Instance, db: Database | None = None) -> Flask:
     app.extensions["onekit.db"] = db if db is not None else instance.open_store()
     app.register_blueprint(health.bp)
 
+    @app.teardown_appcontext
+    def _close_store(_exc: BaseException | None) -> None:
+        # werkzeug serves each request in a new thread; its connection goes with it
+        app.extensions["onekit.db"].close()
+
     @app.errorhandler(OneError)
     def _core_error(err: OneError):
         return jsonify(error={"message": str(err)}), err.http_status
