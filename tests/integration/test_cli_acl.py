@@ -8,50 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import uuid
-from pathlib import Path
 
 import pytest
-from conftest import VENV_BIN, store_snapshot
+from support.cli import assert_error, assert_refused, created_id, login_as, run_help
 
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 
 BOOTSTRAP = ["@1 VM+IMAGE+TEMPLATE+DOCUMENT+SECGROUP/* CREATE *", "* ZONE/* USE *"]
-
-
-# ---- helpers -----------------------------------------------------------------------------
-def login_as(tmp_path: Path, user: str, password: str) -> dict[str, str]:
-    path = tmp_path / f"one_auth-{user}-{uuid.uuid4().hex[:6]}"
-    path.write_text(f"{user}:{password}\n")
-    return {"ONE_AUTH": str(path)}
-
-
-def created_id(result: subprocess.CompletedProcess) -> int:
-    assert result.returncode == 0, result.stderr
-    match = re.fullmatch(r"ID: (\d+)\n", result.stdout)
-    assert match, f"expected 'ID: <n>', got {result.stdout!r}"
-    return int(match.group(1))
-
-
-def assert_error(
-    result: subprocess.CompletedProcess, prog: str, command: str, *needles: str
-) -> str:
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {result.stderr!r}"
-    assert lines[0].startswith(f"{prog} {command}: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
-
-
-def assert_refused(cli, db, args: tuple[str, ...], *needles: str, env: dict | None = None) -> str:
-    before = store_snapshot(db)
-    line = assert_error(cli(*args, env=env), args[0], args[1], *needles)
-    assert store_snapshot(db) == before, f"{' '.join(args)} changed the store"
-    return line
 
 
 def rules(cli) -> dict[int, str]:
@@ -252,13 +215,6 @@ def test_only_the_oneadmin_group_manages_rules(cli, instance: Instance, tmp_path
 
 # ---- help --------------------------------------------------------------------------------
 COMMANDS = ["create", "delete", "list"]
-
-
-def run_help(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {"PATH": str(VENV_BIN), "ONEKIT_HOME": str(tmp_path), "HOME": str(tmp_path)}
-    return subprocess.run(
-        [str(VENV_BIN / args[0]), *args[1:]], capture_output=True, text=True, env=env, timeout=60
-    )
 
 
 def test_help(tmp_path):

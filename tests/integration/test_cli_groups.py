@@ -6,48 +6,12 @@ naming the problem, and leave the store exactly as it was.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import uuid
-from pathlib import Path
 
 import pytest
-from conftest import VENV_BIN, store_snapshot
+from support.cli import assert_refused, json_of, login_as, run_help
 
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-
-
-# ---- helpers -----------------------------------------------------------------------------
-def login_as(tmp_path: Path, user: str, password: str) -> dict[str, str]:
-    path = tmp_path / f"one_auth-{user}-{uuid.uuid4().hex[:6]}"
-    path.write_text(f"{user}:{password}\n")
-    return {"ONE_AUTH": str(path)}
-
-
-def json_of(result: subprocess.CompletedProcess) -> dict:
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
-def assert_error(
-    result: subprocess.CompletedProcess, prog: str, command: str, *needles: str
-) -> str:
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {result.stderr!r}"
-    assert lines[0].startswith(f"{prog} {command}: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
-
-
-def assert_refused(cli, db, args: tuple[str, ...], *needles: str, env: dict | None = None) -> str:
-    before = store_snapshot(db)
-    line = assert_error(cli(*args, env=env), args[0], args[1], *needles)
-    assert store_snapshot(db) == before, f"{' '.join(args)} changed the store"
-    return line
 
 
 def group_names(cli, env: dict | None = None) -> list[str]:
@@ -249,13 +213,6 @@ def test_acl_rule_widens_the_groups_a_user_sees(cli, regular):
 
 # ---- help ----------------------------------------------------------------------------------
 COMMANDS = ["create", "delete", "list", "show"]
-
-
-def run_help(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {"PATH": str(VENV_BIN), "ONEKIT_HOME": str(tmp_path), "HOME": str(tmp_path)}
-    return subprocess.run(
-        [str(VENV_BIN / args[0]), *args[1:]], capture_output=True, text=True, env=env, timeout=60
-    )
 
 
 def test_help(tmp_path):

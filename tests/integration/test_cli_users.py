@@ -7,66 +7,18 @@ as it was (``store_snapshot``).
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import uuid
-from pathlib import Path
 
 import pytest
-from conftest import VENV_BIN, store_snapshot
+from conftest import store_snapshot
+from support.cli import assert_error, assert_refused, created_id, json_of, login_as, run_help
 
 from ansible_collections.onekit.cloud.plugins.module_utils import users
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 
 
-# ---- helpers -----------------------------------------------------------------------------
-def login_as(tmp_path: Path, user: str, password: str) -> dict[str, str]:
-    """The environment of someone whose ONE_AUTH file holds ``user:password``."""
-    path = tmp_path / f"one_auth-{user}-{uuid.uuid4().hex[:6]}"
-    path.write_text(f"{user}:{password}\n")
-    return {"ONE_AUTH": str(path)}
-
-
-def created_id(result: subprocess.CompletedProcess) -> int:
-    assert result.returncode == 0, result.stderr
-    match = re.fullmatch(r"ID: (\d+)\n", result.stdout)
-    assert match, f"expected 'ID: <n>', got {result.stdout!r}"
-    return int(match.group(1))
-
-
-def assert_error(
-    result: subprocess.CompletedProcess, prog: str, command: str, *needles: str
-) -> str:
-    """Exit 1, nothing on stdout, one line ``<prog> <command>: ...`` holding every needle."""
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {result.stderr!r}"
-    assert lines[0].startswith(f"{prog} {command}: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    assert "Traceback" not in result.stderr
-    return lines[0]
-
-
-def assert_refused(
-    cli, db, args: tuple[str, ...], *needles: str, env: dict | None = None, input: str | None = None
-) -> str:
-    """Run a command that must fail and check it left the store unchanged."""
-    before = store_snapshot(db)
-    line = assert_error(cli(*args, env=env, input=input), args[0], args[1], *needles)
-    assert store_snapshot(db) == before, f"{' '.join(args)} changed the store"
-    return line
-
-
 def user_names(cli, env: dict | None = None) -> list[str]:
     return [u["NAME"] for u in json_of(cli("oneuser", "list", "-j", env=env))["USER_POOL"]["USER"]]
-
-
-def json_of(result: subprocess.CompletedProcess) -> dict:
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def user(cli, ref: str) -> dict:
@@ -530,14 +482,6 @@ HELP = {
     "oneuser": ["create", "delete", "passwd", "chgrp", "addgroup", "delgroup", "list", "show"],
     "onekit-server": ["init", "run", "start", "stop", "status"],
 }
-
-
-def run_help(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    # -h needs no instance: ONEKIT_HOME points at an empty directory
-    env = {"PATH": str(VENV_BIN), "ONEKIT_HOME": str(tmp_path), "HOME": str(tmp_path)}
-    return subprocess.run(
-        [str(VENV_BIN / args[0]), *args[1:]], capture_output=True, text=True, env=env, timeout=60
-    )
 
 
 @pytest.mark.parametrize("prog", sorted(HELP))

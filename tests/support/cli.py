@@ -1,0 +1,67 @@
+"""Checks shared by the CLI tests: what a refusal looks like, logging in as someone."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def login_as(tmp_path: Path, user: str, password: str) -> dict[str, str]:
+    """The environment of someone whose ONE_AUTH file holds ``user:password``."""
+    path = tmp_path / f"one_auth-{user}-{uuid.uuid4().hex[:6]}"
+    path.write_text(f"{user}:{password}\n")
+    return {"ONE_AUTH": str(path)}
+
+
+def created_id(result: subprocess.CompletedProcess) -> int:
+    """The id a create command printed as ``ID: <n>``."""
+    assert result.returncode == 0, result.stderr
+    match = re.fullmatch(r"ID: (\d+)\n", result.stdout)
+    assert match, f"expected 'ID: <n>', got {result.stdout!r}"
+    return int(match.group(1))
+
+
+def json_of(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def assert_error(
+    result: subprocess.CompletedProcess, prog: str, command: str, *needles: str
+) -> str:
+    """Exit 1, nothing on stdout, one line ``<prog> <command>: ...`` holding every needle."""
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {result.stderr!r}"
+    assert lines[0].startswith(f"{prog} {command}: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def assert_refused(
+    cli, db, args: tuple[str, ...], *needles: str, env: dict | None = None, input: str | None = None
+) -> str:
+    """Run a command that must fail and check it left the store unchanged."""
+    from conftest import store_snapshot
+
+    before = store_snapshot(db)
+    line = assert_error(cli(*args, env=env, input=input), args[0], args[1], *needles)
+    assert store_snapshot(db) == before, f"{' '.join(args)} changed the store"
+    return line
+
+
+def run_help(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run a command's help with ONEKIT_HOME at an empty directory: -h needs no instance."""
+    env = {"PATH": str(VENV_BIN), "ONEKIT_HOME": str(tmp_path), "HOME": str(tmp_path)}
+    return subprocess.run(
+        [str(VENV_BIN / args[0]), *args[1:]], capture_output=True, text=True, env=env, timeout=60
+    )
