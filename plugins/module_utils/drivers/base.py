@@ -1,0 +1,147 @@
+"""The hypervisor driver interface: what the VM life cycle and the monitor need from a
+host, whatever runs it (libvirt today, EC2 for cloud bursting).
+
+A driver object stands for one host (one libvirt URI, one EC2 region). Its calls are
+synchronous and short; the slow guest-side ones (an ACPI shutdown or reboot) only *ask*
+and return: the caller learns the outcome from ``poll``/``monitor``, as oned learns it
+from its driver callbacks. Every failure is a ``DriverError`` with the hypervisor's
+message. VMs are named ``one-<vm id>`` on the hypervisor (the *deploy id*), so a host's
+domains can always be matched to the store's VMs.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
+
+DOMAIN_PREFIX = "one-"
+
+
+def deploy_id_for(vm_id: int) -> str:
+    return f"{DOMAIN_PREFIX}{vm_id}"
+
+
+def vm_id_of(deploy_id: str) -> int | None:
+    """The VM id a hypervisor name belongs to, or None for a name onekit did not make."""
+    rest = deploy_id.removeprefix(DOMAIN_PREFIX)
+    if rest == deploy_id or not rest.isascii() or not rest.isdigit():
+        return None
+    return int(rest)
+
+
+class DriverError(OneError):
+    """The hypervisor refused or failed an operation (its message is kept)."""
+
+    http_status = 502
+
+
+class HostUnreachable(DriverError):
+    """The host (its libvirt URI, its EC2 endpoint) cannot be reached at all."""
+
+
+# The states a guest can be in, as the life cycle reads them.
+RUNNING = "running"  # running, or blocked / idle on its vCPUs
+PAUSED = "paused"  # suspended in memory
+SHUTOFF = "shutoff"  # defined but not running
+CRASHED = "crashed"
+MISSING = "missing"  # no such guest on the host
+
+
+@dataclass(frozen=True)
+class VmStatus:
+    """One guest as the host sees it. Usage figures are None where the host gives none."""
+
+    state: str
+    cpu: float | None = None  # percent of one CPU, averaged since the last poll
+    memory: int | None = None  # KiB in use
+    net_tx: int | None = None  # bytes sent since the guest started
+    net_rx: int | None = None
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    """One poll of a host: capacity, usage, and every onekit guest on it (by deploy id)."""
+
+    hypervisor: str
+    total_cpu: int  # cores * 100, as oned counts
+    total_memory: int  # KiB
+    used_cpu: int  # cores * 100 in use
+    used_memory: int  # KiB in use
+    cpu_model: str = ""
+    cpu_mhz: int = 0
+    vms: dict[str, VmStatus] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # more monitoring attributes
+
+
+@dataclass(frozen=True)
+class VmSpec:
+    """What a deploy needs: the VM id and its resolved template (CPU, MEMORY, DISK...)."""
+
+    vm_id: int
+    name: str
+    template: dict[str, Any]
+
+    @property
+    def deploy_id(self) -> str:
+        return deploy_id_for(self.vm_id)
+
+
+class Driver(abc.ABC):
+    """One host. Implementations: ``libvirt.LibvirtDriver`` (any libvirt URI)."""
+
+    #: the value of a host's VM_MAD this driver serves ("kvm", "qemu", "test", "ec2")
+    name: str = ""
+
+    @abc.abstractmethod
+    def deploy(self, vm: VmSpec) -> str:
+        """Create and start the guest; returns its deploy id."""
+
+    @abc.abstractmethod
+    def shutdown(self, deploy_id: str) -> None:
+        """Ask the guest to power off (ACPI); poll to see it go."""
+
+    @abc.abstractmethod
+    def cancel(self, deploy_id: str) -> None:
+        """Power off at once and remove the guest (shutdown-hard, delete)."""
+
+    @abc.abstractmethod
+    def reboot(self, deploy_id: str) -> None:
+        """Ask the guest to reboot (ACPI)."""
+
+    @abc.abstractmethod
+    def reset(self, deploy_id: str) -> None:
+        """Hard reset (reboot-hard)."""
+
+    @abc.abstractmethod
+    def suspend(self, deploy_id: str) -> None:
+        """Pause the guest in memory."""
+
+    @abc.abstractmethod
+    def resume(self, deploy_id: str) -> None:
+        """Unpause a suspended guest."""
+
+    def save(self, deploy_id: str, path: str) -> None:
+        """Save the guest's memory to ``path`` on the host and remove it (stop)."""
+        raise DriverError(f"{self.name} hosts cannot save a guest's state")
+
+    def restore(self, path: str) -> str:
+        """Start a guest again from a file ``save`` wrote; returns its deploy id."""
+        raise DriverError(f"{self.name} hosts cannot restore a guest's state")
+
+    def snapshot_create(self, deploy_id: str, name: str) -> None:
+        raise DriverError(f"{self.name} hosts cannot take snapshots")
+
+    @abc.abstractmethod
+    def poll(self, deploy_id: str) -> VmStatus:
+        """One guest's state and usage (``MISSING`` when it is not on the host)."""
+
+    @abc.abstractmethod
+    def monitor(self) -> HostStatus:
+        """The host's capacity and usage and all its onekit guests; HostUnreachable when
+        the host cannot be reached."""
+
+    def close(self) -> None:  # noqa: B027 - optional: most drivers hold nothing
+        """Release what the driver holds (connections)."""
