@@ -43,6 +43,23 @@ class InstanceConfig:
     port: int = DEFAULT_PORT
     db: DbConfig = field(default_factory=DbConfig)
     default_umask: str = "177"
+    # Monitoring (seconds), oned.conf's names; SHUTDOWN_TIMEOUT and MONITORING_TIMEOUT
+    # (one host's poll) are onekit's.
+    monitoring_interval: int = 60
+    monitoring_timeout: int = 30
+    host_monitoring_expiration: int = 43200
+    vm_monitoring_expiration: int = 14400
+    shutdown_timeout: int = 300
+
+
+# key in oned.conf -> (field, lowest allowed value)
+_SECONDS = {
+    "MONITORING_INTERVAL": ("monitoring_interval", 1),
+    "MONITORING_TIMEOUT": ("monitoring_timeout", 1),
+    "HOST_MONITORING_EXPIRATION_TIME": ("host_monitoring_expiration", 0),
+    "VM_MONITORING_EXPIRATION_TIME": ("vm_monitoring_expiration", 0),
+    "SHUTDOWN_TIMEOUT": ("shutdown_timeout", 1),
+}
 
 
 def _int(value: str | int, key: str, where: Path, low: int, high: int) -> int:
@@ -96,6 +113,11 @@ def parse_config(text: str, where: Path) -> InstanceConfig:
         port=_int(_single(tpl, "PORT", where) or DEFAULT_PORT, "PORT", where, 1, 65535),
         db=db,
         default_umask=umask,
+        **{
+            attr: _int(_single(tpl, key, where), key, where, low, 10**9)
+            for key, (attr, low) in _SECONDS.items()
+            if key in tpl
+        },
     )
 
 
@@ -127,5 +149,10 @@ def render_config(config: InstanceConfig) -> str:
         '#        PASSWD = "oneadmin", DB_NAME = "opennebula" ]\n'
         f"{db_text}\n"
         "# Permissions of new objects: 777 & ~umask (177 gives 600, um- --- ---).\n"
-        f"DEFAULT_UMASK = {config.default_umask}\n"
+        f"DEFAULT_UMASK = {config.default_umask}\n\n"
+        "# Host and VM monitoring, in seconds. A host that does not answer a poll within\n"
+        "# MONITORING_TIMEOUT is ERROR; an ACPI shutdown that takes longer than\n"
+        "# SHUTDOWN_TIMEOUT returns the VM to RUNNING. Monitoring history is kept for the\n"
+        "# *_EXPIRATION_TIME (0 keeps none).\n"
+        + "".join(f"{key} = {getattr(config, attr)}\n" for key, (attr, _) in _SECONDS.items())
     )

@@ -19,6 +19,7 @@ from typing import Any
 from ansible_collections.onekit.cloud.plugins.module_utils import pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.auth import Target
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import Conflict
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.schema import PoolSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
@@ -31,11 +32,18 @@ def target(spec: PoolSpec, body: Body) -> Target:
     return Target.of(spec.resource, body)
 
 
-def create_in(w: AuthTx, spec: PoolSpec, name: str, fields: Body | None = None) -> Body:
-    """A new object owned by the caller, in its primary group, with the umask's mode."""
+def create_in(
+    w: AuthTx, spec: PoolSpec, name: str, fields: Body | None = None, oid: int | None = None
+) -> Body:
+    """A new object owned by the caller, in its primary group, with the umask's mode.
+
+    ``oid`` is an id the caller took with ``pool.next_oid`` (to use it before the insert).
+    """
     pool.check_name(spec.resource.lower(), name)
     subject = w.subject
     w.authorize(Target.new(spec.resource, subject.gid), Right.CREATE)
+    if spec.unique_per_owner:
+        check_name_free(w, spec, name, subject.uid)
     group = pool.get(w.tx, schema.GROUPS, subject.gid)
     body: Body = {  # type-specific fields first: they cannot override ownership or name
         **(fields or {}),
@@ -46,7 +54,14 @@ def create_in(w: AuthTx, spec: PoolSpec, name: str, fields: Body | None = None) 
         "GNAME": group["NAME"] if group else str(subject.gid),
         "PERMISSIONS": w.session.new_permissions().to_json(),
     }
-    return pool.insert(w.tx, spec, body)
+    return pool.insert(w.tx, spec, body, oid=oid)
+
+
+def check_name_free(w: AuthTx, spec: PoolSpec, name: str, uid: int) -> None:
+    """Names are unique per owner for templates, images, networks (as oned checks)."""
+    row = w.tx.row(f"SELECT oid FROM {spec.table} WHERE name = ? AND uid = ?", (name, uid))
+    if row is not None:
+        raise Conflict(f"NAME {name!r} is already taken by {spec.resource} {row[0]}")
 
 
 def create(session: Session, spec: PoolSpec, name: str, fields: Body | None = None) -> Body:

@@ -41,8 +41,7 @@ def _columns(spec: PoolSpec, body: Body) -> dict[str, Any]:
         "group_u": int(perms.get("GROUP_U", 0)),
         "other_u": int(perms.get("OTHER_U", 0)),
     }
-    for column in spec.extra:
-        values[column.name] = body.get(column.name.upper())
+    values.update(spec.extra_values(body))
     return values
 
 

@@ -11,10 +11,12 @@ refused at start with a clear error, never upgraded silently.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 SHARED_VERSION = 1
-LOCAL_VERSION = 1
+LOCAL_VERSION = 2  # 2: vm_pool.hid, host/vm monitoring tables
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,16 @@ class PoolSpec:
     first_oid: int = 0
     extra: tuple[Column, ...] = ()
     unique_name: bool = False
+    unique_per_owner: bool = False  # names unique among one owner's objects (checked in code)
     shared: bool = False
     indexes: tuple[tuple[str, ...], ...] = field(default=())
+    #: the values of the ``extra`` columns for a body (default: the body's upper-case keys)
+    derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def extra_values(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self.derive is not None:
+            return self.derive(body)
+        return {c.name: body.get(c.name.upper()) for c in self.extra}
 
     def table_def(self) -> Table:
         return Table(
@@ -102,10 +112,30 @@ USERS = PoolSpec("user_pool", "USER", unique_name=True, shared=True)
 GROUPS = PoolSpec("group_pool", "GROUP", first_oid=100, unique_name=True, shared=True)
 ZONES = PoolSpec("zone_pool", "ZONE", first_oid=100, unique_name=True, shared=True)
 HOSTS = PoolSpec("host_pool", "HOST", extra=(_int("state"),), unique_name=True)
-VMS = PoolSpec("vm_pool", "VM", extra=(_int("state"), _int("lcm_state")), indexes=(("state",),))
-TEMPLATES = PoolSpec("template_pool", "TEMPLATE")
-IMAGES = PoolSpec("image_pool", "IMAGE")
-NETWORKS = PoolSpec("network_pool", "NET")
+# STATE values whose VM holds capacity on a host (its last history record's).
+HOSTED_STATES = (3, 5, 8)  # ACTIVE, SUSPENDED, POWEROFF
+
+
+def _vm_columns(body: dict[str, Any]) -> dict[str, Any]:
+    history = body.get("HISTORY_RECORDS") or []
+    hosted = body["STATE"] in HOSTED_STATES and history
+    return {
+        "state": body["STATE"],
+        "lcm_state": body["LCM_STATE"],
+        "hid": history[-1]["HID"] if hosted else -1,
+    }
+
+
+VMS = PoolSpec(
+    "vm_pool",
+    "VM",
+    extra=(_int("state"), _int("lcm_state"), _int("hid")),
+    indexes=(("state",), ("hid",)),
+    derive=_vm_columns,
+)
+TEMPLATES = PoolSpec("template_pool", "TEMPLATE", unique_per_owner=True)
+IMAGES = PoolSpec("image_pool", "IMAGE", unique_per_owner=True)
+NETWORKS = PoolSpec("network_pool", "NET", unique_per_owner=True)
 DOCUMENTS = PoolSpec("document_pool", "DOCUMENT", extra=(_int("type"),), indexes=(("type",),))
 POOLS = (USERS, GROUPS, ZONES, HOSTS, VMS, TEMPLATES, IMAGES, NETWORKS, DOCUMENTS)
 
@@ -135,8 +165,22 @@ SHARED_TABLES: tuple[Table, ...] = (
     ACL,
     DB_VERSIONING,
 )
+# Monitoring history, kept for HOST_/VM_MONITORING_EXPIRATION_TIME seconds.
+HOST_MONITORING = Table(
+    "host_monitoring",
+    (_int("hid"), _int("last_mon_time"), _BODY),
+    primary_key="hid, last_mon_time",
+)
+VM_MONITORING = Table(
+    "vm_monitoring",
+    (_int("vmid"), _int("last_poll"), _BODY),
+    primary_key="vmid, last_poll",
+)
+
 LOCAL_TABLES: tuple[Table, ...] = (
     *(p.table_def() for p in POOLS if not p.shared),
+    HOST_MONITORING,
+    VM_MONITORING,
     POOL_CONTROL,
     LOCAL_DB_VERSIONING,
 )

@@ -28,6 +28,11 @@ class Session:
     def login(cls, db: Database, username: str, password: str, **kwargs) -> Session:
         return cls(db, auth.login(db, username, password), **kwargs)
 
+    @classmethod
+    def system(cls, db: Database, **kwargs) -> Session:
+        """The server's own loops (monitor, scheduler) act as oneadmin, as oned does."""
+        return cls(db, auth.Subject(0, "oneadmin", 0, frozenset({0})), **kwargs)
+
     @contextmanager
     def write(self, dry_run: bool = False) -> Iterator[AuthTx]:
         """A write transaction; ``dry_run`` rolls it back at the end (check mode)."""

@@ -1,0 +1,312 @@
+"""Hosts: hypervisors registered with ``onehost create``, their capacity and state.
+
+A host's body follows oned's: ``STATE``, ``IM_MAD``/``VM_MAD``, ``HOST_SHARE`` (capacity:
+``MAX_CPU``/``MAX_MEM`` from monitoring, ``CPU_USAGE``/``MEM_USAGE`` allocated to VMs,
+``USED_*``/``FREE_*`` measured, ``RUNNING_VMS``), ``VMS`` (ids of the VMs it holds) and a
+``TEMPLATE`` with the monitoring attributes and the user's own (``PRIORITY``...). onekit
+adds ``TEMPLATE/URI``, the libvirt URI the driver connects to. CPU is counted in
+hundredths of a core and memory in KiB, as oned does.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils import objects, pool, schema, template
+from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
+from ansible_collections.onekit.cloud.plugins.module_utils.auth import Target
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import Conflict, InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import HostState
+
+Body = dict[str, Any]
+Ref = int | str
+
+# IM/VM drivers a host may name, and the libvirt URI a kvm host gets by default.
+VM_MADS = ("kvm", "qemu")
+IM_MADS = ("kvm", "qemu")
+_URI = re.compile(r"^[a-z][a-z0-9]*(\+[a-z0-9]+)?://[^\s]*$")
+_HOST_MODE = Permissions.from_octal("600")
+# Host template attributes the monitor owns; `onehost update` cannot set them.
+MONITORED_ATTRIBUTES = (
+    "HYPERVISOR",
+    "TOTALCPU",
+    "TOTALMEMORY",
+    "USEDCPU",
+    "USEDMEMORY",
+    "FREECPU",
+    "FREEMEMORY",
+    "CPUSPEED",
+    "MODELNAME",
+    "ERROR",
+    "HOSTNAME",
+)
+
+
+def default_uri(name: str, vm_mad: str) -> str:
+    return f"qemu+ssh://{name}/system"
+
+
+def check_uri(uri: str) -> str:
+    if not isinstance(uri, str) or not _URI.match(uri):
+        raise InvalidInput(
+            f"URI {uri!r} is not a libvirt URI; examples: qemu:///system, "
+            "qemu+ssh://kvm1/system, test+unix:///default"
+        )
+    return uri
+
+
+def uri_of(host: Body) -> str:
+    return host["TEMPLATE"].get("URI") or default_uri(host["NAME"], host["VM_MAD"])
+
+
+def empty_share() -> dict[str, int]:
+    keys = (
+        "DISK_USAGE",
+        "MEM_USAGE",
+        "CPU_USAGE",
+        "MAX_DISK",
+        "MAX_MEM",
+        "MAX_CPU",
+        "FREE_DISK",
+        "FREE_MEM",
+        "FREE_CPU",
+        "USED_DISK",
+        "USED_MEM",
+        "USED_CPU",
+        "RUNNING_VMS",
+    )
+    return dict.fromkeys(keys, 0)
+
+
+def _check_template(tpl: Any) -> dict:
+    if isinstance(tpl, str):
+        tpl = template.parse(tpl)
+    if not isinstance(tpl, dict):
+        raise InvalidInput("host template must be template text or a mapping")
+    tpl = template.parse(template.dumps(tpl))  # normalise names and values
+    owned = sorted(set(tpl) & set(MONITORED_ATTRIBUTES))
+    if owned:
+        raise InvalidInput(
+            f"host attributes {', '.join(owned)} come from monitoring and cannot be set"
+        )
+    if "URI" in tpl:
+        check_uri(tpl["URI"])
+    return tpl
+
+
+def _create_in(w: AuthTx, name: str, im_mad: str, vm_mad: str, uri: str | None, tpl: dict) -> Body:
+    w.authorize(Target.new("HOST", w.subject.gid), Right.CREATE)
+    body: Body = {
+        "NAME": name,
+        "UID": 0,
+        "GID": 0,
+        "UNAME": "oneadmin",
+        "GNAME": "oneadmin",
+        "PERMISSIONS": _HOST_MODE.to_json(),
+        "STATE": int(HostState.INIT),
+        "IM_MAD": im_mad,
+        "VM_MAD": vm_mad,
+        "VN_MAD": "dummy",
+        "CLUSTER_ID": -1,
+        "CLUSTER": "",
+        "LAST_MON_TIME": 0,
+        "HOST_SHARE": empty_share(),
+        "VMS": [],
+        "TEMPLATE": {**tpl, "URI": uri or tpl.get("URI") or default_uri(name, vm_mad)},
+    }
+    return pool.insert(w.tx, schema.HOSTS, body)
+
+
+def create(
+    session: Session,
+    name: str,
+    im_mad: str = "kvm",
+    vm_mad: str = "kvm",
+    uri: str | None = None,
+    tpl: Any = None,
+) -> Body:
+    """``onehost create <name> --im kvm --vm kvm [--uri ...]``."""
+    pool.check_name("host", name)
+    if vm_mad not in VM_MADS:
+        raise InvalidInput(f"VM driver {vm_mad!r} is unknown; use one of {', '.join(VM_MADS)}")
+    if im_mad not in IM_MADS:
+        raise InvalidInput(f"IM driver {im_mad!r} is unknown; use one of {', '.join(IM_MADS)}")
+    if uri is not None:
+        check_uri(uri)
+    checked = _check_template(tpl or {})
+    with session.write() as w:
+        return _create_in(w, name, im_mad, vm_mad, uri, checked)
+
+
+def _vms_on(w: AuthTx, host: Body) -> list[int]:
+    rows = w.tx.rows("SELECT oid FROM vm_pool WHERE hid = ? ORDER BY oid", (host["ID"],))
+    return [r[0] for r in rows]
+
+
+def delete(session: Session, ref: Ref) -> Body:
+    with session.write() as w:
+        host = pool.resolve(w.tx, schema.HOSTS, ref, lock=True)
+        w.authorize(Target.of("HOST", host), Right.ADMIN)
+        vms = _vms_on(w, host)
+        if vms:
+            raise Conflict(
+                f"host {host['NAME']} still runs VMs {', '.join(map(str, vms))}; "
+                "delete or move them first"
+            )
+        pool.delete(w.tx, schema.HOSTS, host["ID"])
+        return host
+
+
+def _set_state(session: Session, ref: Ref, state: HostState) -> Body:
+    with session.write() as w:
+        host = pool.resolve(w.tx, schema.HOSTS, ref, lock=True)
+        w.authorize(Target.of("HOST", host), Right.MANAGE)
+        host["STATE"] = int(state)
+        return pool.update(w.tx, schema.HOSTS, host)
+
+
+def enable(session: Session, ref: Ref) -> Body:
+    """Back to INIT: the next monitoring makes it MONITORED (or ERROR)."""
+    return _set_state(session, ref, HostState.INIT)
+
+
+def disable(session: Session, ref: Ref) -> Body:
+    """DISABLED hosts get no new VMs; the ones they run stay monitored."""
+    return _set_state(session, ref, HostState.DISABLED)
+
+
+def update(session: Session, ref: Ref, tpl: Any, append: bool = False) -> Body:
+    """Replace the host template's user attributes (or merge them with ``append``)."""
+    checked = _check_template(tpl)
+    with session.write() as w:
+        host = pool.resolve(w.tx, schema.HOSTS, ref, lock=True)
+        w.authorize(Target.of("HOST", host), Right.MANAGE)
+        monitored = {k: v for k, v in host["TEMPLATE"].items() if k in MONITORED_ATTRIBUTES}
+        base = host["TEMPLATE"] if append else {"URI": uri_of(host)}
+        host["TEMPLATE"] = {**template.merge(base, checked), **monitored}
+        return pool.update(w.tx, schema.HOSTS, host)
+
+
+def show(session: Session, ref: Ref) -> Body:
+    return objects.show(session, schema.HOSTS, ref)
+
+
+def list_hosts(session: Session) -> list[Body]:
+    return objects.list_visible(session, schema.HOSTS)
+
+
+# ---- capacity (inside a caller's transaction, host row locked) -------------------------
+def vm_demand(vm_template: dict) -> tuple[int, int]:
+    """(cpu in hundredths of a core, memory in KiB) a VM template asks for."""
+    cpu = float(vm_template.get("CPU", 0) or 0)
+    memory = float(vm_template.get("MEMORY", 0) or 0)
+    return round(cpu * 100), round(memory * 1024)
+
+
+def fits(host: Body, cpu: int, memory: int) -> bool:
+    share = host["HOST_SHARE"]
+    return (
+        share["MAX_CPU"] - share["CPU_USAGE"] >= cpu
+        and share["MAX_MEM"] - share["MEM_USAGE"] >= memory
+    )
+
+
+def allocate(host: Body, vm_id: int, cpu: int, memory: int) -> None:
+    share = host["HOST_SHARE"]
+    share["CPU_USAGE"] += cpu
+    share["MEM_USAGE"] += memory
+    if vm_id not in host["VMS"]:
+        host["VMS"].append(vm_id)
+    share["RUNNING_VMS"] = len(host["VMS"])
+
+
+def release(host: Body, vm_id: int, cpu: int, memory: int) -> None:
+    share = host["HOST_SHARE"]
+    if vm_id in host["VMS"]:
+        host["VMS"].remove(vm_id)
+        share["CPU_USAGE"] = max(0, share["CPU_USAGE"] - cpu)
+        share["MEM_USAGE"] = max(0, share["MEM_USAGE"] - memory)
+    share["RUNNING_VMS"] = len(host["VMS"])
+
+
+def lookup(host: Body):
+    """The scheduler's view of a host's attributes: TEMPLATE, then HOST_SHARE, then the
+    host itself (oned's XPath union), as strings."""
+
+    def get(name: str) -> str | None:
+        for source in (host.get("TEMPLATE", {}), host.get("HOST_SHARE", {}), host):
+            value = source.get(name)
+            if value is not None and not isinstance(value, (dict, list)):
+                return str(value)
+        return None
+
+    return get
+
+
+def stamp() -> int:
+    return int(time.time())
+
+
+def ensure(
+    session: Session,
+    name: str,
+    state: str = "present",
+    im_mad: str = "kvm",
+    vm_mad: str = "kvm",
+    uri: str | None = None,
+    tpl: Any = None,
+    dry_run: bool = False,
+) -> tuple[bool, Body | None, Body | None]:
+    """Host ``name`` present (enabled or disabled) or absent; returns (changed, before,
+    after). ``tpl`` attributes are merged into an existing host's template."""
+    import copy
+
+    from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
+
+    pool.check_name("host", name)
+    if state not in ("present", "absent", "enabled", "disabled"):
+        raise InvalidInput(f"state must be present, absent, enabled or disabled, got {state!r}")
+    if uri is not None:
+        check_uri(uri)
+    wanted_tpl = _check_template(tpl or {})
+    with session.write(dry_run=dry_run) as w:
+        try:
+            host = pool.resolve(w.tx, schema.HOSTS, name, lock=True)
+        except NotFound:
+            host = None
+        before = copy.deepcopy(host)
+        if state == "absent":
+            if host is None:
+                return False, None, None
+            w.authorize(Target.of("HOST", host), Right.ADMIN)
+            if _vms_on(w, host):
+                raise Conflict(f"host {name} still runs VMs; delete or move them first")
+            pool.delete(w.tx, schema.HOSTS, host["ID"])
+            return True, before, None
+        if host is None:
+            if vm_mad not in VM_MADS or im_mad not in IM_MADS:
+                raise InvalidInput(f"drivers must be one of {', '.join(VM_MADS)}")
+            host = _create_in(w, name, im_mad, vm_mad, uri, wanted_tpl)
+        else:
+            w.authorize(Target.of("HOST", host), Right.MANAGE)
+            if uri is not None:
+                host["TEMPLATE"]["URI"] = uri
+            host["TEMPLATE"].update(wanted_tpl)
+        if state == "disabled":
+            host["STATE"] = int(HostState.DISABLED)
+        elif host["STATE"] == HostState.DISABLED and state == "enabled":
+            host["STATE"] = int(HostState.INIT)
+        changed = before is None or _config_view(before) != _config_view(host)
+        if changed:
+            pool.update(w.tx, schema.HOSTS, host)
+        return changed, before, host
+
+
+def _config_view(host: Body) -> tuple:
+    """What ensure() manages of a host (not what monitoring moves)."""
+    tpl = {k: v for k, v in host["TEMPLATE"].items() if k not in MONITORED_ATTRIBUTES}
+    return (host["IM_MAD"], host["VM_MAD"], host["STATE"] == HostState.DISABLED, tpl)

@@ -1,0 +1,161 @@
+"""VM templates (``onetemplate``): create, update, clone, delete, instantiate.
+
+A template's body keeps the parsed OpenNebula template under ``TEMPLATE`` (its ``NAME``
+is the template's name). Values are checked when the template is created or updated
+(numbers, SCHED_REQUIREMENTS/SCHED_RANK syntax), so mistakes show at once rather than when
+a VM is made; what only instantiation can check (images, networks, capacity) is checked
+then.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    objects,
+    pool,
+    schema,
+    template,
+    vms,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+
+Body = dict[str, Any]
+Ref = int | str
+
+
+def _parsed(tpl: Any) -> dict:
+    if isinstance(tpl, str):
+        tpl = template.parse(tpl)
+    if not isinstance(tpl, dict):
+        raise InvalidInput("a VM template must be template text or a mapping")
+    return template.parse(template.dumps(tpl))  # names upper-cased, values strings
+
+
+def create(session: Session, tpl: Any, name: str | None = None) -> Body:
+    """``onetemplate create file.tmpl``: the template's NAME names it (or ``name``)."""
+    parsed = _parsed(tpl)
+    name = name or parsed.get("NAME")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput('the template has no NAME; add NAME = "..." to it')
+    parsed["NAME"] = name
+    vms.check_template(parsed)
+    fields = {"REGTIME": int(time.time()), "TEMPLATE": parsed}
+    return objects.create(session, schema.TEMPLATES, name, fields)
+
+
+def update(session: Session, ref: Ref, tpl: Any, append: bool = False) -> Body:
+    """Replace the template (or merge into it with ``append``, as ``--append``)."""
+    parsed = _parsed(tpl)
+    with session.write() as w:
+        body = pool.resolve(w.tx, schema.TEMPLATES, ref, lock=True)
+        w.authorize(objects.target(schema.TEMPLATES, body), Right.MANAGE)
+        new = template.merge(body["TEMPLATE"], parsed) if append else parsed
+        new["NAME"] = body["NAME"]
+        vms.check_template(new)
+        body["TEMPLATE"] = new
+        return pool.update(w.tx, schema.TEMPLATES, body)
+
+
+def delete(session: Session, ref: Ref) -> Body:
+    with session.write() as w:
+        body = pool.resolve(w.tx, schema.TEMPLATES, ref, lock=True)
+        w.authorize(objects.target(schema.TEMPLATES, body), Right.MANAGE)
+        pool.delete(w.tx, schema.TEMPLATES, body["ID"])
+        return body
+
+
+def clone(session: Session, ref: Ref, name: str) -> Body:
+    """``onetemplate clone <id> <name>``: a copy owned by the caller (USE needed)."""
+    source = show(session, ref)
+    return create(session, {**source["TEMPLATE"], "NAME": name}, name)
+
+
+def show(session: Session, ref: Ref) -> Body:
+    return objects.show(session, schema.TEMPLATES, ref)
+
+
+def list_templates(session: Session) -> list[Body]:
+    return objects.list_visible(session, schema.TEMPLATES)
+
+
+def instantiate(
+    session: Session,
+    ref: Ref,
+    count: int = 1,
+    name: str | None = None,
+    hold: bool = False,
+    extra: Any = None,
+) -> list[Body]:
+    """``onetemplate instantiate <id> [--multiple N] [--name X] [--hold]``: N new VMs,
+    PENDING (HOLD with ``hold``), in one transaction. ``extra`` (template text or mapping)
+    is merged over the template for these VMs. Placing them is the scheduler's job."""
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 10000:
+        raise InvalidInput(f"the number of VMs must be 1 to 10000, got {count!r}")
+    merge = _parsed(extra) if extra else {}
+    with session.write() as w:
+        body = pool.resolve(w.tx, schema.TEMPLATES, ref)
+        w.authorize(objects.target(schema.TEMPLATES, body), Right.USE)
+        tpl = template.merge(body["TEMPLATE"], merge)
+        return [
+            vms.allocate_in(w, tpl, vm_name(name, body["NAME"], i, count), hold, body["ID"])
+            for i in range(count)
+        ]
+
+
+def vm_name(name: str | None, template_name: str, index: int, count: int) -> str | None:
+    """The name of VM ``index`` of ``count``: ``name`` (``%i`` replaced by the index, or
+    ``-<index>`` added when several are made); None lets the VM take ``<template>-<id>``."""
+    if name is None:
+        return None
+    if "%i" in name:
+        return name.replace("%i", str(index))
+    return name if count == 1 else f"{name}-{index}"
+
+
+def ensure(
+    session: Session,
+    name: str,
+    state: str = "present",
+    tpl: Any = None,
+    dry_run: bool = False,
+) -> tuple[bool, Body | None, Body | None]:
+    """Template ``name`` (of the caller) present with exactly ``tpl``, or absent."""
+    import copy
+
+    from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
+
+    pool.check_name("template", name)
+    pool.check_state(state)
+    wanted = None
+    if state == "present":
+        if tpl is None:
+            raise InvalidInput("template is required for state=present")
+        wanted = {**_parsed(tpl), "NAME": name}
+        vms.check_template(wanted)
+    with session.write(dry_run=dry_run) as w:
+        row = w.tx.row(
+            "SELECT oid FROM template_pool WHERE name = ? AND uid = ?", (name, session.subject.uid)
+        )
+        try:
+            body = pool.get(w.tx, schema.TEMPLATES, row[0], lock=True) if row else None
+        except NotFound:
+            body = None
+        before = copy.deepcopy(body)
+        if state == "absent":
+            if body is None:
+                return False, None, None
+            w.authorize(objects.target(schema.TEMPLATES, body), Right.MANAGE)
+            pool.delete(w.tx, schema.TEMPLATES, body["ID"])
+            return True, before, None
+        if body is None:
+            fields = {"REGTIME": int(time.time()), "TEMPLATE": wanted}
+            return True, None, objects.create_in(w, schema.TEMPLATES, name, fields)
+        w.authorize(objects.target(schema.TEMPLATES, body), Right.MANAGE)
+        if body["TEMPLATE"] == wanted:
+            return False, before, body
+        body["TEMPLATE"] = wanted
+        return True, before, pool.update(w.tx, schema.TEMPLATES, body)
