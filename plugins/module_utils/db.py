@@ -58,6 +58,18 @@ class Tx:
         return rows[0] if rows else None
 
 
+class LeaderLock:
+    """A held leader lock; ``release()`` (or the process's end) gives it up."""
+
+    def __init__(self, release: Callable[[], Any]):
+        self._release = release
+
+    def release(self) -> None:
+        if self._release is not None:
+            self._release()
+            self._release = None
+
+
 class Database:
     """A store: SQLite file or MySQL database. Connections are per thread and per process."""
 
@@ -157,6 +169,31 @@ class Database:
         if conn is not None and getattr(self._local, "pid", None) == os.getpid():
             conn.close()
         self._local.conn = None
+
+    # ---- leadership -------------------------------------------------------------------
+    def try_leader_lock(self, name: str) -> LeaderLock | None:
+        """Take a named lock held for as long as the returned object lives, or None if
+        another process holds it: the server's loops run only where it is held.
+
+        SQLite: an exclusive ``flock`` on ``<store>.<name>.lock``; MySQL: ``GET_LOCK`` on
+        a connection of its own (the server frees it when that connection dies)."""
+        if self.dialect == "sqlite":
+            import fcntl
+
+            handle = open(f"{self._connect_args['path']}.{name}.lock", "a")  # noqa: SIM115
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                return None
+            return LeaderLock(handle.close)
+        conn = self._connect()
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT GET_LOCK(%s, 0)", (f"onekit.{name}",))
+            if cursor.fetchone()[0] != 1:
+                conn.close()
+                return None
+        return LeaderLock(conn.close)
 
     # ---- transactions -----------------------------------------------------------------
     @contextmanager

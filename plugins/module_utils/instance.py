@@ -33,6 +33,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     OneError,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.groups import new_group_body
+from ansible_collections.onekit.cloud.plugins.module_utils.monitor import MonitorConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.scheduler import SchedConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.users import new_user_body
 
@@ -88,6 +90,31 @@ class Instance:
         except (OSError, UnicodeDecodeError) as err:
             raise ConfigError(f"cannot read {self.config_path}: {err}") from err
         return parse_config(text, self.config_path)
+
+    @property
+    def sched_config_path(self) -> Path:
+        return self.etc / "sched.conf"
+
+    def sched_config(self) -> SchedConfig:
+        """``etc/sched.conf`` (defaults when the file is absent)."""
+        if not self.sched_config_path.exists():
+            return SchedConfig()
+        try:
+            text = self.sched_config_path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"cannot read {self.sched_config_path}: {err}") from err
+        return SchedConfig.parse(text, str(self.sched_config_path))
+
+    def monitor_config(self, config: InstanceConfig | None = None) -> MonitorConfig:
+        config = config or self.config()
+        return MonitorConfig(
+            interval=config.monitoring_interval,
+            timeout=config.monitoring_timeout,
+            host_expiration=config.host_monitoring_expiration,
+            vm_expiration=config.vm_monitoring_expiration,
+            shutdown_timeout=config.shutdown_timeout,
+            grace=max(2 * config.monitoring_interval, 30),
+        )
 
     def database(self, create: bool = False, config: InstanceConfig | None = None) -> Database:
         return Database.from_config((config or self.config()).db, self.sqlite_path, create)
@@ -163,12 +190,28 @@ class Instance:
         db.close()
         if config.db.backend == "sqlite":  # it holds the password hashes
             self.sqlite_path.chmod(0o600)
+        if not self.sched_config_path.exists():
+            _write_private(self.sched_config_path, SCHED_CONF)
         if write_config:
             tmp = self.config_path.with_suffix(".conf.new")
             _write_private(tmp, render_config(config))
             tmp.rename(self.config_path)
         _write_private(self.auth_path, f"oneadmin:{admin_password}\n")
         return admin_password
+
+
+SCHED_CONF = """\
+# onekit scheduler (OpenNebula sched.conf syntax).
+# Every SCHED_INTERVAL seconds the server places PENDING VMs: at most MAX_DISPATCH per
+# cycle and MAX_HOST per host; MAX_VM pending VMs are considered (0: all).
+# DEFAULT_SCHED POLICY: 0 packing, 1 striping, 2 load-aware, 3 custom (RANK = "..."),
+# 4 fixed (host PRIORITY). A VM's own SCHED_RANK comes first.
+SCHED_INTERVAL = 30
+MAX_VM = 5000
+MAX_DISPATCH = 30
+MAX_HOST = 1
+DEFAULT_SCHED = [ POLICY = 1 ]
+"""
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -1,0 +1,598 @@
+"""The VM life cycle: deploy and every ``onevm`` action, in three steps.
+
+1. *Plan*, in one transaction: lock the VMs, check rights and states, and write the
+   transient state the action leads through (SHUTDOWN, SAVE_SUSPEND, BOOT...).
+2. *Act*: the driver calls, outside any transaction, grouped by host.
+3. *Conclude*, in one transaction: each VM still in the transient state written in step 1
+   gets the outcome: the final state, or on failure the state oned falls back to, with the
+   hypervisor's message in ``USER_TEMPLATE/ERROR``.
+
+Every state is written before the action it leads to, so a process killed anywhere leaves
+a VM in a transient state that the monitor's reconciler resolves by asking the hypervisor
+(``conclude_from_host``), and ``onevm recover --success|--failure`` resolves by hand. The
+same ``complete``/``fail`` functions serve all three, so an outcome means the same
+whichever way it is reached.
+
+Slow guest-side actions (ACPI shutdown) ask and return; the VM stays transient until a
+poll shows the guest gone (briefly here, else by the monitor), or SHUTDOWN_TIMEOUT passes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    hosts,
+    networks,
+    objects,
+    pool,
+    schema,
+    vms,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers import driver_for
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
+    MISSING,
+    PAUSED,
+    RUNNING,
+    SHUTOFF,
+    Driver,
+    DriverError,
+    HostUnreachable,
+    VmSpec,
+    deploy_id_for,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    OneError,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+    STABLE_LCM,
+    Lcm,
+    VmState,
+    state_name,
+)
+
+Body = dict[str, Any]
+Ref = int | str
+A = VmState.ACTIVE
+
+ACTIONS = (
+    "shutdown",
+    "shutdown-hard",
+    "undeploy",
+    "undeploy-hard",
+    "poweroff",
+    "poweroff-hard",
+    "hold",
+    "release",
+    "stop",
+    "suspend",
+    "resume",
+    "boot",
+    "reboot",
+    "reboot-hard",
+    "delete",
+    "delete-recreate",
+    "snapshot-create",
+)
+# How long a guest may take to power off after ACPI before the VM returns to RUNNING.
+DEFAULT_SHUTDOWN_TIMEOUT = 300
+# How long a transient state may wait for its outcome before the reconciler decides it.
+DEFAULT_TRANSIENT_GRACE = 60
+
+
+class WrongState(Conflict):
+    """The action is not allowed in the VM's current state."""
+
+
+@dataclass
+class Outcome:
+    """What became of one VM: its body after the action, and the error if it failed."""
+
+    vm: Body
+    error: str | None = None
+    pending: bool = False  # the hypervisor has been asked; the monitor will finish it
+
+
+@dataclass
+class _Step:
+    """Phase-2 work for one VM: a driver call on a host, and how to read its result."""
+
+    vm_id: int
+    transient: tuple[int, int]
+    host: Body
+    call: Callable[[Driver], Any]
+    wait_for: frozenset[str] = field(default_factory=frozenset)  # async: poll until one
+
+
+# ---- outcomes: complete / fail for each transient state --------------------------------
+def _lock_host(w: AuthTx, host_id: int | None) -> Body | None:
+    return pool.get(w.tx, schema.HOSTS, host_id, lock=True) if host_id is not None else None
+
+
+def _leave_host(w: AuthTx, vm: Body, reason: str, action: str) -> None:
+    """Give the VM's capacity back to its host and close its history record."""
+    host = _lock_host(w, vms.current_host_id(vm))
+    if host is not None:
+        cpu, memory = hosts.vm_demand(vm["TEMPLATE"])
+        hosts.release(host, vm["ID"], cpu, memory)
+        pool.update(w.tx, schema.HOSTS, host)
+    vms.close_history(vm, reason, action)
+
+
+def _to_running(w: AuthTx, vm: Body, result: Any = None) -> None:
+    vms.set_state(vm, A, Lcm.RUNNING)
+
+
+def _to_done(w: AuthTx, vm: Body, result: Any = None) -> None:
+    if vm["STATE"] in schema.HOSTED_STATES:
+        _leave_host(w, vm, "USER", "delete")
+    networks.release_leases(w, vm)
+    vms.set_state(vm, VmState.DONE)
+    vm["ETIME"] = int(time.time())
+    vm.pop("CHECKPOINT", None)
+
+
+def _to_poweroff(w: AuthTx, vm: Body, result: Any = None) -> None:
+    vms.set_state(vm, VmState.POWEROFF)
+
+
+def _to_undeployed(w: AuthTx, vm: Body, result: Any = None) -> None:
+    _leave_host(w, vm, "USER", "undeploy")
+    vms.set_state(vm, VmState.UNDEPLOYED)
+
+
+def _to_stopped(w: AuthTx, vm: Body, result: Any = None) -> None:
+    _leave_host(w, vm, "USER", "stop")
+    vms.set_state(vm, VmState.STOPPED)
+
+
+def _to_suspended(w: AuthTx, vm: Body, result: Any = None) -> None:
+    vms.set_state(vm, VmState.SUSPENDED)
+
+
+def _to_unknown(w: AuthTx, vm: Body, result: Any = None) -> None:
+    vms.set_state(vm, A, Lcm.UNKNOWN)
+
+
+def _to_pending(w: AuthTx, vm: Body, result: Any = None) -> None:
+    _leave_host(w, vm, "USER", "delete-recreate")
+    vms.set_state(vm, VmState.PENDING)
+    vm["DEPLOY_ID"] = ""
+    vm.pop("CHECKPOINT", None)
+
+
+def _to_failed(w: AuthTx, vm: Body, result: Any = None) -> None:
+    """A deploy that failed (oned 4.x: BOOT failure -> FAILED); its capacity is freed."""
+    _leave_host(w, vm, "ERROR", "deploy")
+    vms.set_state(vm, VmState.FAILED)
+
+
+def _snapshot_taken(w: AuthTx, vm: Body, result: Any = None) -> None:
+    if result is not None:
+        snapshots = vm["TEMPLATE"].setdefault("SNAPSHOT", [])
+        if not isinstance(snapshots, list):
+            snapshots = vm["TEMPLATE"]["SNAPSHOT"] = [snapshots]
+        snapshots.append(
+            {"SNAPSHOT_ID": str(len(snapshots)), "NAME": result, "TIME": str(int(time.time()))}
+        )
+    _to_running(w, vm)
+
+
+Outcomes = dict[Lcm, Callable[[AuthTx, Body, Any], None]]
+COMPLETE: Outcomes = {
+    Lcm.BOOT: _to_running,
+    Lcm.BOOT_UNKNOWN: _to_running,
+    Lcm.BOOT_POWEROFF: _to_running,
+    Lcm.BOOT_SUSPENDED: _to_running,
+    Lcm.BOOT_STOPPED: _to_running,
+    Lcm.BOOT_UNDEPLOY: _to_running,
+    Lcm.SHUTDOWN: _to_done,
+    Lcm.CANCEL: _to_done,
+    Lcm.SHUTDOWN_POWEROFF: _to_poweroff,
+    Lcm.SHUTDOWN_UNDEPLOY: _to_undeployed,
+    Lcm.SAVE_STOP: _to_stopped,
+    Lcm.SAVE_SUSPEND: _to_suspended,
+    Lcm.HOTPLUG_SNAPSHOT: _snapshot_taken,
+    Lcm.CLEANUP_DELETE: _to_done,
+    Lcm.CLEANUP_RESUBMIT: _to_pending,
+}
+# What a failed transition falls back to (a cleanup completes anyway: its host may be gone).
+FAIL: Outcomes = {
+    Lcm.BOOT: _to_failed,
+    Lcm.BOOT_STOPPED: _to_failed,
+    Lcm.BOOT_UNDEPLOY: _to_failed,
+    Lcm.BOOT_UNKNOWN: _to_unknown,
+    Lcm.BOOT_POWEROFF: _to_poweroff,
+    Lcm.BOOT_SUSPENDED: _to_suspended,
+    Lcm.SHUTDOWN: _to_running,
+    Lcm.CANCEL: _to_running,
+    Lcm.SHUTDOWN_POWEROFF: _to_running,
+    Lcm.SHUTDOWN_UNDEPLOY: _to_running,
+    Lcm.SAVE_STOP: _to_running,
+    Lcm.SAVE_SUSPEND: _to_running,
+    Lcm.HOTPLUG_SNAPSHOT: _to_running,
+    Lcm.CLEANUP_DELETE: _to_done,
+    Lcm.CLEANUP_RESUBMIT: _to_pending,
+}
+
+
+def complete(w: AuthTx, vm: Body, result: Any = None) -> None:
+    """The transient state's action succeeded."""
+    COMPLETE[Lcm(vm["LCM_STATE"])](w, vm, result)
+    vms.set_error(vm, None)
+    vm.pop("TRANSIENT_SINCE", None)
+
+
+def fail(w: AuthTx, vm: Body, message: str) -> None:
+    """The transient state's action failed: fall back, keep the reason."""
+    FAIL[Lcm(vm["LCM_STATE"])](w, vm, None)
+    vms.set_error(vm, message)
+    vm.pop("TRANSIENT_SINCE", None)
+
+
+def is_transient(vm: Body) -> bool:
+    return vm["STATE"] == A and Lcm(vm["LCM_STATE"]) not in STABLE_LCM
+
+
+# ---- planning ---------------------------------------------------------------------------
+def _wrong_state(vm: Body, action: str, wanted: str) -> WrongState:
+    return WrongState(
+        f"cannot {action} VM {vm['ID']} ({vm['NAME']}): it is "
+        f"{state_name(vm['STATE'], vm['LCM_STATE'])}; {action} needs {wanted}"
+    )
+
+
+def _is(vm: Body, state: VmState, *lcms: Lcm) -> bool:
+    return vm["STATE"] == state and (not lcms or vm["LCM_STATE"] in lcms)
+
+
+def _enter(vm: Body, lcm: Lcm) -> tuple[int, int]:
+    vms.set_state(vm, A, lcm)
+    vm["TRANSIENT_SINCE"] = int(time.time())
+    return (int(A), int(lcm))
+
+
+def _host_of(w: AuthTx, vm: Body) -> Body:
+    host = pool.get(w.tx, schema.HOSTS, vms.current_host_id(vm))
+    if host is None:
+        raise NotFound(f"VM {vm['ID']} is on host {vms.current_host_id(vm)}, which is gone")
+    return host
+
+
+def _spec(vm: Body) -> VmSpec:
+    return VmSpec(vm["ID"], vm["NAME"], vm["TEMPLATE"])
+
+
+def checkpoint_path(vm: Body, host: Body) -> str:
+    directory = host["TEMPLATE"].get("CHECKPOINT_DIR") or "/var/tmp"
+    return os.path.join(directory, f"{deploy_id_for(vm['ID'])}.checkpoint")
+
+
+_RUNNING_OR_UNKNOWN = "RUNNING or UNKNOWN"
+
+
+def _plan(w: AuthTx, vm: Body, action: str, options: dict) -> _Step | None:
+    """Check the action against the VM's state, write the transient state, return the
+    driver work (None when the action is complete already)."""
+    did = vm.get("DEPLOY_ID") or deploy_id_for(vm["ID"])
+    running_or_unknown = _is(vm, A, Lcm.RUNNING, Lcm.UNKNOWN)
+    gone = frozenset({MISSING, SHUTOFF})
+
+    def step(lcm: Lcm, call: Callable[[Driver], Any], wait: frozenset = frozenset()) -> _Step:
+        host = _host_of(w, vm)
+        return _Step(vm["ID"], _enter(vm, lcm), host, call, wait)
+
+    if action == "hold":
+        if not _is(vm, VmState.PENDING):
+            raise _wrong_state(vm, action, "PENDING")
+        vms.set_state(vm, VmState.HOLD)
+        return None
+    if action == "release":
+        if not _is(vm, VmState.HOLD):
+            raise _wrong_state(vm, action, "HOLD")
+        vms.set_state(vm, VmState.PENDING)
+        return None
+    if action in ("shutdown", "poweroff", "undeploy"):
+        if not running_or_unknown:
+            raise _wrong_state(vm, action, _RUNNING_OR_UNKNOWN)
+        lcm = {
+            "shutdown": Lcm.SHUTDOWN,
+            "poweroff": Lcm.SHUTDOWN_POWEROFF,
+            "undeploy": Lcm.SHUTDOWN_UNDEPLOY,
+        }[action]
+        return step(lcm, lambda d: d.shutdown(did), gone)
+    if action in ("shutdown-hard", "poweroff-hard", "undeploy-hard"):
+        if not running_or_unknown:
+            raise _wrong_state(vm, action, _RUNNING_OR_UNKNOWN)
+        lcm = {
+            "shutdown-hard": Lcm.CANCEL,
+            "poweroff-hard": Lcm.SHUTDOWN_POWEROFF,
+            "undeploy-hard": Lcm.SHUTDOWN_UNDEPLOY,
+        }[action]
+        return step(lcm, lambda d: d.cancel(did))
+    if action == "stop":
+        if not _is(vm, A, Lcm.RUNNING):
+            raise _wrong_state(vm, action, "RUNNING")
+        host = _host_of(w, vm)
+        path = checkpoint_path(vm, host)
+        vm["CHECKPOINT"] = {"HID": host["ID"], "PATH": path}
+        return step(Lcm.SAVE_STOP, lambda d: d.save(did, path))
+    if action == "suspend":
+        if not _is(vm, A, Lcm.RUNNING):
+            raise _wrong_state(vm, action, "RUNNING")
+        return step(Lcm.SAVE_SUSPEND, lambda d: d.suspend(did))
+    if action in ("resume", "boot"):
+        return _plan_resume(w, vm, action, did, step)
+    if action in ("reboot", "reboot-hard"):
+        if not _is(vm, A, Lcm.RUNNING):
+            raise _wrong_state(vm, action, "RUNNING")
+        host = _host_of(w, vm)
+        call = (lambda d: d.reboot(did)) if action == "reboot" else (lambda d: d.reset(did))
+        # No state change: the VM stays RUNNING (oned does the same).
+        return _Step(vm["ID"], (vm["STATE"], vm["LCM_STATE"]), host, call)
+    if action == "snapshot-create":
+        if not _is(vm, A, Lcm.RUNNING):
+            raise _wrong_state(vm, action, "RUNNING")
+        name = options.get("name") or f"snapshot-{int(time.time())}"
+
+        def snap(d: Driver) -> str:
+            d.snapshot_create(did, name)
+            return name
+
+        return step(Lcm.HOTPLUG_SNAPSHOT, snap)
+    if action == "delete":
+        if _is(vm, VmState.DONE):
+            raise _wrong_state(vm, action, "a VM that is not DONE")
+        if vm["STATE"] in schema.HOSTED_STATES:
+            return step(Lcm.CLEANUP_DELETE, lambda d: d.cancel(did))
+        _to_done(w, vm)
+        return None
+    if action == "delete-recreate":
+        if _is(vm, VmState.FAILED):
+            vms.set_state(vm, VmState.PENDING)
+            return None
+        if vm["STATE"] != A:
+            raise _wrong_state(vm, action, "an ACTIVE or FAILED VM (resume it first)")
+        return step(Lcm.CLEANUP_RESUBMIT, lambda d: d.cancel(did))
+    raise InvalidInput(f"unknown VM action {action!r}; actions are {', '.join(ACTIONS)}")
+
+
+def _plan_resume(w: AuthTx, vm: Body, action: str, did: str, step) -> _Step | None:
+    """resume: SUSPENDED -> RUNNING, STOPPED/UNDEPLOYED -> PENDING, POWEROFF -> boot.
+    boot: UNKNOWN or POWEROFF -> deploy again on the same host."""
+    if action == "resume" and _is(vm, VmState.SUSPENDED):
+        return step(Lcm.BOOT_SUSPENDED, lambda d: d.resume(did))
+    if action == "resume" and vm["STATE"] in (VmState.STOPPED, VmState.UNDEPLOYED):
+        vms.set_state(vm, VmState.PENDING)  # the scheduler places it (restoring a checkpoint)
+        return None
+    if _is(vm, VmState.POWEROFF) or (action == "boot" and _is(vm, A, Lcm.UNKNOWN)):
+        lcm = Lcm.BOOT_POWEROFF if vm["STATE"] == VmState.POWEROFF else Lcm.BOOT_UNKNOWN
+        spec = _spec(vm)
+        return step(lcm, lambda d: d.deploy(spec), frozenset())
+    wanted = (
+        "SUSPENDED, STOPPED, UNDEPLOYED or POWEROFF"
+        if action == "resume"
+        else "UNKNOWN or POWEROFF"
+    )
+    raise _wrong_state(vm, action, wanted)
+
+
+# ---- running actions --------------------------------------------------------------------
+def act(
+    session: Session, refs: Iterable[Ref], action: str, quick_wait: float = 2.0, **options: Any
+) -> list[Outcome]:
+    """Run one action on VMs (``onevm <action> <ids>``); all are checked and moved to
+    their transient state in one transaction first, so a refused one stops the lot.
+    ``quick_wait`` is how long to watch a guest that was asked to power off."""
+    if action not in ACTIONS:
+        raise InvalidInput(f"unknown VM action {action!r}; actions are {', '.join(ACTIONS)}")
+    steps: list[_Step] = []
+    done: list[Body] = []
+    with session.write() as w:
+        for ref in refs:
+            vm = pool.resolve(w.tx, schema.VMS, ref, lock=True)
+            w.authorize(objects.target(schema.VMS, vm), Right.MANAGE)
+            step = _plan(w, vm, action, options)
+            pool.update(w.tx, schema.VMS, vm)
+            if step is None:
+                done.append(vm)
+            else:
+                steps.append(step)
+    return [Outcome(vm) for vm in done] + _run(session, steps, quick_wait)
+
+
+def deploy(
+    session: Session, placements: Iterable[tuple[int, int]], enforce: bool = True
+) -> list[Outcome]:
+    """Deploy PENDING VMs on the hosts chosen for them (the scheduler, ``onevm deploy``).
+
+    The claim (capacity, history, BOOT) is written before the hypervisor is asked; with
+    ``enforce`` a host that no longer has room refuses the VM (it stays PENDING)."""
+    steps: list[_Step] = []
+    refused: list[Outcome] = []
+    with session.write() as w:
+        for vm_id, host_id in placements:
+            vm = pool.resolve(w.tx, schema.VMS, vm_id, lock=True)
+            host = pool.resolve(w.tx, schema.HOSTS, host_id, lock=True)
+            if not _is(vm, VmState.PENDING):
+                raise _wrong_state(vm, "deploy", "PENDING")
+            cpu, memory = hosts.vm_demand(vm["TEMPLATE"])
+            if enforce and not hosts.fits(host, cpu, memory):
+                refused.append(Outcome(vm, f"host {host['NAME']} has no room left"))
+                continue
+            hosts.allocate(host, vm["ID"], cpu, memory)
+            pool.update(w.tx, schema.HOSTS, host)
+            vms.open_history(vm, host, "deploy")
+            vm["DEPLOY_ID"] = deploy_id_for(vm["ID"])
+            vms.set_sched_message(vm, None)
+            checkpoint = vm.get("CHECKPOINT")
+            if checkpoint and checkpoint.get("HID") == host["ID"]:
+                path = checkpoint["PATH"]
+                transient = _enter(vm, Lcm.BOOT_STOPPED)
+                call = _restore_call(path)
+            else:
+                transient = _enter(vm, Lcm.BOOT)
+                call = _deploy_call(_spec(vm))
+            pool.update(w.tx, schema.VMS, vm)
+            steps.append(_Step(vm["ID"], transient, host, call))
+    return refused + _run(session, steps, 0)
+
+
+def _deploy_call(spec: VmSpec) -> Callable[[Driver], Any]:
+    return lambda driver: driver.deploy(spec)
+
+
+def _restore_call(path: str) -> Callable[[Driver], Any]:
+    return lambda driver: driver.restore(path)
+
+
+def authorize_deploy(session: Session, vm_ref: Ref, host_ref: Ref) -> tuple[int, int]:
+    """``onevm deploy <vm> <host>`` is an admin's action (ADMIN on the VM), as in oned."""
+    with session.read() as w:
+        vm = pool.resolve(w.tx, schema.VMS, vm_ref)
+        host = pool.resolve(w.tx, schema.HOSTS, host_ref)
+        w.authorize(objects.target(schema.VMS, vm), Right.ADMIN)
+        return vm["ID"], host["ID"]
+
+
+def _run(session: Session, steps: list[_Step], quick_wait: float) -> list[Outcome]:
+    """Phase 2 (driver calls, hosts in parallel) and phase 3 (outcomes in one tx)."""
+    if not steps:
+        return []
+    results = _call_drivers(steps, quick_wait)
+    outcomes = []
+    with session.write() as w:
+        for step in steps:
+            vm = pool.get(w.tx, schema.VMS, step.vm_id, lock=True)
+            if vm is None or (vm["STATE"], vm["LCM_STATE"]) != step.transient:
+                continue  # someone else (the reconciler, recover) concluded it already
+            result, error, finished = results[step.vm_id]
+            if error is not None:
+                if is_transient(vm):
+                    fail(w, vm, error)
+                else:
+                    vms.set_error(vm, error)
+            elif finished and is_transient(vm):
+                complete(w, vm, result)
+            pool.update(w.tx, schema.VMS, vm)
+            outcomes.append(Outcome(vm, error, pending=error is None and not finished))
+    return outcomes
+
+
+def _call_drivers(steps: list[_Step], quick_wait: float) -> dict[int, tuple[Any, str | None, bool]]:
+    """{vm id: (result, error message, finished)} for every step."""
+    by_host: dict[int, list[_Step]] = {}
+    for step in steps:
+        by_host.setdefault(step.host["ID"], []).append(step)
+
+    def run_host(host_steps: list[_Step]) -> dict[int, tuple[Any, str | None, bool]]:
+        out: dict[int, tuple[Any, str | None, bool]] = {}
+        try:
+            driver = driver_for(host_steps[0].host)
+        except OneError as err:
+            return {s.vm_id: (None, str(err), False) for s in host_steps}
+        for step in host_steps:
+            try:
+                result = step.call(driver)
+            except HostUnreachable as err:
+                if Lcm(step.transient[1]) in (Lcm.CLEANUP_DELETE, Lcm.CLEANUP_RESUBMIT):
+                    out[step.vm_id] = (None, None, True)  # nothing left to clean up there
+                else:
+                    out[step.vm_id] = (None, str(err), False)
+                continue
+            except DriverError as err:
+                out[step.vm_id] = (None, str(err), False)
+                continue
+            finished = not step.wait_for or _wait(driver, step, quick_wait)
+            out[step.vm_id] = (result, None, finished)
+        return out
+
+    results: dict[int, tuple[Any, str | None, bool]] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(by_host))) as workers:
+        for part in workers.map(run_host, by_host.values()):
+            results.update(part)
+    return results
+
+
+def _wait(driver: Driver, step: _Step, seconds: float) -> bool:
+    """Poll a guest asked to power off, briefly; True once it is gone."""
+    deadline = time.monotonic() + seconds
+    did = deploy_id_for(step.vm_id)
+    while True:
+        try:
+            if driver.poll(did).state in step.wait_for:
+                return True
+        except DriverError:
+            return False
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+# ---- recover and the reconciler ---------------------------------------------------------
+def recover(session: Session, ref: Ref, success: bool) -> Body:
+    """``onevm recover --success|--failure``: decide a transient state by hand (ADMIN)."""
+    with session.write() as w:
+        vm = pool.resolve(w.tx, schema.VMS, ref, lock=True)
+        w.authorize(objects.target(schema.VMS, vm), Right.ADMIN)
+        if not is_transient(vm):
+            raise _wrong_state(vm, "recover", "a transient ACTIVE state (BOOT, SHUTDOWN...)")
+        if success:
+            complete(w, vm)
+        else:
+            fail(w, vm, "recovered by hand as a failure")
+        return pool.update(w.tx, schema.VMS, vm)
+
+
+def conclude_from_host(
+    w: AuthTx, vm: Body, guest_state: str, now: float, grace: float, shutdown_timeout: float
+) -> str | None:
+    """What a good poll of the VM's host says about it (the monitor calls this with the VM
+    locked); returns a line for the log when it changed the VM, else None."""
+    lcm = Lcm(vm["LCM_STATE"]) if vm["STATE"] == A else None
+    since = vm.get("TRANSIENT_SINCE", 0)
+    age = now - since
+    name = f"VM {vm['ID']} ({vm['NAME']})"
+    if lcm is not None and lcm not in STABLE_LCM:
+        succeeded = {
+            Lcm.SHUTDOWN: guest_state in (MISSING, SHUTOFF),
+            Lcm.SHUTDOWN_POWEROFF: guest_state in (MISSING, SHUTOFF),
+            Lcm.SHUTDOWN_UNDEPLOY: guest_state in (MISSING, SHUTOFF),
+            Lcm.CANCEL: guest_state == MISSING,
+            Lcm.CLEANUP_DELETE: guest_state == MISSING,
+            Lcm.CLEANUP_RESUBMIT: guest_state == MISSING,
+            Lcm.SAVE_STOP: guest_state == MISSING,
+            Lcm.SAVE_SUSPEND: guest_state == PAUSED,
+            Lcm.BOOT_SUSPENDED: guest_state == RUNNING,
+        }.get(lcm, guest_state == RUNNING)  # the BOOT family
+        if succeeded:
+            complete(w, vm)
+            return f"{name}: {lcm.name} concluded as success (the guest is {guest_state})"
+        limit = shutdown_timeout if lcm.name.startswith("SHUTDOWN") else grace
+        if age > limit:
+            fail(
+                w,
+                vm,
+                f"{lcm.name} did not finish within {int(limit)} s (the guest is {guest_state})",
+            )
+            return f"{name}: {lcm.name} concluded as failure after {int(age)} s"
+        return None
+    if lcm in (Lcm.RUNNING, Lcm.UNKNOWN) or vm["STATE"] in (VmState.POWEROFF, VmState.SUSPENDED):
+        new = {RUNNING: (A, Lcm.RUNNING), PAUSED: (VmState.SUSPENDED, Lcm.LCM_INIT)}.get(
+            guest_state, (VmState.POWEROFF, Lcm.LCM_INIT)
+        )
+        if (vm["STATE"], vm["LCM_STATE"]) != (int(new[0]), int(new[1])):
+            old = state_name(vm["STATE"], vm["LCM_STATE"])
+            vms.set_state(vm, new[0], new[1])
+            return f"{name}: {old} -> {state_name(*map(int, new))} (the guest is {guest_state})"
+    return None
