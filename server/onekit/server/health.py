@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import StoreError
 from onekit import __version__
@@ -18,4 +18,6 @@ def health():
         db.check_schema()
     except StoreError as err:
         return jsonify(status="error", store=db.description, message=str(err)), 503
-    return jsonify(status="ok", store=db.description, version=__version__)
+    loops = current_app.extensions.get("onekit.loops")
+    role = None if loops is None else ("leader" if loops.leader else "standby")
+    return jsonify(status="ok", store=db.description, version=__version__, loops=role)

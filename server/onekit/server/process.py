@@ -26,6 +26,7 @@ from werkzeug.serving import make_server
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 from onekit.server.app import create_app
+from onekit.server.loops import Loops
 
 log = logging.getLogger("onekit.server")
 
@@ -69,6 +70,9 @@ def run(instance: Instance) -> None:
             f"change PORT in {instance.config_path}"
         ) from None
     instance.pid_path().write_text(f"{os.getpid()}\n")
+    loops = Loops(instance, app.extensions["onekit.db"])
+    app.extensions["onekit.loops"] = loops
+    loops.start()
 
     def _stop(signum, _frame):
         log.info("signal %s: stopping", signal.Signals(signum).name)
@@ -86,6 +90,7 @@ def run(instance: Instance) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        loops.stop()
         with contextlib.suppress(OSError):
             if read_pid(instance) == os.getpid():
                 instance.pid_path().unlink()

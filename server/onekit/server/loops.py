@@ -1,0 +1,99 @@
+"""The server's loops: host monitoring every MONITORING_INTERVAL and VM scheduling every
+SCHED_INTERVAL, acting as oneadmin.
+
+Only one server of an instance runs them: the one holding the store's leader lock. The
+others retry the lock, so a second server is a hot standby that takes over when the first
+one's lock goes (its process died), not a second brain. The loops also keep the
+hypervisor connections open, which is what keeps libvirt's simulated (test driver) VMs
+alive between commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from ansible_collections.onekit.cloud.plugins.module_utils import monitor, scheduler
+from ansible_collections.onekit.cloud.plugins.module_utils.db import Database, LeaderLock
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+
+log = logging.getLogger("onekit.loops")
+LOCK_NAME = "loops"
+
+
+class Loops:
+    def __init__(self, instance: Instance, db: Database):
+        self.instance = instance
+        self.db = db
+        self.session = Session.system(db)
+        self.monitor_config = instance.monitor_config()
+        self.sched_config = instance.sched_config()
+        self._stop = threading.Event()
+        self._lock: LeaderLock | None = None
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def leader(self) -> bool:
+        return self._lock is not None
+
+    def start(self) -> None:
+        self._threads = [
+            threading.Thread(target=self._run, name="onekit-loops", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._lock = self.db.try_leader_lock(LOCK_NAME)
+            if self._lock is not None:
+                break
+            log.info("another server runs the loops; standing by")
+            self._stop.wait(self.monitor_config.interval)
+        if self._stop.is_set():
+            return
+        log.info(
+            "running the loops: monitoring every %s s, scheduling every %s s",
+            self.monitor_config.interval,
+            self.sched_config.interval,
+        )
+        monitor_at = sched_at = time.monotonic()
+        while not self._stop.is_set():
+            if time.monotonic() >= monitor_at:
+                self._guard("monitoring", self.monitor_once)
+                monitor_at = time.monotonic() + self.monitor_config.interval
+            if time.monotonic() >= sched_at:
+                self._guard("scheduling", self.schedule_once)
+                sched_at = time.monotonic() + self.sched_config.interval
+            self._stop.wait(max(0.0, min(monitor_at, sched_at) - time.monotonic()))
+
+    def _guard(self, what: str, step: Callable[[], None]) -> None:
+        """One failing cycle (the store busy, a bug) is logged; the loop goes on."""
+        try:
+            step()
+        except OneError as err:
+            log.error("%s cycle failed: %s", what, err)
+        except Exception:
+            log.exception("%s cycle failed", what)
+
+    def monitor_once(self) -> list[monitor.HostReport]:
+        return monitor.cycle(self.session, self.monitor_config)
+
+    def schedule_once(self) -> None:
+        for outcome in scheduler.schedule(self.session, self.sched_config):
+            if outcome.error:
+                log.warning("VM %s was not deployed: %s", outcome.vm["ID"], outcome.error)
+            else:
+                log.info("VM %s deployed", outcome.vm["ID"])
