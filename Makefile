@@ -6,7 +6,7 @@ setup:
 	@scripts/setup.sh
 
 run: setup
-	.venv/bin/onekit-server init --exist-ok
+	.venv/bin/onekit-server init --exist-ok --examples
 	.venv/bin/onekit-server run
 
 lint: setup

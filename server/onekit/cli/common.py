@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -98,6 +99,9 @@ class Cli:
             return ctx.error(err)
         except KeyboardInterrupt:
             return 130
+        except BrokenPipeError:  # `onevm show 1 | head`: the reader left, not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
         finally:
             if ctx._session is not None:
                 ctx._session.db.close()
@@ -163,3 +167,85 @@ def show_fields(title: str, fields: Sequence[tuple[str, Any]]) -> str:
     """``USER 1 INFORMATION`` then ``KEY   : value`` lines, keys padded to one width."""
     width = max(len(k) for k, _ in fields)
     return "\n".join([title, *(f"{k.ljust(width)} : {v}".rstrip() for k, v in fields)])
+
+
+def read_template_file(path: str) -> str:
+    """The text of a template file argument (``-`` reads stdin)."""
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as err:
+        reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+        raise InvalidInput(f"cannot read template file {path}: {reason}") from err
+
+
+def size(kib: Any) -> str:
+    """KiB as oned's CLI prints them: 0K, 512K, 32M, 3.6G."""
+    try:
+        value = float(kib)
+    except (TypeError, ValueError):
+        return "-"
+    if value < 1024:
+        return f"{int(value)}K"
+    for unit in ("M", "G", "T"):
+        value /= 1024
+        if value < 1024 or unit == "T":
+            break
+    return f"{value:.0f}{unit}" if value >= 100 or value == int(value) else f"{value:.1f}{unit}"
+
+
+def duration(seconds: float) -> str:
+    """``0d 03h12`` (days, hours, minutes), the TIME column of onevm list."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    return f"{days}d {rest // 3600:02d}h{rest % 3600 // 60:02d}"
+
+
+def timestamp(epoch: Any) -> str:
+    import time
+
+    try:
+        return time.strftime("%m/%d %H:%M:%S", time.localtime(int(epoch))) if epoch else "-"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def permissions_lines(body: dict) -> list[tuple[str, str]]:
+    from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+
+    owner, group, other = str(Permissions.from_json(body.get("PERMISSIONS", {}))).split()
+    return [("OWNER", owner), ("GROUP", group), ("OTHER", other)]
+
+
+def add_ownership_commands(cli: Cli, spec: Any, noun: str) -> None:
+    """chown, chgrp, chmod for an owned object type (templates, VMs, images, networks)."""
+    from ansible_collections.onekit.cloud.plugins.module_utils import objects
+
+    def chown(ctx: Context, args: argparse.Namespace) -> int:
+        return ctx.for_each(
+            id_list(args.ids),
+            lambda ref: objects.chown(ctx.session, spec, ref, args.user, args.group),
+        )
+
+    def chgrp(ctx: Context, args: argparse.Namespace) -> int:
+        return ctx.for_each(
+            id_list(args.ids), lambda ref: objects.chgrp(ctx.session, spec, ref, args.group)
+        )
+
+    def chmod(ctx: Context, args: argparse.Namespace) -> int:
+        return ctx.for_each(
+            id_list(args.ids), lambda ref: objects.chmod(ctx.session, spec, ref, args.mode)
+        )
+
+    p = cli.command("chown", f"change the owner (and group) of {noun}s", chown)
+    p.add_argument("ids", help=f"{noun} ids or names: 3,4 or a range 3..7")
+    p.add_argument("user", help="new owner, id or name")
+    p.add_argument("group", nargs="?", help="new group, id or name")
+    p = cli.command("chgrp", f"change the group of {noun}s", chgrp)
+    p.add_argument("ids", help=f"{noun} ids or names")
+    p.add_argument("group", help="new group, id or name")
+    p = cli.command("chmod", f"change the permissions of {noun}s (octal, e.g. 640)", chmod)
+    p.add_argument("ids", help=f"{noun} ids or names")
+    p.add_argument("mode", help="three octal digits: owner, group, other (USE 4 MANAGE 2 ADMIN 1)")

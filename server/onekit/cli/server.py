@@ -45,10 +45,38 @@ def _config_from(args: argparse.Namespace) -> InstanceConfig | None:
     )
 
 
+EMBEDDED_HOST = ("localhost", "test+unix:///default")
+
+
+def _examples(ctx: Context) -> None:
+    """The embedded default: host localhost on libvirt's test driver (kept alive by the
+    running server) and the example templates; what exists already is left alone."""
+    from importlib import resources
+
+    from ansible_collections.onekit.cloud.plugins.module_utils import hosts, templates
+    from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
+
+    name, uri = EMBEDDED_HOST
+    try:
+        hosts.show(ctx.session, name)
+    except NotFound:
+        hosts.create(ctx.session, name, "kvm", "kvm", uri)
+        ctx.out(f"  host:        {name} (libvirt's test driver, {uri})")
+    for entry in sorted(resources.files("onekit.examples").iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".tmpl"):
+            try:
+                templates.show(ctx.session, entry.name.removesuffix(".tmpl"))
+            except NotFound:
+                created = templates.create(ctx.session, entry.read_text())
+                ctx.out(f"  template:    {created['NAME']} (ID {created['ID']})")
+
+
 def _init(ctx: Context, args: argparse.Namespace) -> int | None:
     instance = ctx.instance
     if args.exist_ok and instance.is_initialised():
         ctx.out(f"onekit instance already initialised in {instance.home}")
+        if args.examples:
+            _examples(ctx)
         return 0
     instance.init(_config_from(args))
     config = instance.config()
@@ -56,6 +84,8 @@ def _init(ctx: Context, args: argparse.Namespace) -> int | None:
     ctx.out(f"  store:       {instance.database(config=config).description}")
     ctx.out(f"  credentials: {instance.auth_path} (user oneadmin)")
     ctx.out(f"  server:      onekit-server run  (http://{config.listen_address}:{config.port})")
+    if args.examples:
+        _examples(ctx)
     return None
 
 
@@ -114,6 +144,11 @@ def build() -> Cli:
     )
     p.add_argument(
         "--exist-ok", action="store_true", help="succeed without change when it is initialised"
+    )
+    p.add_argument(
+        "--examples",
+        action="store_true",
+        help="also register host localhost on libvirt's test driver and example templates",
     )
     p.add_argument("--port", type=int, help="server port (default 2633)")
     p.add_argument("--listen-address", help="server address (default 127.0.0.1)")

@@ -1,0 +1,258 @@
+"""onevm: VMs (create, list, show, deploy, and every life-cycle action of the guide)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    lifecycle,
+    schema,
+    template,
+    vms,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+    Lcm,
+    VmState,
+    short_state,
+)
+from onekit.cli.common import (
+    Cli,
+    Column,
+    Context,
+    add_json_flag,
+    add_ownership_commands,
+    duration,
+    id_list,
+    permissions_lines,
+    read_template_file,
+    show_fields,
+    size,
+    table,
+    timestamp,
+)
+from onekit.cli.placement import place
+
+
+def _host_name(vm: dict) -> str:
+    history = vm.get("HISTORY_RECORDS") or []
+    return history[-1]["HOSTNAME"] if history and vm["STATE"] in schema.HOSTED_STATES else ""
+
+
+def _create(ctx: Context, args: argparse.Namespace) -> int:
+    vm = vms.create(ctx.session, read_template_file(args.file), hold=args.hold)
+    ctx.out(f"ID: {vm['ID']}")
+    return 0 if args.hold else place(ctx, [vm["ID"]])
+
+
+def _action(name: str, hard: str | None = None, alt: str | None = None):
+    """A handler running lifecycle action ``name`` (``hard`` with --hard, ``alt`` with
+    --recreate) on each VM of the list; it reports each failure on its own line."""
+
+    def handler(ctx: Context, args: argparse.Namespace) -> int:
+        action = name
+        if hard and getattr(args, "hard", False):
+            action = hard
+        if alt and getattr(args, "recreate", False):
+            action = alt
+        options = {"name": getattr(args, "snapshot", None)}
+        made_pending: list[int] = []
+
+        def one(ref: str) -> None:
+            for outcome in lifecycle.act(ctx.session, [ref], action, **options):
+                if outcome.error:
+                    raise OneError(f"VM {outcome.vm['ID']}: {outcome.error}")
+                if outcome.vm["STATE"] == VmState.PENDING:
+                    made_pending.append(outcome.vm["ID"])
+
+        status = ctx.for_each(id_list(args.vms), one)
+        if made_pending:
+            status = place(ctx, made_pending) or status
+        return status
+
+    return handler
+
+
+def _deploy(ctx: Context, args: argparse.Namespace) -> int:
+    vm_id, host_id = lifecycle.authorize_deploy(ctx.session, args.vm, args.host)
+    for outcome in lifecycle.deploy(ctx.session, [(vm_id, host_id)], enforce=args.enforce):
+        if outcome.error:
+            return ctx.error(OneError(f"VM {vm_id}: {outcome.error}"))
+    return 0
+
+
+def _recover(ctx: Context, args: argparse.Namespace) -> int:
+    return ctx.for_each(
+        id_list(args.vms), lambda ref: lifecycle.recover(ctx.session, ref, args.success)
+    )
+
+
+def _update(ctx: Context, args: argparse.Namespace) -> None:
+    vms.update_user_template(ctx.session, args.vm, read_template_file(args.file), args.append)
+
+
+def _list(ctx: Context, args: argparse.Namespace) -> None:
+    rows = vms.list_vms(ctx.session, include_done=args.all)
+    if args.json:
+        ctx.json({"VM_POOL": {"VM": rows}})
+        return
+    now = time.time()
+    ctx.out(
+        table(
+            rows,
+            [
+                Column("ID", lambda v: v["ID"], right=True, width=4),
+                Column("USER", lambda v: v["UNAME"], width=8),
+                Column("GROUP", lambda v: v["GNAME"], width=8),
+                Column("NAME", lambda v: v["NAME"], width=14),
+                Column("STAT", lambda v: short_state(v["STATE"], v["LCM_STATE"]), width=4),
+                Column("UCPU", lambda v: int(v["MONITORING"].get("CPU", 0)), right=True, width=4),
+                Column(
+                    "UMEM", lambda v: size(v["MONITORING"].get("MEMORY", 0)), right=True, width=7
+                ),
+                Column("HOST", _host_name, width=12),
+                Column("TIME", lambda v: duration((v["ETIME"] or now) - v["STIME"]), right=True),
+            ],
+        )
+    )
+
+
+def _show(ctx: Context, args: argparse.Namespace) -> None:
+    vm = vms.show(ctx.session, args.vm)
+    if args.json:
+        ctx.json({"VM": vm})
+        return
+    active = vm["STATE"] == VmState.ACTIVE
+    ctx.out(
+        show_fields(
+            f"VIRTUAL MACHINE {vm['ID']} INFORMATION",
+            [
+                ("ID", vm["ID"]),
+                ("NAME", vm["NAME"]),
+                ("USER", vm["UNAME"]),
+                ("GROUP", vm["GNAME"]),
+                ("STATE", VmState(vm["STATE"]).name),
+                ("LCM_STATE", Lcm(vm["LCM_STATE"]).name if active else "LCM_INIT"),
+                ("RESCHED", "Yes" if vm.get("RESCHED") else "No"),
+                ("HOST", _host_name(vm) or "-"),
+                ("START TIME", timestamp(vm["STIME"])),
+                ("END TIME", timestamp(vm["ETIME"])),
+                ("DEPLOY ID", vm.get("DEPLOY_ID") or "-"),
+            ],
+        )
+    )
+    mon = vm.get("MONITORING", {})
+    ctx.out()
+    ctx.out(
+        show_fields(
+            "VIRTUAL MACHINE MONITORING",
+            [
+                ("USED MEMORY", size(mon.get("MEMORY", 0))),
+                ("USED CPU", mon.get("CPU", 0)),
+                ("NET_TX", size((mon.get("NETTX") or 0) / 1024)),
+                ("NET_RX", size((mon.get("NETRX") or 0) / 1024)),
+            ],
+        )
+    )
+    ctx.out()
+    ctx.out(show_fields("PERMISSIONS", permissions_lines(vm)))
+    history = vm.get("HISTORY_RECORDS") or []
+    if history:
+        ctx.out("\nVIRTUAL MACHINE HISTORY")
+        ctx.out(
+            table(
+                history,
+                [
+                    Column("SEQ", lambda h: h["SEQ"], right=True, width=4),
+                    Column("HOST", lambda h: h["HOSTNAME"], width=12),
+                    Column("ACTION", lambda h: h["ACTION"], width=14),
+                    Column("REASON", lambda h: h["REASON"], width=6),
+                    Column("START", lambda h: timestamp(h["STIME"]), right=True),
+                    Column(
+                        "TIME",
+                        lambda h: duration((h["ETIME"] or time.time()) - h["STIME"]),
+                        right=True,
+                    ),
+                ],
+            )
+        )
+    ctx.out("\nUSER TEMPLATE")
+    ctx.out(template.dumps(vm["USER_TEMPLATE"]).rstrip())
+    ctx.out("\nVIRTUAL MACHINE TEMPLATE")
+    ctx.out(template.dumps(vm["TEMPLATE"]).rstrip())
+
+
+_ACTIONS = (
+    # name, help, --hard action, --recreate action
+    (
+        "shutdown",
+        "shut VMs down (ACPI; --hard: power off at once); they end DONE",
+        "shutdown-hard",
+        None,
+    ),
+    ("undeploy", "shut VMs down and free their host; resume later", "undeploy-hard", None),
+    ("poweroff", "power VMs off, keeping their host; resume or boot later", "poweroff-hard", None),
+    ("hold", "keep PENDING VMs from being placed", None, None),
+    ("release", "let HOLD VMs be placed again", None, None),
+    ("stop", "save VMs to disk and free their host; resume later", None, None),
+    ("suspend", "pause VMs in memory", None, None),
+    ("resume", "resume SUSPENDED, STOPPED, UNDEPLOYED or POWEROFF VMs", None, None),
+    ("boot", "boot UNKNOWN or POWEROFF VMs again on their host", None, None),
+    ("reboot", "reboot VMs (ACPI; --hard: reset)", "reboot-hard", None),
+    (
+        "delete",
+        "delete VMs in any state (--recreate: back to PENDING, state lost)",
+        None,
+        "delete-recreate",
+    ),
+    ("snapshot-create", "take a hypervisor snapshot of running VMs", None, None),
+)
+
+
+def build() -> Cli:
+    cli = Cli("onevm", "Manage virtual machines.")
+    p = cli.command("create", "create a VM from a template file; prints its ID", _create)
+    p.add_argument("file", help="template file (- for stdin)")
+    p.add_argument("--hold", action="store_true", help="create it on HOLD")
+    for name, text, hard, alt in _ACTIONS:
+        p = cli.command(name, text, _action(name, hard, alt))
+        p.add_argument("vms", help="VM ids or names: 3,4 or a range 3..7")
+        if hard:
+            p.add_argument("--hard", action="store_true", help="do it at once, without ACPI")
+        if alt:
+            p.add_argument(
+                "--recreate", action="store_true", help="resubmit the VM (delete-recreate)"
+            )
+        if name == "snapshot-create":
+            p.add_argument("snapshot", nargs="?", help="snapshot name")
+    p = cli.command("deploy", "deploy a PENDING VM on a host (admins)", _deploy)
+    p.add_argument("vm", help="VM id or name")
+    p.add_argument("host", help="host id or name")
+    p.add_argument("--enforce", action="store_true", help="refuse a host without room")
+    p = cli.command("recover", "decide a VM stuck in a transient state", _recover)
+    p.add_argument("vms", help="VM ids or names")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument(
+        "--success", dest="success", action="store_true", help="the pending operation succeeded"
+    )
+    how.add_argument(
+        "--failure", dest="success", action="store_false", help="the pending operation failed"
+    )
+    p = cli.command("update", "replace (or --append to) a VM's user template", _update)
+    p.add_argument("vm", help="VM id or name")
+    p.add_argument("file", help="template file (- for stdin)")
+    p.add_argument("--append", "-a", action="store_true", help="merge instead of replace")
+    p = cli.command("list", "list VMs (not DONE ones unless --all)", _list)
+    p.add_argument("--all", action="store_true", help="include DONE VMs")
+    add_json_flag(p)
+    p = cli.command("show", "show a VM", _show)
+    p.add_argument("vm", help="VM id or name")
+    add_json_flag(p)
+    add_ownership_commands(cli, schema.VMS, "VM")
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return build().main(argv)

@@ -1,0 +1,1 @@
+"""Example VM templates for the embedded default (``make run``)."""
