@@ -1,0 +1,308 @@
+"""A set of VMs brought to a desired state: what the ``onekit.cloud.vm`` module does.
+
+The set is named one of three ways, as community.general's ``one_vm`` names it:
+``instance_ids``; ``exact_count`` VMs of a template that carry ``count_attributes`` and
+``count_labels`` (created or deleted to match, lowest ids deleted first); or, without
+either, VMs named ``attributes.NAME`` (created when none is live). Then each VM is moved
+to the target state (present, running, poweroff, suspended, stopped, undeployed, absent).
+
+``plan`` only reads and decides; ``apply`` acts, batching every step (one transaction and
+one pass over the hosts for all VMs that take it). Check mode runs ``plan`` alone, so it
+never touches a hypervisor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    lifecycle,
+    objects,
+    pool,
+    scheduler,
+    schema,
+    template,
+    templates,
+    vms,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+    Lcm,
+    VmState,
+    state_name,
+)
+
+Body = dict[str, Any]
+STATES = ("present", "running", "poweroff", "suspended", "stopped", "undeployed", "absent")
+_INDEX = "###"
+
+
+@dataclass
+class Request:
+    state: str = "present"
+    template: int | str | None = None
+    instance_ids: list[int] | None = None
+    count: int = 1
+    exact_count: int | None = None
+    count_attributes: dict[str, str] = field(default_factory=dict)
+    count_labels: list[str] = field(default_factory=list)
+    attributes: dict[str, str] = field(default_factory=dict)
+    labels: list[str] = field(default_factory=list)
+    hard: bool = False
+
+    def check(self) -> None:
+        if self.state not in STATES:
+            raise InvalidInput(f"state must be one of {', '.join(STATES)}, got {self.state!r}")
+        if self.instance_ids is not None and self.exact_count is not None:
+            raise InvalidInput("instance_ids and exact_count cannot be used together")
+        if self.exact_count is not None:
+            if self.exact_count < 0:
+                raise InvalidInput("exact_count must be 0 or more")
+            if not self.count_attributes and not self.count_labels:
+                raise InvalidInput(
+                    "exact_count needs count_attributes or count_labels to "
+                    "tell its VMs from others (deleting unrelated VMs is the "
+                    "trap this guards against)"
+                )
+        if self.count < 1:
+            raise InvalidInput("count must be 1 or more")
+        needs_template = self.instance_ids is None and self.state != "absent"
+        if needs_template and self.template is None:
+            raise InvalidInput("template_id or template_name is needed to create VMs")
+
+
+@dataclass
+class Plan:
+    members: list[Body]  # live VMs of the set now
+    create: int = 0
+    delete: list[Body] = field(default_factory=list)
+    steps: dict[int, list[str]] = field(default_factory=dict)  # vm id -> actions, in order
+    names: list[str | None] = field(default_factory=list)  # names of the VMs to create
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.create or self.delete or any(self.steps.values()))
+
+
+def _labels(vm: Body) -> set[str]:
+    raw = vm["USER_TEMPLATE"].get("LABELS", "")
+    return {x.strip() for x in str(raw).split(",") if x.strip()}
+
+
+def _value(vm: Body, key: str) -> Any:
+    for source in (vm["USER_TEMPLATE"], vm["TEMPLATE"], vm):
+        if key in source:
+            return source[key]
+    return None
+
+
+def _matches(vm: Body, req: Request, template_id: int | None) -> bool:
+    if template_id is not None and vm["TEMPLATE"].get("TEMPLATE_ID") != str(template_id):
+        return False
+    if any(str(_value(vm, k.upper())) != str(v) for k, v in req.count_attributes.items()):
+        return False
+    return set(req.count_labels) <= _labels(vm)
+
+
+def _actions(vm: Body, target: str, hard: bool) -> list[str]:
+    """The actions that take one VM to the target state (empty: it is there)."""
+    state, lcm = VmState(vm["STATE"]), vm["LCM_STATE"]
+    running = state == VmState.ACTIVE and lcm == Lcm.RUNNING
+    if target == "present":
+        return []
+    if target == "absent":
+        return ["delete"]
+    if state == VmState.ACTIVE and lcm not in (Lcm.RUNNING, Lcm.UNKNOWN):
+        raise lifecycle.WrongState(
+            f"VM {vm['ID']} ({vm['NAME']}) is {state_name(state, lcm)}, between two "
+            "states; run again once it has settled (onevm recover decides a stuck one)"
+        )
+    to_running = {
+        VmState.HOLD: ["release"],
+        VmState.PENDING: [],
+        VmState.SUSPENDED: ["resume"],
+        VmState.POWEROFF: ["resume"],
+        VmState.STOPPED: ["resume"],
+        VmState.UNDEPLOYED: ["resume"],
+        VmState.FAILED: ["delete-recreate"],
+    }
+    if target == "running":
+        if running:
+            return []
+        if state == VmState.ACTIVE:  # UNKNOWN
+            return ["boot"]
+        return to_running[state]
+    goal = {
+        "poweroff": (VmState.POWEROFF, "poweroff"),
+        "suspended": (VmState.SUSPENDED, "suspend"),
+        "stopped": (VmState.STOPPED, "stop"),
+        "undeployed": (VmState.UNDEPLOYED, "undeploy"),
+    }[target]
+    if state == goal[0]:
+        return []
+    action = goal[1] + ("-hard" if hard and goal[1] in ("poweroff", "undeploy") else "")
+    if running:
+        return [action]
+    if state in (VmState.SUSPENDED, VmState.POWEROFF):
+        return ["resume", action]
+    raise lifecycle.WrongState(
+        f"VM {vm['ID']} ({vm['NAME']}) is {state_name(state, lcm)}: it reaches {target} only "
+        "by running first; set state running, then run again"
+    )
+
+
+def _names(req: Request, taken: set[str], count: int) -> list[str | None]:
+    """Names for new VMs: attributes.NAME, with ### replaced by the next free index."""
+    name = req.attributes.get("NAME")
+    if name is None:
+        return [None] * count
+    if _INDEX not in name:
+        return [name] * count
+    names, index = [], 1
+    while len(names) < count:
+        candidate = name.replace(_INDEX, str(index))
+        if candidate not in taken:
+            names.append(candidate)
+        index += 1
+    return names
+
+
+def plan(session: Session, req: Request) -> Plan:
+    """Decide, reading only: which VMs to create, delete and move."""
+    req.check()
+    with session.read() as w:
+        template_id = None
+        if req.template is not None:
+            body = pool.resolve(w.tx, schema.TEMPLATES, req.template)
+            w.authorize(objects.target(schema.TEMPLATES, body), Right.USE)
+            template_id = body["ID"]
+    live = vms.list_vms(session)
+    if req.instance_ids is not None:
+        by_id = {vm["ID"]: vm for vm in live}
+        members = []
+        for vm_id in req.instance_ids:
+            if vm_id not in by_id:
+                raise NotFound(f"VM {vm_id} does not exist (or is DONE)")
+            members.append(by_id[vm_id])
+        result = Plan(members)
+    elif req.exact_count is not None:
+        members = [vm for vm in live if _matches(vm, req, template_id)]
+        result = Plan(members)
+        wanted = 0 if req.state == "absent" else req.exact_count
+        surplus = sorted(members, key=lambda vm: vm["ID"])[: max(0, len(members) - wanted)]
+        result.delete = surplus
+        result.create = max(0, wanted - len(members))
+    else:
+        name = req.attributes.get("NAME")
+        if name is not None and _INDEX not in name:
+            members = [vm for vm in live if vm["NAME"] == name]
+        else:
+            members = []  # nothing names the set: count new VMs, every run (as one_vm)
+        result = Plan(members)
+        if not members and req.state != "absent":
+            result.create = req.count
+    deleted = {vm["ID"] for vm in result.delete}
+    for vm in result.members:
+        if vm["ID"] not in deleted:
+            result.steps[vm["ID"]] = _actions(vm, req.state, req.hard)
+    result.names = _names(req, {vm["NAME"] for vm in live}, result.create)
+    return result
+
+
+def apply(
+    session: Session, req: Request, todo: Plan, sched: scheduler.SchedConfig
+) -> tuple[list[Body], list[str]]:
+    """Carry a plan out; returns (the set's VMs after, the errors of those that failed)."""
+    errors: list[str] = []
+
+    def act(ids: list[int], action: str) -> None:
+        if ids:
+            for outcome in lifecycle.act(session, ids, action):
+                if outcome.error:
+                    errors.append(f"VM {outcome.vm['ID']}: {action}: {outcome.error}")
+
+    act([vm["ID"] for vm in todo.delete], "delete")
+    member_ids = [vm["ID"] for vm in todo.members if vm not in todo.delete]
+    if todo.create:
+        extra = {**req.attributes, **req.count_attributes}
+        extra.pop("NAME", None)
+        labels = sorted(set(req.labels) | set(req.count_labels))
+        if labels:
+            extra["LABELS"] = ",".join(labels)
+        if all(name is None for name in todo.names):  # one transaction for them all
+            created = templates.instantiate(
+                session, req.template, todo.create, None, False, extra or None
+            )
+        else:
+            created = [
+                vm
+                for name in todo.names
+                for vm in templates.instantiate(
+                    session, req.template, 1, name, False, extra or None
+                )
+            ]
+        new_ids = [vm["ID"] for vm in created]
+        member_ids += new_ids
+        if req.state != "present":
+            _place(session, sched, new_ids, errors)
+            fresh = {vm["ID"]: vm for vm in vms.list_vms(session) if vm["ID"] in new_ids}
+            for vm_id, vm in fresh.items():
+                todo.steps[vm_id] = _actions(vm, req.state, req.hard)
+    # Each wave runs one action on every VM whose next step it is.
+    while any(todo.steps.values()):
+        wave: dict[str, list[int]] = {}
+        for vm_id, steps in todo.steps.items():
+            if steps:
+                wave.setdefault(steps.pop(0), []).append(vm_id)
+        for action, ids in wave.items():
+            act(ids, action)
+    if req.state == "running":
+        _place(session, sched, member_ids, errors)
+    after = [vm for vm in vms.list_vms(session, include_done=True) if vm["ID"] in member_ids]
+    return after, errors
+
+
+def _place(
+    session: Session, sched: scheduler.SchedConfig, ids: list[int], errors: list[str]
+) -> None:
+    for outcome in scheduler.schedule(session, sched, ids):
+        if outcome.error:
+            errors.append(f"VM {outcome.vm['ID']}: deploy: {outcome.error}")
+    pending = [
+        vm for vm in vms.list_vms(session) if vm["ID"] in ids and vm["STATE"] == VmState.PENDING
+    ]
+    for vm in pending:
+        errors.append(
+            f"VM {vm['ID']} stays PENDING: "
+            f"{vm['USER_TEMPLATE'].get('SCHED_MESSAGE', 'no host for it yet')}"
+        )
+
+
+def summary(vm: Body) -> dict[str, Any]:
+    """A VM as the module returns it (community.general one_vm's keys)."""
+    from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+
+    history = vm.get("HISTORY_RECORDS") or []
+    hosted = vm["STATE"] in schema.HOSTED_STATES and history
+    nics = [n for n in template.as_list(vm["TEMPLATE"], "NIC") if isinstance(n, dict)]
+    return {
+        "vm_id": vm["ID"],
+        "vm_name": vm["NAME"],
+        "state": VmState(vm["STATE"]).name,
+        "lcm_state": Lcm(vm["LCM_STATE"]).name,
+        "host": history[-1]["HOSTNAME"] if hosted else None,
+        "cpu": vm["TEMPLATE"].get("CPU"),
+        "vcpu": vm["TEMPLATE"].get("VCPU"),
+        "memory": vm["TEMPLATE"].get("MEMORY"),
+        "networks": [
+            {"ip": n.get("IP"), "mac": n.get("MAC"), "name": n.get("NETWORK")} for n in nics
+        ],
+        "labels": sorted(_labels(vm)),
+        "attributes": dict(vm["USER_TEMPLATE"]),
+        "owner_name": vm["UNAME"],
+        "group_name": vm["GNAME"],
+        "mode": Permissions.from_json(vm["PERMISSIONS"]).octal(),
+    }

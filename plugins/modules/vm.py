@@ -1,0 +1,242 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, onekit team
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module onekit.cloud.vm."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: vm
+short_description: Manage onekit virtual machines
+description:
+  - Create VMs from a template, keep an exact number of them, and move VMs to a state
+    (running, powered off, suspended, stopped, undeployed, deleted), as C(onevm) does.
+  - The VMs are named one of three ways, as in community.general's C(one_vm) - by
+    O(instance_ids); as O(exact_count) VMs of the template that carry
+    O(count_attributes) and O(count_labels); or by the C(NAME) in O(attributes).
+  - Every step runs for all the VMs that take it at once (one transaction, one pass
+    over the hosts), so creating hundreds of VMs is one module call.
+  - New VMs are placed by the scheduler right away; one with no room stays PENDING and
+    the task fails with the reason.
+author:
+  - onekit team (@onekit)
+version_added: 0.1.0
+options:
+  template_id:
+    description: The template new VMs are made from, by id.
+    type: int
+  template_name:
+    description: The template new VMs are made from, by name.
+    type: str
+  instance_ids:
+    description: The VMs to act on (no VM is created).
+    type: list
+    elements: int
+    aliases: [ids]
+  state:
+    description: The state the VMs end in. V(absent) deletes them.
+    type: str
+    choices: [present, running, poweroff, suspended, stopped, undeployed, absent]
+    default: present
+  hard:
+    description: Power off and undeploy without ACPI (at once).
+    type: bool
+    default: false
+  count:
+    description:
+      - How many VMs to create when the set is empty (by the C(NAME) in O(attributes)), or on every
+        run when nothing names the set.
+    type: int
+    default: 1
+  exact_count:
+    description:
+      - Keep exactly this many VMs of the template that match O(count_attributes) and
+        O(count_labels) (at least one of which is required), creating or deleting (lowest
+        ids first) as needed.
+    type: int
+  count_attributes:
+    description: Attributes that mark the VMs O(exact_count) counts; new VMs get them.
+    type: dict
+    default: {}
+  count_labels:
+    description: Labels that mark the VMs O(exact_count) counts; new VMs get them.
+    type: list
+    elements: str
+    default: []
+  attributes:
+    description:
+      - Attributes of new VMs (user template). C(NAME) names them; C(###) in it is
+        replaced by the next free index (C(web-###) gives web-1, web-2...).
+    type: dict
+    default: {}
+  labels:
+    description: Labels of new VMs (the C(LABELS) attribute).
+    type: list
+    elements: str
+    default: []
+extends_documentation_fragment:
+  - onekit.cloud.connection
+  - onekit.cloud.attributes
+"""
+
+EXAMPLES = r"""
+- name: Exactly three web servers, running
+  onekit.cloud.vm:
+    template_name: web
+    exact_count: 3
+    count_attributes:
+      ROLE: web
+    attributes:
+      NAME: web-###
+    state: running
+
+- name: One database VM named db-1
+  onekit.cloud.vm:
+    template_name: db
+    attributes:
+      NAME: db-1
+    state: running
+
+- name: Power off some VMs
+  onekit.cloud.vm:
+    instance_ids: [3, 4]
+    state: poweroff
+    hard: true
+"""
+
+RETURN = r"""
+instances_ids:
+  description: Ids of the VMs of the set after the run.
+  returned: always
+  type: list
+  elements: int
+  sample: [3, 4, 5]
+instances:
+  description: The VMs of the set after the run.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    vm_id:
+      description: The VM id.
+      type: int
+    vm_name:
+      description: The VM name.
+      type: str
+    state:
+      description: The VM's STATE (ACTIVE, POWEROFF, ...).
+      type: str
+    lcm_state:
+      description: The VM's LCM_STATE (RUNNING, ...).
+      type: str
+    host:
+      description: The host it runs on, if any.
+      type: str
+    networks:
+      description: Its NICs' IPs, MACs and networks.
+      type: list
+      elements: dict
+    labels:
+      description: Its labels.
+      type: list
+      elements: str
+    attributes:
+      description: Its user template.
+      type: dict
+tagged_instances:
+  description: The VMs that match O(count_attributes) and O(count_labels) (O(exact_count)).
+  returned: always
+  type: list
+  elements: dict
+created:
+  description: How many VMs were (or in check mode would be) created.
+  returned: always
+  type: int
+  sample: 2
+deleted_ids:
+  description: Ids of the VMs deleted (or to delete in check mode).
+  returned: always
+  type: list
+  elements: int
+"""
+
+from ansible_collections.onekit.cloud.plugins.module_utils import vm_sets
+from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+
+
+def _brief(vms: list[dict]) -> list[dict]:
+    return [
+        {
+            "id": v["vm_id"],
+            "name": v["vm_name"],
+            "state": v["state"],
+            "lcm_state": v["lcm_state"],
+            "host": v["host"],
+        }
+        for v in vms
+    ]
+
+
+def apply(m: OnekitModule) -> dict:
+    p = m.params
+    request = vm_sets.Request(
+        state=p["state"],
+        template=p["template_id"] if p["template_id"] is not None else p["template_name"],
+        instance_ids=p["instance_ids"],
+        count=p["count"],
+        exact_count=p["exact_count"],
+        count_attributes={str(k).upper(): str(v) for k, v in p["count_attributes"].items()},
+        count_labels=[str(x) for x in p["count_labels"]],
+        attributes={str(k).upper(): str(v) for k, v in p["attributes"].items()},
+        labels=[str(x) for x in p["labels"]],
+        hard=p["hard"],
+    )
+    plan = vm_sets.plan(m.session, request)
+    before = [vm_sets.summary(vm) for vm in plan.members]
+    deleted = [vm["ID"] for vm in plan.delete]
+    if m.check_mode or not plan.changed:
+        after = before
+        errors: list[str] = []
+    else:
+        sched = Instance.locate(p["onekit_home"]).sched_config()
+        bodies, errors = vm_sets.apply(m.session, request, plan, sched)
+        after = [vm_sets.summary(vm) for vm in bodies]
+    live = [vm for vm in after if vm["state"] != "DONE"]
+    tagged = live if request.exact_count is not None else []
+    result = m.result(
+        plan.changed,
+        {"instances": _brief(before)},
+        {"instances": _brief(live)},
+        instances_ids=[vm["vm_id"] for vm in live],
+        instances=live,
+        tagged_instances=tagged,
+        created=plan.create,
+        deleted_ids=deleted,
+    )
+    if errors:  # the VMs made so far are in the store: report them with the failure
+        m.module.fail_json(msg="; ".join(errors), **result)
+    return result
+
+
+def main() -> None:
+    OnekitModule(
+        {
+            "template_id": {"type": "int"},
+            "template_name": {"type": "str"},
+            "instance_ids": {"type": "list", "elements": "int", "aliases": ["ids"]},
+            "state": {"type": "str", "default": "present", "choices": list(vm_sets.STATES)},
+            "hard": {"type": "bool", "default": False},
+            "count": {"type": "int", "default": 1},
+            "exact_count": {"type": "int"},
+            "count_attributes": {"type": "dict", "default": {}},
+            "count_labels": {"type": "list", "elements": "str", "default": []},
+            "attributes": {"type": "dict", "default": {}},
+            "labels": {"type": "list", "elements": "str", "default": []},
+        },
+        mutually_exclusive=[("template_id", "template_name"), ("instance_ids", "exact_count")],
+    ).run(apply)
+
+
+if __name__ == "__main__":
+    main()
