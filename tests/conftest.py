@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from support.libvirt import SimHost, stop_all
+from support.libvirt import sim_hosts as start_sim_hosts
 from support.mariadb import PASSWORD, USER, MariaDB
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import schema
+from ansible_collections.onekit.cloud.plugins.module_utils import hosts, monitor, scheduler, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import (
@@ -143,3 +148,61 @@ def store_snapshot(db: Database) -> dict[str, list[tuple]]:
     tables = [t.name for t in schema.SHARED_TABLES + schema.LOCAL_TABLES]
     with db.snapshot() as tx:
         return {t: sorted(tx.rows(f"SELECT * FROM {t}"), key=repr) for t in tables}
+
+
+# ---- simulated hypervisors -----------------------------------------------------------------
+@pytest.fixture
+def sim_hosts() -> Iterator[Callable[[int], list[SimHost]]]:
+    """Start n simulated hosts (a private libvirtd each): ``hosts = sim_hosts(3)``."""
+    started: list[SimHost] = []
+    bases: list[Path] = []
+
+    def start(n: int) -> list[SimHost]:
+        base = Path(tempfile.mkdtemp(prefix="oks-", dir="/tmp"))  # sockets want short paths
+        bases.append(base)
+        hosts = start_sim_hosts(n, base)
+        started.extend(hosts)
+        return hosts
+
+    yield start
+    stop_all(started)
+    for base in bases:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class Cloud:
+    """An instance with simulated hosts registered and monitored (names sim0, sim1...)."""
+
+    instance: Instance
+    admin: Session
+    system: Session
+    sims: list[SimHost]
+
+    def monitor(self, **overrides) -> list:
+        config = replace(self.instance.monitor_config(), **overrides)
+        return monitor.cycle(self.system, config)
+
+    def schedule(self, vm_ids=None) -> list:
+        return scheduler.schedule(self.admin, self.instance.sched_config(), vm_ids)
+
+    def guest_state(self, index: int, vm_id: int) -> str:
+        """A guest's state read from its host's libvirt, not from the store."""
+        import libvirt
+
+        try:
+            dom = self.sims[index].hold.lookupByName(f"one-{vm_id}")
+        except libvirt.libvirtError:
+            return "missing"
+        return {1: "running", 3: "paused", 5: "shutoff"}.get(dom.state()[0], str(dom.state()))
+
+
+@pytest.fixture
+def cloud(instance: Instance, admin: Session, sim_hosts) -> Cloud:
+    """Two simulated hosts, sim0 and sim1, MONITORED."""
+    sims = sim_hosts(2)
+    for index, sim in enumerate(sims):
+        hosts.create(admin, f"sim{index}", uri=sim.uri)
+    result = Cloud(instance, admin, Session.system(admin.db), sims)
+    result.monitor()
+    return result

@@ -1,0 +1,205 @@
+"""Host monitoring and the reconciler, on simulated hosts whose libvirtd really dies.
+
+What a user notices: a host whose hypervisor is gone turns ERROR with the reason and its
+VMs UNKNOWN, and comes back by itself; a VM left half-way by a process that died is
+finished or failed by the next monitoring cycle, from what the hypervisor shows; a guest
+the store says is DONE does not keep running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from conftest import Cloud
+
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    hosts,
+    lifecycle,
+    monitor,
+    pool,
+    schema,
+    templates,
+    vms,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+    HostState,
+    Lcm,
+    VmState,
+)
+
+TINY = 'NAME = "tiny"\nCPU = 0.1\nMEMORY = 32\n'
+
+
+def running_vms(cloud: Cloud, count: int, requirements: str | None = None) -> list[dict]:
+    text = TINY + (f'SCHED_REQUIREMENTS = "{requirements}"\n' if requirements else "")
+    tpl = templates.create(cloud.admin, text, name=f"t{time.monotonic_ns()}")
+    made = templates.instantiate(cloud.admin, tpl["ID"], count)
+    outcomes = cloud.schedule([vm["ID"] for vm in made])
+    assert [o.error for o in outcomes] == [None] * count
+    return [vms.show(cloud.admin, vm["ID"]) for vm in made]
+
+
+def state(cloud: Cloud, vm_id: int) -> tuple[int, int]:
+    vm = vms.show(cloud.admin, vm_id)
+    return vm["STATE"], vm["LCM_STATE"]
+
+
+def host_state(cloud: Cloud, name: str) -> dict:
+    return hosts.show(cloud.admin, name)
+
+
+def test_a_good_poll_records_capacity_and_usage(cloud: Cloud):
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    cloud.monitor()
+    host = host_state(cloud, "sim0")
+    assert host["STATE"] == HostState.MONITORED
+    assert host["HOST_SHARE"]["MAX_CPU"] == 1600  # the test driver: 16 CPUs
+    assert host["HOST_SHARE"]["MAX_MEM"] > 0
+    assert host["TEMPLATE"]["HYPERVISOR"]
+    assert host["HOST_SHARE"]["CPU_USAGE"] == 10 and host["HOST_SHARE"]["RUNNING_VMS"] == 1
+    assert vms.show(cloud.admin, vm["ID"])["MONITORING"]["MEMORY"] == 32 * 1024
+
+
+def test_a_dead_host_turns_error_and_its_vms_unknown_then_comes_back(cloud: Cloud):
+    on0 = running_vms(cloud, 2, 'NAME = \\"sim0\\"')
+    on1 = running_vms(cloud, 1, 'NAME = \\"sim1\\"')
+    cloud.sims[0].kill()
+    reports = {r.name: r for r in cloud.monitor()}
+    assert reports["sim0"].went_error and not reports["sim1"].went_error
+    dead = host_state(cloud, "sim0")
+    assert dead["STATE"] == HostState.ERROR
+    assert "cannot connect to libvirt" in dead["TEMPLATE"]["ERROR"]
+    assert {state(cloud, vm["ID"]) for vm in on0} == {(VmState.ACTIVE, Lcm.UNKNOWN)}
+    assert state(cloud, on1[0]["ID"]) == (VmState.ACTIVE, Lcm.RUNNING)
+    # a second failed poll is not a new transition (hooks fire once per transition)
+    assert not {r.name: r for r in cloud.monitor()}["sim0"].went_error
+
+    cloud.sims[0].start()  # the hypervisor is back, empty: its guests are gone
+    cloud.monitor()
+    assert host_state(cloud, "sim0")["STATE"] == HostState.MONITORED
+    assert "ERROR" not in host_state(cloud, "sim0")["TEMPLATE"]
+    assert {state(cloud, vm["ID"]) for vm in on0} == {(VmState.POWEROFF, Lcm.LCM_INIT)}
+    out = lifecycle.act(cloud.admin, [on0[0]["ID"]], "boot")
+    assert out[0].error is None
+    assert state(cloud, on0[0]["ID"]) == (VmState.ACTIVE, Lcm.RUNNING)
+    assert cloud.guest_state(0, on0[0]["ID"]) == "running"
+
+
+def test_a_frozen_host_costs_the_others_only_its_timeout(cloud: Cloud):
+    """SIGSTOP on one libvirtd: that host is ERROR after MONITORING_TIMEOUT, the other is
+    polled as usual, and the cycle ends soon after the timeout."""
+    running_vms(cloud, 1, 'NAME = \\"sim1\\"')
+    os.kill(cloud.sims[0].pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        reports = {r.name: r for r in cloud.monitor(timeout=2.0)}
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(cloud.sims[0].pid, signal.SIGCONT)
+    assert elapsed < 8, f"one frozen host held the cycle {elapsed:.1f} s"
+    assert reports["sim0"].state == HostState.ERROR
+    assert reports["sim0"].error
+    assert reports["sim1"].state == HostState.MONITORED and reports["sim1"].error is None
+
+
+def test_a_disabled_host_stays_disabled_and_empty_ones_are_not_polled(cloud: Cloud):
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    hosts.disable(cloud.admin, "sim0")
+    hosts.disable(cloud.admin, "sim1")
+    reports = {r.name for r in cloud.monitor()}
+    assert reports == {"sim0"}  # sim1 is disabled and holds nothing
+    assert host_state(cloud, "sim0")["STATE"] == HostState.DISABLED
+    assert state(cloud, vm["ID"]) == (VmState.ACTIVE, Lcm.RUNNING)
+
+
+def test_monitoring_history_is_kept_and_expires(cloud: Cloud):
+    host_id = host_state(cloud, "sim0")["ID"]
+    assert len(monitor.history(cloud.admin, host_id)) == 1  # the fixture's cycle
+    time.sleep(1.1)
+    cloud.monitor()
+    assert len(monitor.history(cloud.admin, host_id)) == 2
+    with cloud.admin.db.transaction() as tx:
+        tx.execute("UPDATE host_monitoring SET last_mon_time = last_mon_time - 1000")
+    cloud.monitor(host_expiration=500)  # the two old rows go, the new one stays
+    assert len(monitor.history(cloud.admin, host_id)) == 1
+    with cloud.admin.db.transaction() as tx:
+        tx.execute("DELETE FROM host_monitoring")
+    cloud.monitor(host_expiration=0)
+    assert monitor.history(cloud.admin, host_id) == []  # 0 keeps none
+
+
+# ---- the reconciler: a process died half-way ------------------------------------------
+def _stage(cloud: Cloud, vm_id: int, lcm: Lcm, age: int = 0) -> None:
+    """Leave a VM as a dead process would have: in a transient state since ``age`` s."""
+    with cloud.admin.db.transaction() as tx:
+        vm = pool.get(tx, schema.VMS, vm_id, lock=True)
+        vm["STATE"], vm["LCM_STATE"] = int(VmState.ACTIVE), int(lcm)
+        vm["TRANSIENT_SINCE"] = int(time.time()) - age
+        pool.update(tx, schema.VMS, vm)
+
+
+def _define_guest(cloud: Cloud, index: int, vm_id: int) -> None:
+    """A guest on the host, made behind onekit's back."""
+    xml = (
+        f"<domain type='test'><name>one-{vm_id}</name><memory>32768</memory>"
+        "<os><type>hvm</type></os></domain>"
+    )
+    cloud.sims[index].hold.createXML(xml)
+
+
+def test_boot_interrupted_after_the_guest_started_concludes_running(cloud: Cloud):
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    _stage(cloud, vm["ID"], Lcm.BOOT)  # the guest runs; the process died before RUNNING
+    cloud.monitor()
+    assert state(cloud, vm["ID"]) == (VmState.ACTIVE, Lcm.RUNNING)
+
+
+def test_boot_interrupted_before_the_guest_started_fails_after_the_grace(cloud: Cloud):
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    cloud.sims[0].hold.lookupByName(f"one-{vm['ID']}").destroy()
+    _stage(cloud, vm["ID"], Lcm.BOOT)
+    cloud.monitor(grace=60)
+    assert state(cloud, vm["ID"]) == (VmState.ACTIVE, Lcm.BOOT)  # may still be starting
+    _stage(cloud, vm["ID"], Lcm.BOOT, age=120)
+    cloud.monitor(grace=60)
+    failed = vms.show(cloud.admin, vm["ID"])
+    assert failed["STATE"] == VmState.FAILED
+    assert "did not finish" in failed["USER_TEMPLATE"]["ERROR"]["MESSAGE"]
+    assert host_state(cloud, "sim0")["HOST_SHARE"]["RUNNING_VMS"] == 0  # capacity freed
+
+
+def test_shutdown_interrupted_concludes_from_the_guest(cloud: Cloud):
+    gone, still = running_vms(cloud, 2, 'NAME = \\"sim0\\"')
+    cloud.sims[0].hold.lookupByName(f"one-{gone['ID']}").destroy()
+    _stage(cloud, gone["ID"], Lcm.SHUTDOWN)
+    _stage(cloud, still["ID"], Lcm.SHUTDOWN, age=1000)  # ACPI ignored for too long
+    cloud.monitor(shutdown_timeout=300)
+    assert state(cloud, gone["ID"]) == (VmState.DONE, Lcm.LCM_INIT)
+    back = vms.show(cloud.admin, still["ID"])
+    assert (back["STATE"], back["LCM_STATE"]) == (VmState.ACTIVE, Lcm.RUNNING)
+    assert "SHUTDOWN did not finish within 300 s" in back["USER_TEMPLATE"]["ERROR"]["MESSAGE"]
+
+
+def test_a_guest_whose_vm_is_done_is_destroyed_and_foreign_ones_are_left(cloud: Cloud):
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    lifecycle.act(cloud.admin, [vm["ID"]], "delete")
+    _define_guest(cloud, 0, vm["ID"])  # it comes back behind onekit's back
+    _define_guest(cloud, 0, 99999)  # an id this store never issued: not onekit's
+    report = {r.name: r for r in cloud.monitor()}["sim0"]
+    assert report.orphans == [f"one-{vm['ID']}"]
+    assert cloud.guest_state(0, vm["ID"]) == "missing"
+    assert cloud.guest_state(0, 99999) == "running"
+
+
+def test_recover_decides_a_stuck_vm_by_hand(cloud: Cloud):
+    a, b = running_vms(cloud, 2, 'NAME = \\"sim0\\"')
+    _stage(cloud, a["ID"], Lcm.SAVE_SUSPEND)
+    _stage(cloud, b["ID"], Lcm.SAVE_SUSPEND)
+    assert lifecycle.recover(cloud.admin, a["ID"], success=True)["STATE"] == VmState.SUSPENDED
+    failed = lifecycle.recover(cloud.admin, b["ID"], success=False)
+    assert (failed["STATE"], failed["LCM_STATE"]) == (VmState.ACTIVE, Lcm.RUNNING)
+    with pytest.raises(lifecycle.WrongState, match="recover needs a transient ACTIVE state"):
+        lifecycle.recover(cloud.admin, b["ID"], success=True)

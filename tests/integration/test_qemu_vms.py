@@ -1,0 +1,91 @@
+"""Real QEMU/KVM guests through onekit: three diskless 32 MiB VMs on qemu:///system,
+taken through the life cycle with every state read back from libvirt itself."""
+
+from __future__ import annotations
+
+import random
+
+import libvirt
+import pytest
+
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    hosts,
+    lifecycle,
+    monitor,
+    scheduler,
+    templates,
+    vms,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
+
+URI = "qemu:///system"
+STATES = {
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
+}
+
+
+@pytest.fixture
+def qemu(tmp_path):
+    """An SQLite instance with host kvm0 = this machine's QEMU. VM ids start at a random
+    high number so parallel test workers never name the same guest; every guest left
+    over is destroyed at the end."""
+    instance = Instance(tmp_path / "onekit")
+    instance.init()
+    admin = instance.session()
+    base = random.randrange(100_000, 900_000, 1000)
+    with admin.db.transaction() as tx:
+        tx.execute("UPDATE pool_control SET last_oid = ? WHERE tablename = 'vm_pool'", (base,))
+    hosts.create(admin, "kvm0", uri=URI)
+    monitor.cycle(Session.system(admin.db), instance.monitor_config())
+    watcher = libvirt.open(URI)  # a connection of the test's own, not onekit's
+    yield instance, admin, watcher, base
+    for dom in watcher.listAllDomains():
+        name = dom.name()
+        if name.startswith("one-") and base < int(name[4:]) < base + 1000:
+            dom.destroy()
+    watcher.close()
+    admin.db.close()
+
+
+def guest(watcher: libvirt.virConnect, vm_id: int) -> str:
+    try:
+        return STATES.get(watcher.lookupByName(f"one-{vm_id}").state()[0], "other")
+    except libvirt.libvirtError:
+        return "missing"
+
+
+def test_three_qemu_guests_through_the_life_cycle(qemu):
+    instance, admin, watcher, base = qemu
+    assert hosts.show(admin, "kvm0")["STATE"] == 2  # MONITORED: QEMU answers
+    tpl = templates.create(admin, 'NAME = "diskless"\nCPU = 0.1\nMEMORY = 32\n')
+    made = templates.instantiate(admin, tpl["ID"], 3)
+    ids = [vm["ID"] for vm in made]
+    assert ids == [base + 1, base + 2, base + 3]
+    outcomes = scheduler.schedule(admin, instance.sched_config(), ids)
+    assert [o.error for o in outcomes] == [None, None, None]
+    assert [guest(watcher, i) for i in ids] == ["running"] * 3
+    domain = watcher.lookupByName(f"one-{ids[0]}")
+    assert domain.maxMemory() == 32 * 1024 and domain.info()[3] == 1  # MEMORY, VCPU
+
+    lifecycle.act(admin, ids, "suspend")
+    assert [guest(watcher, i) for i in ids] == ["paused"] * 3
+    assert {vms.show(admin, i)["STATE"] for i in ids} == {VmState.SUSPENDED}
+
+    lifecycle.act(admin, ids, "resume")
+    assert [guest(watcher, i) for i in ids] == ["running"] * 3
+
+    before = watcher.lookupByName(f"one-{ids[1]}").ID()
+    assert lifecycle.act(admin, [ids[1]], "reboot-hard")[0].error is None
+    assert guest(watcher, ids[1]) == "running"
+    assert watcher.lookupByName(f"one-{ids[1]}").ID() == before  # reset, not re-created
+
+    lifecycle.act(admin, ids, "shutdown-hard")
+    assert [guest(watcher, i) for i in ids] == ["missing"] * 3
+    done = [vms.show(admin, i) for i in ids]
+    assert {(v["STATE"], v["LCM_STATE"]) for v in done} == {(VmState.DONE, Lcm.LCM_INIT)}
+    assert hosts.show(admin, "kvm0")["HOST_SHARE"]["RUNNING_VMS"] == 0
+    assert all(v["HISTORY_RECORDS"][-1]["ETIME"] > 0 for v in done)

@@ -1,0 +1,110 @@
+"""The server's loops: it places PENDING VMs and monitors hosts by itself; a second
+server on the same MySQL store stands by and takes over when the first one dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+import urllib.request
+
+import pytest
+from conftest import Cli
+
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    hosts,
+    lifecycle,
+    templates,
+    vms,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+    HostState,
+    Lcm,
+    VmState,
+)
+
+
+def _fast_loops(instance: Instance) -> None:
+    conf = instance.config_path.read_text()
+    instance.config_path.write_text(
+        conf.replace("MONITORING_INTERVAL = 60", "MONITORING_INTERVAL = 1")
+    )
+    instance.sched_config_path.write_text("SCHED_INTERVAL = 1\nMAX_HOST = 10\n")
+
+
+def _health(instance: Instance) -> dict:
+    url = f"http://127.0.0.1:{instance.config().port}/health"
+    with urllib.request.urlopen(url, timeout=2) as answer:
+        return json.load(answer)
+
+
+def _wait(predicate, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def started():
+    """Servers started in a test are stopped at its end, whatever happens."""
+    servers: list[Cli] = []
+    yield servers
+    for cli in servers:
+        cli("onekit-server", "stop")
+
+
+def _start(cli: Cli, servers: list[Cli]) -> None:
+    result = cli("onekit-server", "start")
+    assert result.returncode == 0, result.stderr
+    servers.append(cli)
+
+
+def test_the_server_places_pending_vms_and_watches_hosts(instance, admin, cli, sim_hosts, started):
+    sim = sim_hosts(1)[0]
+    _fast_loops(instance)
+    hosts.create(admin, "sim0", uri=sim.uri)  # not monitored yet: the server will
+    tpl = templates.create(admin, 'NAME = "tiny"\nCPU = 0.1\nMEMORY = 32\n')
+    made = templates.instantiate(admin, tpl["ID"], 3, hold=True)
+    lifecycle.act(admin, [vm["ID"] for vm in made], "release")  # PENDING, nobody placed them
+    _start(cli, started)
+    assert _health(instance)["loops"] == "leader"
+    _wait(
+        lambda: all(vms.show(admin, vm["ID"])["LCM_STATE"] == Lcm.RUNNING for vm in made),
+        "the server's scheduler",
+    )
+    assert hosts.show(admin, "sim0")["STATE"] == HostState.MONITORED
+
+    sim.kill()  # the server notices on its own
+    _wait(lambda: hosts.show(admin, "sim0")["STATE"] == HostState.ERROR, "host ERROR")
+    _wait(lambda: vms.show(admin, made[0]["ID"])["LCM_STATE"] == Lcm.UNKNOWN, "VM UNKNOWN")
+
+
+@pytest.mark.parametrize("backend", ["mysql"])
+def test_a_second_server_stands_by_and_takes_over(
+    instance, admin, cli, sim_hosts, started, tmp_path
+):
+    """Two front-ends (two ONEKIT_HOMEs) on one MySQL store: one runs the loops."""
+    sim = sim_hosts(1)[0]
+    _fast_loops(instance)
+    hosts.create(admin, "sim0", uri=sim.uri)
+    second = Instance(tmp_path / "second")
+    shutil.copytree(instance.home, second.home)
+    conf = second.config_path.read_text()
+    port = instance.config().port
+    second.config_path.write_text(conf.replace(f'PORT = "{port}"', f'PORT = "{port + 1}"'))
+    _start(cli, started)
+    _start(Cli(second), started)
+    assert _health(instance)["loops"] == "leader"
+    assert _health(second)["loops"] == "standby"
+
+    os.kill(int(instance.pid_path().read_text()), signal.SIGKILL)  # dies, no clean-up
+    _wait(lambda: _health(second)["loops"] == "leader", "the standby to lead")
+    tpl = templates.create(admin, 'NAME = "tiny"\nCPU = 0.1\nMEMORY = 32\n')
+    vm = templates.instantiate(admin, tpl["ID"], 1, hold=True)[0]
+    lifecycle.act(admin, [vm["ID"]], "release")
+    _wait(lambda: vms.show(admin, vm["ID"])["STATE"] == VmState.ACTIVE, "placement")
