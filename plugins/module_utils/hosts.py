@@ -283,8 +283,12 @@ def ensure(
             if host is None:
                 return False, None, None
             w.authorize(Target.of("HOST", host), Right.ADMIN)
-            if _vms_on(w, host):
-                raise Conflict(f"host {name} still runs VMs; delete or move them first")
+            running = _vms_on(w, host)
+            if running:
+                raise Conflict(
+                    f"host {name} still runs VMs {', '.join(map(str, running))}; "
+                    "delete or move them first"
+                )
             pool.delete(w.tx, schema.HOSTS, host["ID"])
             return True, before, None
         if host is None:

@@ -37,6 +37,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
 
 Body = dict[str, Any]
 STATES = ("present", "running", "poweroff", "suspended", "stopped", "undeployed", "absent")
+PLACE = "place"  # a step that is not an action: hand the VM to the scheduler
 _INDEX = "###"
 
 
@@ -121,8 +122,8 @@ def _actions(vm: Body, target: str, hard: bool) -> list[str]:
             "states; run again once it has settled (onevm recover decides a stuck one)"
         )
     to_running = {
-        VmState.HOLD: ["release"],
-        VmState.PENDING: [],
+        VmState.HOLD: ["release", PLACE],
+        VmState.PENDING: [PLACE],
         VmState.SUSPENDED: ["resume"],
         VmState.POWEROFF: ["resume"],
         VmState.STOPPED: ["resume"],
@@ -184,9 +185,10 @@ def plan(session: Session, req: Request) -> Plan:
         by_id = {vm["ID"]: vm for vm in live}
         members = []
         for vm_id in req.instance_ids:
-            if vm_id not in by_id:
+            if vm_id in by_id:
+                members.append(by_id[vm_id])
+            elif req.state != "absent":  # deleting what is gone already is no error
                 raise NotFound(f"VM {vm_id} does not exist (or is DONE)")
-            members.append(by_id[vm_id])
         result = Plan(members)
     elif req.exact_count is not None:
         members = [vm for vm in live if _matches(vm, req, template_id)]
@@ -251,14 +253,17 @@ def apply(
             fresh = {vm["ID"]: vm for vm in vms.list_vms(session) if vm["ID"] in new_ids}
             for vm_id, vm in fresh.items():
                 todo.steps[vm_id] = _actions(vm, req.state, req.hard)
-    # Each wave runs one action on every VM whose next step it is.
-    while any(todo.steps.values()):
+    # Each wave runs one action on every VM whose next step it is (the plan is left as
+    # it was: callers still read what it said).
+    steps = {vm_id: list(planned) for vm_id, planned in todo.steps.items()}
+    while any(steps.values()):
         wave: dict[str, list[int]] = {}
-        for vm_id, steps in todo.steps.items():
-            if steps:
-                wave.setdefault(steps.pop(0), []).append(vm_id)
+        for vm_id, left in steps.items():
+            if left:
+                wave.setdefault(left.pop(0), []).append(vm_id)
         for action, ids in wave.items():
-            act(ids, action)
+            if action != PLACE:
+                act(ids, action)
     if req.state == "running":
         _place(session, sched, member_ids, errors)
     after = [vm for vm in vms.list_vms(session, include_done=True) if vm["ID"] in member_ids]
