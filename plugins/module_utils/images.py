@@ -12,8 +12,13 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects, pool, schema, template
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import VmState
 
 Body = dict[str, Any]
 TYPES = ("OS", "CDROM", "DATABLOCK")
@@ -41,6 +46,16 @@ def delete(session: Session, ref: int | str) -> Body:
     with session.write() as w:
         image = pool.resolve(w.tx, schema.IMAGES, ref, lock=True)
         w.authorize(objects.target(schema.IMAGES, image), Right.MANAGE)
+        users = [
+            vm["ID"]
+            for vm in pool.all_bodies(w.tx, schema.VMS, "state != ?", (int(VmState.DONE),))
+            if any(
+                isinstance(d, dict) and d.get("IMAGE_ID") == str(image["ID"])
+                for d in template.as_list(vm["TEMPLATE"], "DISK")
+            )
+        ]
+        if users:
+            raise Conflict(f"image {image['NAME']} is used by VMs {', '.join(map(str, users))}")
         pool.delete(w.tx, schema.IMAGES, image["ID"])
         return image
 

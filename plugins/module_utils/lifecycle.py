@@ -355,6 +355,10 @@ def _plan(w: AuthTx, vm: Body, action: str, options: dict) -> _Step | None:
             raise _wrong_state(vm, action, "a VM that is not DONE")
         if vm["STATE"] in schema.HOSTED_STATES:
             return step(Lcm.CLEANUP_DELETE, lambda d: d.cancel(did))
+        checkpoint = vm.get("CHECKPOINT")
+        if _is(vm, VmState.STOPPED) and checkpoint:  # its saved memory goes too (oned too)
+            path = checkpoint["PATH"]
+            return step(Lcm.CLEANUP_DELETE, lambda d: d.remove_checkpoint(path))
         _to_done(w, vm)
         return None
     if action == "delete-recreate":

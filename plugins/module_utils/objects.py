@@ -39,7 +39,7 @@ def create_in(
 
     ``oid`` is an id the caller took with ``pool.next_oid`` (to use it before the insert).
     """
-    pool.check_name(spec.resource.lower(), name)
+    pool.check_name(spec.noun, name)
     subject = w.subject
     w.authorize(Target.new(spec.resource, subject.gid), Right.CREATE)
     if spec.unique_per_owner:

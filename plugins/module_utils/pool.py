@@ -56,7 +56,7 @@ def next_oid(tx: Tx, table: str) -> int:
 def insert(tx: Tx, spec: PoolSpec, body: Body, oid: int | None = None) -> Body:
     """Store a new object; ``body["ID"]`` is set from the pool's counter unless given."""
     if spec.unique_name and find_by_name(tx, spec, body["NAME"]) is not None:
-        raise Conflict(f"{spec.resource.lower()} named {body['NAME']!r} already exists")
+        raise Conflict(f"{spec.noun} named {body['NAME']!r} already exists")
     if oid is None:
         body["ID"] = next_oid(tx, spec.table)
     else:  # a reserved id (oneadmin, system groups): the counter moves past it
@@ -71,7 +71,7 @@ def insert(tx: Tx, spec: PoolSpec, body: Body, oid: int | None = None) -> Body:
     try:
         tx.execute(f"INSERT INTO {spec.table} ({names}) VALUES ({marks})", list(values.values()))
     except Conflict:  # a concurrent writer committed the same name meanwhile
-        raise Conflict(f"{spec.resource.lower()} named {body['NAME']!r} already exists") from None
+        raise Conflict(f"{spec.noun} named {body['NAME']!r} already exists") from None
     return body
 
 
@@ -98,13 +98,13 @@ def find_by_name(tx: Tx, spec: PoolSpec, name: str, lock: bool = False) -> Body 
     sql = f"SELECT body FROM {spec.table} WHERE name = ?" + (tx.for_update if lock else "")
     rows = tx.rows(sql, (name,))
     if len(rows) > 1:
-        raise Conflict(f"there are {len(rows)} {spec.resource.lower()}s named {name!r}; use the ID")
+        raise Conflict(f"there are {len(rows)} {spec.noun}s named {name!r}; use the ID")
     return json.loads(rows[0][0]) if rows else None
 
 
 def resolve(tx: Tx, spec: PoolSpec, ref: int | str, lock: bool = False) -> Body:
     """The object named by id (an int or a string of digits) or by name; NotFound if none."""
-    kind = spec.resource.lower()
+    kind = spec.noun
     if isinstance(ref, bool) or ref is None or (isinstance(ref, str) and not ref.strip()):
         raise InvalidInput(f"a {kind} id or name is required")
     if isinstance(ref, int) or re.fullmatch(r"-?[0-9]+", str(ref).strip()):

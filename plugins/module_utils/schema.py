@@ -78,6 +78,9 @@ POOL_COLUMNS = (
 )
 
 
+_NOUNS = {"VM": "VM", "NET": "network"}
+
+
 @dataclass(frozen=True)
 class PoolSpec:
     """A pool of objects: its table, the ACL resource type, and the first oid it hands out."""
@@ -92,6 +95,11 @@ class PoolSpec:
     indexes: tuple[tuple[str, ...], ...] = field(default=())
     #: the values of the ``extra`` columns for a body (default: the body's upper-case keys)
     derive: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    @property
+    def noun(self) -> str:
+        """How messages name one object of the pool."""
+        return _NOUNS.get(self.resource, self.resource.lower())
 
     def extra_values(self, body: dict[str, Any]) -> dict[str, Any]:
         if self.derive is not None:

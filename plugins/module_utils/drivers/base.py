@@ -131,6 +131,10 @@ class Driver(abc.ABC):
         """Start a guest again from a file ``save`` wrote; returns its deploy id."""
         raise DriverError(f"{self.name} hosts cannot restore a guest's state")
 
+    def remove_checkpoint(self, path: str) -> None:
+        """Delete a file ``save`` wrote (the VM is deleted while STOPPED)."""
+        raise DriverError(f"{self.name} hosts cannot remove a saved state")
+
     def snapshot_create(self, deploy_id: str, name: str) -> None:
         raise DriverError(f"{self.name} hosts cannot take snapshots")
 

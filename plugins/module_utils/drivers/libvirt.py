@@ -26,6 +26,7 @@ import contextlib
 import os
 import threading
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -389,6 +390,20 @@ class LibvirtDriver(Driver):
 
     def save(self, deploy_id: str, path: str) -> None:
         self._on_domain("save", deploy_id, lambda d: d.save(path))
+
+    def remove_checkpoint(self, path: str) -> None:
+        """Delete a saved state. libvirt has no call for it, so only a host on this
+        machine (a URI without a host name) can; a remote one is refused."""
+        if urllib.parse.urlsplit(self.uri).hostname not in (None, "", "localhost"):
+            raise DriverError(
+                f"remove {path} on {self.uri}: the file is on a remote host; delete it there"
+            )
+        try:
+            os.remove(path)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise DriverError(f"remove {path} on {self.uri}: {err.strerror}") from err
 
     def restore(self, path: str) -> str:
         def op(conn: libvirt.virConnect) -> str:

@@ -4,6 +4,7 @@ monitor)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from ansible_collections.onekit.cloud.plugins.module_utils import hosts, monitor, template
@@ -38,8 +39,10 @@ def _create(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out(f"ID: {host['ID']}")
     if not args.no_monitor:
         for report in _monitor_now(ctx, [host["ID"]]):
-            if report.error:
-                ctx.out(f"host {report.name} is ERROR: {report.error}")
+            if report.error:  # registered all the same: a note, not a failure
+                print(
+                    f"onehost create: host {report.name} is ERROR: {report.error}", file=sys.stderr
+                )
 
 
 def _delete(ctx: Context, args: argparse.Namespace) -> int:

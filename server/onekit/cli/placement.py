@@ -3,15 +3,26 @@ a user sees them run without waiting for the server's next scheduling cycle."""
 
 from __future__ import annotations
 
-from ansible_collections.onekit.cloud.plugins.module_utils import scheduler
+import sys
+
+from ansible_collections.onekit.cloud.plugins.module_utils import scheduler, vms
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import VmState
 from onekit.cli.common import Context
 
 
 def place(ctx: Context, vm_ids: list[int]) -> int:
-    """Schedule these VMs now; report each that failed to deploy (exit 1 if any did)."""
+    """Schedule these VMs now. A failed deploy is an error (exit 1); a VM no host can take
+    yet stays PENDING, which is a note on stderr: the VM exists and the server's scheduler
+    will place it once there is room (the exit status stays 0, as oned's CLI's)."""
     status = 0
     for outcome in scheduler.schedule(ctx.session, ctx.instance.sched_config(), vm_ids):
         if outcome.error:
             status = ctx.error(OneError(f"VM {outcome.vm['ID']} was not deployed: {outcome.error}"))
+    for vm in vms.list_vms(ctx.session):
+        if vm["ID"] in vm_ids and vm["STATE"] == VmState.PENDING:
+            reason = vm["USER_TEMPLATE"].get("SCHED_MESSAGE", "no host for it yet")
+            print(
+                f"{ctx.prog} {ctx.command}: VM {vm['ID']} stays PENDING: {reason}", file=sys.stderr
+            )
     return status
