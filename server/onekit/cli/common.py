@@ -249,3 +249,13 @@ def add_ownership_commands(cli: Cli, spec: Any, noun: str) -> None:
     p = cli.command("chmod", f"change the permissions of {noun}s (octal, e.g. 640)", chmod)
     p.add_argument("ids", help=f"{noun} ids or names")
     p.add_argument("mode", help="three octal digits: owner, group, other (USE 4 MANAGE 2 ADMIN 1)")
+
+
+def owned_columns(user_width: int = 10, name_width: int = 15) -> list[Column]:
+    """ID USER GROUP NAME, the first columns of every owned object's list."""
+    return [
+        Column("ID", lambda o: o["ID"], right=True, width=4),
+        Column("USER", lambda o: o["UNAME"], width=user_width),
+        Column("GROUP", lambda o: o["GNAME"], width=user_width),
+        Column("NAME", lambda o: o["NAME"], width=name_width),
+    ]

@@ -13,6 +13,7 @@ from onekit.cli.common import (
     add_json_flag,
     add_ownership_commands,
     id_list,
+    owned_columns,
     permissions_lines,
     read_template_file,
     show_fields,
@@ -41,10 +42,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
         table(
             rows,
             [
-                Column("ID", lambda i: i["ID"], right=True, width=4),
-                Column("USER", lambda i: i["UNAME"], width=10),
-                Column("GROUP", lambda i: i["GNAME"], width=10),
-                Column("NAME", lambda i: i["NAME"], width=15),
+                *owned_columns(),
                 Column("TYPE", lambda i: i["TYPE"], width=8),
                 Column("PATH", lambda i: i["PATH"]),
             ],

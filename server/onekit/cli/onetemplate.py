@@ -14,6 +14,7 @@ from onekit.cli.common import (
     add_json_flag,
     add_ownership_commands,
     id_list,
+    owned_columns,
     permissions_lines,
     read_template_file,
     show_fields,
@@ -61,10 +62,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
         table(
             rows,
             [
-                Column("ID", lambda t: t["ID"], right=True, width=4),
-                Column("USER", lambda t: t["UNAME"], width=10),
-                Column("GROUP", lambda t: t["GNAME"], width=10),
-                Column("NAME", lambda t: t["NAME"], width=15),
+                *owned_columns(),
                 Column("REGTIME", lambda t: timestamp(t["REGTIME"]), right=True),
             ],
         )

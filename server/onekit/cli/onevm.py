@@ -26,6 +26,7 @@ from onekit.cli.common import (
     add_ownership_commands,
     duration,
     id_list,
+    owned_columns,
     permissions_lines,
     read_template_file,
     show_fields,
@@ -103,10 +104,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
         table(
             rows,
             [
-                Column("ID", lambda v: v["ID"], right=True, width=4),
-                Column("USER", lambda v: v["UNAME"], width=8),
-                Column("GROUP", lambda v: v["GNAME"], width=8),
-                Column("NAME", lambda v: v["NAME"], width=14),
+                *owned_columns(8, 14),
                 Column("STAT", lambda v: short_state(v["STATE"], v["LCM_STATE"]), width=4),
                 Column("UCPU", lambda v: int(v["MONITORING"].get("CPU", 0)), right=True, width=4),
                 Column(

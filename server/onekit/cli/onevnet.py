@@ -13,6 +13,7 @@ from onekit.cli.common import (
     add_json_flag,
     add_ownership_commands,
     id_list,
+    owned_columns,
     permissions_lines,
     read_template_file,
     show_fields,
@@ -38,10 +39,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
         table(
             rows,
             [
-                Column("ID", lambda n: n["ID"], right=True, width=4),
-                Column("USER", lambda n: n["UNAME"], width=10),
-                Column("GROUP", lambda n: n["GNAME"], width=10),
-                Column("NAME", lambda n: n["NAME"], width=15),
+                *owned_columns(),
                 Column("BRIDGE", lambda n: n["BRIDGE"], width=8),
                 Column("LEASES", lambda n: f"{len(n['LEASES'])}/{len(n['ADDRESSES'])}", right=True),
             ],
