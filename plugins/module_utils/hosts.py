@@ -1,5 +1,9 @@
 """Hosts: hypervisors registered with ``onehost create``, their capacity and state.
 
+Changing a host (its URI, attributes, state) needs ADMIN on it: MANAGE is what a user
+needs to *run VMs* there (``@100 HOST/#1 MANAGE``), and must not let them point the host
+at another hypervisor.
+
 A host's body follows oned's: ``STATE``, ``IM_MAD``/``VM_MAD``, ``HOST_SHARE`` (capacity:
 ``MAX_CPU``/``MAX_MEM`` from monitoring, ``CPU_USAGE``/``MEM_USAGE`` allocated to VMs,
 ``USED_*``/``FREE_*`` measured, ``RUNNING_VMS``), ``VMS`` (ids of the VMs it holds) and a
@@ -11,10 +15,15 @@ hundredths of a core and memory in KiB, as oned does.
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils import objects, pool, schema, template
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    drivers,
+    objects,
+    pool,
+    schema,
+    template,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.auth import Target
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import Conflict, InvalidInput
@@ -46,7 +55,7 @@ MONITORED_ATTRIBUTES = (
 )
 
 
-def default_uri(name: str, vm_mad: str) -> str:
+def default_uri(name: str) -> str:
     return f"qemu+ssh://{name}/system"
 
 
@@ -60,7 +69,7 @@ def check_uri(uri: str) -> str:
 
 
 def uri_of(host: Body) -> str:
-    return host["TEMPLATE"].get("URI") or default_uri(host["NAME"], host["VM_MAD"])
+    return host["TEMPLATE"].get("URI") or default_uri(host["NAME"])
 
 
 def empty_share() -> dict[str, int]:
@@ -116,7 +125,7 @@ def _create_in(w: AuthTx, name: str, im_mad: str, vm_mad: str, uri: str | None, 
         "LAST_MON_TIME": 0,
         "HOST_SHARE": empty_share(),
         "VMS": [],
-        "TEMPLATE": {**tpl, "URI": uri or tpl.get("URI") or default_uri(name, vm_mad)},
+        "TEMPLATE": {**tpl, "URI": uri or tpl.get("URI") or default_uri(name)},
     }
     return pool.insert(w.tx, schema.HOSTS, body)
 
@@ -143,8 +152,15 @@ def create(
 
 
 def _vms_on(w: AuthTx, host: Body) -> list[int]:
+    """VMs holding the host, and STOPPED ones whose saved memory is on it (a resume must
+    find the host again)."""
     rows = w.tx.rows("SELECT oid FROM vm_pool WHERE hid = ? ORDER BY oid", (host["ID"],))
-    return [r[0] for r in rows]
+    stopped = [
+        vm["ID"]
+        for vm in pool.all_bodies(w.tx, schema.VMS, "state = ?", (4,))  # STOPPED
+        if (vm.get("CHECKPOINT") or {}).get("HID") == host["ID"]
+    ]
+    return sorted({r[0] for r in rows} | set(stopped))
 
 
 def delete(session: Session, ref: Ref) -> Body:
@@ -158,13 +174,14 @@ def delete(session: Session, ref: Ref) -> Body:
                 "delete or move them first"
             )
         pool.delete(w.tx, schema.HOSTS, host["ID"])
-        return host
+    drivers.forget(uri_of(host))
+    return host
 
 
 def _set_state(session: Session, ref: Ref, state: HostState) -> Body:
     with session.write() as w:
         host = pool.resolve(w.tx, schema.HOSTS, ref, lock=True)
-        w.authorize(Target.of("HOST", host), Right.MANAGE)
+        w.authorize(Target.of("HOST", host), Right.ADMIN)
         host["STATE"] = int(state)
         return pool.update(w.tx, schema.HOSTS, host)
 
@@ -184,11 +201,15 @@ def update(session: Session, ref: Ref, tpl: Any, append: bool = False) -> Body:
     checked = _check_template(tpl)
     with session.write() as w:
         host = pool.resolve(w.tx, schema.HOSTS, ref, lock=True)
-        w.authorize(Target.of("HOST", host), Right.MANAGE)
+        w.authorize(Target.of("HOST", host), Right.ADMIN)
         monitored = {k: v for k, v in host["TEMPLATE"].items() if k in MONITORED_ATTRIBUTES}
         base = host["TEMPLATE"] if append else {"URI": uri_of(host)}
+        old_uri = uri_of(host)
         host["TEMPLATE"] = {**template.merge(base, checked), **monitored}
-        return pool.update(w.tx, schema.HOSTS, host)
+        pool.update(w.tx, schema.HOSTS, host)
+    if uri_of(host) != old_uri:
+        drivers.forget(old_uri)
+    return host
 
 
 def show(session: Session, ref: Ref) -> Body:
@@ -247,10 +268,6 @@ def lookup(host: Body):
     return get
 
 
-def stamp() -> int:
-    return int(time.time())
-
-
 def ensure(
     session: Session,
     name: str,
@@ -296,10 +313,11 @@ def ensure(
                 raise InvalidInput(f"drivers must be one of {', '.join(VM_MADS)}")
             host = _create_in(w, name, im_mad, vm_mad, uri, wanted_tpl)
         else:
-            w.authorize(Target.of("HOST", host), Right.MANAGE)
+            w.authorize(Target.of("HOST", host), Right.ADMIN)
             if uri is not None:
                 host["TEMPLATE"]["URI"] = uri
             host["TEMPLATE"].update(wanted_tpl)
+            host["IM_MAD"], host["VM_MAD"] = im_mad, vm_mad
         if state == "disabled":
             host["STATE"] = int(HostState.DISABLED)
         elif host["STATE"] == HostState.DISABLED and state == "enabled":

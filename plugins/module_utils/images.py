@@ -13,6 +13,7 @@ from typing import Any
 from ansible_collections.onekit.cloud.plugins.module_utils import objects, pool, schema, template
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+    AuthorizationError,
     Conflict,
     InvalidInput,
     NotFound,
@@ -26,7 +27,15 @@ READY = 1
 
 
 def create(session: Session, tpl: Any) -> Body:
-    """``oneimage create`` with ``NAME``, ``PATH`` (absolute, on the hosts), ``TYPE``."""
+    """``oneimage create`` with ``NAME``, ``PATH`` (absolute, on the hosts), ``TYPE``.
+
+    A path names any file on the hosts, so only members of the oneadmin group register
+    images (oned restricts SOURCE the same way); users then use them by name."""
+    if not session.subject.is_admin:
+        raise AuthorizationError(
+            f"user {session.subject.name} [{session.subject.uid}] is not authorized to "
+            "register an image by PATH: only members of the oneadmin group may"
+        )
     tpl = template.parse(tpl) if isinstance(tpl, str) else dict(tpl)
     name = tpl.pop("NAME", None)
     path = tpl.get("PATH") or tpl.get("SOURCE")

@@ -10,10 +10,11 @@ Per host, one poll (``Driver.monitor``) and one transaction:
 * a failed poll (the URI does not answer, or not within ``timeout``): the host is ERROR
   with the reason in ``TEMPLATE/ERROR``, and its RUNNING VMs are UNKNOWN.
 
-Guests named ``one-<id>`` whose VM is DONE are destroyed after the transaction: nothing
-runs that the store says is gone. A guest whose id the store never issued is left alone:
-it belongs to someone else (another instance, another tool on the same hypervisor). Monitoring
-rows are kept for HOST_/VM_MONITORING_EXPIRATION_TIME seconds (0 keeps none).
+Guests named ``one-<id>`` that no live VM holds on that host are destroyed after the
+transaction (the VM is DONE, holds no host, or lives on another hypervisor). A guest
+whose id the store never issued is left alone: it belongs to someone else (another
+instance, another tool on the same hypervisor). Monitoring rows are kept for
+HOST_/VM_MONITORING_EXPIRATION_TIME seconds (0 keeps none).
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils import lifecycle, pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    hosts,
+    lifecycle,
+    pool,
+    schema,
+    vms,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers import driver_for
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     MISSING,
@@ -37,6 +44,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+    STABLE_LCM,
     HostState,
     Lcm,
     VmState,
@@ -84,7 +92,8 @@ def cycle(
     targets = _monitored_hosts(session, host_ids)
     if not targets:
         return []
-    workers = concurrent.futures.ThreadPoolExecutor(max_workers=min(32, len(targets)))
+    workers = concurrent.futures.ThreadPoolExecutor(max_workers=min(256, len(targets)))
+    polled_at = time.time()
     futures = {h["ID"]: workers.submit(_poll, h) for h in targets}
     deadline = time.monotonic() + config.timeout
     reports = []
@@ -100,7 +109,7 @@ def cycle(
         except Exception as err:  # a driver bug must not stop the other hosts' cycle
             status, error = None, f"monitoring failed: {type(err).__name__}: {err}"
         try:
-            reports.append(_apply(session, host["ID"], status, error, config))
+            reports.append(_apply(session, host["ID"], status, error, config, polled_at))
         except OneError as err:  # e.g. the store is busy: this host waits for the next cycle
             log.error("monitoring host %s: %s", host["NAME"], err)
             reports.append(HostReport(host["ID"], host["NAME"], host["STATE"], str(err)))
@@ -121,6 +130,7 @@ def _apply(
     status: HostStatus | None,
     error: str | None,
     config: MonitorConfig,
+    polled_at: float,
 ) -> HostReport:
     now = time.time()
     with session.write() as w:
@@ -134,7 +144,7 @@ def _apply(
         if status is None:
             _host_failed(w, host, vms_here, error or "unknown error", report)
         else:
-            _host_ok(w, host, vms_here, status, now, config, report)
+            _host_ok(w, host, vms_here, status, now, config, report, polled_at)
         report.state = host["STATE"]
         _record(w, host, now, config)
     if status is not None:
@@ -154,7 +164,7 @@ def _host_failed(
         report.changes.append(f"host {host['NAME']} is ERROR: {error}")
     for vm in vms_here:
         if vm["STATE"] == VmState.ACTIVE and vm["LCM_STATE"] == Lcm.RUNNING:
-            vm["LCM_STATE"] = int(Lcm.UNKNOWN)
+            vms.set_state(vm, VmState.ACTIVE, Lcm.UNKNOWN)
             pool.update(w.tx, schema.VMS, vm)
             report.changes.append(
                 f"VM {vm['ID']} ({vm['NAME']}) is UNKNOWN: its host {host['NAME']} is ERROR"
@@ -169,6 +179,7 @@ def _host_ok(
     now: float,
     config: MonitorConfig,
     report: HostReport,
+    polled_at: float,
 ) -> None:
     if host["STATE"] != HostState.DISABLED:
         if host["STATE"] == HostState.ERROR:
@@ -211,11 +222,18 @@ def _host_ok(
                 if v is not None
             }
             vm["LAST_POLL"] = int(now)
-        change = lifecycle.conclude_from_host(
-            w, vm, seen.state if seen else MISSING, now, config.grace, config.shutdown_timeout
-        )
-        if change:
-            report.changes.append(change)
+        # A VM changed after the poll was taken is judged by the next poll, not this one.
+        if vm.get("STATE_TIME", 0) <= polled_at:
+            change = lifecycle.conclude_from_host(
+                w,
+                vm,
+                seen.state if seen else MISSING,
+                now,
+                config.grace,
+                config.shutdown_timeout,
+            )
+            if change:
+                report.changes.append(change)
         pool.update(w.tx, schema.VMS, vm)
         if config.vm_expiration and seen is not None:
             w.tx.execute(
@@ -268,26 +286,34 @@ def _record(w: AuthTx, host: Body, now: float, config: MonitorConfig) -> None:
 
 
 def _destroy_orphans(session: Session, host: Body, status: HostStatus) -> list[str]:
-    """Guests named one-<id> whose VM is DONE: destroy them."""
+    """Guests named one-<id> that no live VM holds on this host: the VM is DONE, holds no
+    host at all (PENDING, STOPPED, FAILED...: a deploy that lost a race, a recreate whose
+    host was cut off), or lives on another hypervisor. Destroy them."""
     ids = {vm_id_of(d): d for d in status.vms}
     ids.pop(None, None)
     if not ids:
         return []
     with session.read() as w:
         marks = ", ".join("?" for _ in ids)
-        done = {
-            r[0]
-            for r in w.tx.rows(
-                f"SELECT oid FROM vm_pool WHERE oid IN ({marks}) AND state = ?",
-                (*ids, int(VmState.DONE)),
-            )
-        }
-    orphans = [deploy for vm_id, deploy in ids.items() if vm_id in done]
+        rows = w.tx.rows(
+            f"SELECT oid, state, lcm_state, hid FROM vm_pool WHERE oid IN ({marks})", tuple(ids)
+        )
+        uris = {h["ID"]: hosts.uri_of(h) for h in pool.all_bodies(w.tx, schema.HOSTS)}
+    here = hosts.uri_of(host)
+    orphans = []
+    for vm_id, state, lcm, hid in rows:  # ids the store never issued are someone else's
+        transient = state == VmState.ACTIVE and Lcm(lcm) not in STABLE_LCM
+        if (
+            state == VmState.DONE
+            or (hid == -1 and not transient)
+            or (hid not in (-1, host["ID"]) and uris.get(hid) != here)
+        ):
+            orphans.append(ids[vm_id])
     driver = driver_for(host)
     for deploy in orphans:
         try:
             driver.cancel(deploy)
-            log.warning("host %s: destroyed %s, which belongs to no live VM", host["NAME"], deploy)
+            log.warning("host %s: destroyed %s, which no live VM holds here", host["NAME"], deploy)
         except DriverError as err:
             log.warning("host %s: could not destroy orphan %s: %s", host["NAME"], deploy, err)
     return orphans
@@ -301,3 +327,18 @@ def history(session: Session, host_id: int) -> list[dict]:
             (host_id,),
         )
     return [{"TIME": t, **json.loads(b)} for t, b in rows]
+
+
+def poll_now(
+    session: Session, config: MonitorConfig, host_ids: list[int] | None = None
+) -> list[HostReport]:
+    """``onehost forceupdate``: a cycle now, for a caller with ADMIN on every host polled
+    (it also runs the reconciler, which is the server's to run)."""
+    from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
+    from ansible_collections.onekit.cloud.plugins.module_utils.auth import Target
+
+    with session.read() as w:
+        for host in pool.all_bodies(w.tx, schema.HOSTS):
+            if host_ids is None or host["ID"] in host_ids:
+                w.authorize(Target.of("HOST", host), Right.ADMIN)
+    return cycle(Session.system(session.db), config, host_ids)

@@ -43,6 +43,7 @@ def create(session: Session, tpl: Any, name: str | None = None) -> Body:
         raise InvalidInput('the template has no NAME; add NAME = "..." to it')
     parsed["NAME"] = name
     vms.check_template(parsed)
+    vms.check_restricted(session.subject, parsed, "the template")
     fields = {"REGTIME": int(time.time()), "TEMPLATE": parsed}
     return objects.create(session, schema.TEMPLATES, name, fields)
 
@@ -56,6 +57,7 @@ def update(session: Session, ref: Ref, tpl: Any, append: bool = False) -> Body:
         new = template.merge(body["TEMPLATE"], parsed) if append else parsed
         new["NAME"] = body["NAME"]
         vms.check_template(new)
+        vms.check_restricted(session.subject, parsed, "the update")
         body["TEMPLATE"] = new
         return pool.update(w.tx, schema.TEMPLATES, body)
 
@@ -96,6 +98,7 @@ def instantiate(
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 10000:
         raise InvalidInput(f"the number of VMs must be 1 to 10000, got {count!r}")
     merge = _parsed(extra) if extra else {}
+    vms.check_restricted(session.subject, merge, "the extra attributes")
     with session.write() as w:
         body = pool.resolve(w.tx, schema.TEMPLATES, ref)
         w.authorize(objects.target(schema.TEMPLATES, body), Right.USE)
@@ -136,6 +139,7 @@ def ensure(
             raise InvalidInput("template is required for state=present")
         wanted = {**_parsed(tpl), "NAME": name}
         vms.check_template(wanted)
+        vms.check_restricted(session.subject, wanted, "the template")
     with session.write(dry_run=dry_run) as w:
         row = w.tx.row(
             "SELECT oid FROM template_pool WHERE name = ? AND uid = ?", (name, session.subject.uid)

@@ -10,6 +10,7 @@ attributes, ``ERROR``, ``SCHED_MESSAGE``, later what OneGate writes), ``MONITORI
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -21,6 +22,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
     schema,
     template,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import VmSpec
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.domain_xml import domain_xml
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
@@ -64,7 +67,7 @@ def _number(tpl: dict, key: str, kind: type, required: bool) -> None:
         number = kind(str(value).strip())
     except ValueError:
         number = None
-    if number is None or number <= 0:
+    if number is None or not math.isfinite(number) or number <= 0:
         what = "whole number" if kind is int else "number"
         raise InvalidInput(f"{key} must be a positive {what}, got {value!r}")
 
@@ -98,7 +101,7 @@ def allocate_in(
     taken, CREATE VM checked. The caller's transaction holds it all."""
     check_template(tpl, instantiate=True)
     vm_id = pool.next_oid(w.tx, schema.VMS.table)
-    resolved = dict(tpl)
+    resolved = {k: v for k, v in tpl.items() if k not in ("VMID", "TEMPLATE_ID")}  # ours
     resolved.pop("DISK", None)
     resolved.pop("NIC", None)
     disks = [images.resolve_disk(w, d) for d in template.as_list(tpl, "DISK")]
@@ -125,6 +128,8 @@ def allocate_in(
     }
     vm_name = name or f"{tpl.get('NAME') or 'one'}-{vm_id}"
     machine["NAME"] = vm_name
+    # What the hypervisor would refuse is refused now, not at deploy (no libvirt needed).
+    domain_xml(VmSpec(vm_id, vm_name, machine), "kvm")
     return objects.create_in(w, schema.VMS, vm_name, fields, oid=vm_id)
 
 
@@ -133,6 +138,7 @@ def create(session: Session, tpl: Any, hold: bool = False) -> Body:
     if isinstance(tpl, str):
         tpl = template.parse(tpl)
     tpl = template.parse(template.dumps(tpl))
+    check_restricted(session.subject, tpl, "the template")
     with session.write() as w:
         return allocate_in(w, tpl, tpl.get("NAME"), hold, None)
 
@@ -215,3 +221,37 @@ def update_user_template(session: Session, ref: Ref, tpl: Any, append: bool = Fa
         check_template({k: v for k, v in new.items() if k.startswith("SCHED_")})
         vm["USER_TEMPLATE"] = new
         return pool.update(w.tx, schema.VMS, vm)
+
+
+# Attributes only members of the oneadmin group may write (oned's VM_RESTRICTED_ATTR):
+# they reach the hosts' files, bridges and the hypervisor's own configuration.
+RESTRICTED_ATTRIBUTES = (
+    "RAW",
+    "CONTEXT_ISO",
+    "CONTEXT/CONTEXT_ISO",
+    "CONTEXT/FILES",
+    "DISK/SOURCE",
+    "NIC/BRIDGE",
+    "NIC/MAC",
+    "NIC/NETWORK_NAME",
+    "NIC/TARGET",
+)
+
+
+def check_restricted(subject: Any, tpl: dict, what: str) -> None:
+    """Refuse restricted attributes in a template written by a non-admin."""
+    from ansible_collections.onekit.cloud.plugins.module_utils.errors import AuthorizationError
+
+    if subject.is_admin:
+        return
+    found = []
+    for name in RESTRICTED_ATTRIBUTES:
+        top, _, sub = name.partition("/")
+        values = template.as_list(tpl, top)
+        if (not sub and values) or (sub and any(isinstance(v, dict) and sub in v for v in values)):
+            found.append(name)
+    if found:
+        raise AuthorizationError(
+            f"{what} sets restricted attributes ({', '.join(found)}); only members of the "
+            "oneadmin group may (use IMAGE and NETWORK instead of SOURCE and BRIDGE)"
+        )

@@ -67,7 +67,7 @@ def _monitor(ctx: Context, args: argparse.Namespace) -> int:
         [hosts.show(ctx.session, ref)["ID"] for ref in id_list(args.hosts)] if args.hosts else None
     )
     status = 0
-    for report in _monitor_now(ctx, ids):
+    for report in monitor.poll_now(ctx.session, ctx.instance.monitor_config(), ids):
         state = HostState(report.state).name
         ctx.out(f"{report.name}: {state}" + (f" ({report.error})" if report.error else ""))
         status = status or (1 if report.error else 0)
