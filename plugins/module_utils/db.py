@@ -59,10 +59,20 @@ class Tx:
 
 
 class LeaderLock:
-    """A held leader lock; ``release()`` (or the process's end) gives it up."""
+    """A held leader lock; ``release()`` (or the process's end) gives it up. ``held()``
+    checks it is still ours (a MySQL server drops idle connections, and their locks)."""
 
-    def __init__(self, release: Callable[[], Any]):
+    def __init__(self, release: Callable[[], Any], check: Callable[[], bool] = lambda: True):
         self._release = release
+        self._check = check
+
+    def held(self) -> bool:
+        if self._release is None:
+            return False
+        try:
+            return self._check()
+        except Exception:  # the connection is gone: so is the lock
+            return False
 
     def release(self) -> None:
         if self._release is not None:
@@ -193,7 +203,13 @@ class Database:
             if cursor.fetchone()[0] != 1:
                 conn.close()
                 return None
-        return LeaderLock(conn.close)
+
+        def check() -> bool:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (f"onekit.{name}",))
+                return cursor.fetchone()[0] == 1
+
+        return LeaderLock(conn.close, check)
 
     # ---- transactions -----------------------------------------------------------------
     @contextmanager

@@ -11,7 +11,10 @@ Every state is written before the action it leads to, so a process killed anywhe
 a VM in a transient state that the monitor's reconciler resolves by asking the hypervisor
 (``conclude_from_host``), and ``onevm recover --success|--failure`` resolves by hand. The
 same ``complete``/``fail`` functions serve all three, so an outcome means the same
-whichever way it is reached.
+whichever way it is reached. A transition is identified by its state and the time it
+began: a driver call whose VM was concluded meanwhile (the reconciler gave up on a slow
+deploy) is skipped, or its fresh guest removed, and the monitor removes any guest no live
+VM holds on that host. Writers lock VMs by id, then hosts by id.
 
 Slow guest-side actions (ACPI shutdown) ask and return; the VM stays transient until a
 poll shows the guest gone (briefly here, else by the monitor), or SHUTDOWN_TIMEOUT passes.
@@ -20,6 +23,7 @@ poll shows the guest gone (briefly here, else by the monitor), or SHUTDOWN_TIMEO
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -61,6 +65,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
     state_name,
 )
 
+log = logging.getLogger("onekit.lifecycle")
 Body = dict[str, Any]
 Ref = int | str
 A = VmState.ACTIVE
@@ -108,10 +113,11 @@ class _Step:
     """Phase-2 work for one VM: a driver call on a host, and how to read its result."""
 
     vm_id: int
-    transient: tuple[int, int]
+    transient: tuple[int, int, int]  # STATE, LCM_STATE, TRANSIENT_SINCE written in phase 1
     host: Body
     call: Callable[[Driver], Any]
     wait_for: frozenset[str] = field(default_factory=frozenset)  # async: poll until one
+    creates_guest: bool = False  # deploy/restore: a guest to remove if nobody wants it
 
 
 # ---- outcomes: complete / fail for each transient state --------------------------------
@@ -152,8 +158,23 @@ def _to_undeployed(w: AuthTx, vm: Body, result: Any = None) -> None:
 
 
 def _to_stopped(w: AuthTx, vm: Body, result: Any = None) -> None:
+    saving = vm.pop("SAVING_TO", None)
+    if saving:  # the saved memory is what a later resume restores, on that host only
+        vm["CHECKPOINT"] = saving
     _leave_host(w, vm, "USER", "stop")
     vms.set_state(vm, VmState.STOPPED)
+
+
+def _restored(w: AuthTx, vm: Body, result: Any = None) -> None:
+    vm.pop("CHECKPOINT", None)  # used: restoring it again would bring back old memory
+    _to_running(w, vm)
+
+
+def _back(w: AuthTx, vm: Body, result: Any = None) -> None:
+    """Back to the state the action started from (RUNNING or UNKNOWN)."""
+    vm.pop("SAVING_TO", None)
+    state, lcm = vm.pop("PREV_STATE", (int(A), int(Lcm.RUNNING)))
+    vms.set_state(vm, VmState(state), Lcm(lcm))
 
 
 def _to_suspended(w: AuthTx, vm: Body, result: Any = None) -> None:
@@ -194,8 +215,7 @@ COMPLETE: Outcomes = {
     Lcm.BOOT_UNKNOWN: _to_running,
     Lcm.BOOT_POWEROFF: _to_running,
     Lcm.BOOT_SUSPENDED: _to_running,
-    Lcm.BOOT_STOPPED: _to_running,
-    Lcm.BOOT_UNDEPLOY: _to_running,
+    Lcm.BOOT_STOPPED: _restored,
     Lcm.SHUTDOWN: _to_done,
     Lcm.CANCEL: _to_done,
     Lcm.SHUTDOWN_POWEROFF: _to_poweroff,
@@ -210,17 +230,16 @@ COMPLETE: Outcomes = {
 FAIL: Outcomes = {
     Lcm.BOOT: _to_failed,
     Lcm.BOOT_STOPPED: _to_failed,
-    Lcm.BOOT_UNDEPLOY: _to_failed,
     Lcm.BOOT_UNKNOWN: _to_unknown,
     Lcm.BOOT_POWEROFF: _to_poweroff,
     Lcm.BOOT_SUSPENDED: _to_suspended,
-    Lcm.SHUTDOWN: _to_running,
-    Lcm.CANCEL: _to_running,
-    Lcm.SHUTDOWN_POWEROFF: _to_running,
-    Lcm.SHUTDOWN_UNDEPLOY: _to_running,
-    Lcm.SAVE_STOP: _to_running,
-    Lcm.SAVE_SUSPEND: _to_running,
-    Lcm.HOTPLUG_SNAPSHOT: _to_running,
+    Lcm.SHUTDOWN: _back,
+    Lcm.CANCEL: _back,
+    Lcm.SHUTDOWN_POWEROFF: _back,
+    Lcm.SHUTDOWN_UNDEPLOY: _back,
+    Lcm.SAVE_STOP: _back,
+    Lcm.SAVE_SUSPEND: _back,
+    Lcm.HOTPLUG_SNAPSHOT: _back,
     Lcm.CLEANUP_DELETE: _to_done,
     Lcm.CLEANUP_RESUBMIT: _to_pending,
 }
@@ -230,14 +249,16 @@ def complete(w: AuthTx, vm: Body, result: Any = None) -> None:
     """The transient state's action succeeded."""
     COMPLETE[Lcm(vm["LCM_STATE"])](w, vm, result)
     vms.set_error(vm, None)
-    vm.pop("TRANSIENT_SINCE", None)
+    for key in ("TRANSIENT_SINCE", "PREV_STATE", "SAVING_TO"):
+        vm.pop(key, None)
 
 
 def fail(w: AuthTx, vm: Body, message: str) -> None:
     """The transient state's action failed: fall back, keep the reason."""
     FAIL[Lcm(vm["LCM_STATE"])](w, vm, None)
     vms.set_error(vm, message)
-    vm.pop("TRANSIENT_SINCE", None)
+    for key in ("TRANSIENT_SINCE", "PREV_STATE", "SAVING_TO"):
+        vm.pop(key, None)
 
 
 def is_transient(vm: Body) -> bool:
@@ -256,10 +277,17 @@ def _is(vm: Body, state: VmState, *lcms: Lcm) -> bool:
     return vm["STATE"] == state and (not lcms or vm["LCM_STATE"] in lcms)
 
 
-def _enter(vm: Body, lcm: Lcm) -> tuple[int, int]:
+def _enter(vm: Body, lcm: Lcm) -> tuple[int, int, int]:
+    """Write a transient state, remembering the one it leaves (failures go back to it);
+    the triple identifies this very transition (phase 3 and the reconciler check it)."""
+    vm["PREV_STATE"] = [vm["STATE"], vm["LCM_STATE"]]
     vms.set_state(vm, A, lcm)
-    vm["TRANSIENT_SINCE"] = int(time.time())
-    return (int(A), int(lcm))
+    vm["TRANSIENT_SINCE"] = time.time()
+    return (int(A), int(lcm), vm["TRANSIENT_SINCE"])
+
+
+def _mark(vm: Body) -> tuple[Any, Any, Any]:
+    return (vm["STATE"], vm["LCM_STATE"], vm.get("TRANSIENT_SINCE"))
 
 
 def _host_of(w: AuthTx, vm: Body) -> Body:
@@ -325,7 +353,7 @@ def _plan(w: AuthTx, vm: Body, action: str, options: dict) -> _Step | None:
             raise _wrong_state(vm, action, "RUNNING")
         host = _host_of(w, vm)
         path = checkpoint_path(vm, host)
-        vm["CHECKPOINT"] = {"HID": host["ID"], "PATH": path}
+        vm["SAVING_TO"] = {"HID": host["ID"], "PATH": path}
         return step(Lcm.SAVE_STOP, lambda d: d.save(did, path))
     if action == "suspend":
         if not _is(vm, A, Lcm.RUNNING):
@@ -339,7 +367,7 @@ def _plan(w: AuthTx, vm: Body, action: str, options: dict) -> _Step | None:
         host = _host_of(w, vm)
         call = (lambda d: d.reboot(did)) if action == "reboot" else (lambda d: d.reset(did))
         # No state change: the VM stays RUNNING (oned does the same).
-        return _Step(vm["ID"], (vm["STATE"], vm["LCM_STATE"]), host, call)
+        return _Step(vm["ID"], _mark(vm), host, call)
     if action == "snapshot-create":
         if not _is(vm, A, Lcm.RUNNING):
             raise _wrong_state(vm, action, "RUNNING")
@@ -356,7 +384,8 @@ def _plan(w: AuthTx, vm: Body, action: str, options: dict) -> _Step | None:
         if vm["STATE"] in schema.HOSTED_STATES:
             return step(Lcm.CLEANUP_DELETE, lambda d: d.cancel(did))
         checkpoint = vm.get("CHECKPOINT")
-        if _is(vm, VmState.STOPPED) and checkpoint:  # its saved memory goes too (oned too)
+        has_host = checkpoint and pool.get(w.tx, schema.HOSTS, checkpoint["HID"]) is not None
+        if _is(vm, VmState.STOPPED) and has_host:  # its saved memory goes too (oned too)
             path = checkpoint["PATH"]
             return step(Lcm.CLEANUP_DELETE, lambda d: d.remove_checkpoint(path))
         _to_done(w, vm)
@@ -368,7 +397,7 @@ def _plan(w: AuthTx, vm: Body, action: str, options: dict) -> _Step | None:
         if vm["STATE"] != A:
             raise _wrong_state(vm, action, "an ACTIVE or FAILED VM (resume it first)")
         return step(Lcm.CLEANUP_RESUBMIT, lambda d: d.cancel(did))
-    raise InvalidInput(f"unknown VM action {action!r}; actions are {', '.join(ACTIONS)}")
+    raise AssertionError(f"action {action!r} has no plan")  # act() checked the name
 
 
 def _plan_resume(w: AuthTx, vm: Body, action: str, did: str, step) -> _Step | None:
@@ -403,8 +432,7 @@ def act(
     steps: list[_Step] = []
     done: list[Body] = []
     with session.write() as w:
-        for ref in refs:
-            vm = pool.resolve(w.tx, schema.VMS, ref, lock=True)
+        for vm in _lock_vms(w, [pool.resolve(w.tx, schema.VMS, ref)["ID"] for ref in refs]):
             w.authorize(objects.target(schema.VMS, vm), Right.MANAGE)
             step = _plan(w, vm, action, options)
             pool.update(w.tx, schema.VMS, vm)
@@ -415,21 +443,41 @@ def act(
     return [Outcome(vm) for vm in done] + _run(session, steps, quick_wait)
 
 
+def _lock_vms(w: AuthTx, vm_ids: Iterable[int]) -> list[Body]:
+    """Lock VMs in id order. Every writer locks VMs first (by id), then hosts (by id):
+    one order for all, so two transactions never wait on each other in a circle."""
+    locked = [pool.get(w.tx, schema.VMS, i, lock=True) for i in sorted(set(vm_ids))]
+    return [vm for vm in locked if vm is not None]
+
+
+def _lock_hosts(w: AuthTx, host_ids: Iterable[int | None]) -> dict[int, Body]:
+    wanted = sorted({i for i in host_ids if i is not None})
+    locked = {i: pool.get(w.tx, schema.HOSTS, i, lock=True) for i in wanted}
+    return {i: h for i, h in locked.items() if h is not None}
+
+
 def deploy(
     session: Session, placements: Iterable[tuple[int, int]], enforce: bool = True
 ) -> list[Outcome]:
     """Deploy PENDING VMs on the hosts chosen for them (the scheduler, ``onevm deploy``).
 
-    The claim (capacity, history, BOOT) is written before the hypervisor is asked; with
-    ``enforce`` a host that no longer has room refuses the VM (it stays PENDING)."""
+    The claim (capacity, history, BOOT) is written before the hypervisor is asked; a VM
+    that is no longer PENDING (another process placed it), or with ``enforce`` a host that
+    no longer has room, is refused for that VM alone."""
+    placements = dict(placements)
     steps: list[_Step] = []
     refused: list[Outcome] = []
     with session.write() as w:
-        for vm_id, host_id in placements:
-            vm = pool.resolve(w.tx, schema.VMS, vm_id, lock=True)
-            host = pool.resolve(w.tx, schema.HOSTS, host_id, lock=True)
+        vms_locked = _lock_vms(w, placements)
+        hosts_locked = _lock_hosts(w, placements.values())
+        for vm in vms_locked:
+            host = hosts_locked.get(placements[vm["ID"]])
+            if host is None:
+                refused.append(Outcome(vm, f"host {placements[vm['ID']]} does not exist"))
+                continue
             if not _is(vm, VmState.PENDING):
-                raise _wrong_state(vm, "deploy", "PENDING")
+                refused.append(Outcome(vm, str(_wrong_state(vm, "deploy", "PENDING"))))
+                continue
             cpu, memory = hosts.vm_demand(vm["TEMPLATE"])
             if enforce and not hosts.fits(host, cpu, memory):
                 refused.append(Outcome(vm, f"host {host['NAME']} has no room left"))
@@ -441,14 +489,13 @@ def deploy(
             vms.set_sched_message(vm, None)
             checkpoint = vm.get("CHECKPOINT")
             if checkpoint and checkpoint.get("HID") == host["ID"]:
-                path = checkpoint["PATH"]
                 transient = _enter(vm, Lcm.BOOT_STOPPED)
-                call = _restore_call(path)
+                call = _restore_call(checkpoint["PATH"])
             else:
                 transient = _enter(vm, Lcm.BOOT)
                 call = _deploy_call(_spec(vm))
             pool.update(w.tx, schema.VMS, vm)
-            steps.append(_Step(vm["ID"], transient, host, call))
+            steps.append(_Step(vm["ID"], transient, host, call, creates_guest=True))
     return refused + _run(session, steps, 0)
 
 
@@ -461,26 +508,36 @@ def _restore_call(path: str) -> Callable[[Driver], Any]:
 
 
 def authorize_deploy(session: Session, vm_ref: Ref, host_ref: Ref) -> tuple[int, int]:
-    """``onevm deploy <vm> <host>`` is an admin's action (ADMIN on the VM), as in oned."""
+    """``onevm deploy <vm> <host>``: ADMIN on the VM and MANAGE on the host, as oned's
+    one.vm.deploy asks."""
     with session.read() as w:
         vm = pool.resolve(w.tx, schema.VMS, vm_ref)
         host = pool.resolve(w.tx, schema.HOSTS, host_ref)
         w.authorize(objects.target(schema.VMS, vm), Right.ADMIN)
+        w.authorize(objects.target(schema.HOSTS, host), Right.MANAGE)
         return vm["ID"], host["ID"]
 
 
 def _run(session: Session, steps: list[_Step], quick_wait: float) -> list[Outcome]:
-    """Phase 2 (driver calls, hosts in parallel) and phase 3 (outcomes in one tx)."""
+    """Phase 2 (driver calls, hosts in parallel) and phase 3 (outcomes in one tx).
+
+    A VM concluded by someone else meanwhile (the reconciler, recover, delete) keeps that
+    conclusion; if our call made a guest nobody wants any more, it is removed."""
     if not steps:
         return []
-    results = _call_drivers(steps, quick_wait)
+    results = _call_drivers(session, steps, quick_wait)
     outcomes = []
+    strays: list[_Step] = []
     with session.write() as w:
-        for step in steps:
-            vm = pool.get(w.tx, schema.VMS, step.vm_id, lock=True)
-            if vm is None or (vm["STATE"], vm["LCM_STATE"]) != step.transient:
-                continue  # someone else (the reconciler, recover) concluded it already
+        vms_locked = {vm["ID"]: vm for vm in _lock_vms(w, (s.vm_id for s in steps))}
+        _lock_hosts(w, (vms.current_host_id(vm) for vm in vms_locked.values()))
+        for step in sorted(steps, key=lambda s: s.vm_id):
+            vm = vms_locked.get(step.vm_id)
             result, error, finished = results[step.vm_id]
+            if vm is None or _mark(vm) != step.transient:
+                if step.creates_guest and error is None:
+                    strays.append(step)
+                continue
             if error is not None:
                 if is_transient(vm):
                     fail(w, vm, error)
@@ -490,23 +547,41 @@ def _run(session: Session, steps: list[_Step], quick_wait: float) -> list[Outcom
                 complete(w, vm, result)
             pool.update(w.tx, schema.VMS, vm)
             outcomes.append(Outcome(vm, error, pending=error is None and not finished))
+    for step in strays:
+        try:
+            driver_for(step.host).cancel(deploy_id_for(step.vm_id))
+            log.warning("removed the guest of VM %s: it was concluded meanwhile", step.vm_id)
+        except OneError as err:
+            log.warning("could not remove the stray guest of VM %s: %s", step.vm_id, err)
     return outcomes
 
 
-def _call_drivers(steps: list[_Step], quick_wait: float) -> dict[int, tuple[Any, str | None, bool]]:
+Result = tuple[Any, "str | None", bool]
+
+
+def _call_drivers(session: Session, steps: list[_Step], quick_wait: float) -> dict[int, Result]:
     """{vm id: (result, error message, finished)} for every step."""
     by_host: dict[int, list[_Step]] = {}
     for step in steps:
         by_host.setdefault(step.host["ID"], []).append(step)
 
-    def run_host(host_steps: list[_Step]) -> dict[int, tuple[Any, str | None, bool]]:
-        out: dict[int, tuple[Any, str | None, bool]] = {}
+    def still_wanted(step: _Step) -> bool:
+        """Re-read just before the call: the VM may have been concluded meanwhile."""
+        with session.read() as w:
+            vm = pool.get(w.tx, schema.VMS, step.vm_id)
+        return vm is not None and _mark(vm) == step.transient
+
+    def run_host(host_steps: list[_Step]) -> dict[int, Result]:
+        out: dict[int, Result] = {}
         try:
             driver = driver_for(host_steps[0].host)
         except OneError as err:
             return {s.vm_id: (None, str(err), False) for s in host_steps}
         for step in host_steps:
             try:
+                if not still_wanted(step):
+                    out[step.vm_id] = (None, "the VM changed while it waited its turn", False)
+                    continue
                 result = step.call(driver)
             except HostUnreachable as err:
                 if Lcm(step.transient[1]) in (Lcm.CLEANUP_DELETE, Lcm.CLEANUP_RESUBMIT):
@@ -514,14 +589,18 @@ def _call_drivers(steps: list[_Step], quick_wait: float) -> dict[int, tuple[Any,
                 else:
                     out[step.vm_id] = (None, str(err), False)
                 continue
-            except DriverError as err:
+            except OneError as err:  # the hypervisor's refusal, or a template it cannot take
                 out[step.vm_id] = (None, str(err), False)
+                continue
+            except Exception as err:  # a driver bug must not lose the other VMs' outcomes
+                log.exception("VM %s: driver call failed", step.vm_id)
+                out[step.vm_id] = (None, f"{type(err).__name__}: {err}", False)
                 continue
             finished = not step.wait_for or _wait(driver, step, quick_wait)
             out[step.vm_id] = (result, None, finished)
         return out
 
-    results: dict[int, tuple[Any, str | None, bool]] = {}
+    results: dict[int, Result] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(by_host))) as workers:
         for part in workers.map(run_host, by_host.values()):
             results.update(part)
@@ -578,6 +657,7 @@ def conclude_from_host(
             Lcm.SAVE_STOP: guest_state == MISSING,
             Lcm.SAVE_SUSPEND: guest_state == PAUSED,
             Lcm.BOOT_SUSPENDED: guest_state == RUNNING,
+            Lcm.HOTPLUG_SNAPSHOT: False,  # a guest shows no sign of a snapshot: failure
         }.get(lcm, guest_state == RUNNING)  # the BOOT family
         if succeeded:
             complete(w, vm)

@@ -37,6 +37,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
 
 Body = dict[str, Any]
 STATES = ("present", "running", "poweroff", "suspended", "stopped", "undeployed", "absent")
+MAX_VMS = 10000  # the most one call creates, as onetemplate instantiate allows
 PLACE = "place"  # a step that is not an action: hand the VM to the scheduler
 _INDEX = "###"
 
@@ -68,8 +69,10 @@ class Request:
                     "tell its VMs from others (deleting unrelated VMs is the "
                     "trap this guards against)"
                 )
-        if self.count < 1:
-            raise InvalidInput("count must be 1 or more")
+        if not 1 <= self.count <= MAX_VMS:
+            raise InvalidInput(f"count must be 1 to {MAX_VMS}")
+        if self.exact_count is not None and self.exact_count > MAX_VMS:
+            raise InvalidInput(f"exact_count must be at most {MAX_VMS}")
         needs_template = self.instance_ids is None and self.state != "absent"
         if needs_template and self.template is None:
             raise InvalidInput("template_id or template_name is needed to create VMs")

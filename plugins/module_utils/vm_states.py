@@ -59,19 +59,6 @@ class Lcm(enum.IntEnum):
 
 # Stable ACTIVE states; every other ACTIVE state waits for a driver outcome.
 STABLE_LCM = frozenset({Lcm.RUNNING, Lcm.UNKNOWN})
-BOOTING = frozenset(
-    {
-        Lcm.BOOT,
-        Lcm.BOOT_UNKNOWN,
-        Lcm.BOOT_POWEROFF,
-        Lcm.BOOT_SUSPENDED,
-        Lcm.BOOT_STOPPED,
-        Lcm.BOOT_UNDEPLOY,
-        Lcm.PROLOG,
-        Lcm.PROLOG_RESUME,
-        Lcm.PROLOG_UNDEPLOY,
-    }
-)
 
 _VM_SHORT = {
     VmState.INIT: "init",

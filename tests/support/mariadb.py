@@ -46,7 +46,7 @@ class MariaDB:
 
     def start(self, timeout: float = 30.0) -> MariaDB:
         self.base.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
+        install = subprocess.run(
             [
                 _binary("mariadb-install-db"),
                 "--no-defaults",
@@ -55,9 +55,14 @@ class MariaDB:
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
             ],
-            check=True,
             capture_output=True,
+            text=True,
         )
+        if install.returncode != 0:
+            raise RuntimeError(
+                f"mariadb-install-db failed ({install.returncode}) in {self.datadir}:\n"
+                f"{install.stdout[-1500:]}{install.stderr[-1500:]}"
+            )
         self.log = open(self.base / "mariadbd.log", "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [

@@ -257,10 +257,8 @@ class LibvirtDriver(Driver):
 
     name = "kvm"
 
-    def __init__(self, uri: str, checkpoint_dir: str = "/var/tmp"):
+    def __init__(self, uri: str):
         self.uri = uri
-        #: where the life cycle puts ``save`` files on the host (oned's checkpoint dir)
-        self.checkpoint_dir = checkpoint_dir
         self._is_test = uri.startswith("test")
         # deploy id -> (cpu time ns, monotonic s) of the last poll/monitor, for cpu %
         self._cpu_samples: dict[str, tuple[int, float]] = {}

@@ -71,6 +71,15 @@ class Loops:
         )
         monitor_at = sched_at = time.monotonic()
         while not self._stop.is_set():
+            if not self._lock.held():
+                log.error(
+                    "lost the leader lock (the store dropped its connection); "
+                    "stopping the loops and standing by"
+                )
+                self._lock.release()
+                self._lock = None
+                self._run()
+                return
             if time.monotonic() >= monitor_at:
                 self._guard("monitoring", self.monitor_once)
                 monitor_at = time.monotonic() + self.monitor_config.interval
@@ -92,7 +101,8 @@ class Loops:
         return monitor.cycle(self.session, self.monitor_config)
 
     def schedule_once(self) -> None:
-        for outcome in scheduler.schedule(self.session, self.sched_config):
+        """One mm_sched cycle per SCHED_INTERVAL: MAX_DISPATCH and MAX_HOST limit each."""
+        for outcome in scheduler.schedule(self.session, self.sched_config, max_cycles=1):
             if outcome.error:
                 log.warning("VM %s was not deployed: %s", outcome.vm["ID"], outcome.error)
             else:
