@@ -11,6 +11,15 @@ options:
       - The onekit instance directory on the managed host (its C(etc/oned.conf) names the store).
       - Falls back to the E(ONEKIT_HOME) environment variable, then C(~/.onekit).
     type: path
+  api_url:
+    description:
+      - The endpoint of the onekit instance, C(http://<LISTEN_ADDRESS>:<PORT>) of its
+        C(etc/oned.conf) (community.general's C(one_*) modules' option). Falls back to
+        E(ONE_URL).
+      - Only the instance on the managed host (O(onekit_home)) is served for now; a URL
+        naming another endpoint fails with an explanation (remote zones come with the
+        federation's core API).
+    type: str
   api_username:
     description:
       - The user the operation runs as.

@@ -7,19 +7,36 @@ result with ``diff`` when Ansible asks for one.
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 
 CONNECTION_ARGS: dict[str, dict[str, Any]] = {
     "onekit_home": {"type": "path", "fallback": (env_fallback, ["ONEKIT_HOME"])},
+    "api_url": {"type": "str", "fallback": (env_fallback, ["ONE_URL"])},
     "api_username": {"type": "str", "fallback": (env_fallback, ["ONE_USERNAME"])},
     "api_password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["ONE_PASSWORD"])},
 }
+
+
+def check_endpoint(instance: Instance, url: str | None) -> None:
+    """``api_url`` must name this instance's own server (the only one modules reach yet)."""
+    if not url:
+        return
+    config = instance.config()
+    parsed = urllib.parse.urlsplit(url)
+    local = {"localhost", "127.0.0.1", "::1", config.listen_address}
+    if parsed.hostname not in local or (parsed.port or 80) != config.port:
+        raise InvalidInput(
+            f"api_url {url} is not the endpoint of the instance at {instance.home} "
+            f"(http://{config.listen_address}:{config.port}); modules reach only that one "
+            "for now: run the task on the other front-end, or leave api_url unset"
+        )
 
 
 class OnekitModule:
@@ -41,6 +58,7 @@ class OnekitModule:
     def session(self) -> Session:
         if self._session is None:
             instance = Instance.locate(self.params["onekit_home"])
+            check_endpoint(instance, self.params["api_url"])
             self._session = instance.session(
                 self.params["api_username"], self.params["api_password"]
             )

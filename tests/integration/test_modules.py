@@ -588,3 +588,42 @@ def test_bad_input_fails_the_task_and_changes_nothing(playbook, admin, instance:
     assert store_snapshot(admin.db) == before
     assert can_login(instance, "alice", "alice-pw")
     assert "new-alice-pw" not in result.stdout + result.stderr
+
+
+def test_api_url_names_the_instance_or_fails_clearly(playbook, instance, admin):
+    """community.general's api_url (env ONE_URL): this instance's endpoint works; another
+    endpoint fails with the reason and changes nothing."""
+    port = instance.config().port
+    before = store_snapshot(admin.db)
+    result = playbook(
+        f"""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - onekit.cloud.group: {{name: elsewhere, api_url: "http://10.0.0.9:2633"}}
+      register: r
+      ignore_errors: true
+    - assert:
+        that:
+          - r is failed
+          - "'api_url http://10.0.0.9:2633 is not the endpoint of the instance' in r.msg"
+    - onekit.cloud.group: {{name: here, api_url: "http://127.0.0.1:{port}"}}
+      register: r
+    - assert:
+        that: [r is changed]
+    - name: without api_url, ONE_URL is the endpoint (here a wrong one)
+      onekit.cloud.group: {{name: from-env}}
+      register: r
+      ignore_errors: true
+    - assert:
+        that:
+          - r is failed
+          - "'api_url http://127.0.0.1:1 is not the endpoint' in r.msg"
+""",
+        env={"ONE_URL": "http://127.0.0.1:1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [g["NAME"] for g in groups.list_groups(admin)][-1] == "here"
+    assert "elsewhere" not in str(store_snapshot(admin.db)["group_pool"])
+    assert "from-env" not in str(store_snapshot(admin.db)["group_pool"])
+    assert before != store_snapshot(admin.db)
