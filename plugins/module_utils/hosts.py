@@ -163,17 +163,21 @@ def _vms_on(w: AuthTx, host: Body) -> list[int]:
     return sorted({r[0] for r in rows} | set(stopped))
 
 
+def _delete_in(w: AuthTx, host: Body) -> None:
+    w.authorize(Target.of("HOST", host), Right.ADMIN)
+    vms = _vms_on(w, host)
+    if vms:
+        raise Conflict(
+            f"host {host['NAME']} still runs VMs {', '.join(map(str, vms))}; "
+            "delete or move them first"
+        )
+    pool.delete(w.tx, schema.HOSTS, host["ID"])
+
+
 def delete(session: Session, ref: Ref) -> Body:
     with session.write() as w:
         host = pool.resolve(w.tx, schema.HOSTS, ref, lock=True)
-        w.authorize(Target.of("HOST", host), Right.ADMIN)
-        vms = _vms_on(w, host)
-        if vms:
-            raise Conflict(
-                f"host {host['NAME']} still runs VMs {', '.join(map(str, vms))}; "
-                "delete or move them first"
-            )
-        pool.delete(w.tx, schema.HOSTS, host["ID"])
+        _delete_in(w, host)
     drivers.forget(uri_of(host))
     return host
 
@@ -229,7 +233,11 @@ def vm_demand(vm_template: dict) -> tuple[int, int]:
 
 
 def fits(host: Body, cpu: int, memory: int) -> bool:
-    share = host["HOST_SHARE"]
+    return share_fits(host["HOST_SHARE"], cpu, memory)
+
+
+def share_fits(share: dict, cpu: int, memory: int) -> bool:
+    """Room for a VM in a HOST_SHARE, by allocated (not measured) usage."""
     return (
         share["MAX_CPU"] - share["CPU_USAGE"] >= cpu
         and share["MAX_MEM"] - share["MEM_USAGE"] >= memory
@@ -299,14 +307,9 @@ def ensure(
         if state == "absent":
             if host is None:
                 return False, None, None
-            w.authorize(Target.of("HOST", host), Right.ADMIN)
-            running = _vms_on(w, host)
-            if running:
-                raise Conflict(
-                    f"host {name} still runs VMs {', '.join(map(str, running))}; "
-                    "delete or move them first"
-                )
-            pool.delete(w.tx, schema.HOSTS, host["ID"])
+            _delete_in(w, host)
+            if not dry_run:
+                drivers.forget(uri_of(host))
             return True, before, None
         if host is None:
             if vm_mad not in VM_MADS or im_mad not in IM_MADS:

@@ -151,7 +151,7 @@ def plan(
                 else "the checkpoint's host is not available"
             )
             continue
-        hosts_left = [h for h in hosts_left if _fits(share[h["ID"]], cpu, memory)]
+        hosts_left = [h for h in hosts_left if hosts.share_fits(share[h["ID"]], cpu, memory)]
         if not hosts_left:
             messages[vm["ID"]] = (
                 f"no host with enough free capacity for CPU {cpu / 100:g} "
@@ -166,13 +166,6 @@ def plan(
         given[best["ID"]] += 1
         _take(share[best["ID"]], cpu, memory)
     return Plan(placements, messages)
-
-
-def _fits(share: dict, cpu: int, memory: int) -> bool:
-    return (
-        share["MAX_CPU"] - share["CPU_USAGE"] >= cpu
-        and share["MAX_MEM"] - share["MEM_USAGE"] >= memory
-    )
 
 
 def _take(share: dict, cpu: int, memory: int) -> None:
@@ -232,3 +225,14 @@ def _record_messages(session: Session, messages: dict[int, str]) -> None:
                 and vms.set_sched_message(vm, message)
             ):
                 pool.update(w.tx, schema.VMS, vm)
+
+
+def still_pending(session: Session, vm_ids: Iterable[int]) -> list[str]:
+    """``VM <id> stays PENDING: <why>`` for each of these VMs no host took."""
+    wanted = set(vm_ids)
+    return [
+        f"VM {vm['ID']} stays PENDING: "
+        f"{vm['USER_TEMPLATE'].get('SCHED_MESSAGE', 'no host for it yet')}"
+        for vm in vms.list_vms(session)
+        if vm["ID"] in wanted and vm["STATE"] == VmState.PENDING
+    ]

@@ -279,29 +279,20 @@ def _place(
     for outcome in scheduler.schedule(session, sched, ids):
         if outcome.error:
             errors.append(f"VM {outcome.vm['ID']}: deploy: {outcome.error}")
-    pending = [
-        vm for vm in vms.list_vms(session) if vm["ID"] in ids and vm["STATE"] == VmState.PENDING
-    ]
-    for vm in pending:
-        errors.append(
-            f"VM {vm['ID']} stays PENDING: "
-            f"{vm['USER_TEMPLATE'].get('SCHED_MESSAGE', 'no host for it yet')}"
-        )
+    errors += scheduler.still_pending(session, ids)
 
 
 def summary(vm: Body) -> dict[str, Any]:
     """A VM as the module returns it (community.general one_vm's keys)."""
     from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 
-    history = vm.get("HISTORY_RECORDS") or []
-    hosted = vm["STATE"] in schema.HOSTED_STATES and history
     nics = [n for n in template.as_list(vm["TEMPLATE"], "NIC") if isinstance(n, dict)]
     return {
         "vm_id": vm["ID"],
         "vm_name": vm["NAME"],
         "state": VmState(vm["STATE"]).name,
         "lcm_state": Lcm(vm["LCM_STATE"]).name,
-        "host": history[-1]["HOSTNAME"] if hosted else None,
+        "host": vms.host_name(vm),
         "cpu": vm["TEMPLATE"].get("CPU"),
         "vcpu": vm["TEMPLATE"].get("VCPU"),
         "memory": vm["TEMPLATE"].get("MEMORY"),

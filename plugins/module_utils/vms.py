@@ -255,3 +255,9 @@ def check_restricted(subject: Any, tpl: dict, what: str) -> None:
             f"{what} sets restricted attributes ({', '.join(found)}); only members of the "
             "oneadmin group may (use IMAGE and NETWORK instead of SOURCE and BRIDGE)"
         )
+
+
+def host_name(vm: Body) -> str | None:
+    """The host a VM holds capacity on (RUNNING, SUSPENDED, POWEROFF...), else None."""
+    history = vm.get("HISTORY_RECORDS") or []
+    return history[-1]["HOSTNAME"] if history and vm["STATE"] in schema.HOSTED_STATES else None

@@ -37,11 +37,6 @@ from onekit.cli.common import (
 from onekit.cli.placement import place
 
 
-def _host_name(vm: dict) -> str:
-    history = vm.get("HISTORY_RECORDS") or []
-    return history[-1]["HOSTNAME"] if history and vm["STATE"] in schema.HOSTED_STATES else ""
-
-
 def _create(ctx: Context, args: argparse.Namespace) -> int:
     vm = vms.create(ctx.session, read_template_file(args.file), hold=args.hold)
     ctx.out(f"ID: {vm['ID']}")
@@ -110,7 +105,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
                 Column(
                     "UMEM", lambda v: size(v["MONITORING"].get("MEMORY", 0)), right=True, width=7
                 ),
-                Column("HOST", _host_name, width=12),
+                Column("HOST", lambda v: vms.host_name(v) or "", width=12),
                 Column("TIME", lambda v: duration((v["ETIME"] or now) - v["STIME"]), right=True),
             ],
         )
@@ -134,7 +129,7 @@ def _show(ctx: Context, args: argparse.Namespace) -> None:
                 ("STATE", VmState(vm["STATE"]).name),
                 ("LCM_STATE", Lcm(vm["LCM_STATE"]).name if active else "LCM_INIT"),
                 ("RESCHED", "Yes" if vm.get("RESCHED") else "No"),
-                ("HOST", _host_name(vm) or "-"),
+                ("HOST", vms.host_name(vm) or "-"),
                 ("START TIME", timestamp(vm["STIME"])),
                 ("END TIME", timestamp(vm["ETIME"])),
                 ("DEPLOY ID", vm.get("DEPLOY_ID") or "-"),

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from ansible_collections.onekit.cloud.plugins.module_utils import scheduler, vms
+from ansible_collections.onekit.cloud.plugins.module_utils import scheduler
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import VmState
 from onekit.cli.common import Context
 
 
@@ -19,10 +18,6 @@ def place(ctx: Context, vm_ids: list[int]) -> int:
     for outcome in scheduler.schedule(ctx.session, ctx.instance.sched_config(), vm_ids):
         if outcome.error:
             status = ctx.error(OneError(f"VM {outcome.vm['ID']} was not deployed: {outcome.error}"))
-    for vm in vms.list_vms(ctx.session):
-        if vm["ID"] in vm_ids and vm["STATE"] == VmState.PENDING:
-            reason = vm["USER_TEMPLATE"].get("SCHED_MESSAGE", "no host for it yet")
-            print(
-                f"{ctx.prog} {ctx.command}: VM {vm['ID']} stays PENDING: {reason}", file=sys.stderr
-            )
+    for note in scheduler.still_pending(ctx.session, vm_ids):
+        print(f"{ctx.prog} {ctx.command}: {note}", file=sys.stderr)
     return status
