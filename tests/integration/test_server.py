@@ -15,6 +15,7 @@ from conftest import VENV_BIN, Cli, instance_env
 from support.mariadb import PASSWORD, USER
 from support.ports import free_port
 
+from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 
 
@@ -197,11 +198,12 @@ def test_run_in_foreground_stops_on_sigterm(instance: Instance):
 
 def test_two_instances_run_side_by_side(tmp_path, instance: Instance, cli: Cli):
     other = Instance(tmp_path / "second")
-    other.init()
+    other.init(InstanceConfig(port=free_port()))  # never the default 2633: tests run in parallel
     other_cli = Cli(other)
     assert cli("onekit-server", "start").returncode == 0
     try:
-        assert other_cli("onekit-server", "start").returncode == 0
+        started = other_cli("onekit-server", "start")
+        assert started.returncode == 0, started.stderr
         try:
             assert cli("oneuser", "create", "only-in-first", "pw").returncode == 0
             assert "only-in-first" not in other_cli("oneuser", "list", check=True).stdout

@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 from conftest import Cli
+from support.ports import free_port
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
     hosts,
@@ -96,7 +97,7 @@ def test_a_second_server_stands_by_and_takes_over(
     shutil.copytree(instance.home, second.home)
     conf = second.config_path.read_text()
     port = instance.config().port
-    second.config_path.write_text(conf.replace(f'PORT = "{port}"', f'PORT = "{port + 1}"'))
+    second.config_path.write_text(conf.replace(f'PORT = "{port}"', f'PORT = "{free_port()}"'))
     _start(cli, started)
     _start(Cli(second), started)
     assert _health(instance)["loops"] == "leader"
