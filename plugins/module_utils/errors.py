@@ -55,6 +55,12 @@ class Conflict(OneError):
     http_status = 409
 
 
+class NotAllowed(OneError):
+    """The action is not allowed in the object's current state (a service DONE, ...)."""
+
+    http_status = 405
+
+
 class StoreError(OneError):
     """The state store cannot be used: unreachable, not initialised, wrong schema version."""
 

@@ -1,10 +1,13 @@
 """A set of VMs brought to a desired state: what the ``onekit.cloud.vm`` module does.
 
-The set is named one of three ways, as community.general's ``one_vm`` names it:
-``instance_ids``; ``exact_count`` VMs of a template that carry ``count_attributes`` and
-``count_labels`` (created or deleted to match, lowest ids deleted first); or, without
-either, VMs named ``attributes.NAME`` (created when none is live). Then each VM is moved
-to the target state (present, running, poweroff, suspended, stopped, undeployed, absent).
+The set is named one of four ways, three of them as community.general's ``one_vm``
+names it: ``instance_ids``; ``exact_count`` VMs of a template that carry
+``count_attributes`` and ``count_labels`` (created or deleted to match, lowest ids
+deleted first); ``names``, one VM per name (created when no live VM of the
+``count_attributes`` has it: how OneFlow asks for a role's new VMs, safe to repeat after
+a crash); or, without any, VMs named ``attributes.NAME`` (created when none is live).
+Then each VM is moved to the target state (present, running, poweroff, suspended,
+stopped, undeployed, absent), or has ``action`` run on it (``onevm <action>``).
 
 ``plan`` only reads and decides; ``apply`` acts, batching every step (one transaction and
 one pass over the hosts for all VMs that take it). Check mode runs ``plan`` alone, so it
@@ -54,12 +57,27 @@ class Request:
     attributes: dict[str, str] = field(default_factory=dict)
     labels: list[str] = field(default_factory=list)
     hard: bool = False
+    names: list[str] | None = None
+    action: str | None = None
+    owner: int | None = None  # new VMs (and the set's) belong to this user...
+    group: int | None = None  # ...and group, as one_vm's owner_id / group_id
+    extra_template: str | None = None  # template text merged over the template
 
     def check(self) -> None:
         if self.state not in STATES:
             raise InvalidInput(f"state must be one of {', '.join(STATES)}, got {self.state!r}")
-        if self.instance_ids is not None and self.exact_count is not None:
-            raise InvalidInput("instance_ids and exact_count cannot be used together")
+        ways = [self.instance_ids is not None, self.exact_count is not None, bool(self.names)]
+        if sum(ways) > 1:
+            raise InvalidInput("use only one of instance_ids, exact_count and names")
+        if self.action is not None:
+            if self.action not in lifecycle.ACTIONS:
+                raise InvalidInput(
+                    f"action must be one of {', '.join(lifecycle.ACTIONS)}, got {self.action!r}"
+                )
+            if self.instance_ids is None or self.state != "present":
+                raise InvalidInput("action needs instance_ids and no state")
+        if self.names is not None and len(self.names) > MAX_VMS:
+            raise InvalidInput(f"names may list at most {MAX_VMS} VMs")
         if self.exact_count is not None:
             if self.exact_count < 0:
                 raise InvalidInput("exact_count must be 0 or more")
@@ -74,6 +92,8 @@ class Request:
         if self.exact_count is not None and self.exact_count > MAX_VMS:
             raise InvalidInput(f"exact_count must be at most {MAX_VMS}")
         needs_template = self.instance_ids is None and self.state != "absent"
+        if self.names is not None and not self.count_attributes:
+            raise InvalidInput("names needs count_attributes to tell the set's VMs from others")
         if needs_template and self.template is None:
             raise InvalidInput("template_id or template_name is needed to create VMs")
 
@@ -85,10 +105,11 @@ class Plan:
     delete: list[Body] = field(default_factory=list)
     steps: dict[int, list[str]] = field(default_factory=dict)  # vm id -> actions, in order
     names: list[str | None] = field(default_factory=list)  # names of the VMs to create
+    chown: list[int] = field(default_factory=list)  # members not owned as asked
 
     @property
     def changed(self) -> bool:
-        return bool(self.create or self.delete or any(self.steps.values()))
+        return bool(self.create or self.delete or self.chown or any(self.steps.values()))
 
 
 def _labels(vm: Body) -> set[str]:
@@ -200,6 +221,15 @@ def plan(session: Session, req: Request) -> Plan:
         surplus = sorted(members, key=lambda vm: vm["ID"])[: max(0, len(members) - wanted)]
         result.delete = surplus
         result.create = max(0, wanted - len(members))
+    elif req.names is not None:
+        tagged = [vm for vm in live if _matches(vm, req, template_id)]
+        members, missing = _by_names(tagged, req.names)
+        result = Plan(members)
+        if req.state == "absent":
+            result.delete = members
+        else:
+            result.create = len(missing)
+            result.names = missing
     else:
         name = req.attributes.get("NAME")
         if name is not None and _INDEX not in name:
@@ -212,9 +242,31 @@ def plan(session: Session, req: Request) -> Plan:
     deleted = {vm["ID"] for vm in result.delete}
     for vm in result.members:
         if vm["ID"] not in deleted:
-            result.steps[vm["ID"]] = _actions(vm, req.state, req.hard)
-    result.names = _names(req, {vm["NAME"] for vm in live}, result.create)
+            result.steps[vm["ID"]] = (
+                [req.action] if req.action else _actions(vm, req.state, req.hard)
+            )
+            if (req.owner is not None and vm["UID"] != req.owner) or (
+                req.group is not None and vm["GID"] != req.group
+            ):
+                result.chown.append(vm["ID"])
+    if req.names is None:
+        result.names = _names(req, {vm["NAME"] for vm in live}, result.create)
     return result
+
+
+def _by_names(tagged: list[Body], names: list[str]) -> tuple[list[Body], list[str]]:
+    """Each name takes one live VM of that name (lowest id first); the names left over
+    are the VMs to create."""
+    free: dict[str, list[Body]] = {}
+    for vm in sorted(tagged, key=lambda vm: vm["ID"]):
+        free.setdefault(vm["NAME"], []).append(vm)
+    members, missing = [], []
+    for name in names:
+        if free.get(name):
+            members.append(free[name].pop(0))
+        else:
+            missing.append(name)
+    return members, missing
 
 
 def apply(
@@ -230,25 +282,19 @@ def apply(
                     errors.append(f"VM {outcome.vm['ID']}: {action}: {outcome.error}")
 
     act([vm["ID"] for vm in todo.delete], "delete")
+    if todo.chown:
+        vms.chown_all(session, todo.chown, req.owner, req.group)
     member_ids = [vm["ID"] for vm in todo.members if vm not in todo.delete]
     if todo.create:
-        extra = {**req.attributes, **req.count_attributes}
+        extra = template.parse(req.extra_template) if req.extra_template else {}
+        extra.update({**req.attributes, **req.count_attributes})
         extra.pop("NAME", None)
         labels = sorted(set(req.labels) | set(req.count_labels))
         if labels:
             extra["LABELS"] = ",".join(labels)
-        if all(name is None for name in todo.names):  # one transaction for them all
-            created = templates.instantiate(
-                session, req.template, todo.create, None, False, extra or None
-            )
-        else:
-            created = [
-                vm
-                for name in todo.names
-                for vm in templates.instantiate(
-                    session, req.template, 1, name, False, extra or None
-                )
-            ]
+        created = templates.instantiate_named(
+            session, req.template, todo.names, extra or None, req.owner, req.group
+        )
         new_ids = [vm["ID"] for vm in created]
         member_ids += new_ids
         if req.state != "present":

@@ -153,6 +153,15 @@ def list_vms(session: Session, include_done: bool = False) -> list[Body]:
     return objects.list_visible(session, schema.VMS, where, params)
 
 
+def chown_all(session: Session, ids: list[int], owner: Ref | None, group: Ref | None) -> None:
+    """``onevm chown`` on several VMs, in one transaction."""
+    with session.write() as w:
+        for vm_id in sorted(ids):
+            vm = pool.resolve(w.tx, schema.VMS, vm_id, lock=True)
+            objects.chown_in(w, schema.VMS, vm, owner, group)
+            pool.update(w.tx, schema.VMS, vm)
+
+
 # ---- body helpers (inside a caller's transaction) ---------------------------------------
 def set_state(vm: Body, state: VmState, lcm: Lcm = Lcm.LCM_INIT) -> None:
     vm["STATE"], vm["LCM_STATE"] = int(state), int(lcm)

@@ -11,9 +11,11 @@ short_description: Manage onekit virtual machines
 description:
   - Create VMs from a template, keep an exact number of them, and move VMs to a state
     (running, powered off, suspended, stopped, undeployed, deleted), as C(onevm) does.
-  - The VMs are named one of three ways, as in community.general's C(one_vm) - by
-    O(instance_ids); as O(exact_count) VMs of the template that carry
-    O(count_attributes) and O(count_labels); or by the C(NAME) in O(attributes).
+  - The VMs are named one of four ways - by O(instance_ids); as O(exact_count) VMs of
+    the template that carry O(count_attributes) and O(count_labels); by O(names), one
+    VM per name; or by the C(NAME) in O(attributes). All but O(names) are as in
+    community.general's C(one_vm).
+  - O(action) runs one C(onevm) action (reboot, hold, snapshot-create...) on O(instance_ids).
   - Every step runs for all the VMs that take it at once (one transaction, one pass
     over the hosts), so creating hundreds of VMs is one module call.
   - New VMs are placed by the scheduler right away; one with no room stays PENDING and
@@ -74,6 +76,34 @@ options:
     type: list
     elements: str
     default: []
+  names:
+    description:
+      - One VM per name among the VMs that carry O(count_attributes) (required with it);
+        a name no live VM of those has is created. A name listed twice means two VMs.
+      - Repeating a run creates nothing twice, which is how OneFlow asks for a role's
+        new VMs.
+    type: list
+    elements: str
+  action:
+    description:
+      - An action to run on O(instance_ids), as C(onevm <action>) does; the task always
+        reports a change. Not used with O(state).
+    type: str
+    choices: [shutdown, shutdown-hard, undeploy, undeploy-hard, poweroff, poweroff-hard, hold,
+              release, stop, suspend, resume, boot, reboot, reboot-hard, delete,
+              delete-recreate, snapshot-create]
+  owner_id:
+    description:
+      - The user new VMs belong to (and the set's VMs are given to), as C(onevm chown).
+    type: int
+  group_id:
+    description: The group new VMs belong to (and the set's VMs are given to).
+    type: int
+  extra_template:
+    description:
+      - Template text merged over the template for new VMs, as the extra file of
+        C(onetemplate instantiate) (C(NIC = [ NETWORK_ID = 0 ])).
+    type: str
 extends_documentation_fragment:
   - onekit.cloud.connection
   - onekit.cloud.attributes
@@ -96,6 +126,22 @@ EXAMPLES = r"""
     attributes:
       NAME: db-1
     state: running
+
+- name: The VMs of a role, by name; a re-run creates only what is missing
+  onekit.cloud.vm:
+    template_id: 3
+    names: [worker_0, worker_1]
+    count_attributes:
+      SERVICE_ID: 1
+      ROLE_NAME: worker
+    owner_id: 2
+    group_id: 100
+    state: running
+
+- name: Reboot two VMs
+  onekit.cloud.vm:
+    instance_ids: [3, 4]
+    action: reboot
 
 - name: Power off some VMs
   onekit.cloud.vm:
@@ -160,7 +206,7 @@ deleted_ids:
   elements: int
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils import vm_sets
+from ansible_collections.onekit.cloud.plugins.module_utils import lifecycle, vm_sets
 from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 
@@ -191,6 +237,11 @@ def apply(m: OnekitModule) -> dict:
         attributes={str(k).upper(): str(v) for k, v in p["attributes"].items()},
         labels=[str(x) for x in p["labels"]],
         hard=p["hard"],
+        names=p["names"],
+        action=p["action"],
+        owner=p["owner_id"],
+        group=p["group_id"],
+        extra_template=p["extra_template"],
     )
     plan = vm_sets.plan(m.session, request)
     before = [vm_sets.summary(vm) for vm in plan.members]
@@ -233,8 +284,16 @@ def main() -> None:
             "count_labels": {"type": "list", "elements": "str", "default": []},
             "attributes": {"type": "dict", "default": {}},
             "labels": {"type": "list", "elements": "str", "default": []},
+            "names": {"type": "list", "elements": "str"},
+            "action": {"type": "str", "choices": list(lifecycle.ACTIONS)},
+            "owner_id": {"type": "int"},
+            "group_id": {"type": "int"},
+            "extra_template": {"type": "str"},
         },
-        mutually_exclusive=[("template_id", "template_name"), ("instance_ids", "exact_count")],
+        mutually_exclusive=[
+            ("template_id", "template_name"),
+            ("instance_ids", "exact_count", "names"),
+        ],
     ).run(apply)
 
 

@@ -1,0 +1,148 @@
+"""``$ONEKIT_HOME/etc/oneflow-server.conf``: the OneFlow server's settings, in the YAML of
+the guide's default file (``:key: value``).
+
+The guide prints its default file with some ``#`` lost (the lines listing the
+placeholders and the log levels). Those indented lines are read as the comments they
+are, so the file loads exactly as the guide shows it. A key's value is checked; a bad one
+is a ConfigError naming the file, the line and the fix. Keys OneFlow knows but onekit
+does not use (``:one_xmlrpc:``, ``:core_auth:``) are accepted; unknown keys are ignored,
+as oneflow-server ignores them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import ConfigError
+
+SHUTDOWN_ACTIONS = ("shutdown", "shutdown-hard")
+PLACEHOLDERS = ("$SERVICE_ID", "$SERVICE_NAME", "$ROLE_NAME", "$VM_NUMBER")
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    host: str = "127.0.0.1"
+    port: int = 2474
+    lcm_interval: int = 30
+    default_cooldown: int = 300
+    shutdown_action: str = "shutdown"
+    action_number: int = 1
+    action_period: int = 60
+    vm_name_template: str = "$ROLE_NAME_$VM_NUMBER_(service_$SERVICE_ID)"
+    debug_level: int = 2
+    one_xmlrpc: str = "http://localhost:2633/RPC2"
+    core_auth: str = "cipher"
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+
+# key -> lowest allowed value, for the integer keys
+_INTEGERS = {
+    "port": 1,
+    "lcm_interval": 1,
+    "default_cooldown": 0,
+    "action_number": 1,
+    "action_period": 0,
+    "debug_level": 0,
+}
+_KNOWN = {f.name for f in fields(FlowConfig)}
+_LINE = re.compile(r"^:?([A-Za-z_][A-Za-z0-9_]*):(?:\s+(.*))?$")
+
+
+def parse(text: str, source: str = "oneflow-server.conf") -> FlowConfig:
+    values: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped in ("---", "```"):
+            continue
+        match = _LINE.match(line)
+        if match is None:
+            if line[:1].isspace():  # a comment whose '#' the guide's print lost
+                continue
+            raise ConfigError(
+                f"{source}, line {number}: expected ':key: value', got {stripped[:40]!r}"
+            )
+        key, raw = match.group(1), (match.group(2) or "").split(" #")[0].strip()
+        if key not in _KNOWN:
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw else None
+        except yaml.YAMLError:
+            raise ConfigError(
+                f"{source}, line {number}: cannot read the value of :{key}:"
+            ) from None
+        values[key] = _checked(key, value, f"{source}, line {number}")
+    return replace(FlowConfig(), **values)
+
+
+def _checked(key: str, value: Any, where: str) -> Any:
+    if key in _INTEGERS:
+        low = _INTEGERS[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{where}: :{key}: must be an integer of at least {low}")
+        if key == "port" and value > 65535:
+            raise ConfigError(f"{where}: :port: must be 1 to 65535")
+        if key == "debug_level" and value > 3:
+            raise ConfigError(f"{where}: :debug_level: must be 0 (ERROR) to 3 (DEBUG)")
+        return value
+    if key == "shutdown_action" and value not in SHUTDOWN_ACTIONS:
+        raise ConfigError(f"{where}: :shutdown_action: must be 'shutdown' or 'shutdown-hard'")
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: :{key}: must be a non-empty string")
+    return value
+
+
+def load(path: Path) -> FlowConfig:
+    """The file's settings; the defaults when it does not exist."""
+    if not path.exists():
+        return FlowConfig()
+    try:
+        return parse(path.read_text(), str(path))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read {path}: {err}") from err
+
+
+DEFAULT_FILE = """\
+# Host and port where OneFlow server will run
+:host: {host}
+:port: {port}
+
+# Time in seconds between Life Cycle Manager steps
+:lcm_interval: {lcm_interval}
+
+# Defaults
+# Default cooldown period after a scale operation, in seconds
+:default_cooldown: {default_cooldown}
+
+# Default shutdown action. Values: 'shutdown', 'shutdown-hard'
+:shutdown_action: '{shutdown_action}'
+
+# Default oneflow action options when only one is supplied
+:action_number: {action_number}
+:action_period: {action_period}
+
+# Default name for the Virtual Machines created by oneflow. You can use any
+# of the following placeholders:
+#   $SERVICE_ID
+#   $SERVICE_NAME
+#   $ROLE_NAME
+#   $VM_NUMBER
+:vm_name_template: '{vm_name_template}'
+
+# Log debug level
+#   0 = ERROR, 1 = WARNING, 2 = INFO, 3 = DEBUG
+:debug_level: {debug_level}
+"""
+
+
+def render(config: FlowConfig | None = None) -> str:
+    config = config or FlowConfig()
+    return DEFAULT_FILE.format(**{f.name: getattr(config, f.name) for f in fields(config)})

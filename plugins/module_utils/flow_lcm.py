@@ -1,0 +1,423 @@
+"""OneFlow's life-cycle manager, the deciding half: services + VM states + the clock in,
+a plan out. Nothing here reads the store or calls a hypervisor, so every rule of the
+guide's state tables is a unit test away.
+
+The decision is level-triggered: each step compares what a role should have with the VMs
+that exist now and orders what is missing, never "what was ordered last time". A step
+that was decided and written but whose orders never ran (the server died) is simply
+decided again, and VM creations are asked for by name, so repeating one never makes a
+second VM.
+
+A role's own fields (besides the template's): ``state``, ``cardinality``, ``nodes``
+(``{"deploy_id": vm_id, "disposed"?: "1"}``), ``disposed_nodes``, ``last_vmname`` (the
+next $VM_NUMBER; numbers are never reused), ``creating`` (names asked for and not yet
+seen), ``pending_actions`` (``oneflow action`` spread over time), ``repair`` (set by
+recover: failed VMs are deleted and unknown ones booted), ``cooldown_end``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState as S
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
+
+Body = dict[str, Any]
+
+# How a VM counts for its role
+DONE, FAILED, UNKNOWN, RUNNING, BUSY, WAITING = (
+    "done",
+    "failed",
+    "unknown",
+    "running",
+    "busy",
+    "waiting",
+)
+# Healthy without running: the user will resume them (the guide's §1.4.6)
+_RECOVERABLE = {VmState.SUSPENDED, VmState.POWEROFF, VmState.STOPPED, VmState.UNDEPLOYED}
+
+
+@dataclass(frozen=True)
+class VmView:
+    """What the decision needs of a VM."""
+
+    id: int
+    name: str
+    state: int
+    lcm: int
+    uid: int
+    gid: int
+    service_id: int | None = None
+    role: str | None = None
+
+    @classmethod
+    def of(cls, vm: Body) -> VmView:
+        user = vm.get("USER_TEMPLATE", {})
+        sid = str(user.get("SERVICE_ID", ""))
+        return cls(
+            vm["ID"],
+            vm["NAME"],
+            vm["STATE"],
+            vm["LCM_STATE"],
+            vm["UID"],
+            vm["GID"],
+            int(sid) if sid.isdigit() else None,
+            user.get("ROLE_NAME"),
+        )
+
+    @property
+    def status(self) -> str:
+        state, lcm = self.state, self.lcm
+        if state == VmState.DONE:
+            return DONE
+        if state == VmState.FAILED or (state == VmState.ACTIVE and lcm == Lcm.FAILURE):
+            return FAILED
+        if state == VmState.ACTIVE:
+            if lcm == Lcm.UNKNOWN:
+                return UNKNOWN
+            return RUNNING if lcm == Lcm.RUNNING else BUSY
+        if state in _RECOVERABLE:
+            return RUNNING
+        return WAITING  # INIT, PENDING, HOLD: not placed yet
+
+
+@dataclass
+class Create:
+    """New VMs of a role, asked for by name (the vm module's ``names``)."""
+
+    service_id: int
+    role: str
+    template_id: int
+    names: list[str]
+    uid: int
+    gid: int
+    contents: str | None = None
+    purpose: str = "deploy"  # or scale: the state a failure puts the role in
+
+
+@dataclass
+class Action:
+    """One VM action on some VMs of a role; ``purpose`` says which state fails if it does."""
+
+    service_id: int
+    role: str
+    action: str
+    vm_ids: list[int]
+    purpose: str  # deploy | scale | undeploy | action | delete
+
+
+@dataclass
+class Plan:
+    changed: list[Body] = field(default_factory=list)  # services to write back
+    removed: list[int] = field(default_factory=list)  # services to delete from the store
+    creates: list[Create] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    chowns: list[tuple[int, int, int]] = field(default_factory=list)  # (vm, uid, gid)
+
+    @property
+    def orders(self) -> int:
+        return len(self.creates) + len(self.actions)
+
+
+def log(service: Body, message: str, severity: str = "I", now: float | None = None) -> None:
+    body = service["TEMPLATE"]["BODY"]
+    entry = {"timestamp": int(now if now is not None else time.time())}
+    body.setdefault("log", []).append({**entry, "severity": severity, "message": message})
+
+
+def set_service_state(service: Body, state: S, now: float) -> None:
+    body = service["TEMPLATE"]["BODY"]
+    if body.get("state") != state:
+        body["state"] = int(state)
+        log(service, f"New state: {state.name}", now=now)
+
+
+def vm_name(config: FlowConfig, service: Body, role: Body, number: int) -> str:
+    pattern = role.get("vm_name_template") or config.vm_name_template
+    return (
+        pattern.replace("$SERVICE_ID", str(service["ID"]))
+        .replace("$SERVICE_NAME", service["NAME"])
+        .replace("$ROLE_NAME", role["name"])
+        .replace("$VM_NUMBER", str(number))
+    )
+
+
+# ---- one step ---------------------------------------------------------------------------
+class _Step:
+    def __init__(self, service: Body, vms: dict[int, VmView], now: float, cfg: FlowConfig):
+        self.service = service
+        self.body = service["TEMPLATE"]["BODY"]
+        self.vms = vms
+        self.now = now
+        self.cfg = cfg
+        self.plan = Plan()
+
+    # -- node helpers
+    def status(self, node: Body) -> str:
+        vm = self.vms.get(node["deploy_id"])
+        return DONE if vm is None else vm.status
+
+    def live(self, role: Body) -> list[Body]:
+        return [n for n in role["nodes"] if not n.get("disposed")]
+
+    def adopt(self, role: Body, tagged: list[VmView]) -> None:
+        """VMs made for the role are its nodes; VMs gone DONE leave it."""
+        known = {n["deploy_id"] for n in role["nodes"]} | set(role.get("disposed_nodes", []))
+        for vm in tagged:
+            if vm.id not in known:
+                role["nodes"].append({"deploy_id": vm.id})
+        seen = {self.vms[n["deploy_id"]].name for n in role["nodes"] if n["deploy_id"] in self.vms}
+        role["creating"] = [name for name in role.get("creating", []) if name not in seen]
+        for node in list(role["nodes"]):
+            if self.status(node) != DONE:
+                continue
+            role["nodes"].remove(node)
+            role.setdefault("disposed_nodes", []).append(node["deploy_id"])
+            if not node.get("disposed") and S(role["state"]) in (S.RUNNING, S.WARNING, S.COOLDOWN):
+                role["cardinality"] = max(0, role["cardinality"] - 1)  # a manual scale-down
+                log(
+                    self.service,
+                    f"Role {role['name']}: VM {node['deploy_id']} is DONE; "
+                    f"cardinality is now {role['cardinality']}",
+                    now=self.now,
+                )
+        uid, gid = self.service["UID"], self.service["GID"]
+        for node in role["nodes"]:
+            vm = self.vms.get(node["deploy_id"])
+            if vm is not None and (vm.uid, vm.gid) != (uid, gid):
+                self.plan.chowns.append((vm.id, uid, gid))
+
+    def order(self, role: Body, action: str, ids: list[int], purpose: str) -> None:
+        if ids:
+            self.plan.actions.append(Action(self.service["ID"], role["name"], action, ids, purpose))
+
+    def create_missing(self, role: Body, purpose: str) -> None:
+        missing = role["cardinality"] - len(self.live(role))
+        names = role.get("creating", [])[: max(0, missing)]
+        while len(names) < missing:
+            number = role.get("last_vmname", 0)
+            role["last_vmname"] = number + 1
+            names.append(vm_name(self.cfg, self.service, role, number))
+        role["creating"] = names
+        if names:
+            self.plan.creates.append(
+                Create(
+                    self.service["ID"],
+                    role["name"],
+                    role["vm_template"],
+                    list(names),
+                    self.service["UID"],
+                    self.service["GID"],
+                    role.get("vm_template_contents"),
+                    purpose,
+                )
+            )
+
+    def repair(self, role: Body, purpose: str) -> None:
+        """What recover asks: failed VMs deleted (and replaced), unknown ones booted."""
+        failed = [n for n in self.live(role) if self.status(n) == FAILED]
+        for node in failed:
+            node["disposed"] = "1"
+        self.order(role, "delete", [n["deploy_id"] for n in failed], purpose)
+        unknown = [n["deploy_id"] for n in self.live(role) if self.status(n) == UNKNOWN]
+        self.order(role, "boot", unknown, purpose)
+        role.pop("repair", None)
+
+    def dispose_surplus(self, role: Body) -> None:
+        live = self.live(role)
+        surplus = len(live) - role["cardinality"]
+        if surplus > 0:
+            for node in live[-surplus:]:
+                node["disposed"] = "1"
+
+    def shut_down(self, role: Body, nodes: list[Body], purpose: str) -> None:
+        """Running VMs are shut down (the role's or service's shutdown_action); those
+        that cannot be (failed, unknown, not placed) are deleted; busy ones are waited for."""
+        action = role.get("shutdown_action") or self.body.get("shutdown_action")
+        action = action or self.cfg.shutdown_action
+        running = [n["deploy_id"] for n in nodes if self.status(n) == RUNNING]
+        stuck = [n["deploy_id"] for n in nodes if self.status(n) in (FAILED, UNKNOWN, WAITING)]
+        self.order(role, action, running, purpose)
+        self.order(role, "delete", stuck, purpose)
+
+    def anomalies(self, nodes: list[Body]) -> list[str]:
+        return [
+            f"VM {n['deploy_id']} is {self.status(n).upper()}"
+            for n in nodes
+            if self.status(n) in (FAILED, UNKNOWN)
+        ]
+
+    def all_running(self, nodes: list[Body]) -> bool:
+        return all(self.status(n) == RUNNING for n in nodes)
+
+    # -- role states
+    def step_role(self, role: Body, parents_ready: bool, children_done: bool) -> None:
+        state = S(role["state"])
+        service_state = S(self.body["state"])
+        name = role["name"]
+        if service_state == S.UNDEPLOYING and state not in (S.DONE, S.FAILED_UNDEPLOYING):
+            if not children_done:
+                return
+            state = self.role_state(role, S.UNDEPLOYING)
+        if state == S.PENDING and service_state == S.DEPLOYING and parents_ready:
+            state = self.role_state(role, S.DEPLOYING)
+        if state in (S.DEPLOYING, S.SCALING):
+            if role.get("repair"):
+                self.repair(role, "deploy" if state == S.DEPLOYING else "scale")
+            problems = self.anomalies(self.live(role))
+            if problems:
+                failed = S.FAILED_DEPLOYING if state == S.DEPLOYING else S.FAILED_SCALING
+                self.role_state(role, failed)
+                log(self.service, f"Role {name}: {', '.join(problems)}", "E", self.now)
+                return
+            if state == S.SCALING:
+                self.dispose_surplus(role)
+                leaving = [n for n in role["nodes"] if n.get("disposed")]
+                self.shut_down(role, leaving, "scale")
+            self.create_missing(role, "deploy" if state == S.DEPLOYING else "scale")
+            live = self.live(role)
+            settled = not any(n.get("disposed") for n in role["nodes"])
+            if len(live) == role["cardinality"] and settled and self.all_running(live):
+                if state == S.DEPLOYING:
+                    self.role_state(role, S.RUNNING)
+                else:
+                    cooldown = role.get("cooldown", self.cfg.default_cooldown)
+                    if role.pop("skip_cooldown", False):  # recovered from WARNING
+                        cooldown = 0
+                    role["cooldown_end"] = int(self.now + cooldown)
+                    self.role_state(role, S.COOLDOWN if cooldown > 0 else S.RUNNING)
+            return
+        if state == S.COOLDOWN and self.now >= role.get("cooldown_end", 0):
+            state = self.role_state(role, S.RUNNING)
+        if state in (S.RUNNING, S.WARNING):
+            problems = self.anomalies(self.live(role))
+            if problems and state == S.RUNNING:
+                log(self.service, f"Role {name}: {', '.join(problems)}", "W", self.now)
+            self.role_state(role, S.WARNING if problems else S.RUNNING)
+            return
+        if state == S.UNDEPLOYING:
+            self.shut_down(role, role["nodes"], "undeploy")
+            if not role["nodes"]:
+                self.role_state(role, S.DONE)
+
+    def role_state(self, role: Body, state: S) -> S:
+        role["state"] = int(state)
+        return state
+
+    def run_pending_actions(self, role: Body) -> None:
+        due, later = [], []
+        for item in role.get("pending_actions", []):
+            (due if item["at"] <= self.now else later).append(item)
+        role["pending_actions"] = later
+        live = {n["deploy_id"] for n in role["nodes"]}
+        by_action: dict[str, list[int]] = {}
+        for item in due:
+            if item["vm_id"] in live:
+                by_action.setdefault(item["action"], []).append(item["vm_id"])
+        for action, ids in by_action.items():
+            self.order(role, action, ids, "action")
+
+    # -- the service
+    def step(self, tagged: dict[str, list[VmView]]) -> Plan:
+        if self.body.get("deleting"):
+            ids = [vm.id for vms in tagged.values() for vm in vms if vm.status != DONE]
+            ids += [
+                n["deploy_id"]
+                for r in self.body["roles"]
+                for n in r["nodes"]
+                if self.status(n) != DONE and n["deploy_id"] not in ids
+            ]
+            if ids:
+                self.plan.actions.append(Action(self.service["ID"], "", "delete", ids, "delete"))
+            else:
+                self.plan.removed.append(self.service["ID"])
+            return self.plan
+        state = S(self.body["state"])
+        if state == S.DONE:
+            return self.plan
+        if state == S.PENDING:
+            set_service_state(self.service, S.DEPLOYING, self.now)
+        roles = {r["name"]: r for r in self.body["roles"]}
+        for role in self.body["roles"]:
+            self.adopt(role, tagged.get(role["name"], []))
+        straight = self.body.get("deployment") == "straight"
+        for role in self._ordered(roles, straight):
+            parents_ready = not straight or all(
+                roles[p]["state"] == S.RUNNING for p in role.get("parents", [])
+            )
+            children_done = not straight or all(
+                r["state"] == S.DONE for r in roles.values() if role["name"] in r.get("parents", [])
+            )
+            self.step_role(role, parents_ready, children_done)
+            self.run_pending_actions(role)
+        self.service_state(roles)
+        return self.plan
+
+    def _ordered(self, roles: dict[str, Body], straight: bool) -> list[Body]:
+        """Parents before children (children first while undeploying), so one step can
+        move a whole chain whose VMs need no waiting."""
+        order: list[Body] = []
+        seen: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in seen:
+                return
+            seen.add(name)
+            for parent in roles[name].get("parents", []):
+                visit(parent)
+            order.append(roles[name])
+
+        for name in roles:
+            visit(name)
+        if straight and self.body["state"] == S.UNDEPLOYING:
+            order.reverse()
+        return order
+
+    def service_state(self, roles: dict[str, Body]) -> None:
+        states = {S(r["state"]) for r in roles.values()}
+        current = S(self.body["state"])
+        new = current
+        if current == S.DEPLOYING:
+            if S.FAILED_DEPLOYING in states:
+                new = S.FAILED_DEPLOYING
+            elif states <= {S.RUNNING}:
+                new = S.RUNNING
+        elif current == S.UNDEPLOYING:
+            if S.FAILED_UNDEPLOYING in states:
+                new = S.FAILED_UNDEPLOYING
+            elif states <= {S.DONE}:
+                new = S.DONE
+        elif current in (S.RUNNING, S.WARNING, S.SCALING, S.COOLDOWN):
+            for candidate in (S.FAILED_SCALING, S.SCALING, S.COOLDOWN, S.WARNING):
+                if candidate in states:
+                    new = candidate
+                    break
+            else:
+                new = S.RUNNING
+        set_service_state(self.service, new, self.now)
+
+
+def decide(services: list[Body], vms: list[VmView], now: float, config: FlowConfig) -> Plan:
+    """One LCM step over every service (bodies are changed in place; those whose body
+    changed are in ``plan.changed``)."""
+    by_id = {vm.id: vm for vm in vms}
+    tagged: dict[int, dict[str, list[VmView]]] = {}
+    for vm in vms:
+        if vm.service_id is not None and vm.role and vm.status != DONE:
+            tagged.setdefault(vm.service_id, {}).setdefault(vm.role, []).append(vm)
+    plan = Plan()
+    for service in services:
+        before = json.dumps(service["TEMPLATE"]["BODY"], sort_keys=True)
+        step = _Step(service, by_id, now, config)
+        result = step.step(tagged.get(service["ID"], {}))
+        plan.creates += result.creates
+        plan.actions += result.actions
+        plan.chowns += result.chowns
+        plan.removed += result.removed
+        if json.dumps(service["TEMPLATE"]["BODY"], sort_keys=True) != before:
+            plan.changed.append(service)
+    return plan
