@@ -29,6 +29,7 @@ from support.ports import free_port
 from ansible_collections.onekit.cloud.plugins.module_utils import hosts, monitor, scheduler, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import (
     Instance,
     mysql_config,
@@ -66,7 +67,7 @@ def instance_config(backend: str, request: pytest.FixtureRequest) -> Iterator[In
 @pytest.fixture
 def instance(tmp_path: Path, instance_config: InstanceConfig) -> Instance:
     inst = Instance(tmp_path / "onekit")
-    inst.init(instance_config)
+    inst.init(instance_config, flow=FlowConfig(port=free_port()))
     return inst
 
 
@@ -206,3 +207,47 @@ def cloud(instance: Instance, admin: Session, sim_hosts) -> Cloud:
     result = Cloud(instance, admin, Session.system(admin.db), sims)
     result.monitor()
     return result
+
+
+# ---- OneFlow ---------------------------------------------------------------------------------
+@dataclass
+class Flow:
+    """A running server (core + OneFlow API + loops) on an instance with simulated hosts.
+
+    ``url`` is the OneFlow endpoint, ``auth`` oneadmin's ``user:password``; the LCM steps
+    every second and cooldowns last ``cooldown`` seconds."""
+
+    instance: Instance
+    admin: Session
+    sims: list[SimHost]
+    url: str
+    auth: str
+    cli: Cli
+
+    def password(self) -> str:
+        return self.auth.split(":", 1)[1]
+
+
+@pytest.fixture
+def flow(instance: Instance, admin: Session, sim_hosts) -> Iterator[Flow]:
+    sims = sim_hosts(2)
+    for index, sim in enumerate(sims):
+        hosts.create(admin, f"sim{index}", uri=sim.uri)
+    monitor.cycle(Session.system(admin.db), instance.monitor_config())
+    conf = instance.flow_config_path.read_text()
+    conf = conf.replace(":lcm_interval: 30", ":lcm_interval: 1")
+    conf = conf.replace(":default_cooldown: 300", ":default_cooldown: 2")
+    instance.flow_config_path.write_text(conf)
+    cli = Cli(instance)
+    cli("onekit-server", "start", check=True)
+    try:
+        yield Flow(
+            instance,
+            admin,
+            sims,
+            instance.flow_config().url,
+            instance.auth_path.read_text().strip(),
+            cli,
+        )
+    finally:
+        cli("onekit-server", "stop")

@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls, pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils import acls, flow_config, pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import BOOTSTRAP_RULES, AclRule
 from ansible_collections.onekit.cloud.plugins.module_utils.auth import hash_password
 from ansible_collections.onekit.cloud.plugins.module_utils.config import (
@@ -32,6 +32,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     ConfigError,
     OneError,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.groups import new_group_body
 from ansible_collections.onekit.cloud.plugins.module_utils.monitor import MonitorConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.scheduler import SchedConfig
@@ -105,6 +106,14 @@ class Instance:
             raise ConfigError(f"cannot read {self.sched_config_path}: {err}") from err
         return SchedConfig.parse(text, str(self.sched_config_path))
 
+    @property
+    def flow_config_path(self) -> Path:
+        return self.etc / "oneflow-server.conf"
+
+    def flow_config(self) -> FlowConfig:
+        """``etc/oneflow-server.conf`` (OneFlow's defaults when the file is absent)."""
+        return flow_config.load(self.flow_config_path)
+
     def monitor_config(self, config: InstanceConfig | None = None) -> MonitorConfig:
         config = config or self.config()
         return MonitorConfig(
@@ -161,7 +170,12 @@ class Instance:
             return False
         return True
 
-    def init(self, config: InstanceConfig | None = None, admin_password: str | None = None) -> str:
+    def init(
+        self,
+        config: InstanceConfig | None = None,
+        admin_password: str | None = None,
+        flow: FlowConfig | None = None,
+    ) -> str:
         """Create the store and its bootstrap objects, and the config if there is none;
         returns oneadmin's password (also written to one_auth).
 
@@ -192,6 +206,8 @@ class Instance:
             self.sqlite_path.chmod(0o600)
         if not self.sched_config_path.exists():
             _write_private(self.sched_config_path, SCHED_CONF)
+        if not self.flow_config_path.exists():
+            _write_private(self.flow_config_path, flow_config.render(flow))
         if write_config:
             tmp = self.config_path.with_suffix(".conf.new")
             _write_private(tmp, render_config(config))

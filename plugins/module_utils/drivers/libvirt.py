@@ -125,12 +125,19 @@ _capabilities: dict[str, ET.Element] = {}
 _open_locks: dict[str, threading.Lock] = {}
 
 
+_inherited: list[libvirt.virConnect] = []
+
+
 def _after_fork() -> None:
-    """A child must not use its parent's sockets (nor close them): start afresh."""
+    """A child must not use its parent's sockets, nor close them: closing a connection
+    sends libvirtd a close on the socket both processes share, which ends the parent's
+    connection too (and with the last one, the test driver's simulated VMs). So the
+    child keeps the inherited objects, unused, and starts afresh."""
     global _cache_lock, _event_lock, _event_thread
     _cache_lock = threading.Lock()
     _event_lock = threading.Lock()
     _event_thread = None
+    _inherited.extend(_connections.values())
     _connections.clear()
     _capabilities.clear()
     _open_locks.clear()

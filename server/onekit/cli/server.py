@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
 from onekit.cli.common import Cli, Context
 
 _DB_OPTIONS = ("db_server", "db_port", "db_user", "db_passwd", "db_name")
@@ -78,12 +79,14 @@ def _init(ctx: Context, args: argparse.Namespace) -> int | None:
         if args.examples:
             _examples(ctx)
         return 0
-    instance.init(_config_from(args))
+    flow = None if args.flow_port is None else FlowConfig(port=args.flow_port)
+    instance.init(_config_from(args), flow=flow)
     config = instance.config()
     ctx.out(f"onekit instance created in {instance.home}")
     ctx.out(f"  store:       {instance.database(config=config).description}")
     ctx.out(f"  credentials: {instance.auth_path} (user oneadmin)")
     ctx.out(f"  server:      onekit-server run  (http://{config.listen_address}:{config.port})")
+    ctx.out(f"  OneFlow:     {instance.flow_config().url} ({instance.flow_config_path})")
     if args.examples:
         _examples(ctx)
     return None
@@ -152,6 +155,9 @@ def build() -> Cli:
     )
     p.add_argument("--port", type=int, help="server port (default 2633)")
     p.add_argument("--listen-address", help="server address (default 127.0.0.1)")
+    p.add_argument(
+        "--flow-port", type=int, help="OneFlow API port in oneflow-server.conf (default 2474)"
+    )
     p.add_argument(
         "--db-backend",
         choices=("sqlite", "mysql"),

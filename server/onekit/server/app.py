@@ -1,27 +1,38 @@
 """The Flask application factory (the pattern of Flask's tutorial app).
 
-    app = create_app(Instance.locate())
+    app = create_app(Instance.locate())              # the core server: /health
+    flow = create_app(instance, db, "oneflow")       # + the OneFlow REST API
 
-The app holds the instance and its store; blueprints reach them through
-``onekit.server.context``. Core errors become JSON ``{"error": {"message": ...}}`` with the status
-the error names (400, 401, 403, 404, 409, 503).
+One code base, one app per port. The app holds the instance and its store; blueprints
+reach them through ``onekit.server.context``. Every error is JSON
+``{"error": {"message": ...}}``: core errors with the status they name (400, 401, 403,
+404, 405, 409, 503), HTTP errors (an unknown route, a method a route does not take, a
+body over the size limit) with theirs.
 """
 
 from __future__ import annotations
 
 from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
 
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from onekit.server import health
+from onekit.server import flow_api, health
+
+MAX_BODY = 1024 * 1024  # bytes: a service template of thousands of roles fits
+APIS = {"core": (health.bp,), "oneflow": (health.bp, flow_api.bp)}
 
 
-def create_app(instance: Instance, db: Database | None = None) -> Flask:
-    app = Flask("onekit")
+def create_app(instance: Instance, db: Database | None = None, api: str = "core") -> Flask:
+    app = Flask(f"onekit.{api}")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     app.extensions["onekit.instance"] = instance
+    app.extensions["onekit.config"] = instance.config()
+    app.extensions["onekit.flow_config"] = instance.flow_config()
     app.extensions["onekit.db"] = db if db is not None else instance.open_store()
-    app.register_blueprint(health.bp)
+    for blueprint in APIS[api]:
+        app.register_blueprint(blueprint)
 
     @app.teardown_appcontext
     def _close_store(_exc: BaseException | None) -> None:
@@ -30,6 +41,13 @@ def create_app(instance: Instance, db: Database | None = None) -> Flask:
 
     @app.errorhandler(OneError)
     def _core_error(err: OneError):
-        return jsonify(error={"message": str(err)}), err.http_status
+        response = jsonify(error={"message": str(err)})
+        if err.http_status == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="onekit"'
+        return response, err.http_status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        return jsonify(error={"message": err.description}), err.code
 
     return app

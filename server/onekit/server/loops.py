@@ -1,5 +1,6 @@
-"""The server's loops: host monitoring every MONITORING_INTERVAL and VM scheduling every
-SCHED_INTERVAL, acting as oneadmin.
+"""The server's loops: host monitoring every MONITORING_INTERVAL, VM scheduling every
+SCHED_INTERVAL, and OneFlow's life-cycle manager every ``lcm_interval`` (at once when a
+request changed a service, and again right after a step that acted), acting as oneadmin.
 
 Only one server of an instance runs them: the one holding the store's leader lock. The
 others retry the lock, so a second server is a hot standby that takes over when the first
@@ -15,11 +16,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from ansible_collections.onekit.cloud.plugins.module_utils import monitor, scheduler
+from ansible_collections.onekit.cloud.plugins.module_utils import monitor, scheduler, services
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Database, LeaderLock
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from onekit.server.flow_runner import FlowRunner
 
 log = logging.getLogger("onekit.loops")
 LOCK_NAME = "loops"
@@ -32,6 +34,9 @@ class Loops:
         self.session = Session.system(db)
         self.monitor_config = instance.monitor_config()
         self.sched_config = instance.sched_config()
+        self.flow_config = instance.flow_config()
+        self.flow_runner = FlowRunner(instance)
+        self._flow_wake = threading.Event()
         self._stop = threading.Event()
         self._lock: LeaderLock | None = None
         self._threads: list[threading.Thread] = []
@@ -43,12 +48,17 @@ class Loops:
     def start(self) -> None:
         self._threads = [
             threading.Thread(target=self._run, name="onekit-loops", daemon=True),
+            threading.Thread(target=self._run_flow, name="oneflow-lcm", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
 
+    def wake_flow(self) -> None:
+        self._flow_wake.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self._flow_wake.set()
         for thread in self._threads:
             thread.join(timeout)
         if self._lock is not None:
@@ -88,14 +98,46 @@ class Loops:
                 sched_at = time.monotonic() + self.sched_config.interval
             self._stop.wait(max(0.0, min(monitor_at, sched_at) - time.monotonic()))
 
-    def _guard(self, what: str, step: Callable[[], None]) -> None:
+    def _guard(self, what: str, step: Callable[[], object]) -> object:
         """One failing cycle (the store busy, a bug) is logged; the loop goes on."""
         try:
-            step()
+            return step()
         except OneError as err:
             log.error("%s cycle failed: %s", what, err)
         except Exception:
             log.exception("%s cycle failed", what)
+        return None
+
+    def _run_flow(self) -> None:
+        """The LCM runs while this server leads; a step that acted is followed by another
+        at once (its VMs may let the next roles start), else it sleeps until woken."""
+        while not self._stop.is_set():
+            if not self.leader:
+                self._stop.wait(0.5)
+                continue
+            self._flow_wake.clear()
+            acted = self._guard("OneFlow", self.flow_once)
+            if not acted:
+                self._flow_wake.wait(self.flow_config.lcm_interval)
+
+    def flow_once(self) -> int:
+        """One LCM step: decide and write, then run the orders in one runner call; returns
+        how many orders ran."""
+        started = time.monotonic()
+        plan = services.plan_step(self.session, self.flow_config)
+        if not plan.orders:
+            return 0
+        result = self.flow_runner.execute(plan)
+        services.record_failures(self.session, result.failures)
+        log.info(
+            "OneFlow step: %d creations, %d actions; runner %s in %.1f s%s",
+            len(plan.creates),
+            len(plan.actions),
+            result.status,
+            time.monotonic() - started,
+            "".join(f"; service {f[0]} {f[1]}: {f[3]}" for f in result.failures),
+        )
+        return plan.orders
 
     def monitor_once(self) -> list[monitor.HostReport]:
         return monitor.cycle(self.session, self.monitor_config)

@@ -54,25 +54,39 @@ def health_url(instance: Instance) -> str:
     return f"http://{host}:{config.port}/health"
 
 
+def _listen(app, host: str, port: int, key: str, path: Path):
+    try:
+        return make_server(host, port, app, threaded=True)
+    except (OSError, SystemExit) as err:  # werkzeug exits on "address in use"
+        reason = getattr(err, "strerror", None) or "address in use"
+        raise ServerError(
+            f"cannot listen on {host}:{port} ({reason}); change {key} in {path}"
+        ) from None
+
+
 def run(instance: Instance) -> None:
-    """Serve in the foreground until SIGTERM or Ctrl-C."""
+    """Serve in the foreground until SIGTERM or Ctrl-C: the core API on oned.conf's
+    LISTEN_ADDRESS:PORT, OneFlow on oneflow-server.conf's :host:/:port:, and the loops."""
     config = instance.config()
+    flow = instance.flow_config()
     pid = read_pid(instance)
     if pid is not None and pid != os.getpid():
         raise ServerError(f"a server of {instance.home} is already running (pid {pid})")
     app = create_app(instance)
+    db = app.extensions["onekit.db"]
+    flow_app = create_app(instance, db, "oneflow")
+    server = _listen(app, config.listen_address, config.port, "PORT", instance.config_path)
     try:
-        server = make_server(config.listen_address, config.port, app, threaded=True)
-    except (OSError, SystemExit) as err:  # werkzeug exits on "address in use"
-        reason = getattr(err, "strerror", None) or "address in use"
-        raise ServerError(
-            f"cannot listen on {config.listen_address}:{config.port} ({reason}); "
-            f"change PORT in {instance.config_path}"
-        ) from None
+        flow_server = _listen(flow_app, flow.host, flow.port, ":port:", instance.flow_config_path)
+    except ServerError:
+        server.server_close()
+        raise
     instance.pid_path().write_text(f"{os.getpid()}\n")
-    loops = Loops(instance, app.extensions["onekit.db"])
-    app.extensions["onekit.loops"] = loops
+    loops = Loops(instance, db)
+    app.extensions["onekit.loops"] = flow_app.extensions["onekit.loops"] = loops
     loops.start()
+    flow_thread = threading.Thread(target=flow_server.serve_forever, name="oneflow-api")
+    flow_thread.start()
 
     def _stop(signum, _frame):
         log.info("signal %s: stopping", signal.Signals(signum).name)
@@ -80,16 +94,19 @@ def run(instance: Instance) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     log.info(
-        "onekit-server listening on http://%s:%s (store: %s)",
+        "onekit-server listening on http://%s:%s, OneFlow on %s (store: %s)",
         config.listen_address,
         config.port,
-        app.extensions["onekit.db"].description,
+        flow.url,
+        db.description,
     )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        flow_server.shutdown()
+        flow_thread.join(10)
         loops.stop()
         with contextlib.suppress(OSError):
             if read_pid(instance) == os.getpid():

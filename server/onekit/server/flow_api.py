@@ -1,0 +1,194 @@
+"""The OneFlow REST API (``oneflow-server``'s routes, 4.x), on ``:host:``/``:port:`` of
+``oneflow-server.conf``.
+
+Every route needs HTTP basic auth; every answer is JSON. Documents come back as
+``{"DOCUMENT": {...}}`` and pools as ``{"DOCUMENT_POOL": {"DOCUMENT": [...]}}``; errors as
+``{"error": {"message": ...}}`` with 400 (a bad document), 401, 403, 404 or 405 (an
+action the service's state does not allow).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    service_templates,
+    services,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import (
+    envelope,
+    parse_json,
+    pool_envelope,
+)
+from onekit.server.auth import session
+
+bp = Blueprint("oneflow", __name__)
+
+
+def _body() -> Any:
+    return parse_json(request.get_data(), "the request body")
+
+
+def _action() -> tuple[str, dict]:
+    """``{"action": {"perform": "x", "params": {...}}}``."""
+    doc = _body()
+    action = doc.get("action") if isinstance(doc, dict) else None
+    if not isinstance(action, dict) or not isinstance(action.get("perform"), str):
+        raise InvalidInput('the body must be {"action": {"perform": "<action>", "params": {...}}}')
+    params = action.get("params") or {}
+    if not isinstance(params, dict):
+        raise InvalidInput("action.params must be an object")
+    return action["perform"], params
+
+
+def _wake() -> None:
+    """A change a user asked for is looked at by the loop now, not in lcm_interval."""
+    loops = current_app.extensions.get("onekit.loops")
+    if loops is not None:
+        loops.wake_flow()
+
+
+def _owner_params(params: dict, perform: str) -> tuple[Any, Any]:
+    owner, group = params.get("owner_id"), params.get("group_id")
+    if perform == "chown" and owner is None:
+        raise InvalidInput("chown needs params.owner_id (a user id or name)")
+    if perform == "chgrp" and group is None:
+        raise InvalidInput("chgrp needs params.group_id (a group id or name)")
+    return (owner if perform == "chown" else None), group
+
+
+def _octet(params: dict) -> str:
+    if "octet" not in params:
+        raise InvalidInput('chmod needs params.octet, e.g. "640"')
+    return str(params["octet"])
+
+
+# ---- service templates ------------------------------------------------------------------
+@bp.get("/service_template")
+def list_templates():
+    return jsonify(pool_envelope(service_templates.list_templates(session())))
+
+
+@bp.post("/service_template")
+def create_template():
+    created = service_templates.create(session(), _body())
+    return jsonify(envelope(created)), 201
+
+
+@bp.get("/service_template/<ref>")
+def show_template(ref: str):
+    return jsonify(envelope(service_templates.show(session(), ref)))
+
+
+@bp.put("/service_template/<ref>")
+def update_template(ref: str):
+    return jsonify(envelope(service_templates.update(session(), ref, _body())))
+
+
+@bp.delete("/service_template/<ref>")
+def delete_template(ref: str):
+    service_templates.delete(session(), ref)
+    return "", 204
+
+
+@bp.post("/service_template/<ref>/action")
+def template_action(ref: str):
+    perform, params = _action()
+    user = session()
+    if perform == "instantiate":
+        created = services.instantiate(user, ref, params.get("merge_template"))
+        _wake()
+        return jsonify(envelope(created)), 201
+    if perform in ("chown", "chgrp"):
+        service_templates.chown(user, ref, *_owner_params(params, perform))
+    elif perform == "chmod":
+        service_templates.chmod(user, ref, _octet(params))
+    elif perform == "update":
+        if "template_json" not in params:
+            raise InvalidInput("update needs params.template_json (the template as JSON text)")
+        service_templates.update(user, ref, params["template_json"])
+    else:
+        raise InvalidInput(f"Action {perform} not supported")
+    return "", 204
+
+
+# ---- services ---------------------------------------------------------------------------
+@bp.get("/service")
+def list_services():
+    user = session()
+    return jsonify(pool_envelope(services.with_vms(user, services.list_services(user))))
+
+
+@bp.get("/service/<ref>")
+def show_service(ref: str):
+    return jsonify(envelope(services.show(session(), ref)))
+
+
+@bp.delete("/service/<ref>")
+def delete_service(ref: str):
+    services.delete(session(), ref)
+    _wake()
+    return "", 204
+
+
+@bp.post("/service/<ref>/action")
+def service_action(ref: str):
+    perform, params = _action()
+    user = session()
+    if perform == "shutdown":
+        result = services.shutdown(user, ref)
+    elif perform in ("recover", "deploy"):
+        result = services.recover(user, ref)
+    elif perform in ("chown", "chgrp"):
+        result = services.chown(user, ref, *_owner_params(params, perform))
+    elif perform == "chmod":
+        result = services.chmod(user, ref, _octet(params))
+    else:
+        raise InvalidInput(f"Action {perform} not supported")
+    _wake()
+    return jsonify(envelope(result)), 201
+
+
+def _scale(ref: str, role: str, doc: Any) -> None:
+    if not isinstance(doc, dict) or "cardinality" not in doc:
+        raise InvalidInput('the body must be {"cardinality": N, "force": false}')
+    force = doc.get("force", False)
+    if not isinstance(force, bool):
+        raise InvalidInput("force must be true or false")
+    services.scale(session(), ref, role, doc["cardinality"], force)
+    _wake()
+
+
+@bp.put("/service/<ref>/role/<role>")
+def scale_role(ref: str, role: str):
+    _scale(ref, role, _body())
+    return "", 204
+
+
+@bp.post("/service/<ref>/scale")
+def scale_service(ref: str):
+    """Later versions' form: ``{"role_name": "worker", "cardinality": 12}``."""
+    doc = _body()
+    if not isinstance(doc, dict) or not isinstance(doc.get("role_name"), str):
+        raise InvalidInput('the body must be {"role_name": "<role>", "cardinality": N}')
+    _scale(ref, doc["role_name"], doc)
+    return "", 201
+
+
+@bp.post("/service/<ref>/role/<role>/action")
+def role_action(ref: str, role: str):
+    perform, params = _action()
+    result = services.role_action(
+        session(),
+        ref,
+        role,
+        perform,
+        params.get("period"),
+        params.get("number"),
+        current_app.extensions["onekit.flow_config"],
+    )
+    _wake()
+    return jsonify(envelope(result)), 201
