@@ -228,7 +228,10 @@ def _document(doc: Any) -> Body:
 
 # ---- the pool -------------------------------------------------------------------------
 def _get(w: AuthTx, ref: Ref, lock: bool = False) -> Body:
-    body = pool.resolve(w.tx, schema.DOCUMENTS, ref, lock=lock)
+    try:
+        body = pool.resolve(w.tx, schema.DOCUMENTS, ref, lock=lock)
+    except NotFound:
+        raise NotFound(f"service template {pool.shorten(str(ref))} does not exist") from None
     if body.get("TYPE") != SERVICE_TEMPLATE:
         raise NotFound(f"service template {ref} does not exist")
     return body

@@ -47,7 +47,10 @@ ROLE_ACTIONS = (*lifecycle.ACTIONS,)  # the guide's list: every onevm action, bo
 
 
 def _get(w: AuthTx, ref: Ref, lock: bool = False) -> Body:
-    body = pool.resolve(w.tx, schema.DOCUMENTS, ref, lock=lock)
+    try:
+        body = pool.resolve(w.tx, schema.DOCUMENTS, ref, lock=lock)
+    except NotFound:
+        raise NotFound(f"service {pool.shorten(str(ref))} does not exist") from None
     if body.get("TYPE") != SERVICE or body["TEMPLATE"]["BODY"].get("deleting"):
         raise NotFound(f"service {ref} does not exist")
     return body

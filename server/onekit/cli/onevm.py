@@ -94,22 +94,18 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
     if args.json:
         ctx.json({"VM_POOL": {"VM": rows}})
         return
-    now = time.time()
-    ctx.out(
-        table(
-            rows,
-            [
-                *owned_columns(8, 14),
-                Column("STAT", lambda v: short_state(v["STATE"], v["LCM_STATE"]), width=4),
-                Column("UCPU", lambda v: int(v["MONITORING"].get("CPU", 0)), right=True, width=4),
-                Column(
-                    "UMEM", lambda v: size(v["MONITORING"].get("MEMORY", 0)), right=True, width=7
-                ),
-                Column("HOST", lambda v: vms.host_name(v) or "", width=12),
-                Column("TIME", lambda v: duration((v["ETIME"] or now) - v["STIME"]), right=True),
-            ],
-        )
-    )
+    ctx.out(table(rows, [*owned_columns(8, 14), *state_columns(time.time())]))
+
+
+def state_columns(now: float) -> list[Column]:
+    """STAT UCPU UMEM HOST TIME: a VM's state and use (``onevm list``, ``oneflow show``)."""
+    return [
+        Column("STAT", lambda v: short_state(v["STATE"], v["LCM_STATE"]), width=4),
+        Column("UCPU", lambda v: int(v["MONITORING"].get("CPU", 0)), right=True, width=4),
+        Column("UMEM", lambda v: size(v["MONITORING"].get("MEMORY", 0)), right=True, width=7),
+        Column("HOST", lambda v: vms.host_name(v) or "", width=12),
+        Column("TIME", lambda v: duration((v["ETIME"] or now) - v["STIME"]), right=True),
+    ]
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> None:

@@ -1,0 +1,101 @@
+"""The OneFlow REST client the ``oneflow`` and ``oneflow-template`` CLIs share.
+
+Endpoint from ``ONEFLOW_URL`` (default http://localhost:2474), credentials from the file
+named by ``ONE_AUTH`` (else ``$ONEKIT_HOME/one_auth``), as OpenNebula's CLIs read them.
+An error answer becomes the core error of its status, so the CLI prints the server's
+message and exits 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import urllib.error
+import urllib.request
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    OneError,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+
+DEFAULT_URL = "http://localhost:2474"
+_ERRORS: dict[int, type[OneError]] = {
+    400: InvalidInput,
+    401: AuthenticationError,
+    403: AuthorizationError,
+    404: NotFound,
+    405: NotAllowed,
+    409: Conflict,
+    413: InvalidInput,
+}
+
+
+class FlowClient:
+    def __init__(self, url: str | None = None, credentials: tuple[str, str] | None = None):
+        self.url = (url or os.environ.get("ONEFLOW_URL") or DEFAULT_URL).rstrip("/")
+        user, password = credentials or Instance.locate().credentials()
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._auth = f"Basic {token}"
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """One request; the decoded JSON answer (None for an empty one)."""
+        data = None
+        if body is not None:
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": self._auth, "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                raw = answer.read()
+        except urllib.error.HTTPError as err:
+            raise _error(err) from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise OneError(
+                f"cannot reach OneFlow at {self.url} ({reason}); is onekit-server running? "
+                "(set ONEFLOW_URL to its :host:/:port:)"
+            ) from None
+        return json.loads(raw) if raw.strip() else None
+
+    def action(self, path: str, perform: str, params: dict | None = None) -> Any:
+        body = {"action": {"perform": perform, **({"params": params} if params else {})}}
+        return self.call("POST", path, body)
+
+
+def _error(err: urllib.error.HTTPError) -> OneError:
+    raw = err.read()
+    try:
+        message = json.loads(raw)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = raw.decode(errors="replace").strip() or f"HTTP {err.code}"
+    return _ERRORS.get(err.code, OneError)(message)
+
+
+def documents(pool: Any) -> list[dict]:
+    """The documents of a DOCUMENT_POOL answer."""
+    found = (pool or {}).get("DOCUMENT_POOL", {}).get("DOCUMENT", [])
+    return found if isinstance(found, list) else [found]
+
+
+def resolve(client: FlowClient, path: str, ref: str, noun: str) -> str:
+    """A document id from an id or a name (``oneflow chown my_service ...``)."""
+    if ref.strip().isdigit():
+        return ref.strip()
+    matches = [d for d in documents(client.call("GET", path)) if d["NAME"] == ref]
+    if not matches:
+        raise NotFound(f"{noun} named {ref!r} does not exist")
+    if len(matches) > 1:
+        raise Conflict(f"there are {len(matches)} {noun}s named {ref!r}; use the ID")
+    return str(matches[0]["ID"])

@@ -1,0 +1,368 @@
+"""The OneFlow REST API end to end: the real onekit-server (core, OneFlow API, LCM loop
+running playbooks/flow/step.yml through ansible-runner) on two simulated libvirt hosts,
+driven by real HTTP clients (the curl binary, and urllib), as the guide's section 1.3
+uses ``oneflow`` and ``oneflow-template``.
+
+Every assertion is on what a user sees: HTTP statuses and JSON answers, service and role
+states, and the VMs the service made (read from the store as ``onevm show`` would)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    objects,
+    schema,
+    templates,
+    users,
+    vms,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState as S
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
+
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
+
+ADMIN = object()  # curl's default credentials: the flow fixture's oneadmin
+VM_TEMPLATE = 'NAME = "{name}"\nCPU = 0.1\nMEMORY = 32\n'
+
+
+# ---- clients ------------------------------------------------------------------------------
+class Answer:
+    def __init__(self, status: int, text: str):
+        self.status = status
+        self.text = text
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text) if self.text.strip() else None
+
+    @property
+    def message(self) -> str:
+        doc = self.json
+        assert isinstance(doc, dict) and "error" in doc, f"not an error answer: {self.text!r}"
+        return doc["error"]["message"]
+
+    def __repr__(self) -> str:
+        return f"Answer({self.status}, {self.text[:500]!r})"
+
+
+def curl(
+    flow,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    auth: Any = ADMIN,
+    data: bytes | str | None = None,
+) -> Answer:
+    """One request with the curl binary; ``body`` is sent as JSON, ``data`` as is."""
+    marker = "\n--HTTP-STATUS--"
+    cmd = ["curl", "-sS", "-X", method, "-o", "-", "-w", marker + "%{http_code}"]
+    cmd += ["-H", "Content-Type: application/json", "--max-time", "60"]
+    if auth is ADMIN:
+        auth = flow.auth
+    if auth is not None:
+        cmd += ["-u", auth]
+    payload: bytes | None = None
+    if data is not None:
+        payload = data.encode() if isinstance(data, str) else data
+    elif body is not None:
+        payload = json.dumps(body).encode()
+    if payload is not None:
+        cmd += ["--data-binary", "@-"]
+    cmd.append(flow.url.rstrip("/") + path)
+    result = subprocess.run(cmd, input=payload, capture_output=True, timeout=90)
+    out = result.stdout.decode()
+    assert marker in out, f"curl failed ({result.returncode}): {result.stderr.decode()}"
+    text, status = out.rsplit(marker, 1)
+    return Answer(int(status), text)
+
+
+def fetch(flow, method: str, path: str, body: Any = None, auth: str | None = None) -> Answer:
+    """The same with python's urllib."""
+    user, password = (auth or flow.auth).split(":", 1)
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request = urllib.request.Request(
+        flow.url.rstrip("/") + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return Answer(answer.status, answer.read().decode())
+    except urllib.error.HTTPError as err:
+        return Answer(err.code, err.read().decode())
+
+
+def ok(answer: Answer, status: int) -> Any:
+    assert answer.status == status, answer
+    return answer.json
+
+
+def perform(action: str, **params: Any) -> dict:
+    return {"action": {"perform": action, **({"params": params} if params else {})}}
+
+
+# ---- reading services and VMs ----------------------------------------------------------------
+def service(flow, sid: int, auth: Any = ADMIN) -> dict:
+    return ok(curl(flow, "GET", f"/service/{sid}", auth=auth), 200)["DOCUMENT"]
+
+
+def body_of(doc: dict) -> dict:
+    return doc["TEMPLATE"]["BODY"]
+
+
+def role_of(doc: dict, name: str) -> dict:
+    return next(r for r in body_of(doc)["roles"] if r["name"] == name)
+
+
+def live_nodes(role: dict) -> list[dict]:
+    return [n for n in role["nodes"] if not n.get("disposed")]
+
+
+def pool_ids(flow, kind: str, auth: Any = ADMIN) -> list[int]:
+    pool = ok(curl(flow, "GET", f"/{kind}", auth=auth), 200)["DOCUMENT_POOL"]
+    return sorted(d["ID"] for d in pool.get("DOCUMENT", []))
+
+
+def pools(flow) -> tuple:
+    """Both pools as a user sees them (live VM details left out: monitoring moves them)."""
+    result = []
+    for kind in ("service_template", "service"):
+        docs = ok(curl(flow, "GET", f"/{kind}"), 200)["DOCUMENT_POOL"].get("DOCUMENT", [])
+        for doc in docs:
+            for role in body_of(doc).get("roles", []):
+                for node in role.get("nodes", []):
+                    node.pop("vm_info", None)
+        result.append(sorted(docs, key=lambda d: d["ID"]))
+    return tuple(result)
+
+
+def service_vms(flow, sid: int, include_done: bool = True) -> list[dict]:
+    found = vms.list_vms(flow.admin, include_done=include_done)
+    return sorted(
+        (vm for vm in found if str(vm["USER_TEMPLATE"].get("SERVICE_ID")) == str(sid)),
+        key=lambda vm: vm["ID"],
+    )
+
+
+def vm(flow, vm_id: int) -> dict:
+    return vms.show(flow.admin, vm_id)
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.3)
+
+
+def wait_state(flow, sid: int, state: S, timeout: float = 90.0, auth: Any = ADMIN) -> dict:
+    seen: list[int] = []
+
+    def reached():
+        doc = service(flow, sid, auth=auth)
+        current = body_of(doc)["state"]
+        if not seen or seen[-1] != current:
+            seen.append(current)
+        if state != S.FAILED_DEPLOYING and current in (S.FAILED_DEPLOYING, S.FAILED_SCALING):
+            raise AssertionError(f"service {sid} failed: {body_of(doc)['log'][-3:]}")
+        return doc if current == state else None
+
+    try:
+        return wait_for(reached, f"service {sid} {state.name}", timeout)
+    except AssertionError as err:
+        raise AssertionError(f"{err}; states seen {[S(s).name for s in seen]}") from None
+
+
+def running_vm(info: dict) -> bool:
+    machine = info.get("VM", {})
+    return machine.get("STATE") == VmState.ACTIVE and machine.get("LCM_STATE") == Lcm.RUNNING
+
+
+# ---- documents ---------------------------------------------------------------------------------
+def vm_templates(flow, count: int, prefix: str = "t") -> list[int]:
+    return [
+        templates.create(flow.admin, VM_TEMPLATE.format(name=f"{prefix}{i}"))["ID"]
+        for i in range(count)
+    ]
+
+
+def my_service(ids: list[int]) -> dict:
+    """The guide's my_service (section 1.3.1)."""
+    return {
+        "name": "my_service",
+        "deployment": "straight",
+        "roles": [
+            {"name": "frontend", "vm_template": ids[0]},
+            {"name": "db_master", "parents": ["frontend"], "vm_template": ids[1]},
+            {"name": "db_slave", "parents": ["frontend"], "cardinality": 3, "vm_template": ids[2]},
+            {
+                "name": "worker",
+                "parents": ["db_master", "db_slave"],
+                "cardinality": 10,
+                "vm_template": ids[3],
+            },
+        ],
+    }
+
+
+def create_template(flow, doc: dict, auth: Any = ADMIN) -> int:
+    return ok(curl(flow, "POST", "/service_template", doc, auth=auth), 201)["DOCUMENT"]["ID"]
+
+
+def instantiate(flow, template_id: int, auth: Any = ADMIN) -> int:
+    path = f"/service_template/{template_id}/action"
+    return ok(curl(flow, "POST", path, perform("instantiate"), auth=auth), 201)["DOCUMENT"]["ID"]
+
+
+def small_service(flow, roles: list[dict], name: str = "small") -> tuple[int, int]:
+    """A service template of ``roles`` and a service of it, RUNNING."""
+    tid = create_template(flow, {"name": name, "roles": roles})
+    sid = instantiate(flow, tid)
+    wait_state(flow, sid, S.RUNNING)
+    return tid, sid
+
+
+# ---- 1. the guide's my_service, end to end -------------------------------------------------
+def test_my_service_deploys_in_order_scales_and_shuts_down(flow):
+    ids = vm_templates(flow, 4)
+    created = ok(curl(flow, "POST", "/service_template", my_service(ids)), 201)["DOCUMENT"]
+    assert created["ID"] == 0
+    assert created["NAME"] == "my_service"
+    assert created["UNAME"] == "oneadmin"
+    assert body_of(created)["deployment"] == "straight"
+    assert [r["name"] for r in body_of(created)["roles"]] == [
+        "frontend",
+        "db_master",
+        "db_slave",
+        "worker",
+    ]
+    shown = ok(fetch(flow, "GET", "/service_template/0"), 200)["DOCUMENT"]
+    assert body_of(shown) == body_of(created)
+
+    answer = ok(curl(flow, "POST", "/service_template/0/action", perform("instantiate")), 201)
+    doc = answer["DOCUMENT"]
+    assert doc["ID"] == 1
+    assert body_of(doc)["state"] in (S.PENDING, S.DEPLOYING)
+    listed = ok(curl(flow, "GET", "/service"), 200)["DOCUMENT_POOL"]["DOCUMENT"]
+    assert [d["ID"] for d in listed] == [1]
+
+    doc = wait_state(flow, 1, S.RUNNING, timeout=120)
+    body = body_of(doc)
+    assert {r["name"]: r["state"] for r in body["roles"]} == dict.fromkeys(
+        ("frontend", "db_master", "db_slave", "worker"), int(S.RUNNING)
+    )
+    for role in body["roles"]:
+        assert len(live_nodes(role)) == role["cardinality"]
+        assert all(running_vm(n["vm_info"]) for n in role["nodes"]), role["name"]
+
+    made = service_vms(flow, 1)
+    assert len(made) == 15
+    by_role: dict[str, list[dict]] = {}
+    for machine in made:
+        assert machine["UID"] == doc["UID"] and machine["GID"] == doc["GID"]
+        assert machine["USER_TEMPLATE"]["SERVICE_ID"] == "1"
+        by_role.setdefault(machine["USER_TEMPLATE"]["ROLE_NAME"], []).append(machine)
+    assert {k: len(v) for k, v in by_role.items()} == {
+        "frontend": 1,
+        "db_master": 1,
+        "db_slave": 3,
+        "worker": 10,
+    }
+    names = {m["NAME"] for m in made}
+    assert "frontend_0_(service_1)" in names
+    assert {f"worker_{i}_(service_1)" for i in range(10)} <= names
+    assert {f"db_slave_{i}_(service_1)" for i in range(3)} <= names
+    assert len(names) == 15
+    # the VMs are the nodes the service shows
+    assert sorted(n["deploy_id"] for r in body["roles"] for n in r["nodes"]) == [
+        m["ID"] for m in made
+    ]
+
+    # straight: frontend first, then both db roles, then the workers
+    front, workers = by_role["frontend"], by_role["worker"]
+    dbs = by_role["db_master"] + by_role["db_slave"]
+    assert max(m["ID"] for m in front) < min(m["ID"] for m in dbs)
+    assert max(m["ID"] for m in dbs) < min(m["ID"] for m in workers)
+    assert max(m["STIME"] for m in front) <= min(m["STIME"] for m in dbs)
+    assert max(m["STIME"] for m in dbs) <= min(m["STIME"] for m in workers)
+
+    messages = {e["message"]: e for e in body["log"]}
+    for wanted in ("New state: DEPLOYING", "New state: RUNNING"):
+        assert wanted in messages, body["log"]
+        assert messages[wanted]["timestamp"] >= body["start_time"] > 0
+        assert messages[wanted]["severity"] == "I"
+
+    # scale up (oneflow scale 1 worker 12)
+    assert curl(flow, "PUT", "/service/1/role/worker", {"cardinality": 12}).status == 204
+    assert body_of(service(flow, 1))["state"] in (S.SCALING, S.COOLDOWN, S.RUNNING)
+
+    def scaled(count: int):
+        doc = service(flow, 1)
+        worker = role_of(doc, "worker")
+        nodes = live_nodes(worker)
+        done = (
+            body_of(doc)["state"] == S.RUNNING
+            and worker["cardinality"] == count
+            and len(nodes) == count
+            and all(running_vm(n["vm_info"]) for n in nodes)
+        )
+        return doc if done else None
+
+    doc = wait_for(lambda: scaled(12), "12 running workers")
+    names = {m["NAME"] for m in service_vms(flow, 1, include_done=False)}
+    assert {"worker_10_(service_1)", "worker_11_(service_1)"} <= names
+    assert len(service_vms(flow, 1, include_done=False)) == 17
+    assert any("scaling up from 10 to 12" in e["message"] for e in body_of(doc)["log"])
+
+    # scale down: two workers disposed
+    assert curl(flow, "PUT", "/service/1/role/worker", {"cardinality": 10}).status == 204
+    doc = wait_for(lambda: scaled(10), "10 running workers")
+    wait_for(lambda: len(service_vms(flow, 1, include_done=False)) == 15, "two workers DONE")
+    gone = [m for m in service_vms(flow, 1) if m["STATE"] == VmState.DONE]
+    assert len(gone) == 2
+    assert all(m["USER_TEMPLATE"]["ROLE_NAME"] == "worker" for m in gone)
+
+    # shutdown: children first, the service ends DONE
+    answer = curl(flow, "POST", "/service/1/action", perform("shutdown"))
+    assert answer.status == 201, answer
+    assert body_of(answer.json["DOCUMENT"])["state"] == S.UNDEPLOYING
+    doc = wait_state(flow, 1, S.DONE)
+    assert all(r["state"] == S.DONE for r in body_of(doc)["roles"])
+    made = service_vms(flow, 1)
+    assert len(made) == 17
+    assert all(m["STATE"] == VmState.DONE for m in made)
+    kept = [m for m in made if m["ID"] not in {g["ID"] for g in gone}]
+    etime = {
+        role: [m["ETIME"] for m in kept if m["USER_TEMPLATE"]["ROLE_NAME"] == role]
+        for role in ("frontend", "db_master", "db_slave", "worker")
+    }
+    assert all(t > 0 for ts in etime.values() for t in ts)
+    assert max(etime["worker"]) <= min(etime["db_master"] + etime["db_slave"])
+    assert max(etime["db_master"] + etime["db_slave"]) <= min(etime["frontend"])
+    assert max(etime["worker"]) <= min(etime["frontend"])
+    assert "New state: UNDEPLOYING" in {e["message"] for e in body_of(doc)["log"]}
+    assert "New state: DONE" in {e["message"] for e in body_of(doc)["log"]}
+
+    assert curl(flow, "DELETE", "/service/1").status == 204
+    answer = curl(flow, "GET", "/service/1")
+    assert answer.status == 404, answer
+    assert pool_ids(flow, "service") == []
+    assert pool_ids(flow, "service_template") == [0]
