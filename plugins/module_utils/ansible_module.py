@@ -55,9 +55,13 @@ class OnekitModule:
         return self.module.check_mode
 
     @property
+    def instance(self) -> Instance:
+        return Instance.locate(self.params["onekit_home"])
+
+    @property
     def session(self) -> Session:
         if self._session is None:
-            instance = Instance.locate(self.params["onekit_home"])
+            instance = self.instance
             check_endpoint(instance, self.params["api_url"])
             self._session = instance.session(
                 self.params["api_username"], self.params["api_password"]

@@ -24,6 +24,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import
     SERVICE_TEMPLATE,
     parse_json,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 
 Body = dict[str, Any]
@@ -260,10 +261,12 @@ def create(session: Session, doc: Any) -> Body:
     """``oneflow-template create my_service.json``."""
     body = _document(doc)
     with session.write() as w:
-        fields = {"TYPE": SERVICE_TEMPLATE, "REGTIME": int(time.time()), "TEMPLATE": {}}
-        created = objects.create_in(w, schema.DOCUMENTS, body["name"], fields)
-        created["TEMPLATE"]["BODY"] = body
-        return pool.update(w.tx, schema.DOCUMENTS, created)
+        return _insert(w, body)
+
+
+def _insert(w: AuthTx, body: Body) -> Body:
+    fields = {"TYPE": SERVICE_TEMPLATE, "REGTIME": int(time.time()), "TEMPLATE": {"BODY": body}}
+    return objects.create_in(w, schema.DOCUMENTS, body["name"], fields)
 
 
 def update(session: Session, ref: Ref, doc: Any) -> Body:
@@ -310,10 +313,15 @@ def chmod(session: Session, ref: Ref, mode: str | int) -> Body:
 
 
 def ensure(
-    session: Session, doc: Any, state: str = "present", dry_run: bool = False
+    session: Session,
+    doc: Any,
+    state: str = "present",
+    dry_run: bool = False,
+    mode: str | None = None,
 ) -> tuple[bool, Body | None, Body | None]:
-    """The caller's template named ``doc["name"]`` present with exactly ``doc``, or absent
-    (``doc`` may then be just ``{"name": ...}``); returns (changed, before, after)."""
+    """The caller's template named ``doc["name"]`` present with exactly ``doc`` (and
+    ``mode``, if given), or absent (``doc`` may then be just ``{"name": ...}``); returns
+    (changed, before, after)."""
     pool.check_state(state)
     if isinstance(doc, (str, bytes)):
         doc = parse_json(doc, "the service template")
@@ -321,6 +329,8 @@ def ensure(
     if not isinstance(name, str) or not name:
         raise InvalidInput("the service template needs a name")
     body = validate(doc) if state == "present" else None
+    if mode is not None:
+        Permissions.from_octal(mode)
     with session.write(dry_run=dry_run) as w:
         current = _by_name(w, name, session.subject.uid)
         before = copy.deepcopy(current)
@@ -332,11 +342,14 @@ def ensure(
             pool.delete(w.tx, schema.DOCUMENTS, current["ID"])
             return True, before, None
         if current is None:
-            fields = {"TYPE": SERVICE_TEMPLATE, "REGTIME": int(time.time()), "TEMPLATE": {}}
-            created = objects.create_in(w, schema.DOCUMENTS, name, fields)
-            created["TEMPLATE"]["BODY"] = body
-            return True, None, pool.update(w.tx, schema.DOCUMENTS, created)
-        if current["TEMPLATE"].get("BODY") == body:
-            return False, before, current
+            current = _insert(w, body)
+            if mode is not None:
+                objects.chmod_in(w, schema.DOCUMENTS, current, mode)
+                pool.update(w.tx, schema.DOCUMENTS, current)
+            return True, None, current
         current["TEMPLATE"]["BODY"] = body
+        if mode is not None and Permissions.from_json(current["PERMISSIONS"]).octal() != mode:
+            objects.chmod_in(w, schema.DOCUMENTS, current, mode)
+        if current == before:
+            return False, before, current
         return True, before, pool.update(w.tx, schema.DOCUMENTS, current)

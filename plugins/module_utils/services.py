@@ -369,3 +369,49 @@ def record_failures(session: Session, failures: list[tuple[int, str, str, str]])
             where = f"Role {role_name}: " if role_name else ""
             flow_lcm.log(service, f"{where}{message}", severity, now)
             pool.update(w.tx, schema.DOCUMENTS, service)
+
+
+# ---- for modules ------------------------------------------------------------------------
+def find(session: Session, name: str) -> Body | None:
+    """The caller's live (not DONE) service named ``name``; None if there is none."""
+    found = [
+        s
+        for s in list_services(session)
+        if s["NAME"] == name and s["UID"] == session.subject.uid and _state(s) != S.DONE
+    ]
+    if len(found) > 1:
+        ids = ", ".join(str(s["ID"]) for s in found)
+        raise InvalidInput(f"services {ids} are all named {name!r}; name one by service_id")
+    return found[0] if found else None
+
+
+def wait_for(session: Session, ref: Ref, states: set[S], timeout: float) -> Body | None:
+    """Poll until the service is in one of ``states`` (None: until it is gone); a FAILED_*
+    state ends the wait with its log's last error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            service = show(session, ref)
+        except NotFound:
+            if not states:
+                return None
+            raise
+        state = _state(service)
+        if state in states:
+            return service
+        if state.name.startswith("FAILED"):
+            errors = [
+                e["message"] for e in service["TEMPLATE"]["BODY"]["log"] if e["severity"] == "E"
+            ]
+            reason = errors[-1] if errors else "see its log"
+            raise InvalidInput(
+                f"service {service['ID']} is {state.name}: {reason}; "
+                "fix the cause and recover it (oneflow recover)"
+            )
+        if time.monotonic() > deadline:
+            wanted = " or ".join(s.name for s in states) or "gone"
+            raise InvalidInput(
+                f"service {service['ID']} is still {state.name} after {timeout:.0f} s (waiting "
+                f"for {wanted}); the LCM of onekit-server moves services: is it running?"
+            )
+        time.sleep(0.5)

@@ -208,7 +208,6 @@ deleted_ids:
 
 from ansible_collections.onekit.cloud.plugins.module_utils import lifecycle, vm_sets
 from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 
 
 def _brief(vms: list[dict]) -> list[dict]:
@@ -250,7 +249,7 @@ def apply(m: OnekitModule) -> dict:
         after = before
         errors: list[str] = []
     else:
-        sched = Instance.locate(p["onekit_home"]).sched_config()
+        sched = m.instance.sched_config()
         bodies, errors = vm_sets.apply(m.session, request, plan, sched)
         after = [vm_sets.summary(vm) for vm in bodies]
     live = [vm for vm in after if vm["state"] != "DONE"]

@@ -366,3 +366,256 @@ def test_my_service_deploys_in_order_scales_and_shuts_down(flow):
     assert answer.status == 404, answer
     assert pool_ids(flow, "service") == []
     assert pool_ids(flow, "service_template") == [0]
+
+
+# ---- 2. errors: each refused with nothing created ------------------------------------------
+@sqlite_only
+def test_errors_are_refused_and_change_nothing(flow):
+    (tid,) = vm_templates(flow, 1)
+    roles = [{"name": "web", "vm_template": tid, "cardinality": 1, "min_vms": 1, "max_vms": 3}]
+    template_id, sid = small_service(flow, roles, "web_service")
+    before = pools(flow)
+    vm_count = len(vms.list_vms(flow.admin, include_done=True))
+
+    def refused(answer: Answer, status: int, *fragments: str) -> str:
+        assert answer.status == status, answer
+        message = answer.message
+        for fragment in fragments:
+            assert fragment in message, message
+        assert pools(flow) == before
+        assert len(vms.list_vms(flow.admin, include_done=True)) == vm_count
+        return message
+
+    good = {"name": "other", "roles": [{"name": "a", "vm_template": tid}]}
+    # authentication
+    for method, path, body in (
+        ("GET", "/service_template", None),
+        ("GET", "/service", None),
+        ("POST", "/service_template", good),
+        ("POST", f"/service_template/{template_id}/action", perform("instantiate")),
+        ("DELETE", f"/service/{sid}", None),
+    ):
+        answer = curl(flow, method, path, body, auth=None)
+        refused(answer, 401, "A username and password must be provided")
+    user = flow.auth.split(":", 1)[0]
+    refused(curl(flow, "POST", "/service_template", good, auth=f"{user}:wrong"), 401)
+    refused(curl(flow, "GET", "/service", auth="nobody:secret"), 401)
+    refused(fetch(flow, "POST", "/service_template", good, auth=f"{user}:wrong"), 401)
+
+    # malformed JSON names the line and column
+    text = '{\n  "name": "broken",\n  "roles": [}\n'
+    message = refused(curl(flow, "POST", "/service_template", data=text), 400)
+    assert "line 3, column" in message, message
+    message = refused(curl(flow, "POST", f"/service_template/{template_id}/action", data="{"), 400)
+    assert "line 1, column" in message, message
+
+    # schema errors: all of them at once
+    bad = {
+        "name": "bad",
+        "roles": [
+            {"name": "a", "vm_template": tid},
+            {"name": "a", "vm_template": tid},
+            {"name": "b", "parents": ["nowhere"], "vm_template": tid},
+            {"name": "c", "cardinality": 5, "max_vms": 2, "vm_template": tid},
+        ],
+    }
+    refused(
+        curl(flow, "POST", "/service_template", bad),
+        400,
+        "duplicate role 'a'",
+        "unknown role 'nowhere'",
+        "roles[3].cardinality",
+    )
+    cycle = {
+        "name": "cycle",
+        "roles": [
+            {"name": "a", "parents": ["b"], "vm_template": tid},
+            {"name": "b", "parents": ["a"], "vm_template": tid},
+        ],
+    }
+    refused(curl(flow, "POST", "/service_template", cycle), 400, "dependency cycle")
+    refused(curl(flow, "PUT", f"/service_template/{template_id}", cycle), 400, "cycle")
+    refused(curl(flow, "POST", "/service_template", {"roles": []}), 400, "name", "roles")
+
+    # unknown ids (a template's id is not a service's, nor the reverse)
+    for method, path, body in (
+        ("GET", "/service_template/99", None),
+        ("PUT", "/service_template/99", good),
+        ("DELETE", "/service_template/99", None),
+        ("POST", "/service_template/99/action", perform("instantiate")),
+        ("POST", f"/service_template/{sid}/action", perform("instantiate")),
+        ("GET", "/service/99", None),
+        ("GET", f"/service/{template_id}", None),
+        ("DELETE", "/service/99", None),
+        ("POST", "/service/99/action", perform("shutdown")),
+        ("PUT", "/service/99/role/web", {"cardinality": 2}),
+    ):
+        refused(curl(flow, method, path, body), 404)
+
+    # unknown role
+    refused(
+        curl(flow, "PUT", f"/service/{sid}/role/x", {"cardinality": 2}),
+        404,
+        "Role 'x' not found",
+    )
+    refused(
+        curl(flow, "POST", f"/service/{sid}/role/x/action", perform("suspend")),
+        404,
+        "Role 'x' not found",
+    )
+
+    # cardinality outside min_vms / max_vms
+    path = f"/service/{sid}/role/web"
+    refused(curl(flow, "PUT", path, {"cardinality": 0}), 400, "Minimum cardinality is 1")
+    refused(curl(flow, "PUT", path, {"cardinality": 4}), 400, "Maximum cardinality is 3")
+    refused(curl(flow, "PUT", path, {"cardinality": -1}), 400)
+    refused(curl(flow, "PUT", path, {"cardinality": "two"}), 400)
+
+    # unsupported actions
+    refused(
+        curl(flow, "POST", f"/service/{sid}/action", perform("explode")),
+        400,
+        "Action explode not supported",
+    )
+    refused(
+        curl(flow, "POST", f"/service_template/{template_id}/action", perform("explode")),
+        400,
+        "Action explode not supported",
+    )
+    refused(curl(flow, "POST", f"/service/{sid}/role/web/action", perform("explode")), 400)
+    refused(curl(flow, "POST", f"/service/{sid}/action", {"perform": "shutdown"}), 400)
+
+    # recover is for failed services
+    refused(curl(flow, "POST", f"/service/{sid}/action", perform("recover")), 405, "RUNNING")
+
+    # HTTP errors are JSON too
+    answer = curl(flow, "GET", "/no/such/route")
+    assert answer.status == 404 and answer.message, answer
+    answer = curl(flow, "PATCH", f"/service/{sid}", {"x": 1})
+    assert answer.status == 405 and answer.message, answer
+    answer = curl(flow, "DELETE", "/service_template")
+    assert answer.status == 405 and answer.message, answer
+    huge = json.dumps({"name": "huge", "pad": "x" * (1024 * 1024 + 10), "roles": good["roles"]})
+    refused(curl(flow, "POST", "/service_template", data=huge), 413)
+
+    # force goes beyond max_vms
+    answer = curl(flow, "PUT", path, {"cardinality": 4, "force": True})
+    assert answer.status == 204, answer
+    doc = wait_for(
+        lambda: (
+            (d := service(flow, sid))
+            and body_of(d)["state"] == S.RUNNING
+            and len(live_nodes(role_of(d, "web"))) == 4
+            and d
+        ),
+        "4 web VMs",
+    )
+    assert role_of(doc, "web")["cardinality"] == 4
+    assert len(service_vms(flow, sid, include_done=False)) == 4
+
+    # shutdown of a DONE service
+    assert curl(flow, "POST", f"/service/{sid}/action", perform("shutdown")).status == 201
+    wait_state(flow, sid, S.DONE)
+    before = pools(flow)
+    vm_count = len(vms.list_vms(flow.admin, include_done=True))
+    refused(curl(flow, "POST", f"/service/{sid}/action", perform("shutdown")), 405, "DONE")
+    refused(curl(flow, "POST", f"/service/{sid}/action", perform("recover")), 405)
+    refused(curl(flow, "PUT", path, {"cardinality": 2}), 405)
+
+
+# ---- 3. permissions -----------------------------------------------------------------------
+@sqlite_only
+def test_other_users_see_and_use_only_what_they_are_allowed(flow):
+    bob = users.create(flow.admin, "bob", "bobpass")
+    as_bob = "bob:bobpass"
+    ids = vm_templates(flow, 2)
+    roles = [
+        {"name": "front", "vm_template": ids[0]},
+        {"name": "back", "parents": ["front"], "cardinality": 2, "vm_template": ids[1]},
+    ]
+    tid = create_template(flow, {"name": "shared", "deployment": "straight", "roles": roles})
+    sid = instantiate(flow, tid)
+    doc = wait_state(flow, sid, S.RUNNING)
+    assert doc["PERMISSIONS"]["OTHER_U"] == "0"
+    admin_vms = service_vms(flow, sid)
+    assert len(admin_vms) == 3 and all(m["UID"] == 0 for m in admin_vms)
+
+    # bob sees nothing of oneadmin's, and may do nothing to it
+    assert pool_ids(flow, "service", auth=as_bob) == []
+    assert pool_ids(flow, "service_template", auth=as_bob) == []
+    before = pools(flow)
+    for method, path, body in (
+        ("GET", f"/service/{sid}", None),
+        ("GET", f"/service_template/{tid}", None),
+        ("POST", f"/service_template/{tid}/action", perform("instantiate")),
+        ("PUT", f"/service_template/{tid}", {"name": "mine", "roles": roles}),
+        ("DELETE", f"/service_template/{tid}", None),
+        ("POST", f"/service_template/{tid}/action", perform("chmod", octet="666")),
+        ("POST", f"/service/{sid}/action", perform("shutdown")),
+        ("POST", f"/service/{sid}/action", perform("chown", owner_id=bob["ID"])),
+        ("POST", f"/service/{sid}/action", perform("chmod", octet="666")),
+        ("PUT", f"/service/{sid}/role/back", {"cardinality": 3}),
+        ("POST", f"/service/{sid}/role/back/action", perform("suspend")),
+        ("DELETE", f"/service/{sid}", None),
+    ):
+        answer = curl(flow, method, path, body, auth=as_bob)
+        assert answer.status == 403, (method, path, answer)
+        assert answer.message
+    assert pools(flow) == before
+    assert body_of(service(flow, sid))["state"] == S.RUNNING
+    assert [m["STATE"] for m in service_vms(flow, sid)] == [VmState.ACTIVE] * 3
+
+    # oneflow-template chmod 0 604: bob may use the template...
+    answer = curl(flow, "POST", f"/service_template/{tid}/action", perform("chmod", octet="604"))
+    assert answer.status == 204, answer
+    shown = ok(curl(flow, "GET", f"/service_template/{tid}", auth=as_bob), 200)["DOCUMENT"]
+    assert shown["PERMISSIONS"]["OTHER_U"] == "1"
+    assert pool_ids(flow, "service_template", auth=as_bob) == [tid]
+    # ... but not the VM templates it names: nothing is created
+    before = pools(flow)
+    vm_count = len(vms.list_vms(flow.admin, include_done=True))
+    answer = curl(
+        flow, "POST", f"/service_template/{tid}/action", perform("instantiate"), auth=as_bob
+    )
+    assert answer.status == 403, answer
+    assert pools(flow) == before
+    assert len(vms.list_vms(flow.admin, include_done=True)) == vm_count
+    # he still cannot change it
+    answer = curl(flow, "DELETE", f"/service_template/{tid}", auth=as_bob)
+    assert answer.status == 403, answer
+
+    for vm_template in ids:
+        objects.chmod(flow.admin, schema.TEMPLATES, vm_template, "604")
+    mine = instantiate(flow, tid, auth=as_bob)
+    doc = wait_state(flow, mine, S.RUNNING, auth=as_bob)
+    assert (doc["UID"], doc["UNAME"]) == (bob["ID"], "bob")
+    assert pool_ids(flow, "service", auth=as_bob) == [mine]
+    assert pool_ids(flow, "service") == [sid, mine]
+    bobs_vms = service_vms(flow, mine)
+    assert len(bobs_vms) == 3
+    assert all(m["UID"] == bob["ID"] and m["UNAME"] == "bob" for m in bobs_vms)
+
+    # oneflow chown: the service and its VMs change hands
+    answer = curl(flow, "POST", f"/service/{sid}/action", perform("chown", owner_id=bob["ID"]))
+    assert answer.status == 201, answer
+    assert answer.json["DOCUMENT"]["UID"] == bob["ID"]
+    moved = service_vms(flow, sid)
+    assert [m["ID"] for m in moved] == [m["ID"] for m in admin_vms]
+    assert all(m["UID"] == bob["ID"] and m["UNAME"] == "bob" for m in moved)
+    assert pool_ids(flow, "service", auth=as_bob) == [sid, mine]
+    assert body_of(service(flow, sid, auth=as_bob))["state"] == S.RUNNING
+    # and bob may now manage it
+    answer = curl(flow, "PUT", f"/service/{sid}/role/back", {"cardinality": 3}, auth=as_bob)
+    assert answer.status == 204, answer
+    doc = wait_for(
+        lambda: (
+            (d := service(flow, sid, auth=as_bob))
+            and body_of(d)["state"] == S.RUNNING
+            and len(live_nodes(role_of(d, "back"))) == 3
+            and d
+        ),
+        "bob's scale-up",
+    )
+    made = service_vms(flow, sid)
+    assert len(made) == 4
+    assert all(m["UID"] == bob["ID"] for m in made)
