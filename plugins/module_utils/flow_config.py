@@ -140,6 +140,10 @@ DEFAULT_FILE = """\
 # Log debug level
 #   0 = ERROR, 1 = WARNING, 2 = INFO, 3 = DEBUG
 :debug_level: {debug_level}
+
+# Accepted for OneFlow's sake; onekit's server reaches its store directly
+:one_xmlrpc: {one_xmlrpc}
+:core_auth: {core_auth}
 """
 
 

@@ -37,7 +37,7 @@ def strip_comments(text: str) -> str:
             end = text.find("*/", i + 2)
             if end < 0:
                 raise InvalidInput("the document has a /* comment that is never closed")
-            out.append(" ")
+            out.append(" " + "\n" * text.count("\n", i, end))  # line numbers stay true
             i = end + 2
         else:
             out.append(ch)

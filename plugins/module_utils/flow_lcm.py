@@ -155,6 +155,7 @@ class _Step:
         self.now = now
         self.cfg = cfg
         self.plan = Plan()
+        self.ordered: set[int] = set()  # VMs given an order this step: one each
 
     # -- node helpers
     def status(self, node: Body) -> str:
@@ -192,7 +193,9 @@ class _Step:
                 self.plan.chowns.append((vm.id, uid, gid))
 
     def order(self, role: Body, action: str, ids: list[int], purpose: str) -> None:
+        ids = [i for i in ids if i not in self.ordered]
         if ids:
+            self.ordered.update(ids)
             self.plan.actions.append(Action(self.service["ID"], role["name"], action, ids, purpose))
 
     def create_missing(self, role: Body, purpose: str) -> None:
@@ -235,20 +238,27 @@ class _Step:
                 node["disposed"] = "1"
 
     def shut_down(self, role: Body, nodes: list[Body], purpose: str) -> None:
-        """Running VMs are shut down (the role's or service's shutdown_action); those
-        that cannot be (failed, unknown, not placed) are deleted; busy ones are waited for."""
+        """VMs that run are shut down (the role's or service's shutdown_action); those
+        that cannot be (failed, unknown, not placed, powered off, suspended...) are
+        deleted; busy ones are waited for."""
         action = role.get("shutdown_action") or self.body.get("shutdown_action")
         action = action or self.cfg.shutdown_action
-        running = [n["deploy_id"] for n in nodes if self.status(n) == RUNNING]
-        stuck = [n["deploy_id"] for n in nodes if self.status(n) in (FAILED, UNKNOWN, WAITING)]
+        running, stuck = [], []
+        for node in nodes:
+            vm = self.vms.get(node["deploy_id"])
+            if vm is None or vm.status in (DONE, BUSY):
+                continue
+            runs = vm.state == VmState.ACTIVE and vm.lcm == Lcm.RUNNING
+            (running if runs else stuck).append(vm.id)
         self.order(role, action, running, purpose)
         self.order(role, "delete", stuck, purpose)
 
     def anomalies(self, nodes: list[Body]) -> list[str]:
+        """Failed and unknown VMs, but for those given an order (a repair) this step."""
         return [
             f"VM {n['deploy_id']} is {self.status(n).upper()}"
             for n in nodes
-            if self.status(n) in (FAILED, UNKNOWN)
+            if self.status(n) in (FAILED, UNKNOWN) and n["deploy_id"] not in self.ordered
         ]
 
     def all_running(self, nodes: list[Body]) -> bool:
@@ -384,8 +394,8 @@ class _Step:
         if current == S.DEPLOYING:
             if S.FAILED_DEPLOYING in states:
                 new = S.FAILED_DEPLOYING
-            elif states <= {S.RUNNING}:
-                new = S.RUNNING
+            elif states <= {S.RUNNING, S.WARNING}:  # deployed; a VM may have failed since
+                new = S.WARNING if S.WARNING in states else S.RUNNING
         elif current == S.UNDEPLOYING:
             if S.FAILED_UNDEPLOYING in states:
                 new = S.FAILED_UNDEPLOYING

@@ -205,10 +205,17 @@ def validate(doc: Any) -> Body:
                     errors.add(f"roles[{i}].parents", f"unknown role {parent!r}")
                 elif parent == role.get("name"):
                     errors.add(f"roles[{i}].parents", "a role cannot be its own parent")
-    if not errors:
-        cycle = _cycle(roles)
-        if cycle:
-            errors.add("template.roles", f"dependency cycle: {' -> '.join(cycle)}")
+    well_formed = [
+        r
+        for r in roles
+        if isinstance(r, dict)
+        and isinstance(r.get("name"), str)
+        and isinstance(r.get("parents", []), list)
+        and all(isinstance(p, str) for p in r.get("parents", []))
+    ]
+    cycle = _cycle(well_formed)
+    if cycle:
+        errors.add("template.roles", f"dependency cycle: {' -> '.join(cycle)}")
     if errors:
         raise InvalidInput("the service template is not valid: " + "; ".join(errors))
     checked = copy.deepcopy(doc)
