@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
+    acls,
     objects,
     schema,
     templates,
@@ -128,6 +129,10 @@ def role_of(doc: dict, name: str) -> dict:
     return next(r for r in body_of(doc)["roles"] if r["name"] == name)
 
 
+def role_of_body(body: dict, name: str) -> dict:
+    return next(r for r in body["roles"] if r["name"] == name)
+
+
 def live_nodes(role: dict) -> list[dict]:
     return [n for n in role["nodes"] if not n.get("disposed")]
 
@@ -162,7 +167,9 @@ def vm(flow, vm_id: int) -> dict:
     return vms.show(flow.admin, vm_id)
 
 
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], what: str, timeout: float = 90.0, pause: float = 0.3
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -170,7 +177,7 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 90.0) -> 
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.3)
+        time.sleep(pause)
 
 
 def wait_state(flow, sid: int, state: S, timeout: float = 90.0, auth: Any = ADMIN) -> dict:
@@ -586,6 +593,7 @@ def test_other_users_see_and_use_only_what_they_are_allowed(flow):
 
     for vm_template in ids:
         objects.chmod(flow.admin, schema.TEMPLATES, vm_template, "604")
+    acls.create(flow.admin, "@1 HOST/* MANAGE")  # users may run VMs on the hosts
     mine = instantiate(flow, tid, auth=as_bob)
     doc = wait_state(flow, mine, S.RUNNING, auth=as_bob)
     assert (doc["UID"], doc["UNAME"]) == (bob["ID"], "bob")
@@ -619,3 +627,192 @@ def test_other_users_see_and_use_only_what_they_are_allowed(flow):
     made = service_vms(flow, sid)
     assert len(made) == 4
     assert all(m["UID"] == bob["ID"] for m in made)
+
+
+# ---- 4. role actions spread over time ---------------------------------------------------
+@sqlite_only
+def test_role_action_with_period_and_number_runs_in_groups(flow):
+    (tid,) = vm_templates(flow, 1)
+    _, sid = small_service(flow, [{"name": "app", "vm_template": tid, "cardinality": 2}])
+    first, second = (n["deploy_id"] for n in role_of(service(flow, sid), "app")["nodes"])
+    assert first < second
+
+    path = f"/service/{sid}/role/app/action"
+    answer = curl(flow, "POST", path, perform("suspend", period=3, number=1))
+    assert answer.status == 201, answer
+    assert answer.json["DOCUMENT"]["ID"] == sid
+    log = body_of(answer.json["DOCUMENT"])["log"]
+    assert any("suspend" in e["message"] and "app" in e["message"] for e in log), log
+
+    # watch both VMs: the first is suspended while the second still runs, then both are
+    timeline: list[tuple[int, int]] = []
+
+    def both_suspended() -> bool:
+        states = (vm(flow, first)["STATE"], vm(flow, second)["STATE"])
+        if not timeline or timeline[-1] != states:
+            timeline.append(states)
+        return states == (VmState.SUSPENDED, VmState.SUSPENDED)
+
+    wait_for(both_suspended, "both VMs SUSPENDED", timeout=60)
+    assert (VmState.SUSPENDED, VmState.ACTIVE) in timeline, timeline
+    assert (VmState.ACTIVE, VmState.SUSPENDED) not in timeline, timeline
+    # suspended VMs are healthy for OneFlow: the service stays RUNNING
+    doc = service(flow, sid)
+    assert body_of(doc)["state"] == S.RUNNING
+    assert role_of(doc, "app")["cardinality"] == 2
+
+    # period alone: number comes from action_number (1)
+    answer = curl(flow, "POST", path, perform("resume", period=2))
+    assert answer.status == 201, answer
+    timeline.clear()
+
+    def both_running() -> bool:
+        states = tuple(
+            VmState.ACTIVE if vm(flow, i)["LCM_STATE"] == Lcm.RUNNING else VmState.SUSPENDED
+            for i in (first, second)
+        )
+        if not timeline or timeline[-1] != states:
+            timeline.append(states)
+        return states == (VmState.ACTIVE, VmState.ACTIVE)
+
+    wait_for(both_running, "both VMs resumed", timeout=60)
+    assert (VmState.ACTIVE, VmState.SUSPENDED) in timeline, timeline
+    assert body_of(service(flow, sid))["state"] == S.RUNNING
+
+    # neither: every VM at once
+    answer = curl(flow, "POST", path, perform("poweroff"))
+    assert answer.status == 201, answer
+    wait_for(
+        lambda: all(vm(flow, i)["STATE"] == VmState.POWEROFF for i in (first, second)),
+        "both VMs POWEROFF",
+        timeout=60,
+    )
+    assert body_of(service(flow, sid))["state"] == S.RUNNING
+
+    # bad period / number
+    for params in ({"period": -1}, {"number": 0}, {"number": "two"}):
+        answer = curl(flow, "POST", path, perform("suspend", **params))
+        assert answer.status == 400, (params, answer)
+
+
+# ---- 5. a failed deployment, fixed and recovered ------------------------------------------------
+@sqlite_only
+def test_failed_deploying_is_recovered_once_the_cause_is_fixed(flow):
+    good, bad = vm_templates(flow, 2)
+    templates.update(
+        flow.admin, bad, VM_TEMPLATE.format(name="t1") + 'DISK = [ IMAGE = "missing" ]\n'
+    )
+    roles = [
+        {"name": "base", "vm_template": good},
+        {"name": "app", "parents": ["base"], "cardinality": 2, "vm_template": bad},
+    ]
+    tid = create_template(flow, {"name": "broken", "deployment": "straight", "roles": roles})
+    sid = instantiate(flow, tid)
+    doc = wait_state(flow, sid, S.FAILED_DEPLOYING)
+    body = body_of(doc)
+    assert role_of(doc, "base")["state"] == S.RUNNING
+    assert role_of(doc, "app")["state"] == S.FAILED_DEPLOYING
+    errors = [e for e in body["log"] if e["severity"] == "E"]
+    assert errors, body["log"]
+    assert any("app" in e["message"] and "missing" in e["message"] for e in errors), errors
+    assert "New state: FAILED_DEPLOYING" in {e["message"] for e in body["log"]}
+    live = service_vms(flow, sid, include_done=False)
+    assert [m["USER_TEMPLATE"]["ROLE_NAME"] for m in live] == ["base"]
+
+    # it stays failed: the loop does not retry by itself
+    time.sleep(3)
+    assert body_of(service(flow, sid))["state"] == S.FAILED_DEPLOYING
+
+    # scale is refused while failed; recover is what it takes
+    answer = curl(flow, "PUT", f"/service/{sid}/role/app", {"cardinality": 1})
+    assert answer.status == 405, answer
+
+    templates.update(flow.admin, bad, VM_TEMPLATE.format(name="t1"))
+    answer = curl(flow, "POST", f"/service/{sid}/action", perform("recover"))
+    assert answer.status == 201, answer
+    assert body_of(answer.json["DOCUMENT"])["state"] == S.DEPLOYING
+    doc = wait_state(flow, sid, S.RUNNING)
+    assert all(r["state"] == S.RUNNING for r in body_of(doc)["roles"])
+    live = service_vms(flow, sid, include_done=False)
+    assert sorted(m["NAME"] for m in live) == [
+        f"app_0_(service_{sid})",
+        f"app_1_(service_{sid})",
+        f"base_0_(service_{sid})",
+    ]
+    assert all(m["STATE"] == VmState.ACTIVE for m in live)
+    assert len(service_vms(flow, sid)) == 3  # the failed attempt made no VM
+    messages = [e["message"] for e in body_of(doc)["log"]]
+    assert "Recover from FAILED_DEPLOYING" in messages
+    assert messages.index("Recover from FAILED_DEPLOYING") < len(messages) - 1
+    assert messages[-1] == "New state: RUNNING"
+
+
+# ---- 6. the server killed mid-deploy ------------------------------------------------------
+@sqlite_only
+@pytest.mark.parametrize("kill_when", ["db_deploying", "worker_deploying", "worker_vms_made"])
+def test_a_server_killed_mid_deploy_finishes_the_service_after_a_restart(flow, kill_when):
+    ids = vm_templates(flow, 4)
+    tid = create_template(flow, my_service(ids))
+    sid = instantiate(flow, tid)
+
+    def role_deploying(name: str) -> bool:
+        body = body_of(service(flow, sid))
+        return body["state"] == S.DEPLOYING and role_of_body(body, name)["state"] in (
+            S.DEPLOYING,
+            S.RUNNING,
+        )
+
+    def worker_vms_made() -> bool:
+        made = service_vms(flow, sid, include_done=False)
+        workers = [m for m in made if m["USER_TEMPLATE"]["ROLE_NAME"] == "worker"]
+        return bool(workers) and not all(m["LCM_STATE"] == Lcm.RUNNING for m in workers)
+
+    ready = {
+        "db_deploying": lambda: role_deploying("db_master"),
+        "worker_deploying": lambda: role_deploying("worker"),
+        "worker_vms_made": worker_vms_made,
+    }[kill_when]
+    wait_for(ready, kill_when, timeout=120, pause=0.05)
+    pid = int(flow.instance.pid_path().read_text().strip())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), "the server to die")
+    assert curl_down(flow)
+    made_before = len(service_vms(flow, sid))
+    assert 1 <= made_before <= 15
+    from ansible_collections.onekit.cloud.plugins.module_utils import services as _s
+
+    _b = body_of(_s.show(flow.admin, sid))
+    print("made before restart:", made_before, [(r["name"], r["state"], len(r["nodes"]), r.get("creating")) for r in _b["roles"]])
+    time.sleep(3)
+    print("made 3s after kill:", len(service_vms(flow, sid)))
+    print(subprocess.run(["ps", "-ef", "--forest"], capture_output=True, text=True).stdout[-3000:])
+
+    flow.cli("onekit-server", "start", check=True)
+    doc = wait_state(flow, sid, S.RUNNING, timeout=150)
+    live = service_vms(flow, sid, include_done=False)
+    names = [m["NAME"] for m in live]
+    assert len(live) == 15, names
+    assert len(set(names)) == 15, names
+    assert all(m["STATE"] == VmState.ACTIVE and m["LCM_STATE"] == Lcm.RUNNING for m in live)
+    nodes = sorted(n["deploy_id"] for r in body_of(doc)["roles"] for n in live_nodes(r))
+    assert nodes == [m["ID"] for m in live]
+    for role in body_of(doc)["roles"]:
+        role_names = {m["NAME"] for m in live if m["USER_TEMPLATE"]["ROLE_NAME"] == role["name"]}
+        wanted = {f"{role['name']}_{i}_(service_{sid})" for i in range(role["cardinality"])}
+        assert role_names == wanted
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def curl_down(flow) -> bool:
+    result = subprocess.run(
+        ["curl", "-sS", "--max-time", "5", "-u", flow.auth, flow.url + "/service"],
+        capture_output=True,
+    )
+    return result.returncode != 0

@@ -10,7 +10,7 @@ from dataclasses import replace
 from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
-from onekit.cli.common import Cli, Context
+from onekit.cli.common import Cli, Context, Handler
 
 _DB_OPTIONS = ("db_server", "db_port", "db_user", "db_passwd", "db_name")
 
@@ -177,6 +177,27 @@ def build() -> Cli:
 
 def main(argv: Sequence[str] | None = None) -> int:
     return build().main(argv)
+
+
+def flow_main(argv: Sequence[str] | None = None) -> int:
+    """``oneflow-server start|stop|status``, as the guide starts OneFlow: the same server
+    (OneFlow is one of its APIs), under the guide's name."""
+
+    def say(handler: Handler, done: str) -> Handler:
+        def run(ctx: Context, args: argparse.Namespace) -> int | None:
+            result = handler(ctx, args)
+            ctx.out(done)
+            return result
+
+        return run
+
+    cli = Cli("oneflow-server", "Start or stop the OneFlow server (onekit-server).")
+    cli.command(
+        "start", "start the server in the background", say(_start, "oneflow-server started")
+    )
+    cli.command("stop", "stop the background server", say(_stop, "oneflow-server stopped"))
+    cli.command("status", "tell whether the server runs (exit 3 if not)", _status)
+    return cli.main(argv)
 
 
 if __name__ == "__main__":
