@@ -160,42 +160,32 @@ def delete(session: Session, ref: Ref) -> Body:
     return service
 
 
+# The guide's recover table: service state -> (roles in that state go to, extra role
+# fields, the service's new state). ``repair``: failed VMs are deleted (and replaced),
+# unknown ones booted; ``skip_cooldown``: a healed WARNING is RUNNING at once.
+_RECOVER: dict[S, tuple[S, dict, S]] = {
+    S.FAILED_DEPLOYING: (S.PENDING, {"repair": True}, S.DEPLOYING),
+    S.FAILED_UNDEPLOYING: (S.UNDEPLOYING, {}, S.UNDEPLOYING),
+    S.FAILED_SCALING: (S.SCALING, {"repair": True}, S.SCALING),
+    S.COOLDOWN: (S.RUNNING, {}, S.RUNNING),
+    S.WARNING: (S.SCALING, {"repair": True, "skip_cooldown": True}, S.SCALING),
+}
+
+
 def recover(session: Session, ref: Ref) -> Body:
     """``oneflow recover``, as the guide's table says."""
     with _managed(session, ref) as (_w, service):
-        body = service["TEMPLATE"]["BODY"]
         state = _state(service)
-        now = time.time()
-        roles = body["roles"]
-        if state == S.FAILED_DEPLOYING:
-            for role in roles:
-                if role["state"] == S.FAILED_DEPLOYING:
-                    role.update(state=int(S.PENDING), repair=True)
-            flow_lcm.set_service_state(service, S.DEPLOYING, now)
-        elif state == S.FAILED_UNDEPLOYING:
-            for role in roles:
-                if role["state"] == S.FAILED_UNDEPLOYING:
-                    role["state"] = int(S.UNDEPLOYING)
-            flow_lcm.set_service_state(service, S.UNDEPLOYING, now)
-        elif state == S.FAILED_SCALING:
-            for role in roles:
-                if role["state"] == S.FAILED_SCALING:
-                    role.update(state=int(S.SCALING), repair=True)
-            flow_lcm.set_service_state(service, S.SCALING, now)
-        elif state == S.COOLDOWN:
-            for role in roles:
-                if role["state"] == S.COOLDOWN:
-                    role["state"] = int(S.RUNNING)
-            flow_lcm.set_service_state(service, S.RUNNING, now)
-        elif state == S.WARNING:
-            for role in roles:
-                if role["state"] == S.WARNING:
-                    role.update(state=int(S.SCALING), repair=True, skip_cooldown=True)
-            flow_lcm.set_service_state(service, S.SCALING, now)
-        else:
+        if state not in _RECOVER:
             raise NotAllowed(
                 f"Wrong state {state.name}: recover is for a FAILED_*, WARNING or COOLDOWN service"
             )
+        role_state, fields, service_state = _RECOVER[state]
+        now = time.time()
+        for role in service["TEMPLATE"]["BODY"]["roles"]:
+            if role["state"] == state:
+                role.update(state=int(role_state), **fields)
+        flow_lcm.set_service_state(service, service_state, now)
         flow_lcm.log(service, f"Recover from {state.name}", now=now)
     return service
 
