@@ -16,7 +16,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils import objects, pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    flow_documents,
+    objects,
+    pool,
+    schema,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, NotFound
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import SHUTDOWN_ACTIONS
@@ -236,13 +241,7 @@ def _document(doc: Any) -> Body:
 
 # ---- the pool -------------------------------------------------------------------------
 def _get(w: AuthTx, ref: Ref, lock: bool = False) -> Body:
-    try:
-        body = pool.resolve(w.tx, schema.DOCUMENTS, ref, lock=lock)
-    except NotFound:
-        raise NotFound(f"service template {pool.shorten(str(ref))} does not exist") from None
-    if body.get("TYPE") != SERVICE_TEMPLATE:
-        raise NotFound(f"service template {ref} does not exist")
-    return body
+    return flow_documents.get(w.tx, ref, SERVICE_TEMPLATE, lock)
 
 
 def _by_name(w: AuthTx, name: str, uid: int) -> Body | None:

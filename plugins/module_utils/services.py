@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
+    flow_documents,
     flow_lcm,
     lifecycle,
     objects,
@@ -47,13 +48,7 @@ ROLE_ACTIONS = (*lifecycle.ACTIONS,)  # the guide's list: every onevm action, bo
 
 
 def _get(w: AuthTx, ref: Ref, lock: bool = False) -> Body:
-    try:
-        body = pool.resolve(w.tx, schema.DOCUMENTS, ref, lock=lock)
-    except NotFound:
-        raise NotFound(f"service {pool.shorten(str(ref))} does not exist") from None
-    if body.get("TYPE") != SERVICE or body["TEMPLATE"]["BODY"].get("deleting"):
-        raise NotFound(f"service {ref} does not exist")
-    return body
+    return flow_documents.get(w.tx, ref, SERVICE, lock)
 
 
 @contextmanager
@@ -362,12 +357,15 @@ def record_failures(session: Session, failures: list[tuple[int, str, str, str]])
 
 
 # ---- for modules ------------------------------------------------------------------------
-def find(session: Session, name: str) -> Body | None:
-    """The caller's live (not DONE) service named ``name``; None if there is none."""
+def find(session: Session, name: str, include_done: bool = False) -> Body | None:
+    """The caller's service named ``name`` that is not DONE (or any, with
+    ``include_done``); None if there is none."""
     found = [
         s
         for s in list_services(session)
-        if s["NAME"] == name and s["UID"] == session.subject.uid and _state(s) != S.DONE
+        if s["NAME"] == name
+        and s["UID"] == session.subject.uid
+        and (include_done or _state(s) != S.DONE)
     ]
     if len(found) > 1:
         ids = ", ".join(str(s["ID"]) for s in found)
@@ -375,17 +373,28 @@ def find(session: Session, name: str) -> Body | None:
     return found[0] if found else None
 
 
+def _gone(session: Session, service_id: int) -> bool:
+    """Deleted for good: the loop has removed its VMs and then the document."""
+    with session.read() as w:
+        return pool.get(w.tx, schema.DOCUMENTS, service_id) is None
+
+
 def wait_for(session: Session, ref: Ref, states: set[S], timeout: float) -> Body | None:
     """Poll until the service is in one of ``states`` (None: until it is gone); a FAILED_*
     state ends the wait with its log's last error."""
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            service = show(session, ref)
-        except NotFound:
-            if not states:
+        if not states:  # waiting for a deletion to finish
+            if _gone(session, int(ref)):
                 return None
-            raise
+            if time.monotonic() > deadline:
+                raise InvalidInput(
+                    f"service {ref} is still being deleted after {timeout:.0f} s (its VMs are "
+                    "going); the LCM of onekit-server deletes them: is it running?"
+                )
+            time.sleep(0.5)
+            continue
+        service = show(session, ref)
         state = _state(service)
         if state in states:
             return service

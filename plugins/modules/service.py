@@ -168,7 +168,9 @@ def _current(m: OnekitModule) -> dict | None:
             if p["state"] == "absent":
                 return None
             raise
-    return services.find(m.session, p["name"]) if p["name"] else None
+    if not p["name"]:
+        return None
+    return services.find(m.session, p["name"], include_done=p["state"] == "absent")
 
 
 def apply(m: OnekitModule) -> dict:

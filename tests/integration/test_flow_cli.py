@@ -21,7 +21,13 @@ from conftest import VENV_BIN, instance_env
 from support.cli import assert_error, created_id, login_as
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import groups, templates, users
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    groups,
+    objects,
+    schema,
+    templates,
+    users,
+)
 
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
 
@@ -203,12 +209,32 @@ def test_templates_create_list_show(flow, tmp_path):
     assert field(shown[perms:], "GROUP") == "---"
     assert field(shown[perms:], "OTHER") == "u--"
 
-    # and a user of another group can now instantiate it (its VM templates too: 604)
+    # a user of another group now sees it, but needs the VM templates shared too
     groups.create(flow.admin, "apptools")
     users.create(flow.admin, "johndoe", "secret", "apptools")
     john = login_as(tmp_path, "johndoe", "secret")
-    listing = ok(run(flow, "oneflow-template", "list", env=john))
-    assert "my_service" in listing
+    listing = ok(run(flow, "oneflow-template", "list", env=john)).splitlines()
+    assert [line.split() for line in listing[1:]] == [["0", "oneadmin", "oneadmin", "my_service"]]
+    assert_error(
+        run(flow, "oneflow-template", "instantiate", "0", env=john),
+        "oneflow-template",
+        "instantiate",
+    )
+    assert ok(run(flow, "oneflow", "list")).splitlines()[1:] == []
+    for i in range(4):
+        objects.chmod(flow.admin, schema.TEMPLATES, i, "604")
+    assert created_id(run(flow, "oneflow-template", "instantiate", "my_service", env=john)) == 1
+    listing = ok(run(flow, "oneflow", "list", env=john)).splitlines()
+    rows = [line.split()[:4] for line in listing[1:]]
+    assert rows == [["1", "johndoe", "apptools", "my_service"]]
+    # only USE for others: john may not change or delete the template
+    assert_error(
+        run(flow, "oneflow-template", "delete", "0", env=john), "oneflow-template", "delete"
+    )
+    assert_error(
+        run(flow, "oneflow-template", "chmod", "0", "606", env=john), "oneflow-template", "chmod"
+    )
+    ok(run(flow, "oneflow", "delete", "1", env=john))
 
     # delete
     ok(run(flow, "oneflow-template", "delete", "0"))
@@ -219,6 +245,17 @@ def test_templates_create_list_show(flow, tmp_path):
         "show",
         "service template 0 does not exist",
     )
+
+    # a template from stdin
+    piped = flow.cli(
+        "oneflow-template",
+        "create",
+        "-",
+        input=MY_SERVICE.replace('"my_service"', '"piped"'),
+        env={"ONEFLOW_URL": flow.url},
+    )
+    assert created_id(piped) == 2
+    assert field(ok(run(flow, "oneflow-template", "show", "piped")), "ID") == "2"
 
 
 @sqlite_only
@@ -356,9 +393,18 @@ def test_service_lifecycle(flow, tmp_path):
     assert_error(run(flow, "oneflow", "shutdown", "1"), "oneflow", "shutdown", "DONE")
 
     # delete: gone at once for its users
+    doc = service_json(flow, 1)
+    vm_ids = {n["deploy_id"] for r in doc["TEMPLATE"]["BODY"]["roles"] for n in r["nodes"]}
     ok(run(flow, "oneflow", "delete", "1"))
     assert_error(run(flow, "oneflow", "show", "1"), "oneflow", "show", "service 1 does not exist")
     assert ok(run(flow, "oneflow", "list")).splitlines()[1:] == []
+
+    # and its VMs go with it: onevm list no longer shows them
+    def vms_left() -> set[int]:
+        rows = ok(flow.cli("onevm", "list")).splitlines()[1:]
+        return {int(r.split()[0]) for r in rows if r.strip()} & vm_ids
+
+    wait_until(lambda: not vms_left(), "the service's VMs to be gone")
 
 
 @sqlite_only
@@ -441,6 +487,15 @@ def test_errors_against_a_running_server(flow, tmp_path):
         run(flow, "oneflow-template", "create", str(bad)), "oneflow-template", "create", "JSON"
     )
     assert "line 3" in line and "column 27" in line, line
+    # line numbers count the lines of comments too
+    commented = tmp_path / "commented.json"
+    commented.write_text(
+        '/* the guide\n   my_service */\n{\n  // x\n  "name": "x" "roles": []\n}\n'
+    )
+    line = assert_error(
+        run(flow, "oneflow-template", "create", str(commented)), "oneflow-template", "create"
+    )
+    assert "line 5" in line and "column 15" in line, line
     # a document that is JSON but not a valid template: every error at once
     invalid = tmp_path / "invalid.json"
     invalid.write_text('{"name": "x", "deployment": "sideways", "roles": [{"name": "a"}]}')
@@ -476,6 +531,34 @@ def test_errors_against_a_running_server(flow, tmp_path):
     wait_state(flow, 1, "RUNNING")
     assert_error(run(flow, "oneflow", "scale", "1", "a", "-1"), "oneflow", "scale", "cardinality")
     assert_error(run(flow, "oneflow", "recover", "1"), "oneflow", "recover", "RUNNING")
+    assert_error(run(flow, "oneflow", "chmod", "1", "999"), "oneflow", "chmod")
+    assert_error(
+        run(flow, "oneflow", "action", "1", "a", "reboot", "--number", "0"),
+        "oneflow",
+        "action",
+        "number",
+    )
+
+    # someone without rights on it: does not see it, may not touch it
+    users.create(flow.admin, "bob", "bobpass")
+    bob = login_as(tmp_path, "bob", "bobpass")
+    assert ok(run(flow, "oneflow", "list", env=bob)).splitlines()[1:] == []
+    assert ok(run(flow, "oneflow-template", "list", env=bob)).splitlines()[1:] == []
+    for args in (
+        ("oneflow", "show", "1"),
+        ("oneflow", "delete", "1"),
+        ("oneflow", "shutdown", "1"),
+        ("oneflow", "scale", "1", "a", "2"),
+        ("oneflow", "chmod", "1", "666"),
+        ("oneflow-template", "instantiate", "0"),
+        ("oneflow-template", "delete", "0"),
+    ):
+        line = assert_error(run(flow, *args, env=bob), args[0], args[1])
+        assert "not authorized" in line.lower() or "denied" in line.lower(), line
+    doc = service_json(flow, 1)
+    assert state_of(doc) == "RUNNING"
+    assert doc["TEMPLATE"]["BODY"]["roles"][0]["cardinality"] == 1
+    assert ok(run(flow, "oneflow-template", "list")).splitlines()[1].split()[0] == "0"
 
 
 @sqlite_only

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import socket
 
 _FIRST, _LAST = 20000, 32000
@@ -22,7 +23,10 @@ def _worker_slice() -> range:
     return range(start, start + _SLICE)
 
 
-_candidates = itertools.cycle(_worker_slice())
+# from a random place in the slice: two test sessions at once rarely meet
+_slice = _worker_slice()
+_start = random.randrange(len(_slice))
+_candidates = itertools.cycle([*_slice[_start:], *_slice[:_start]])
 
 
 def free_port() -> int:
