@@ -221,8 +221,10 @@ class _Step:
             )
 
     def repair(self, role: Body, purpose: str) -> None:
-        """What recover asks: failed VMs deleted (and replaced), unknown ones booted."""
-        failed = [n for n in self.live(role) if self.status(n) == FAILED]
+        """What recover asks: failed VMs deleted (and replaced), unknown ones booted.
+        VMs never placed are replaced too: they were made from the template as it was
+        before its fix (the usual cause of a failed deployment)."""
+        failed = [n for n in self.live(role) if self.status(n) in (FAILED, WAITING)]
         for node in failed:
             node["disposed"] = "1"
         self.order(role, "delete", [n["deploy_id"] for n in failed], purpose)

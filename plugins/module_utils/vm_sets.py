@@ -285,6 +285,7 @@ def apply(
     if todo.chown:
         vms.chown_all(session, todo.chown, req.owner, req.group)
     member_ids = [vm["ID"] for vm in todo.members if vm not in todo.delete]
+    placed: list[int] = []  # new VMs the scheduler has been asked for already
     if todo.create:
         extra = template.parse(req.extra_template) if req.extra_template else {}
         extra.update({**req.attributes, **req.count_attributes})
@@ -299,6 +300,7 @@ def apply(
         member_ids += new_ids
         if req.state != "present":
             _place(session, sched, new_ids, errors)
+            placed = new_ids
             fresh = {vm["ID"]: vm for vm in vms.list_vms(session) if vm["ID"] in new_ids}
             for vm_id, vm in fresh.items():
                 todo.steps[vm_id] = _actions(vm, req.state, req.hard)
@@ -313,8 +315,8 @@ def apply(
         for action, ids in wave.items():
             if action != PLACE:
                 act(ids, action)
-    if req.state == "running":
-        _place(session, sched, member_ids, errors)
+    if req.state == "running":  # once per VM: a second try would say the same
+        _place(session, sched, [i for i in member_ids if i not in placed], errors)
     after = [vm for vm in vms.list_vms(session, include_done=True) if vm["ID"] in member_ids]
     return after, errors
 

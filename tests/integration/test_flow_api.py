@@ -9,6 +9,7 @@ states, and the VMs the service made (read from the store as ``onevm show`` woul
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import signal
@@ -20,11 +21,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.ports import free_port
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
     acls,
+    lifecycle,
     objects,
     schema,
+    services,
     templates,
     users,
     vms,
@@ -125,12 +129,12 @@ def body_of(doc: dict) -> dict:
     return doc["TEMPLATE"]["BODY"]
 
 
-def role_of(doc: dict, name: str) -> dict:
-    return next(r for r in body_of(doc)["roles"] if r["name"] == name)
-
-
 def role_of_body(body: dict, name: str) -> dict:
     return next(r for r in body["roles"] if r["name"] == name)
+
+
+def role_of(doc: dict, name: str) -> dict:
+    return role_of_body(body_of(doc), name)
 
 
 def live_nodes(role: dict) -> list[dict]:
@@ -346,6 +350,15 @@ def test_my_service_deploys_in_order_scales_and_shuts_down(flow):
     gone = [m for m in service_vms(flow, 1) if m["STATE"] == VmState.DONE]
     assert len(gone) == 2
     assert all(m["USER_TEMPLATE"]["ROLE_NAME"] == "worker" for m in gone)
+    assert sorted(role_of(doc, "worker")["disposed_nodes"]) == [m["ID"] for m in gone]
+
+    # $VM_NUMBER never comes back: the next worker is number 12
+    assert curl(flow, "PUT", "/service/1/role/worker", {"cardinality": 11}).status == 204
+    wait_for(lambda: scaled(11), "11 running workers")
+    names = {m["NAME"] for m in service_vms(flow, 1, include_done=False)}
+    assert "worker_12_(service_1)" in names
+    assert not names & {m["NAME"] for m in gone}
+    gone = [m for m in service_vms(flow, 1) if m["STATE"] == VmState.DONE]
 
     # shutdown: children first, the service ends DONE
     answer = curl(flow, "POST", "/service/1/action", perform("shutdown"))
@@ -354,7 +367,7 @@ def test_my_service_deploys_in_order_scales_and_shuts_down(flow):
     doc = wait_state(flow, 1, S.DONE)
     assert all(r["state"] == S.DONE for r in body_of(doc)["roles"])
     made = service_vms(flow, 1)
-    assert len(made) == 17
+    assert len(made) == 18
     assert all(m["STATE"] == VmState.DONE for m in made)
     kept = [m for m in made if m["ID"] not in {g["ID"] for g in gone}]
     etime = {
@@ -381,6 +394,10 @@ def test_errors_are_refused_and_change_nothing(flow):
     (tid,) = vm_templates(flow, 1)
     roles = [{"name": "web", "vm_template": tid, "cardinality": 1, "min_vms": 1, "max_vms": 3}]
     template_id, sid = small_service(flow, roles, "web_service")
+    # OneFlow takes a template naming a VM template that does not exist; instantiate does not
+    dangling = create_template(
+        flow, {"name": "dangling", "roles": [{"name": "r", "vm_template": 999}]}
+    )
     before = pools(flow)
     vm_count = len(vms.list_vms(flow.admin, include_done=True))
 
@@ -458,6 +475,12 @@ def test_errors_are_refused_and_change_nothing(flow):
         ("PUT", "/service/99/role/web", {"cardinality": 2}),
     ):
         refused(curl(flow, method, path, body), 404)
+
+    refused(
+        curl(flow, "POST", f"/service_template/{dangling}/action", perform("instantiate")),
+        404,
+        "VM template 999 does not exist",
+    )
 
     # unknown role
     refused(
@@ -694,6 +717,51 @@ def test_role_action_with_period_and_number_runs_in_groups(flow):
         answer = curl(flow, "POST", path, perform("suspend", **params))
         assert answer.status == 400, (params, answer)
 
+    # a VM of the role deleted by hand: the guide's manual scale-down
+    lifecycle.act(flow.admin, [first], "delete")
+    doc = wait_for(
+        lambda: (d := service(flow, sid)) and role_of(d, "app")["cardinality"] == 1 and d,
+        "the role to follow the deleted VM",
+    )
+    role = role_of(doc, "app")
+    assert [n["deploy_id"] for n in role["nodes"]] == [second]
+    assert role["disposed_nodes"] == [first]
+    assert body_of(doc)["state"] == S.RUNNING
+    time.sleep(2)  # and no VM comes back to replace it
+    assert [m["ID"] for m in service_vms(flow, sid, include_done=False)] == [second]
+
+
+# ---- cooldown --------------------------------------------------------------------------------
+@sqlite_only
+def test_a_scaled_role_cools_down_and_recover_ends_the_cooldown(flow):
+    (tid,) = vm_templates(flow, 1)
+    roles = [{"name": "app", "vm_template": tid, "cooldown": 600}]
+    _, sid = small_service(flow, roles, "cool")
+    path = f"/service/{sid}/role/app"
+    assert curl(flow, "PUT", path, {"cardinality": 2}).status == 204
+    # while scaling, no second scale
+    answer = curl(flow, "PUT", path, {"cardinality": 3})
+    assert answer.status == 405, answer
+    doc = wait_state(flow, sid, S.COOLDOWN)
+    assert role_of(doc, "app")["state"] == S.COOLDOWN
+    assert len(live_nodes(role_of(doc, "app"))) == 2
+    answer = curl(flow, "PUT", path, {"cardinality": 3})
+    assert answer.status == 405, answer
+    assert "COOLDOWN" in answer.message
+    # the role's cooldown (600 s) is kept, not default_cooldown (2 s)
+    time.sleep(3)
+    assert body_of(service(flow, sid))["state"] == S.COOLDOWN
+    answer = curl(flow, "POST", f"/service/{sid}/action", perform("recover"))
+    assert answer.status == 201, answer
+    assert body_of(answer.json["DOCUMENT"])["state"] == S.RUNNING
+    doc = service(flow, sid)
+    assert body_of(doc)["state"] == S.RUNNING
+    assert role_of(doc, "app")["state"] == S.RUNNING
+    assert curl(flow, "PUT", path, {"cardinality": 1}).status == 204
+    doc = wait_state(flow, sid, S.COOLDOWN)
+    assert len(live_nodes(role_of(doc, "app"))) == 1
+    assert len(service_vms(flow, sid, include_done=False)) == 1
+
 
 # ---- 5. a failed deployment, fixed and recovered ------------------------------------------------
 @sqlite_only
@@ -747,7 +815,123 @@ def test_failed_deploying_is_recovered_once_the_cause_is_fixed(flow):
     assert messages[-1] == "New state: RUNNING"
 
 
+TOO_BIG = 'NAME = "{name}"\nCPU = 0.1\nMEMORY = 100000000\n'  # MiB: no host has that
+
+
+def failed_by_memory(flow) -> tuple[int, int, dict]:
+    """A service whose only VM cannot be placed: FAILED_DEPLOYING."""
+    (tid,) = vm_templates(flow, 1)
+    templates.update(flow.admin, tid, TOO_BIG.format(name="t0"))
+    template_id = create_template(
+        flow, {"name": "big", "roles": [{"name": "app", "vm_template": tid}]}
+    )
+    sid = instantiate(flow, template_id)
+    doc = wait_state(flow, sid, S.FAILED_DEPLOYING)
+    assert role_of(doc, "app")["state"] == S.FAILED_DEPLOYING
+    errors = [e["message"] for e in body_of(doc)["log"] if e["severity"] == "E"]
+    assert any("Role app" in m and "MEMORY" in m and "no host" in m for m in errors), errors
+    return tid, sid, doc
+
+
+@sqlite_only
+def test_an_unplaceable_vm_is_reported_once(flow):
+    _, _, doc = failed_by_memory(flow)
+    (vm_id,) = (n["deploy_id"] for n in role_of(doc, "app")["nodes"])
+    errors = [e["message"] for e in body_of(doc)["log"] if e["severity"] == "E"]
+    assert len(errors) == 1, errors
+    assert errors[0].count(f"VM {vm_id} stays PENDING") == 1, errors[0]
+
+
+@sqlite_only
+def test_recover_after_an_unplaceable_vm_once_the_template_is_fixed(flow):
+    tid, sid, _ = failed_by_memory(flow)
+    templates.update(flow.admin, tid, VM_TEMPLATE.format(name="t0"))
+    answer = curl(flow, "POST", f"/service/{sid}/action", perform("recover"))
+    assert answer.status == 201, answer
+    wait_state(flow, sid, S.RUNNING, timeout=45)
+    live = service_vms(flow, sid, include_done=False)
+    assert len(live) == 1 and live[0]["LCM_STATE"] == Lcm.RUNNING
+
+
 # ---- 6. the server killed mid-deploy ------------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _cmdline(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+
+
+def step_processes(flow) -> dict[int, str]:
+    """Live processes running a playbook for this instance (the LCM's ansible-runner)."""
+    home = str(flow.instance.home)
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            cmdline = _cmdline(int(entry))
+            if cmdline and home in cmdline and _alive(int(entry)):
+                found[int(entry)] = cmdline
+    return found
+
+
+def kill_server(flow) -> None:
+    """SIGKILL, as a crash: no clean-up of any kind."""
+    pid = int(flow.instance.pid_path().read_text().strip())
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not _alive(pid), "the server to die")
+    result = subprocess.run(
+        ["curl", "-sS", "--max-time", "5", "-u", flow.auth, flow.url + "/service"],
+        capture_output=True,
+    )
+    assert result.returncode != 0, "the OneFlow API still answers"
+
+
+def end_processes(processes: dict[int, str]) -> None:
+    """Stop what a killed server left behind (those very processes, by pid)."""
+    for pid, cmdline in processes.items():
+        if _alive(pid) and _cmdline(pid) == cmdline:
+            os.kill(pid, signal.SIGKILL)
+
+
+def restart(flow):
+    """``onekit-server start`` again. Should another program have taken a port of the dead
+    server meanwhile (a test session running beside this one), the instance moves to
+    free ports."""
+    result = flow.cli("onekit-server", "start")
+    if result.returncode == 0:
+        return flow
+    assert "address in use" in result.stderr + result.stdout, result.stderr
+    config = flow.instance.config_path.read_text()
+    old = flow.instance.config().port
+    flow.instance.config_path.write_text(
+        config.replace(f'PORT = "{old}"', f'PORT = "{free_port()}"')
+    )
+    conf = flow.instance.flow_config_path.read_text()
+    old_flow = flow.instance.flow_config().port
+    flow.instance.flow_config_path.write_text(
+        conf.replace(f":port: {old_flow}", f":port: {free_port()}")
+    )
+    flow.cli("onekit-server", "start", check=True)
+    return dataclasses.replace(flow, url=flow.instance.flow_config().url)
+
+
+def vms_made_not_running(flow, sid: int, role: str) -> bool:
+    made = [
+        m
+        for m in service_vms(flow, sid, include_done=False)
+        if m["USER_TEMPLATE"]["ROLE_NAME"] == role
+    ]
+    return bool(made) and not all(m["LCM_STATE"] == Lcm.RUNNING for m in made)
+
+
 @sqlite_only
 @pytest.mark.parametrize("kill_when", ["db_deploying", "worker_deploying", "worker_vms_made"])
 def test_a_server_killed_mid_deploy_finishes_the_service_after_a_restart(flow, kill_when):
@@ -762,57 +946,68 @@ def test_a_server_killed_mid_deploy_finishes_the_service_after_a_restart(flow, k
             S.RUNNING,
         )
 
-    def worker_vms_made() -> bool:
-        made = service_vms(flow, sid, include_done=False)
-        workers = [m for m in made if m["USER_TEMPLATE"]["ROLE_NAME"] == "worker"]
-        return bool(workers) and not all(m["LCM_STATE"] == Lcm.RUNNING for m in workers)
-
     ready = {
+        # the decision to create the db VMs is written, their creation may not have run
         "db_deploying": lambda: role_deploying("db_master"),
         "worker_deploying": lambda: role_deploying("worker"),
-        "worker_vms_made": worker_vms_made,
+        # the workers are being made and placed by the step's playbook
+        "worker_vms_made": lambda: vms_made_not_running(flow, sid, "worker"),
     }[kill_when]
     wait_for(ready, kill_when, timeout=120, pause=0.05)
-    pid = int(flow.instance.pid_path().read_text().strip())
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), "the server to die")
-    assert curl_down(flow)
-    made_before = len(service_vms(flow, sid))
-    assert 1 <= made_before <= 15
-    from ansible_collections.onekit.cloud.plugins.module_utils import services as _s
-
-    _b = body_of(_s.show(flow.admin, sid))
-    print("made before restart:", made_before, [(r["name"], r["state"], len(r["nodes"]), r.get("creating")) for r in _b["roles"]])
-    time.sleep(3)
-    print("made 3s after kill:", len(service_vms(flow, sid)))
-    print(subprocess.run(["ps", "-ef", "--forest"], capture_output=True, text=True).stdout[-3000:])
-
-    flow.cli("onekit-server", "start", check=True)
-    doc = wait_state(flow, sid, S.RUNNING, timeout=150)
+    kill_server(flow)
+    left = step_processes(flow)
+    try:
+        assert 1 <= len(service_vms(flow, sid)) <= 15
+        assert body_of(services_doc(flow, sid))["state"] == S.DEPLOYING
+        flow = restart(flow)
+        doc = wait_state(flow, sid, S.RUNNING, timeout=150)
+    finally:
+        end_processes(left)
     live = service_vms(flow, sid, include_done=False)
     names = [m["NAME"] for m in live]
     assert len(live) == 15, names
     assert len(set(names)) == 15, names
+    assert len(service_vms(flow, sid)) == 15  # none made twice and deleted
     assert all(m["STATE"] == VmState.ACTIVE and m["LCM_STATE"] == Lcm.RUNNING for m in live)
     nodes = sorted(n["deploy_id"] for r in body_of(doc)["roles"] for n in live_nodes(r))
     assert nodes == [m["ID"] for m in live]
     for role in body_of(doc)["roles"]:
+        assert role["cardinality"] == len(live_nodes(role))
         role_names = {m["NAME"] for m in live if m["USER_TEMPLATE"]["ROLE_NAME"] == role["name"]}
         wanted = {f"{role['name']}_{i}_(service_{sid})" for i in range(role["cardinality"])}
         assert role_names == wanted
+    # the straight order held across the crash
+    by_role = {r["name"]: [n["deploy_id"] for n in r["nodes"]] for r in body_of(doc)["roles"]}
+    assert max(by_role["frontend"]) < min(by_role["db_master"] + by_role["db_slave"])
+    assert max(by_role["db_master"] + by_role["db_slave"]) < min(by_role["worker"])
 
 
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] == "Z"
-    except OSError:
-        return True
+def services_doc(flow, sid: int) -> dict:
+    """The service read from the store (the API is down)."""
+    return services.show(flow.admin, sid)
 
 
-def curl_down(flow) -> bool:
-    result = subprocess.run(
-        ["curl", "-sS", "--max-time", "5", "-u", flow.auth, flow.url + "/service"],
-        capture_output=True,
+@sqlite_only
+def test_a_killed_server_leaves_no_playbook_running(flow):
+    (tid,) = vm_templates(flow, 1)
+    template_id = create_template(
+        flow, {"name": "many", "roles": [{"name": "app", "vm_template": tid, "cardinality": 10}]}
     )
-    return result.returncode != 0
+    sid = instantiate(flow, template_id)
+    wait_for(
+        lambda: vms_made_not_running(flow, sid, "app") and step_processes(flow),
+        "the step's playbook to be making the VMs",
+        pause=0.05,
+    )
+    kill_server(flow)
+    left = step_processes(flow)
+    try:
+        flow = restart(flow)
+        wait_state(flow, sid, S.RUNNING, timeout=150)
+        assert len(service_vms(flow, sid, include_done=False)) == 10
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(pid) for pid in left):
+            time.sleep(0.5)
+        assert [cmd[:120] for pid, cmd in left.items() if _alive(pid)] == []
+    finally:
+        end_processes(left)

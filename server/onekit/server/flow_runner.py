@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,29 @@ class FlowRunner:
         self.instance = instance
         self.data_dir = instance.var / "flow-runner"
         self.runs = 0
+
+    def stop_leftovers(self) -> list[int]:
+        """Kill the step playbooks a dead server of this instance left running (a
+        SIGKILLed server's ansible-playbook lives on, orphaned); called before this
+        server's first step, so two runs never create the same VMs at once."""
+        marker = str(self.data_dir).encode()
+        killed = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker in cmdline and b"ansible" in cmdline:
+                try:
+                    os.kill(int(entry.name), signal.SIGKILL)
+                    killed.append(int(entry.name))
+                except OSError:
+                    pass
+        if killed:
+            log.warning("stopped %d playbook processes left by a previous server", len(killed))
+        return killed
 
     def execute(self, plan: Plan) -> StepResult:
         """Run every order of ``plan``; returns the orders that failed."""

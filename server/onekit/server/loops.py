@@ -111,10 +111,15 @@ class Loops:
     def _run_flow(self) -> None:
         """The LCM runs while this server leads; a step that acted is followed by another
         at once (its VMs may let the next roles start), else it sleeps until woken."""
+        leading = False
         while not self._stop.is_set():
             if not self.leader:
+                leading = False
                 self._stop.wait(0.5)
                 continue
+            if not leading:
+                leading = True
+                self._guard("OneFlow clean-up", self.flow_runner.stop_leftovers)
             self._flow_wake.clear()
             acted = self._guard("OneFlow", self.flow_once)
             if not acted:
