@@ -194,6 +194,7 @@ class Instance:
         else:
             config = config or InstanceConfig()
             parse_config(render_config(config), self.config_path)  # refuse bad values now
+        flow_config.parse(flow_config.render(flow), str(self.flow_config_path))
         for path in (self.home, self.etc, self.var):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
         db = self.database(create=True, config=config)

@@ -16,6 +16,7 @@ from support.mariadb import PASSWORD, USER
 from support.ports import free_port
 
 from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 
 
@@ -198,7 +199,8 @@ def test_run_in_foreground_stops_on_sigterm(instance: Instance):
 
 def test_two_instances_run_side_by_side(tmp_path, instance: Instance, cli: Cli):
     other = Instance(tmp_path / "second")
-    other.init(InstanceConfig(port=free_port()))  # never the default 2633: tests run in parallel
+    # never the default ports (2633, 2474): tests run in parallel
+    other.init(InstanceConfig(port=free_port()), flow=FlowConfig(port=free_port()))
     other_cli = Cli(other)
     assert cli("onekit-server", "start").returncode == 0
     try:
@@ -228,6 +230,7 @@ def _init(home, *args: str) -> subprocess.CompletedProcess:
         (("--port", "99999"), "PORT must be a whole number from 1 to 65535"),
         (("--listen-address", ""), "LISTEN_ADDRESS is empty"),
         (("--db-user", "x"), "need --db-backend mysql"),
+        (("--flow-port", "0"), ":port: must be an integer of at least 1"),
     ],
 )
 def test_init_refuses_bad_settings_before_writing_anything(tmp_path, args, message):

@@ -17,9 +17,12 @@ from support.ports import free_port
 from ansible_collections.onekit.cloud.plugins.module_utils import (
     hosts,
     lifecycle,
+    service_templates,
+    services,
     templates,
     vms,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
     HostState,
@@ -40,6 +43,10 @@ def _health(instance: Instance) -> dict:
     url = f"http://127.0.0.1:{instance.config().port}/health"
     with urllib.request.urlopen(url, timeout=2) as answer:
         return json.load(answer)
+
+
+def _service_state(admin, service_id: int) -> int:
+    return services.show(admin, service_id)["TEMPLATE"]["BODY"]["state"]
 
 
 def _wait(predicate, what: str, timeout: float = 20.0) -> None:
@@ -98,14 +105,29 @@ def test_a_second_server_stands_by_and_takes_over(
     conf = second.config_path.read_text()
     port = instance.config().port
     second.config_path.write_text(conf.replace(f'PORT = "{port}"', f'PORT = "{free_port()}"'))
+    flow_port = instance.flow_config().port
+    flow_conf = second.flow_config_path.read_text()
+    second.flow_config_path.write_text(
+        flow_conf.replace(f":port: {flow_port}", f":port: {free_port()}")
+    )
+    for home in (instance, second):  # OneFlow's loop: quick steps
+        flow_conf = home.flow_config_path.read_text()
+        home.flow_config_path.write_text(flow_conf.replace(":lcm_interval: 30", ":lcm_interval: 1"))
+    tpl = templates.create(admin, 'NAME = "tiny"\nCPU = 0.1\nMEMORY = 32\n')
+    flow_doc = service_templates.create(
+        admin, {"name": "pair", "roles": [{"name": "a", "vm_template": tpl["ID"]}]}
+    )
     _start(cli, started)
     _start(Cli(second), started)
     assert _health(instance)["loops"] == "leader"
     assert _health(second)["loops"] == "standby"
+    first = services.instantiate(admin, flow_doc["ID"])
+    _wait(lambda: _service_state(admin, first["ID"]) == FlowState.RUNNING, "the leader's LCM")
 
     os.kill(int(instance.pid_path().read_text()), signal.SIGKILL)  # dies, no clean-up
     _wait(lambda: _health(second)["loops"] == "leader", "the standby to lead")
-    tpl = templates.create(admin, 'NAME = "tiny"\nCPU = 0.1\nMEMORY = 32\n')
+    then = services.instantiate(admin, flow_doc["ID"])  # the new leader deploys it
+    _wait(lambda: _service_state(admin, then["ID"]) == FlowState.RUNNING, "the new leader's LCM")
     vm = templates.instantiate(admin, tpl["ID"], 1, hold=True)[0]
     lifecycle.act(admin, [vm["ID"]], "release")
     _wait(lambda: vms.show(admin, vm["ID"])["STATE"] == VmState.ACTIVE, "placement")
