@@ -104,6 +104,60 @@ options:
       - Template text merged over the template for new VMs, as the extra file of
         C(onetemplate instantiate) (C(NIC = [ NETWORK_ID = 0 ])).
     type: str
+  sets:
+    description:
+      - Several sets in one call, each named and acted on as the module's own options
+        would (one module start-up for all; OneFlow's loop sends a step's orders this way).
+      - An item that fails does not stop the others; the task fails naming each failed
+        item's C(label), and RV(sets) tells what became of every item.
+    type: list
+    elements: dict
+    suboptions:
+      label:
+        description: A name for the item in messages and in RV(sets).
+        type: str
+      state:
+        description: The item's O(state) (default - the module's; C(present) with O(sets[].action)).
+        type: str
+        choices: [present, running, poweroff, suspended, stopped, undeployed, absent]
+      template_id:
+        description: As O(template_id).
+        type: int
+      template_name:
+        description: As O(template_name).
+        type: str
+      instance_ids:
+        description: As O(instance_ids).
+        type: list
+        elements: int
+      exact_count:
+        description: As O(exact_count).
+        type: int
+      names:
+        description: As O(names).
+        type: list
+        elements: str
+      count_attributes:
+        description: As O(count_attributes).
+        type: dict
+      attributes:
+        description: As O(attributes).
+        type: dict
+      action:
+        description: As O(action).
+        type: str
+        choices: [shutdown, shutdown-hard, undeploy, undeploy-hard, poweroff, poweroff-hard,
+                  hold, release, stop, suspend, resume, boot, reboot, reboot-hard, delete,
+                  delete-recreate, snapshot-create]
+      owner_id:
+        description: As O(owner_id).
+        type: int
+      group_id:
+        description: As O(group_id).
+        type: int
+      extra_template:
+        description: As O(extra_template).
+        type: str
 extends_documentation_fragment:
   - onekit.cloud.connection
   - onekit.cloud.attributes
@@ -153,13 +207,13 @@ EXAMPLES = r"""
 RETURN = r"""
 instances_ids:
   description: Ids of the VMs of the set after the run.
-  returned: always
+  returned: when O(sets) is not used
   type: list
   elements: int
   sample: [3, 4, 5]
 instances:
   description: The VMs of the set after the run.
-  returned: always
+  returned: when O(sets) is not used
   type: list
   elements: dict
   contains:
@@ -191,23 +245,31 @@ instances:
       type: dict
 tagged_instances:
   description: The VMs that match O(count_attributes) and O(count_labels) (O(exact_count)).
-  returned: always
+  returned: when O(sets) is not used
   type: list
   elements: dict
 created:
   description: How many VMs were (or in check mode would be) created.
-  returned: always
+  returned: when O(sets) is not used
   type: int
   sample: 2
 deleted_ids:
   description: Ids of the VMs deleted (or to delete in check mode).
-  returned: always
+  returned: when O(sets) is not used
   type: list
   elements: int
+sets:
+  description:
+    - With O(sets), each item's outcome - C(label), C(changed), C(failed), C(msg),
+      C(instances_ids), C(created), C(deleted_ids).
+  returned: when O(sets) is used
+  type: list
+  elements: dict
 """
 
 from ansible_collections.onekit.cloud.plugins.module_utils import lifecycle, vm_sets
 from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
 
 
 def _brief(vms: list[dict]) -> list[dict]:
@@ -223,50 +285,107 @@ def _brief(vms: list[dict]) -> list[dict]:
     ]
 
 
-def apply(m: OnekitModule) -> dict:
-    p = m.params
-    request = vm_sets.Request(
-        state=p["state"],
-        template=p["template_id"] if p["template_id"] is not None else p["template_name"],
-        instance_ids=p["instance_ids"],
-        count=p["count"],
-        exact_count=p["exact_count"],
-        count_attributes={str(k).upper(): str(v) for k, v in p["count_attributes"].items()},
-        count_labels=[str(x) for x in p["count_labels"]],
-        attributes={str(k).upper(): str(v) for k, v in p["attributes"].items()},
-        labels=[str(x) for x in p["labels"]],
-        hard=p["hard"],
-        names=p["names"],
-        action=p["action"],
-        owner=p["owner_id"],
-        group=p["group_id"],
-        extra_template=p["extra_template"],
+def _request(o: dict, state: str, hard: bool) -> vm_sets.Request:
+    """A set's request from the module's options (or one item of O(sets))."""
+
+    def upper(values: dict | None) -> dict:
+        return {str(k).upper(): str(v) for k, v in (values or {}).items()}
+
+    return vm_sets.Request(
+        state=state,
+        template=o["template_id"] if o.get("template_id") is not None else o.get("template_name"),
+        instance_ids=o.get("instance_ids"),
+        count=o.get("count") or 1,
+        exact_count=o.get("exact_count"),
+        count_attributes=upper(o.get("count_attributes")),
+        count_labels=[str(x) for x in o.get("count_labels") or []],
+        attributes=upper(o.get("attributes")),
+        labels=[str(x) for x in o.get("labels") or []],
+        hard=hard,
+        names=o.get("names"),
+        action=o.get("action"),
+        owner=o.get("owner_id"),
+        group=o.get("group_id"),
+        extra_template=o.get("extra_template"),
     )
+
+
+def _run(m: OnekitModule, request: vm_sets.Request) -> tuple[dict, list[str]]:
+    """Plan and (unless in check mode) apply one set; its result and its errors."""
     plan = vm_sets.plan(m.session, request)
     before = [vm_sets.summary(vm) for vm in plan.members]
-    deleted = [vm["ID"] for vm in plan.delete]
-    if m.check_mode or not plan.changed:
-        after = before
-        errors: list[str] = []
-    else:
-        sched = m.instance.sched_config()
-        bodies, errors = vm_sets.apply(m.session, request, plan, sched)
+    errors: list[str] = []
+    after = before
+    if not m.check_mode and plan.changed:
+        bodies, errors = vm_sets.apply(m.session, request, plan, m.instance.sched_config())
         after = [vm_sets.summary(vm) for vm in bodies]
     live = [vm for vm in after if vm["state"] != "DONE"]
-    tagged = live if request.exact_count is not None else []
+    return {
+        "changed": plan.changed,
+        "before": before,
+        "instances_ids": [vm["vm_id"] for vm in live],
+        "instances": live,
+        "tagged_instances": live if request.exact_count is not None else [],
+        "created": plan.create,
+        "deleted_ids": [vm["ID"] for vm in plan.delete],
+    }, errors
+
+
+def apply(m: OnekitModule) -> dict:
+    p = m.params
+    if p["sets"] is not None:
+        return apply_sets(m)
+    outcome, errors = _run(m, _request(p, p["state"], p["hard"]))
+    before = outcome.pop("before")
     result = m.result(
-        plan.changed,
+        outcome.pop("changed"),
         {"instances": _brief(before)},
-        {"instances": _brief(live)},
-        instances_ids=[vm["vm_id"] for vm in live],
-        instances=live,
-        tagged_instances=tagged,
-        created=plan.create,
-        deleted_ids=deleted,
+        {"instances": _brief(outcome["instances"])},
+        **outcome,
     )
     if errors:  # the VMs made so far are in the store: report them with the failure
         m.module.fail_json(msg="; ".join(errors), **result)
     return result
+
+
+def apply_sets(m: OnekitModule) -> dict:
+    """Each item of O(sets) in turn; one that fails does not stop the others."""
+    p = m.params
+    results, failures = [], []
+    for index, item in enumerate(p["sets"]):
+        key = item.get("label") or str(index)
+        state = item.get("state") or ("present" if item.get("action") else p["state"])
+        try:
+            outcome, errors = _run(m, _request(item, state, p["hard"]))
+        except OneError as err:
+            outcome, errors = {"changed": False, "instances_ids": []}, [str(err)]
+        outcome.pop("before", None)
+        outcome.update(label=key, failed=bool(errors), msg="; ".join(errors))
+        results.append(outcome)
+        if errors:
+            failures.append(f"{key}: {outcome['msg']}")
+    changed = any(r["changed"] for r in results)
+    result = m.result(changed, {}, {}, sets=results)
+    if failures:
+        m.module.fail_json(msg="; ".join(failures), **result)
+    return result
+
+
+_SET_OPTIONS = {
+    "label": {"type": "str"},
+    "state": {"type": "str", "choices": list(vm_sets.STATES)},
+    "template_id": {"type": "int"},
+    "template_name": {"type": "str"},
+    "instance_ids": {"type": "list", "elements": "int"},
+    "exact_count": {"type": "int"},
+    "names": {"type": "list", "elements": "str"},
+    "count_attributes": {"type": "dict"},
+    "attributes": {"type": "dict"},
+    "action": {"type": "str", "choices": list(lifecycle.ACTIONS)},
+    "owner_id": {"type": "int"},
+    "group_id": {"type": "int"},
+    "extra_template": {"type": "str"},
+}
 
 
 def main() -> None:
@@ -288,10 +407,12 @@ def main() -> None:
             "owner_id": {"type": "int"},
             "group_id": {"type": "int"},
             "extra_template": {"type": "str"},
+            "sets": {"type": "list", "elements": "dict", "options": _SET_OPTIONS},
         },
         mutually_exclusive=[
             ("template_id", "template_name"),
             ("instance_ids", "exact_count", "names"),
+            *(("sets", name) for name in _SET_OPTIONS if name not in ("label", "state")),
         ],
     ).run(apply)
 

@@ -41,29 +41,31 @@ class StepResult:
     runs: int = 0
 
 
-def _orders(plan: Plan) -> tuple[dict[str, Any], dict[str, tuple[int, str, str]]]:
-    """The playbook's extra vars, and each order's key -> (service, role, purpose)."""
+def _orders(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, tuple[int, str, str]]]:
+    """The playbook's ``flow_orders`` (items of the vm module's ``sets``), and each
+    order's key -> (service, role, purpose)."""
     owners: dict[str, tuple[int, str, str]] = {}
-    actions, creates = [], []
-    for i, order in enumerate(plan.actions):
-        key = f"a{i}:{order.action}:service {order.service_id}:{order.role}"
-        owners[key] = (order.service_id, order.role, order.purpose)
-        actions.append({"key": key, "action": order.action, "vm_ids": order.vm_ids})
-    for i, order in enumerate(plan.creates):
-        key = f"c{i}:create:service {order.service_id}:{order.role}"
-        owners[key] = (order.service_id, order.role, order.purpose)
-        creates.append(
-            {
-                "key": key,
-                "template_id": order.template_id,
-                "names": order.names,
-                "attributes": {"SERVICE_ID": str(order.service_id), "ROLE_NAME": order.role},
-                "owner_id": order.uid,
-                "group_id": order.gid,
-                "contents": order.contents or "",
-            }
-        )
-    return {"flow_actions": actions, "flow_creates": creates}, owners
+    orders: list[dict[str, Any]] = []
+    for i, action in enumerate(plan.actions):
+        key = f"a{i}:{action.action}:service {action.service_id}:{action.role}"
+        owners[key] = (action.service_id, action.role, action.purpose)
+        orders.append({"label": key, "action": action.action, "instance_ids": action.vm_ids})
+    for i, create in enumerate(plan.creates):
+        key = f"c{i}:create:service {create.service_id}:{create.role}"
+        owners[key] = (create.service_id, create.role, create.purpose)
+        order = {
+            "label": key,
+            "state": "running",
+            "template_id": create.template_id,
+            "names": create.names,
+            "count_attributes": {"SERVICE_ID": str(create.service_id), "ROLE_NAME": create.role},
+            "owner_id": create.uid,
+            "group_id": create.gid,
+        }
+        if create.contents:
+            order["extra_template"] = create.contents
+        orders.append(order)
+    return orders, owners
 
 
 class FlowRunner:
@@ -101,20 +103,22 @@ class FlowRunner:
         """Run every order of ``plan``; returns the orders that failed."""
         if not plan.orders:
             return StepResult("successful", 0)
-        extravars, owners = _orders(plan)
+        orders, owners = _orders(plan)
         failures: list[Failure] = []
         seen: set[str] = set()
 
         def on_event(event: dict) -> bool:
-            if event.get("event") not in ("runner_item_on_failed", "runner_on_failed"):
+            if event.get("event") != "runner_on_failed":
                 return True
             res = event.get("event_data", {}).get("res", {})
-            item = res.get("item")
-            key = item.get("key") if isinstance(item, dict) else None
-            if key in owners and key not in seen:
-                seen.add(key)
-                service_id, role, purpose = owners[key]
-                failures.append((service_id, role, purpose, str(res.get("msg", "failed"))))
+            items = res.get("sets")
+            if not isinstance(items, list):  # the task failed as a whole
+                items = [{"label": k, "failed": True, "msg": res.get("msg")} for k in owners]
+            for item in items:
+                key = item.get("label")
+                if item.get("failed") and key in owners and key not in seen:
+                    seen.add(key)
+                    failures.append((*owners[key], str(item.get("msg") or "failed")))
             return True
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +129,7 @@ class FlowRunner:
                 playbook=str(STEP_PLAYBOOK),
                 inventory=f"localhost ansible_connection=local "
                 f"ansible_python_interpreter={sys.executable}",
-                extravars=extravars,
+                extravars={"flow_orders": orders},
                 envvars={
                     "ONEKIT_HOME": str(self.instance.home),
                     "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
