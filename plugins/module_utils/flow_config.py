@@ -97,6 +97,8 @@ def _checked(key: str, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: :shutdown_action: must be 'shutdown' or 'shutdown-hard'")
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where}: :{key}: must be a non-empty string")
+    if key == "vm_name_template" and "$VM_NUMBER" not in value:
+        raise ConfigError(f"{where}: :vm_name_template: must contain $VM_NUMBER")
     return value
 
 

@@ -8,6 +8,7 @@ instantiates as service 1.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import pool, schema
@@ -85,7 +86,7 @@ def get(tx: Tx, ref: int | str, doc_type: int, lock: bool = False) -> Body:
     text = str(ref).strip()
     if isinstance(ref, bool) or not text:
         raise InvalidInput(f"a {noun} id or name is required")
-    if text.isdigit():
+    if re.fullmatch(r"[0-9]+", text):
         body = pool.get(tx, schema.DOCUMENTS, int(text), lock=lock) if len(text) < 11 else None
         if not _visible(body, doc_type):
             raise NotFound(f"{noun} {pool.shorten(text)} does not exist")

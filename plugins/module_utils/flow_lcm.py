@@ -17,6 +17,7 @@ recover: failed VMs are deleted and unknown ones booted), ``cooldown_end``.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,6 +28,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import Fl
 from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
 
 Body = dict[str, Any]
+logger = logging.getLogger("onekit.flow")
 
 # How a VM counts for its role
 DONE, FAILED, UNKNOWN, RUNNING, BUSY, WAITING = (
@@ -141,7 +143,9 @@ def set_service_state(service: Body, state: S, now: float) -> None:
 
 
 def vm_name(config: FlowConfig, service: Body, role: Body, number: int) -> str:
-    pattern = role.get("vm_name_template") or config.vm_name_template
+    body = service["TEMPLATE"]["BODY"]
+    pattern = role.get("vm_name_template") or body.get("vm_name_template")
+    pattern = pattern or config.vm_name_template
     return (
         pattern.replace("$SERVICE_ID", str(service["ID"]))
         .replace("$SERVICE_NAME", service["NAME"])
@@ -170,10 +174,16 @@ class _Step:
         return [n for n in role["nodes"] if not n.get("disposed")]
 
     def adopt(self, role: Body, tagged: list[VmView]) -> None:
-        """VMs made for the role are its nodes; VMs gone DONE leave it."""
+        """VMs made for the role are its nodes; VMs gone DONE leave it.
+
+        A VM is the role's only if it was asked for (its name is in ``creating``) and
+        belongs to the service's owner: tags alone are anyone's to write (``onevm
+        update``), so they never hand a VM to another user's service."""
         known = {n["deploy_id"] for n in role["nodes"]} | set(role.get("disposed_nodes", []))
-        for vm in tagged:
-            if vm.id not in known:
+        asked = list(role.get("creating", []))
+        for vm in sorted(tagged, key=lambda vm: vm.id):
+            if vm.id not in known and vm.uid == self.service["UID"] and vm.name in asked:
+                asked.remove(vm.name)
                 role["nodes"].append({"deploy_id": vm.id})
         seen = {self.vms[n["deploy_id"]].name for n in role["nodes"] if n["deploy_id"] in self.vms}
         role["creating"] = [name for name in role.get("creating", []) if name not in seen]
@@ -290,11 +300,10 @@ class _Step:
                 self.role_state(role, failed)
                 log(self.service, f"Role {name}: {', '.join(problems)}", "E", self.now)
                 return
-            if state == S.SCALING:
-                self.dispose_surplus(role)
-                leaving = [n for n in role["nodes"] if n.get("disposed")]
-                self.shut_down(role, leaving, "scale")
-            self.create_missing(role, "deploy" if state == S.DEPLOYING else "scale")
+            purpose = "deploy" if state == S.DEPLOYING else "scale"
+            self.dispose_surplus(role)  # a scale-down, or a VM too many (never left)
+            self.shut_down(role, [n for n in role["nodes"] if n.get("disposed")], purpose)
+            self.create_missing(role, purpose)
             live = self.live(role)
             settled = not any(n.get("disposed") for n in role["nodes"])
             if len(live) == role["cardinality"] and settled and self.all_running(live):
@@ -340,7 +349,12 @@ class _Step:
     # -- the service
     def step(self, tagged: dict[str, list[VmView]]) -> Plan:
         if self.body.get("deleting"):
-            ids = [vm.id for vms in tagged.values() for vm in vms if vm.status != DONE]
+            ids = [
+                vm.id
+                for vms in tagged.values()
+                for vm in vms
+                if vm.status != DONE and vm.uid == self.service["UID"]
+            ]
             ids += [
                 n["deploy_id"]
                 for r in self.body["roles"]
@@ -362,8 +376,8 @@ class _Step:
             self.adopt(role, tagged.get(role["name"], []))
         straight = self.body.get("deployment") == "straight"
         for role in self._ordered(roles, straight):
-            parents_ready = not straight or all(
-                roles[p]["state"] == S.RUNNING for p in role.get("parents", [])
+            parents_ready = not straight or all(  # WARNING: deployed, a VM failed since
+                roles[p]["state"] in (S.RUNNING, S.WARNING) for p in role.get("parents", [])
             )
             children_done = not straight or all(
                 r["state"] == S.DONE for r in roles.values() if role["name"] in r.get("parents", [])
@@ -429,7 +443,11 @@ def decide(services: list[Body], vms: list[VmView], now: float, config: FlowConf
     for service in services:
         before = repr(service["TEMPLATE"]["BODY"])  # a fingerprint: C-fast, exact
         step = _Step(service, by_id, now, config)
-        result = step.step(tagged.get(service["ID"], {}))
+        try:
+            result = step.step(tagged.get(service["ID"], {}))
+        except Exception:  # one broken document must not stop every other service
+            logger.exception("OneFlow: service %s skipped in this step", service.get("ID"))
+            continue
         plan.creates += result.creates
         plan.actions += result.actions
         plan.chowns += result.chowns

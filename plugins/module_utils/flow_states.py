@@ -20,24 +20,6 @@ class FlowState(enum.IntEnum):
     COOLDOWN = 10
 
 
-TRANSIENT = frozenset(
-    {FlowState.DEPLOYING, FlowState.UNDEPLOYING, FlowState.SCALING, FlowState.COOLDOWN}
-)
-FAILED = frozenset(
-    {FlowState.FAILED_DEPLOYING, FlowState.FAILED_UNDEPLOYING, FlowState.FAILED_SCALING}
-)
-#: the failed state a role or service enters when the work of a state fails
-FAILURE_OF = {
-    FlowState.PENDING: FlowState.FAILED_DEPLOYING,
-    FlowState.DEPLOYING: FlowState.FAILED_DEPLOYING,
-    FlowState.UNDEPLOYING: FlowState.FAILED_UNDEPLOYING,
-    FlowState.SCALING: FlowState.FAILED_SCALING,
-    FlowState.RUNNING: FlowState.FAILED_SCALING,
-    FlowState.WARNING: FlowState.FAILED_SCALING,
-    FlowState.COOLDOWN: FlowState.FAILED_SCALING,
-}
-
-
 def name(code: int) -> str:
     try:
         return FlowState(code).name

@@ -23,7 +23,11 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
     schema,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import SHUTDOWN_ACTIONS
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import (
     SERVICE_TEMPLATE,
@@ -36,7 +40,8 @@ Body = dict[str, Any]
 Ref = int | str
 DEPLOYMENTS = ("none", "straight")
 ADJUSTMENTS = ("CHANGE", "CARDINALITY", "PERCENTAGE_CHANGE")
-_ROLE_NAME = re.compile(r"^\w+$")
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9_]+$")  # it goes into URLs and VM names
+MAX_VMS = 10000  # per role, as one onetemplate instantiate makes at most
 
 #: hooks for checks that belong to auto-scaling (expression grammar, cron lines)
 expression_checker: Callable[[str], None] | None = None
@@ -48,7 +53,9 @@ class _Errors(list):
         self.append(f"{path}: {message}")
 
 
-def _int(errors: _Errors, doc: Body, key: str, path: str, low: int | None = 0) -> int | None:
+def _int(
+    errors: _Errors, doc: Body, key: str, path: str, low: int | None = 0, high: int = 2**31 - 1
+) -> int | None:
     if key not in doc:
         return None
     value = doc[key]
@@ -57,6 +64,9 @@ def _int(errors: _Errors, doc: Body, key: str, path: str, low: int | None = 0) -
         return None
     if low is not None and value < low:
         errors.add(f"{path}.{key}", f"must be {low} or more, got {value}")
+        return None
+    if value > high:
+        errors.add(f"{path}.{key}", f"must be at most {high}, got {value}")
         return None
     return value
 
@@ -71,6 +81,14 @@ def _str(errors: _Errors, doc: Body, key: str, path: str, required: bool = False
         errors.add(f"{path}.{key}", f"must be a non-empty string, got {value!r}")
         return None
     return value
+
+
+def _name_template(errors: _Errors, doc: Body, path: str) -> None:
+    """``vm_name_template`` must number the VMs, or a scale-up would ask for a name
+    that exists and never get its VM."""
+    value = _str(errors, doc, "vm_name_template", path)
+    if value is not None and "$VM_NUMBER" not in value:
+        errors.add(f"{path}.vm_name_template", "must contain $VM_NUMBER (names are unique)")
 
 
 def _policy(errors: _Errors, policy: Any, path: str, scheduled: bool) -> None:
@@ -118,17 +136,18 @@ def _role(errors: _Errors, role: Any, path: str) -> str | None:
         return None
     name = _str(errors, role, "name", path, required=True)
     if name is not None and not _ROLE_NAME.match(name):
-        errors.add(f"{path}.name", f"may hold only letters, digits and _, got {name!r}")
+        errors.add(f"{path}.name", f"may hold only ASCII letters, digits and _, got {name!r}")
         name = None
     if "vm_template" not in role:
         errors.add(f"{path}.vm_template", "is required (the id of a VM template)")
     else:
         _int(errors, role, "vm_template", path)
-    cardinality = _int(errors, role, "cardinality", path)
-    low = _int(errors, role, "min_vms", path)
-    high = _int(errors, role, "max_vms", path)
+    cardinality = _int(errors, role, "cardinality", path, high=MAX_VMS)
+    low = _int(errors, role, "min_vms", path, high=MAX_VMS)
+    high = _int(errors, role, "max_vms", path, high=MAX_VMS)
     _int(errors, role, "cooldown", path)
     _str(errors, role, "vm_template_contents", path)
+    _name_template(errors, role, path)
     if "shutdown_action" in role and role["shutdown_action"] not in SHUTDOWN_ACTIONS:
         errors.add(f"{path}.shutdown_action", "must be 'shutdown' or 'shutdown-hard'")
     parents = role.get("parents", [])
@@ -189,6 +208,7 @@ def validate(doc: Any) -> Body:
         )
     if "shutdown_action" in doc and doc["shutdown_action"] not in SHUTDOWN_ACTIONS:
         errors.add("template.shutdown_action", "must be 'shutdown' or 'shutdown-hard'")
+    _name_template(errors, doc, "template")
     if "custom_attrs" in doc and not isinstance(doc["custom_attrs"], dict):
         errors.add("template.custom_attrs", "must be an object")
     roles = doc.get("roles")
@@ -245,11 +265,15 @@ def _get(w: AuthTx, ref: Ref, lock: bool = False) -> Body:
 
 
 def _by_name(w: AuthTx, name: str, uid: int) -> Body | None:
-    row = w.tx.row(
+    """The caller's template of that name (several: the module cannot tell which)."""
+    rows = w.tx.rows(
         "SELECT oid FROM document_pool WHERE name = ? AND uid = ? AND type = ?",
         (name, uid, SERVICE_TEMPLATE),
     )
-    return pool.get(w.tx, schema.DOCUMENTS, row[0], lock=True) if row else None
+    if len(rows) > 1:
+        ids = ", ".join(str(r[0]) for r in rows)
+        raise Conflict(f"service templates {ids} are all named {name!r}; delete or rename one")
+    return pool.get(w.tx, schema.DOCUMENTS, rows[0][0], lock=True) if rows else None
 
 
 def check_vm_templates(w: AuthTx, body: Body) -> None:

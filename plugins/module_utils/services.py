@@ -39,6 +39,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import
     parse_json,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState as S
+from ansible_collections.onekit.cloud.plugins.module_utils.service_templates import MAX_VMS
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import VmState
 
@@ -189,15 +190,21 @@ def scale(
     session: Session, ref: Ref, role_name: str, cardinality: Any, force: bool = False
 ) -> Body:
     """``oneflow scale <service> <role> <cardinality> [--force]``."""
-    if not isinstance(cardinality, int) or isinstance(cardinality, bool) or cardinality < 0:
-        raise InvalidInput(f"cardinality must be an integer of 0 or more, got {cardinality!r}")
+    if (
+        not isinstance(cardinality, int)
+        or isinstance(cardinality, bool)
+        or not 0 <= cardinality <= MAX_VMS
+    ):
+        raise InvalidInput(
+            f"cardinality must be an integer from 0 to {MAX_VMS}, got {cardinality!r}"
+        )
     with _managed(session, ref) as (_w, service):
         role = _role(service, role_name)
         state = _state(service)
-        if state not in (S.RUNNING, S.WARNING):
+        if state != S.RUNNING:
             raise NotAllowed(
                 f"Action scale not allowed in state {state.name}: the service must be "
-                "RUNNING (wait for it, or `oneflow recover` a COOLDOWN)"
+                "RUNNING (wait for it; `oneflow recover` ends a COOLDOWN and heals a WARNING)"
             )
         if not force:
             if "min_vms" in role and cardinality < role["min_vms"]:
@@ -269,9 +276,10 @@ def role_action(
 
 
 def _vm_ids(w: AuthTx, service: Body) -> list[int]:
-    """The service's VMs: its nodes, and VMs made for it not adopted yet."""
+    """The service's VMs: its nodes, and VMs of its owner made for it, not adopted yet."""
     ids = {n["deploy_id"] for r in service["TEMPLATE"]["BODY"]["roles"] for n in r["nodes"]}
-    for vm in pool.all_bodies(w.tx, schema.VMS, "state != ?", (int(VmState.DONE),)):
+    where = "state != ? AND uid = ?"
+    for vm in pool.all_bodies(w.tx, schema.VMS, where, (int(VmState.DONE), service["UID"])):
         if str(vm["USER_TEMPLATE"].get("SERVICE_ID")) == str(service["ID"]):
             ids.add(vm["ID"])
     return sorted(ids)
@@ -280,9 +288,10 @@ def _vm_ids(w: AuthTx, service: Body) -> list[int]:
 def chown(session: Session, ref: Ref, owner: Ref | None, group: Ref | None = None) -> Body:
     """``oneflow chown 1 johndoe apptools``: the service and its VMs change hands together."""
     with _managed(session, ref) as (w, service):
+        vm_ids = _vm_ids(w, service)  # the owner's VMs: read before the owner changes
         objects.chown_in(w, schema.DOCUMENTS, service, owner, group)
         system = AuthTx(w.tx, Session.system(session.db))
-        for vm_id in _vm_ids(w, service):
+        for vm_id in vm_ids:
             vm = pool.get(w.tx, schema.VMS, vm_id, lock=True)
             if vm is not None:
                 objects.chown_in(system, schema.VMS, vm, service["UID"], service["GID"])
@@ -328,29 +337,42 @@ def plan_step(session: Session, config: FlowConfig, now: float | None = None) ->
         return plan
 
 
+# what a failed order was for -> (the role states it served, the failed state)
+# (the service and role states it served are the states that fail)
+_FAILED_BY_PURPOSE: dict[str, tuple[frozenset[S], S]] = {
+    "deploy": (frozenset({S.PENDING, S.DEPLOYING}), S.FAILED_DEPLOYING),
+    "scale": (frozenset({S.SCALING}), S.FAILED_SCALING),
+    "undeploy": (frozenset({S.UNDEPLOYING}), S.FAILED_UNDEPLOYING),
+}
+_SERVICE_SERVED = {"deploy": S.DEPLOYING, "scale": S.SCALING, "undeploy": S.UNDEPLOYING}
+
+
 def record_failures(session: Session, failures: list[tuple[int, str, str, str]]) -> None:
     """Orders that failed — (service id, role, purpose, message) — put their role and
     service in the FAILED_* state of what they were doing, with the message in the log.
-    A failed role action (``oneflow action``) is logged only."""
+    A role that has moved on meanwhile (the user shut the service down while the step
+    ran) keeps its new state and the failure is only logged, as is a failed role action
+    (``oneflow action``)."""
     if not failures:
         return
-    failed_state = {
-        "deploy": S.FAILED_DEPLOYING,
-        "scale": S.FAILED_SCALING,
-        "undeploy": S.FAILED_UNDEPLOYING,
-    }
     now = time.time()
     with session.write() as w:
         for service_id, role_name, purpose, message in failures:
             service = pool.get(w.tx, schema.DOCUMENTS, service_id, lock=True)
             if service is None or service.get("TYPE") != SERVICE:
                 continue
-            state = failed_state.get(purpose)
-            if state is not None and role_name:
-                role = _role(service, role_name)
-                role["state"] = int(state)
-                flow_lcm.set_service_state(service, state, now)
-            severity = "E" if state is not None or purpose == "delete" else "W"
+            body = service["TEMPLATE"]["BODY"]
+            served, failed = _FAILED_BY_PURPOSE.get(purpose, (frozenset(), None))
+            role = next((r for r in body["roles"] if r["name"] == role_name), None)
+            current = (
+                role is not None
+                and S(role["state"]) in served
+                and body["state"] == _SERVICE_SERVED.get(purpose)
+            )
+            if failed is not None and current and not body.get("deleting"):
+                role["state"] = int(failed)
+                flow_lcm.set_service_state(service, failed, now)
+            severity = "E" if failed is not None else "W"
             where = f"Role {role_name}: " if role_name else ""
             flow_lcm.log(service, f"{where}{message}", severity, now)
             pool.update(w.tx, schema.DOCUMENTS, service)

@@ -20,8 +20,10 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
     vms,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
+from ansible_collections.onekit.cloud.plugins.module_utils.auth import Subject, Target
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import VmState
 
 Body = dict[str, Any]
 Ref = int | str
@@ -113,13 +115,20 @@ def instantiate_named(
     extra: Any = None,
     owner: int | None = None,
     group: int | None = None,
+    unique_among: dict[str, str] | None = None,
 ) -> list[Body]:
-    """One new VM per name (None: the default name), all in one transaction; with
-    ``owner`` / ``group`` they belong to that user and group from the start (the caller
-    needs the rights of ``onevm chown``), so no VM is ever seen with the wrong owner."""
+    """One new VM per name (None: the default name), all in one transaction.
+
+    With ``owner`` the VMs are made *as that user*: their rights decide (the template's
+    USE, restricted attributes, images, networks, CREATE) and they own the VMs from the
+    start; the caller needs MANAGE on that user (an administrator has it), as for
+    ``onevm chown``. ``group`` then moves them to another group. With ``unique_among``
+    (attributes), a name already held by a live VM carrying those attributes is skipped:
+    checked under a lock on the template, so two callers never make the same VM twice.
+    """
     if not 1 <= len(names) <= 10000:
         raise InvalidInput(f"the number of VMs must be 1 to 10000, got {len(names)}")
-    return _allocate(session, ref, lambda _name: names, False, extra, owner, group)
+    return _allocate(session, ref, lambda _name: names, False, extra, owner, group, unique_among)
 
 
 def _allocate(
@@ -130,21 +139,51 @@ def _allocate(
     extra: Any,
     owner: int | None = None,
     group: int | None = None,
+    unique_among: dict[str, str] | None = None,
 ) -> list[Body]:
     merge = _parsed(extra) if extra else {}
-    vms.check_restricted(session.subject, merge, "the extra attributes")
     with session.write() as w:
-        body = pool.resolve(w.tx, schema.TEMPLATES, ref)
-        w.authorize(objects.target(schema.TEMPLATES, body), Right.USE)
+        body = pool.resolve(w.tx, schema.TEMPLATES, ref, lock=unique_among is not None)
+        actor = w if owner is None else _acting_for(w, owner)
+        vms.check_restricted(actor.subject, merge, "the extra attributes")
+        actor.authorize(objects.target(schema.TEMPLATES, body), Right.USE)
         tpl = template.merge(body["TEMPLATE"], merge)
+        names = names_for(body["NAME"])
+        if unique_among is not None:
+            names = _not_taken(w, names, unique_among, actor.subject.uid)
         made = []
-        for vm_name_ in names_for(body["NAME"]):
-            vm = vms.allocate_in(w, tpl, vm_name_, hold, body["ID"])
-            if owner is not None or group is not None:
-                objects.chown_in(w, schema.VMS, vm, owner, group)
+        for vm_name_ in names:
+            vm = vms.allocate_in(actor, tpl, vm_name_, hold, body["ID"])
+            if group is not None and vm["GID"] != group:
+                objects.chown_in(w, schema.VMS, vm, None, group)
                 pool.update(w.tx, schema.VMS, vm)
             made.append(vm)
         return made
+
+
+def _acting_for(w: AuthTx, owner: Ref) -> AuthTx:
+    """The transaction as ``owner`` sees it, for a caller with MANAGE on that user."""
+    user = pool.resolve(w.tx, schema.USERS, owner)
+    w.authorize(Target.of("USER", user), Right.MANAGE)
+    return AuthTx(w.tx, Session(w.session.db, Subject.of_user(user), umask=w.session.umask))
+
+
+def _not_taken(
+    w: AuthTx, names: list[str | None], attributes: dict[str, str], uid: int
+) -> list[str | None]:
+    """The names no live VM of user ``uid`` with ``attributes`` holds (each holds one)."""
+    wanted = sorted({n for n in names if n is not None})
+    if not wanted:
+        return names
+    marks = ", ".join("?" for _ in wanted)
+    where = f"state != ? AND uid = ? AND name IN ({marks})"
+    held = pool.all_bodies(w.tx, schema.VMS, where, (int(VmState.DONE), uid, *wanted))
+    left = list(names)
+    for vm in held:
+        user = vm["USER_TEMPLATE"]
+        if all(str(user.get(k)) == str(v) for k, v in attributes.items()) and vm["NAME"] in left:
+            left.remove(vm["NAME"])
+    return left
 
 
 def vm_name(name: str | None, template_name: str, index: int, count: int) -> str | None:

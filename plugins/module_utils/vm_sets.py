@@ -222,7 +222,11 @@ def plan(session: Session, req: Request) -> Plan:
         result.delete = surplus
         result.create = max(0, wanted - len(members))
     elif req.names is not None:
-        tagged = [vm for vm in live if _matches(vm, req, template_id)]
+        # with an owner, only that user's VMs count: another user's VM, however named and
+        # tagged, is never taken into the set (nor given to the owner)
+        tagged = [
+            vm for vm in live if _matches(vm, req, template_id) and req.owner in (None, vm["UID"])
+        ]
         members, missing = _by_names(tagged, req.names)
         result = Plan(members)
         if req.state == "absent":
@@ -293,8 +297,9 @@ def apply(
         labels = sorted(set(req.labels) | set(req.count_labels))
         if labels:
             extra["LABELS"] = ",".join(labels)
+        unique = req.count_attributes if req.names is not None else None
         created = templates.instantiate_named(
-            session, req.template, todo.names, extra or None, req.owner, req.group
+            session, req.template, todo.names, extra or None, req.owner, req.group, unique
         )
         new_ids = [vm["ID"] for vm in created]
         member_ids += new_ids

@@ -130,9 +130,23 @@ options:
         description: As O(instance_ids).
         type: list
         elements: int
+      count:
+        description: As O(count).
+        type: int
       exact_count:
         description: As O(exact_count).
         type: int
+      count_labels:
+        description: As O(count_labels).
+        type: list
+        elements: str
+      labels:
+        description: As O(labels).
+        type: list
+        elements: str
+      hard:
+        description: As O(hard) (default - the module's).
+        type: bool
       names:
         description: As O(names).
         type: list
@@ -356,7 +370,8 @@ def apply_sets(m: OnekitModule) -> dict:
         key = item.get("label") or str(index)
         state = item.get("state") or ("present" if item.get("action") else p["state"])
         try:
-            outcome, errors = _run(m, _request(item, state, p["hard"]))
+            hard = p["hard"] if item.get("hard") is None else item["hard"]
+            outcome, errors = _run(m, _request(item, state, hard))
         except OneError as err:
             outcome, errors = {"changed": False, "instances_ids": []}, [str(err)]
         outcome.pop("before", None)
@@ -377,10 +392,14 @@ _SET_OPTIONS = {
     "template_id": {"type": "int"},
     "template_name": {"type": "str"},
     "instance_ids": {"type": "list", "elements": "int"},
+    "count": {"type": "int"},
     "exact_count": {"type": "int"},
     "names": {"type": "list", "elements": "str"},
     "count_attributes": {"type": "dict"},
+    "count_labels": {"type": "list", "elements": "str"},
     "attributes": {"type": "dict"},
+    "labels": {"type": "list", "elements": "str"},
+    "hard": {"type": "bool"},
     "action": {"type": "str", "choices": list(lifecycle.ACTIONS)},
     "owner_id": {"type": "int"},
     "group_id": {"type": "int"},

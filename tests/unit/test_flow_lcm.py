@@ -857,3 +857,84 @@ def test_one_step_over_a_thousand_services_and_ten_thousand_vms() -> None:
         f"web_10_(service_{sid})" for sid in range(1, 1000, 2)
     }
     assert len(plan.changed) == 1000
+
+
+# ---- review: tags alone never make a VM a service's --------------------------------------
+def test_a_vm_tagged_by_another_user_is_never_adopted():
+    """Anyone may write SERVICE_ID/ROLE_NAME into their VM (onevm update): such a VM
+    neither joins the service nor replaces the VM the service asked for."""
+    service = make_service(one_role(1), uid=5, gid=100)
+    cloud = Cloud(service)
+    plan = cloud.step()
+    (wanted,) = creates_by_role(plan)["web"]
+    cloud.add(wanted, 1, "web", uid=7, gid=100)  # same name and tags, another owner
+    cloud.add("web_x", 1, "web", uid=5, gid=100)  # the owner's, but never asked for
+    cloud.step()
+    assert node_ids(service, "web") == []
+    assert role(service, "web")["creating"] == [wanted]  # still asked for, by name
+
+
+def test_a_deleted_service_deletes_only_its_owners_vms():
+    service = make_service(one_role(1), uid=5, gid=100)
+    cloud = Cloud(service)
+    cloud.deploy()
+    planted = cloud.add("web_9", 1, "web", uid=7, gid=100)
+    body(service)["deleting"] = True
+    plan = cloud.step()
+    (order,) = plan.actions
+    assert order.action == "delete" and planted not in order.vm_ids and order.vm_ids
+
+
+# ---- review: no state the guide has no way out of ------------------------------------------
+def test_a_vm_too_many_while_deploying_is_shut_down():
+    service = make_service(one_role(1))
+    cloud = Cloud(service)
+    plan = cloud.step()
+    cloud.make(plan)
+    (name,) = creates_by_role(plan)["web"]
+    role(service, "web")["creating"] = [name, name]  # a VM made twice, as a crash could
+    extra = cloud.add(name, 1, "web")
+    plan = cloud.step()
+    assert ("web", "shutdown", [extra], "deploy") in actions(plan)
+    cloud.drop([extra])
+    cloud.step()
+    assert state(service) == S.RUNNING
+
+
+def test_straight_children_deploy_when_a_deployed_parent_went_warning():
+    service = make_service(guide_template())
+    cloud = Cloud(service)
+    cloud.make(cloud.step())  # frontend
+    cloud.step()
+    frontend_vm = node_ids(service, "frontend")[0]
+    cloud.set([frontend_vm], VmState.ACTIVE, Lcm.UNKNOWN)
+    for _ in range(4):
+        cloud.make(cloud.step())
+    assert state(service, "worker") == S.RUNNING
+    assert state(service) == S.WARNING  # deployed; recover heals the frontend
+
+
+def test_one_broken_service_does_not_stop_the_others():
+    broken = make_service(one_role(1), sid=1)
+    body(broken)["roles"][0]["state"] = 99  # a state no code knows
+    fine = make_service(one_role(1), sid=2)
+    plan = Cloud(broken, fine).step()
+    assert [c.service_id for c in plan.creates] == [2]
+    assert state(fine) == S.DEPLOYING
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"vm_name_template": "web"}, "must contain $VM_NUMBER"),
+        ({"vm_name_template": 5}, "must be a non-empty string"),
+    ],
+)
+def test_a_vm_name_template_must_number_the_vms(change, message):
+    with pytest.raises(Exception, match=message.replace("$", r"\$")):
+        service_templates.validate({**one_role(1), **change})
+
+
+def test_cardinalities_are_capped():
+    with pytest.raises(Exception, match=r"cardinality: must be at most 10000"):
+        service_templates.validate(one_role(10**12))

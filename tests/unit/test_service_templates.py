@@ -150,7 +150,7 @@ def test_every_error_is_reported_at_once_with_its_path() -> None:
         (template("web"), "roles[0]: must be an object"),
         (template(role("web", cardinality=True)), "roles[0].cardinality: must be an integer"),
         (template(role("web", cardinality=-1)), "roles[0].cardinality: must be 0 or more"),
-        (template(role("web-1")), "roles[0].name: may hold only letters, digits and _"),
+        (template(role("web-1")), "roles[0].name: may hold only ASCII letters, digits and _"),
         (template(role("web", parents="db")), "roles[0].parents: must be a list of role names"),
         (template(role("web", parents=["web"])), "a role cannot be its own parent"),
         (template(role("web"), custom_attrs=["a"]), "template.custom_attrs: must be an object"),

@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -89,13 +91,15 @@ def documents(pool: Any) -> list[dict]:
     return found if isinstance(found, list) else [found]
 
 
-def resolve(client: FlowClient, path: str, ref: str, noun: str) -> str:
-    """A document id from an id or a name (``oneflow chown my_service ...``)."""
-    if ref.strip().isdigit():
-        return ref.strip()
-    matches = [d for d in documents(client.call("GET", path)) if d["NAME"] == ref]
-    if not matches:
-        raise NotFound(f"{noun} named {ref!r} does not exist")
-    if len(matches) > 1:
-        raise Conflict(f"there are {len(matches)} {noun}s named {ref!r}; use the ID")
-    return str(matches[0]["ID"])
+def part(ref: str) -> str:
+    """An id, name or role as one URL path segment (the server resolves names)."""
+    return urllib.parse.quote(ref.strip(), safe="")
+
+
+def top(render, delay: float) -> None:
+    """``top``: clear the screen and print ``render()`` every ``delay`` s until Ctrl-C."""
+    while True:
+        text = render()
+        print("\033[H\033[2J", end="")
+        print(text)
+        time.sleep(delay)

@@ -19,15 +19,11 @@ from onekit.cli.common import (
     show_fields,
     table,
 )
-from onekit.cli.flow_client import FlowClient, documents, resolve
+from onekit.cli.flow_client import FlowClient, documents, part, top
 from onekit.cli.oneflow_template import add_ownership
 from onekit.cli.onevm import state_columns
 
 PATH = "/service"
-
-
-def _id(client: FlowClient, ref: str) -> str:
-    return resolve(client, PATH, ref, "service")
 
 
 def _list_table(client: FlowClient) -> str:
@@ -46,11 +42,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
 
 def _top(ctx: Context, args: argparse.Namespace) -> None:
     client = FlowClient()
-    while True:
-        text = _show_text(client, args.id) if args.id else _list_table(client)
-        print("\033[H\033[2J", end="")
-        ctx.out(text)
-        time.sleep(args.delay)
+    top(lambda: _show_text(client, args.id) if args.id else _list_table(client), args.delay)
 
 
 def _node_rows(role: dict) -> list[dict]:
@@ -68,7 +60,7 @@ def _log_line(entry: dict) -> str:
 
 
 def _show_text(client: FlowClient, ref: str) -> str:
-    service = client.call("GET", f"{PATH}/{_id(client, ref)}")["DOCUMENT"]
+    service = client.call("GET", f"{PATH}/{part(ref)}")["DOCUMENT"]
     body = service["TEMPLATE"]["BODY"]
     fields = [
         ("ID", service["ID"]),
@@ -108,16 +100,14 @@ def _show_text(client: FlowClient, ref: str) -> str:
 def _show(ctx: Context, args: argparse.Namespace) -> None:
     client = FlowClient()
     if args.json:
-        ctx.json(client.call("GET", f"{PATH}/{_id(client, args.id)}"))
+        ctx.json(client.call("GET", f"{PATH}/{part(args.id)}"))
         return
     ctx.out(_show_text(client, args.id))
 
 
 def _delete(ctx: Context, args: argparse.Namespace) -> int:
     client = FlowClient()
-    return ctx.for_each(
-        id_list(args.ids), lambda ref: client.call("DELETE", f"{PATH}/{_id(client, ref)}")
-    )
+    return ctx.for_each(id_list(args.ids), lambda ref: client.call("DELETE", f"{PATH}/{part(ref)}"))
 
 
 def _perform(perform: str):
@@ -125,7 +115,7 @@ def _perform(perform: str):
         client = FlowClient()
         return ctx.for_each(
             id_list(args.ids),
-            lambda ref: client.action(f"{PATH}/{_id(client, ref)}/action", perform),
+            lambda ref: client.action(f"{PATH}/{part(ref)}/action", perform),
         )
 
     return run
@@ -134,13 +124,13 @@ def _perform(perform: str):
 def _scale(ctx: Context, args: argparse.Namespace) -> None:
     client = FlowClient()
     body = {"cardinality": args.cardinality, "force": args.force}
-    client.call("PUT", f"{PATH}/{_id(client, args.id)}/role/{args.role}", body)
+    client.call("PUT", f"{PATH}/{part(args.id)}/role/{part(args.role)}", body)
 
 
 def _action(ctx: Context, args: argparse.Namespace) -> None:
     client = FlowClient()
     params = {k: v for k, v in (("period", args.period), ("number", args.number)) if v is not None}
-    path = f"{PATH}/{_id(client, args.id)}/role/{args.role}/action"
+    path = f"{PATH}/{part(args.id)}/role/{part(args.role)}/action"
     client.action(path, args.vm_action, params)
 
 

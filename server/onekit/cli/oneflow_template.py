@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Sequence
 
 from onekit.cli.common import (
@@ -19,17 +18,13 @@ from onekit.cli.common import (
     show_fields,
     table,
 )
-from onekit.cli.flow_client import FlowClient, documents, resolve
+from onekit.cli.flow_client import FlowClient, documents, part, top
 
 PATH = "/service_template"
 
 
 def _client(_ctx: Context) -> FlowClient:
     return FlowClient()
-
-
-def _id(client: FlowClient, ref: str) -> str:
-    return resolve(client, PATH, ref, "service template")
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> None:
@@ -51,15 +46,12 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
 
 def _top(ctx: Context, args: argparse.Namespace) -> None:
     client = _client(ctx)
-    while True:
-        print("\033[H\033[2J", end="")
-        ctx.out(_list_table(ctx, client))
-        time.sleep(args.delay)
+    top(lambda: _list_table(ctx, client), args.delay)
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> None:
     client = _client(ctx)
-    doc = client.call("GET", f"{PATH}/{_id(client, args.id)}")
+    doc = client.call("GET", f"{PATH}/{part(args.id)}")
     if args.json:
         ctx.json(doc)
         return
@@ -84,14 +76,12 @@ def _show(ctx: Context, args: argparse.Namespace) -> None:
 
 def _update(ctx: Context, args: argparse.Namespace) -> None:
     client = _client(ctx)
-    client.call("PUT", f"{PATH}/{_id(client, args.id)}", read_template_file(args.file))
+    client.call("PUT", f"{PATH}/{part(args.id)}", read_template_file(args.file))
 
 
 def _delete(ctx: Context, args: argparse.Namespace) -> int:
     client = _client(ctx)
-    return ctx.for_each(
-        id_list(args.ids), lambda ref: client.call("DELETE", f"{PATH}/{_id(client, ref)}")
-    )
+    return ctx.for_each(id_list(args.ids), lambda ref: client.call("DELETE", f"{PATH}/{part(ref)}"))
 
 
 def _instantiate(ctx: Context, args: argparse.Namespace) -> None:
@@ -101,7 +91,7 @@ def _instantiate(ctx: Context, args: argparse.Namespace) -> None:
         from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import parse_json
 
         params["merge_template"] = parse_json(read_template_file(args.file), args.file)
-    ref = _id(client, args.id)
+    ref = part(args.id)
     for _ in range(args.multiple):
         answer = client.action(f"{PATH}/{ref}/action", "instantiate", params)
         ctx.out(f"ID: {answer['DOCUMENT']['ID']}")
@@ -122,9 +112,7 @@ def add_ownership(cli: Cli, noun: str, path: str) -> None:
             client = FlowClient()
             return ctx.for_each(
                 id_list(args.ids),
-                lambda ref: client.action(
-                    f"{path}/{resolve(client, path, ref, noun)}/action", perform, params
-                ),
+                lambda ref: client.action(f"{path}/{part(ref)}/action", perform, params),
             )
 
         return run

@@ -53,6 +53,9 @@ def _wake() -> None:
 
 def _owner_params(params: dict, perform: str) -> tuple[Any, Any]:
     owner, group = params.get("owner_id"), params.get("group_id")
+    for key, value in (("owner_id", owner), ("group_id", group)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
+            raise InvalidInput(f"params.{key} must be an id or a name, got {value!r}")
     if perform == "chown" and owner is None:
         raise InvalidInput("chown needs params.owner_id (a user id or name)")
     if perform == "chgrp" and group is None:

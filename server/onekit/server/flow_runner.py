@@ -77,26 +77,32 @@ class FlowRunner:
         self.runs = 0
 
     def stop_leftovers(self) -> list[int]:
-        """Kill the step playbooks a dead server of this instance left running (a
-        SIGKILLed server's ansible-playbook lives on, orphaned); called before this
-        server's first step, so two runs never create the same VMs at once."""
+        """Kill the step playbooks a dead server of this instance left running, with
+        their module processes: a SIGKILLed server's ansible-playbook lives on, orphaned,
+        and could create VMs behind the new leader's back. A playbook is found by this
+        instance's runner directory in its command line, and killed with everything in
+        its session (ansible-runner starts it in a session of its own, on a pty).
+        Called before this server's first step."""
         marker = str(self.data_dir).encode()
-        killed = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
+        own = os.getsid(0)
+        sessions = set()
+        for pid, cmdline in _processes():
             if marker in cmdline and b"ansible" in cmdline:
                 try:
-                    os.kill(int(entry.name), signal.SIGKILL)
-                    killed.append(int(entry.name))
+                    sessions.add(os.getsid(pid))
                 except OSError:
-                    pass
+                    continue
+        sessions.discard(own)
+        killed = []
+        for pid, _cmdline in _processes():
+            try:
+                if os.getsid(pid) in sessions:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            except OSError:
+                continue
         if killed:
-            log.warning("stopped %d playbook processes left by a previous server", len(killed))
+            log.warning("stopped %d processes of a playbook a previous server left", len(killed))
         return killed
 
     def execute(self, plan: Plan) -> StepResult:
@@ -158,6 +164,18 @@ class FlowRunner:
                 for key in missing:
                     failures.append((*owners[key][:3], f"the flow playbook failed: {tail}"))
         return StepResult(runner.status, runner.rc, failures, self.runs)
+
+
+def _processes() -> list[tuple[int, bytes]]:
+    """(pid, command line) of every process but this one."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                found.append((int(entry.name), (entry / "cmdline").read_bytes()))
+            except OSError:
+                continue
+    return found
 
 
 def _stdout_tail(runner: Any, lines: int = 3) -> str:

@@ -25,6 +25,7 @@ from onekit.server.flow_runner import FlowRunner
 
 log = logging.getLogger("onekit.loops")
 LOCK_NAME = "loops"
+MAX_QUICK_STEPS = 20  # LCM steps in a row without waiting lcm_interval
 
 
 class Loops:
@@ -111,7 +112,7 @@ class Loops:
     def _run_flow(self) -> None:
         """The LCM runs while this server leads; a step that acted is followed by another
         at once (its VMs may let the next roles start), else it sleeps until woken."""
-        leading = False
+        leading, streak = False, 0
         while not self._stop.is_set():
             if not self.leader:
                 leading = False
@@ -121,17 +122,19 @@ class Loops:
                 leading = True
                 self._guard("OneFlow clean-up", self.flow_runner.stop_leftovers)
             self._flow_wake.clear()
-            acted = self._guard("OneFlow", self.flow_once)
-            if not acted:
+            progress = self._guard("OneFlow", self.flow_once)
+            streak = streak + 1 if progress else 0
+            if not progress or streak >= MAX_QUICK_STEPS:  # nothing moved, or keep calm
+                streak = 0
                 self._flow_wake.wait(self.flow_config.lcm_interval)
 
-    def flow_once(self) -> int:
-        """One LCM step: decide and write, then run the orders in one runner call; returns
-        how many orders ran."""
+    def flow_once(self) -> bool:
+        """One LCM step: decide and write, then run the orders in one runner call; True
+        when orders ran and none failed (the next step may go on at once)."""
         started = time.monotonic()
         plan = services.plan_step(self.session, self.flow_config)
         if not plan.orders:
-            return 0
+            return False
         result = self.flow_runner.execute(plan)
         services.record_failures(self.session, result.failures)
         log.info(
@@ -142,7 +145,7 @@ class Loops:
             time.monotonic() - started,
             "".join(f"; service {f[0]} {f[1]}: {f[3]}" for f in result.failures),
         )
-        return plan.orders
+        return not result.failures
 
     def monitor_once(self) -> list[monitor.HostReport]:
         return monitor.cycle(self.session, self.monitor_config)
