@@ -308,6 +308,8 @@ def apply(
             placed = new_ids
             fresh = {vm["ID"]: vm for vm in vms.list_vms(session) if vm["ID"] in new_ids}
             for vm_id, vm in fresh.items():
+                if vm["STATE"] in (VmState.PENDING, VmState.HOLD):
+                    continue  # not placed: errors says why (no room...), nothing else to do
                 todo.steps[vm_id] = _actions(vm, req.state, req.hard)
     # Each wave runs one action on every VM whose next step it is (the plan is left as
     # it was: callers still read what it said).

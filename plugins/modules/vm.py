@@ -80,6 +80,8 @@ options:
     description:
       - One VM per name among the VMs that carry O(count_attributes) (required with it);
         a name no live VM of those has is created. A name listed twice means two VMs.
+        With O(owner_id), only that user's VMs count (another user's VM, however named
+        and tagged, is never taken into the set).
       - Repeating a run creates nothing twice, which is how OneFlow asks for a role's
         new VMs.
     type: list
@@ -362,6 +364,16 @@ def apply(m: OnekitModule) -> dict:
     return result
 
 
+_NOTHING_DONE = {
+    "changed": False,
+    "instances_ids": [],
+    "instances": [],
+    "tagged_instances": [],
+    "created": 0,
+    "deleted_ids": [],
+}
+
+
 def apply_sets(m: OnekitModule) -> dict:
     """Each item of O(sets) in turn; one that fails does not stop the others."""
     p = m.params
@@ -373,7 +385,7 @@ def apply_sets(m: OnekitModule) -> dict:
             hard = p["hard"] if item.get("hard") is None else item["hard"]
             outcome, errors = _run(m, _request(item, state, hard))
         except OneError as err:
-            outcome, errors = {"changed": False, "instances_ids": []}, [str(err)]
+            outcome, errors = dict(_NOTHING_DONE), [str(err)]
         outcome.pop("before", None)
         outcome.update(label=key, failed=bool(errors), msg="; ".join(errors))
         results.append(outcome)
@@ -431,7 +443,8 @@ def main() -> None:
         mutually_exclusive=[
             ("template_id", "template_name"),
             ("instance_ids", "exact_count", "names"),
-            *(("sets", name) for name in _SET_OPTIONS if name not in ("label", "state")),
+            # state and hard at the top level are every item's default
+            *(("sets", name) for name in _SET_OPTIONS if name not in ("label", "state", "hard")),
         ],
     ).run(apply)
 
