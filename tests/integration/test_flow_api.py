@@ -826,7 +826,14 @@ def failed_by_memory(flow) -> tuple[int, int, dict]:
         flow, {"name": "big", "roles": [{"name": "app", "vm_template": tid}]}
     )
     sid = instantiate(flow, template_id)
-    doc = wait_state(flow, sid, S.FAILED_DEPLOYING)
+    wait_state(flow, sid, S.FAILED_DEPLOYING)
+
+    # the step after the failure takes the VM made into the role
+    def joined():
+        doc = service(flow, sid)
+        return doc if role_of(doc, "app")["nodes"] else None
+
+    doc = wait_for(joined, "the unplaceable VM to join its role", 30)
     assert role_of(doc, "app")["state"] == S.FAILED_DEPLOYING
     errors = [e["message"] for e in body_of(doc)["log"] if e["severity"] == "E"]
     assert any("Role app" in m and "MEMORY" in m and "no host" in m for m in errors), errors

@@ -25,7 +25,7 @@ from onekit.server.flow_runner import FlowRunner
 
 log = logging.getLogger("onekit.loops")
 LOCK_NAME = "loops"
-MAX_QUICK_STEPS = 20  # LCM steps in a row without waiting lcm_interval
+MAX_QUICK_STEPS = 10  # LCM steps in a row without waiting lcm_interval
 
 
 class Loops:
@@ -130,7 +130,8 @@ class Loops:
 
     def flow_once(self) -> bool:
         """One LCM step: decide and write, then run the orders in one runner call; True
-        when orders ran and none failed (the next step may go on at once)."""
+        when orders ran (the next step goes on at once: it takes in the VMs made, and
+        their roles may let the next ones start)."""
         started = time.monotonic()
         plan = services.plan_step(self.session, self.flow_config)
         if not plan.orders:
@@ -145,7 +146,7 @@ class Loops:
             time.monotonic() - started,
             "".join(f"; service {f[0]} {f[1]}: {f[3]}" for f in result.failures),
         )
-        return not result.failures
+        return True
 
     def monitor_once(self) -> list[monitor.HostReport]:
         return monitor.cycle(self.session, self.monitor_config)
