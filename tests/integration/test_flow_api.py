@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.plays import sqlite_only
 from support.ports import free_port
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
@@ -35,8 +36,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState as S
 from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
-
-sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
 
 ADMIN = object()  # curl's default credentials: the flow fixture's oneadmin
 VM_TEMPLATE = 'NAME = "{name}"\nCPU = 0.1\nMEMORY = 32\n'

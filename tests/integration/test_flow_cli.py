@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import VENV_BIN, instance_env
 from support.cli import assert_error, created_id, login_as
+from support.plays import sqlite_only
 from support.ports import free_port
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
@@ -28,8 +29,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
     templates,
     users,
 )
-
-sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
 
 VM_TEMPLATE = 'NAME = "{name}"\nCPU = 0.1\nMEMORY = 32\n'
 

@@ -14,6 +14,7 @@ import time
 
 import pytest
 from conftest import REPO, VENV_BIN
+from support.plays import HEAD, ok, sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
     service_templates,
@@ -24,14 +25,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import name as state_name
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
-
-sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
-
-HEAD = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-"""
 
 VM_TEMPLATE = 'NAME = "{name}"\nCPU = 0.1\nMEMORY = {memory}\n'
 
@@ -51,12 +44,6 @@ MY_SERVICE = {
         },
     ],
 }
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, f"playbook failed:\n{result.stdout}\n{result.stderr}"
-    assert "failed=0" in result.stdout
-    return result
 
 
 def j(value) -> str:

@@ -7,10 +7,10 @@ the store from Python with the core. Runs are few and batched: ansible-playbook 
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from conftest import store_snapshot
+from support.plays import HEAD, ok
 
 from ansible_collections.onekit.cloud.plugins.module_utils import acls, groups, users
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
@@ -18,18 +18,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     NotFound,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-
-HEAD = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-"""
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, f"playbook failed:\n{result.stdout}\n{result.stderr}"
-    assert "failed=0" in result.stdout
-    return result
 
 
 def can_login(instance: Instance, name: str, password: str) -> bool:

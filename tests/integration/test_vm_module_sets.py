@@ -13,10 +13,10 @@ costs ~2 s to start and ~0.5 s a module task.
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 from conftest import store_snapshot
+from support.plays import HEAD, ok, sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
     acls,
@@ -29,21 +29,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
 
-sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
-
-HEAD = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-"""
-
 NET = 'NAME = "net"\nBRIDGE = "br0"\nTYPE = "RANGED"\nIP_START = "10.0.0.10"\nIP_END = "10.0.0.20"'
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, f"playbook failed:\n{result.stdout}\n{result.stderr}"
-    assert "failed=0" in result.stdout
-    return result
 
 
 def checks(*conditions: str) -> str:

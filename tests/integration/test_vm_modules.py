@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, VENV_BIN, instance_env, store_snapshot
+from support.plays import HEAD, ok
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
     hosts,
@@ -37,19 +38,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
     VmState,
 )
 
-HEAD = """
-- hosts: localhost
-  gather_facts: false
-  tasks:
-"""
-
 NET = 'NAME = "net"\nBRIDGE = "br0"\nTYPE = "RANGED"\nIP_START = "10.0.0.10"\nIP_END = "10.0.0.20"'
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, f"playbook failed:\n{result.stdout}\n{result.stderr}"
-    assert "failed=0" in result.stdout
-    return result
 
 
 class ProductBug(AssertionError):
