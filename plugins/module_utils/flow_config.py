@@ -1,23 +1,17 @@
 """``$ONEKIT_HOME/etc/oneflow-server.conf``: the OneFlow server's settings, in the YAML of
-the guide's default file (``:key: value``).
+the guide's default file (``:key: value``, read by ``server_conf``).
 
-The guide prints its default file with some ``#`` lost (the lines listing the
-placeholders and the log levels). Those indented lines are read as the comments they
-are, so the file loads exactly as the guide shows it. A key's value is checked; a bad one
-is a ConfigError naming the file, the line and the fix. Keys OneFlow knows but onekit
-does not use (``:one_xmlrpc:``, ``:core_auth:``) are accepted; unknown keys are ignored,
-as oneflow-server ignores them.
+Keys OneFlow knows but onekit does not use (``:one_xmlrpc:``, ``:core_auth:``) are
+accepted; unknown keys are ignored, as oneflow-server ignores them.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ansible_collections.onekit.cloud.plugins.module_utils import server_conf
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import ConfigError
 
 SHUTDOWN_ACTIONS = ("shutdown", "shutdown-hard")
@@ -54,49 +48,16 @@ _INTEGERS = {
     "debug_level": 0,
 }
 _KNOWN = {f.name for f in fields(FlowConfig)}
-_LINE = re.compile(r"^:?([A-Za-z_][A-Za-z0-9_]*):(?:\s+(.*))?$")
 
 
 def parse(text: str, source: str = "oneflow-server.conf") -> FlowConfig:
-    values: dict[str, Any] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#") or stripped in ("---", "```"):
-            continue
-        match = _LINE.match(line)
-        if match is None:
-            if line[:1].isspace():  # a comment whose '#' the guide's print lost
-                continue
-            raise ConfigError(
-                f"{source}, line {number}: expected ':key: value', got {stripped[:40]!r}"
-            )
-        key, raw = match.group(1), (match.group(2) or "").split(" #")[0].strip()
-        if key not in _KNOWN:
-            continue
-        try:
-            value = yaml.safe_load(raw) if raw else None
-        except yaml.YAMLError:
-            raise ConfigError(
-                f"{source}, line {number}: cannot read the value of :{key}:"
-            ) from None
-        values[key] = _checked(key, value, f"{source}, line {number}")
-    return replace(FlowConfig(), **values)
+    return replace(FlowConfig(), **server_conf.read(text, source, _KNOWN, _checked))
 
 
 def _checked(key: str, value: Any, where: str) -> Any:
-    if key in _INTEGERS:
-        low = _INTEGERS[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{where}: :{key}: must be an integer of at least {low}")
-        if key == "port" and value > 65535:
-            raise ConfigError(f"{where}: :port: must be 1 to 65535")
-        if key == "debug_level" and value > 3:
-            raise ConfigError(f"{where}: :debug_level: must be 0 (ERROR) to 3 (DEBUG)")
-        return value
     if key == "shutdown_action" and value not in SHUTDOWN_ACTIONS:
         raise ConfigError(f"{where}: :shutdown_action: must be 'shutdown' or 'shutdown-hard'")
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where}: :{key}: must be a non-empty string")
+    value = server_conf.check_common(key, value, where, _INTEGERS)
     if key == "vm_name_template" and "$VM_NUMBER" not in value:
         raise ConfigError(f"{where}: :vm_name_template: must contain $VM_NUMBER")
     return value
@@ -104,12 +65,7 @@ def _checked(key: str, value: Any, where: str) -> Any:
 
 def load(path: Path) -> FlowConfig:
     """The file's settings; the defaults when it does not exist."""
-    if not path.exists():
-        return FlowConfig()
-    try:
-        return parse(path.read_text(), str(path))
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read {path}: {err}") from err
+    return server_conf.load(path, parse, FlowConfig())
 
 
 DEFAULT_FILE = """\
