@@ -319,6 +319,9 @@ def test_my_service_deploys_in_order_scales_and_shuts_down(flow):
         assert wanted in messages, body["log"]
         assert messages[wanted]["timestamp"] >= body["start_time"] > 0
         assert messages[wanted]["severity"] == "I"
+    # and in the service's own log file (the guide's /var/log/one/oneflow/<id>.log)
+    log_file = flow.instance.var / "oneflow" / "1.log"
+    wait_for(lambda: "[I] New state: RUNNING" in log_file.read_text(), "the log file", 15)
 
     # scale up (oneflow scale 1 worker 12)
     assert curl(flow, "PUT", "/service/1/role/worker", {"cardinality": 12}).status == 204

@@ -128,16 +128,41 @@ class Loops:
                 streak = 0
                 self._flow_wake.wait(self.flow_config.lcm_interval)
 
+    def _exists(self, service_id: int) -> bool:
+        try:
+            services.show(self.session, service_id)
+        except OneError:
+            return False
+        return True
+
+    def write_service_logs(self, changed: list[dict]) -> None:
+        """``var/oneflow/<id>.log``: each service's log as text, one file per service (the
+        guide's /var/log/one/oneflow/<id>.log), rewritten when the service changes."""
+        folder = self.instance.var / "oneflow"
+        folder.mkdir(exist_ok=True)
+        for service in changed:
+            lines = [
+                f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(e['timestamp']))} "
+                f"[{e['severity']}] {e['message']}\n"
+                for e in service["TEMPLATE"]["BODY"].get("log", [])
+            ]
+            (folder / f"{service['ID']}.log").write_text("".join(lines))
+
     def flow_once(self) -> bool:
         """One LCM step: decide and write, then run the orders in one runner call; True
         when orders ran (the next step goes on at once: it takes in the VMs made, and
         their roles may let the next ones start)."""
         started = time.monotonic()
         plan = services.plan_step(self.session, self.flow_config)
+        self.write_service_logs(plan.changed)
         if not plan.orders:
             return False
         result = self.flow_runner.execute(plan)
         services.record_failures(self.session, result.failures)
+        failed = {f[0] for f in result.failures}
+        self.write_service_logs(
+            [services.show(self.session, i) for i in sorted(failed) if self._exists(i)]
+        )
         log.info(
             "OneFlow step: %d creations, %d actions; runner %s in %.1f s%s",
             len(plan.creates),
