@@ -422,17 +422,25 @@ def _plan_resume(w: AuthTx, vm: Body, action: str, did: str, step) -> _Step | No
 
 # ---- running actions --------------------------------------------------------------------
 def act(
-    session: Session, refs: Iterable[Ref], action: str, quick_wait: float = 2.0, **options: Any
+    session: Session,
+    refs: Iterable[Ref],
+    action: str,
+    quick_wait: float = 2.0,
+    dry_run: bool = False,
+    **options: Any,
 ) -> list[Outcome]:
     """Run one action on VMs (``onevm <action> <ids>``); all are checked and moved to
     their transient state in one transaction first, so a refused one stops the lot.
-    ``quick_wait`` is how long to watch a guest that was asked to power off."""
+    ``quick_wait`` is how long to watch a guest that was asked to power off.
+    ``dry_run`` (check mode) makes every check, then rolls back and calls no driver."""
     if action not in ACTIONS:
         raise InvalidInput(f"unknown VM action {action!r}; actions are {', '.join(ACTIONS)}")
     steps: list[_Step] = []
     done: list[Body] = []
-    with session.write() as w:
+    checked: list[Body] = []
+    with session.write(dry_run=dry_run) as w:
         for vm in _lock_vms(w, [pool.resolve(w.tx, schema.VMS, ref)["ID"] for ref in refs]):
+            checked.append(vm)
             w.authorize(objects.target(schema.VMS, vm), Right.MANAGE)
             step = _plan(w, vm, action, options)
             pool.update(w.tx, schema.VMS, vm)
@@ -440,6 +448,8 @@ def act(
                 done.append(vm)
             else:
                 steps.append(step)
+    if dry_run:  # the VMs as the action would leave them at first (rolled back)
+        return [Outcome(vm) for vm in checked]
     return [Outcome(vm) for vm in done] + _run(session, steps, quick_wait)
 
 

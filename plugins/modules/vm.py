@@ -332,6 +332,8 @@ def _run(m: OnekitModule, request: vm_sets.Request) -> tuple[dict, list[str]]:
     before = [vm_sets.summary(vm) for vm in plan.members]
     errors: list[str] = []
     after = before
+    if m.check_mode and request.action and plan.members:  # refused as a real run would be
+        lifecycle.act(m.session, [vm["ID"] for vm in plan.members], request.action, dry_run=True)
     if not m.check_mode and plan.changed:
         bodies, errors = vm_sets.apply(m.session, request, plan, m.instance.sched_config())
         after = [vm_sets.summary(vm) for vm in bodies]

@@ -51,7 +51,9 @@ def task(name: str, args: str, *conditions: str, check_mode: bool = False) -> st
 """ + checks("r is not failed", *conditions)
 
 
-def failing(name: str, args: str, *needles: str, error: str | None = None) -> str:
+def failing(
+    name: str, args: str, *needles: str, error: str | None = None, check_mode: bool = False
+) -> str:
     """A task expected to fail without a change, and the assert on its message."""
     conditions = [f"{needle!r} in r.msg" for needle in needles]
     if error:
@@ -60,7 +62,7 @@ def failing(name: str, args: str, *needles: str, error: str | None = None) -> st
     - name: {json.dumps(name)}
       onekit.cloud.vm: {args}
       register: r
-      ignore_errors: true
+      ignore_errors: true{chr(10) + "      check_mode: true" if check_mode else ""}
 """ + checks("r is failed", "r is not changed", *conditions)
 
 
@@ -452,6 +454,13 @@ ACTION_PLAY = (
         error="WrongState",
     )
     + failing(
+        "check mode predicts the refusal of hold on VM 0, which runs",
+        "{instance_ids: [0, 2], action: hold}",
+        "cannot hold VM 0 (small-0): it is RUNNING; hold needs PENDING",
+        error="WrongState",
+        check_mode=True,
+    )
+    + failing(
         "hold VM 0, which runs",
         "{instance_ids: [0, 2], action: hold}",
         "cannot hold VM 0 (small-0): it is RUNNING; hold needs PENDING",
@@ -490,7 +499,7 @@ def test_action(cloud, playbook):
     running_vms(cloud, 3)
     result = ok(playbook(ACTION_PLAY))
     assert "changed=5" in result.stdout
-    assert "ignored=6" in result.stdout
+    assert "ignored=7" in result.stdout
     bodies = all_vms(cloud.admin)
     assert {i: state_of(vm) for i, vm in bodies.items()} == {
         0: RUNNING,
