@@ -30,6 +30,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils import hosts, monitor
 from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import GateConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import (
     Instance,
     mysql_config,
@@ -67,7 +68,9 @@ def instance_config(backend: str, request: pytest.FixtureRequest) -> Iterator[In
 @pytest.fixture
 def instance(tmp_path: Path, instance_config: InstanceConfig) -> Instance:
     inst = Instance(tmp_path / "onekit")
-    inst.init(instance_config, flow=FlowConfig(port=free_port()))
+    inst.init(
+        instance_config, flow=FlowConfig(port=free_port()), onegate=GateConfig(port=free_port())
+    )
     return inst
 
 

@@ -50,6 +50,9 @@ class InstanceConfig:
     host_monitoring_expiration: int = 43200
     vm_monitoring_expiration: int = 14400
     shutdown_timeout: int = 300
+    # the OneGate URL guests reach (the guide's ONEGATE_ENDPOINT); "" leaves VMs without
+    # ONEGATE_URL until it is set
+    onegate_endpoint: str = ""
 
 
 # key in oned.conf -> (field, lowest allowed value)
@@ -108,7 +111,13 @@ def parse_config(text: str, where: Path) -> InstanceConfig:
         Permissions.from_umask(umask)
     except InvalidInput as err:
         raise ConfigError(f"{where}: DEFAULT_UMASK: {err}") from err
+    endpoint = _single(tpl, "ONEGATE_ENDPOINT", where) or ""
+    if endpoint and not re.match(r"https?://[^/\s]+", endpoint):
+        raise ConfigError(
+            f'{where}: ONEGATE_ENDPOINT must be a URL the VMs reach, like "http://10.0.0.1:5030"'
+        )
     return InstanceConfig(
+        onegate_endpoint=endpoint.rstrip("/"),
         listen_address=_single(tpl, "LISTEN_ADDRESS", where) or "127.0.0.1",
         port=_int(_single(tpl, "PORT", where) or DEFAULT_PORT, "PORT", where, 1, 65535),
         db=db,
@@ -155,4 +164,10 @@ def render_config(config: InstanceConfig) -> str:
         "# SHUTDOWN_TIMEOUT returns the VM to RUNNING. Monitoring history is kept for the\n"
         "# *_EXPIRATION_TIME (0 keeps none).\n"
         + "".join(f"{key} = {getattr(config, attr)}\n" for key, (attr, _) in _SECONDS.items())
+        + "\n# OneGate: the URL of onegate-server.conf's :host:/:port: as the VMs reach it.\n"
+        + (
+            template.dumps({"ONEGATE_ENDPOINT": config.onegate_endpoint})
+            if config.onegate_endpoint
+            else '# ONEGATE_ENDPOINT = "http://192.168.0.5:5030"\n'
+        )
     )

@@ -17,7 +17,14 @@ import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls, flow_config, pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    acls,
+    flow_config,
+    gate,
+    gate_config,
+    pool,
+    schema,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import BOOTSTRAP_RULES, AclRule
 from ansible_collections.onekit.cloud.plugins.module_utils.auth import hash_password
 from ansible_collections.onekit.cloud.plugins.module_utils.config import (
@@ -33,6 +40,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     OneError,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import GateConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.groups import new_group_body
 from ansible_collections.onekit.cloud.plugins.module_utils.monitor import MonitorConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.scheduler import SchedConfig
@@ -107,6 +115,24 @@ class Instance:
         return SchedConfig.parse(text, str(self.sched_config_path))
 
     @property
+    def gate_config_path(self) -> Path:
+        return self.etc / "onegate-server.conf"
+
+    def gate_config(self) -> GateConfig:
+        """``etc/onegate-server.conf`` (OneGate's defaults when the file is absent)."""
+        return gate_config.load(self.gate_config_path)
+
+    @property
+    def gate_key_path(self) -> Path:
+        return self.etc / "onegate.key"
+
+    def gate_secret(self) -> bytes:
+        """The secret VM tokens are made with (created, mode 600, the first time)."""
+        if not self.gate_key_path.exists():
+            _write_private(self.gate_key_path, gate.new_secret() + "\n")
+        return self.gate_key_path.read_text().strip().encode()
+
+    @property
     def flow_config_path(self) -> Path:
         return self.etc / "oneflow-server.conf"
 
@@ -159,7 +185,13 @@ class Instance:
         if username is None:
             username, password = self.credentials()
         db = self.open_store(config)
-        return Session.login(db, username, password or "", umask=config.default_umask)
+        return Session.login(
+            db,
+            username,
+            password or "",
+            umask=config.default_umask,
+            onegate_endpoint=config.onegate_endpoint,
+        )
 
     # ---- creation ---------------------------------------------------------------------
     def is_initialised(self) -> bool:
@@ -175,6 +207,7 @@ class Instance:
         config: InstanceConfig | None = None,
         admin_password: str | None = None,
         flow: FlowConfig | None = None,
+        onegate: GateConfig | None = None,
     ) -> str:
         """Create the store and its bootstrap objects, and the config if there is none;
         returns oneadmin's password (also written to one_auth).
@@ -195,6 +228,7 @@ class Instance:
             config = config or InstanceConfig()
             parse_config(render_config(config), self.config_path)  # refuse bad values now
         flow_config.parse(flow_config.render(flow), str(self.flow_config_path))
+        gate_config.parse(gate_config.render(onegate), str(self.gate_config_path))
         for path in (self.home, self.etc, self.var):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
         db = self.database(create=True, config=config)
@@ -209,6 +243,9 @@ class Instance:
             _write_private(self.sched_config_path, SCHED_CONF)
         if not self.flow_config_path.exists():
             _write_private(self.flow_config_path, flow_config.render(flow))
+        if not self.gate_config_path.exists():
+            _write_private(self.gate_config_path, gate_config.render(onegate))
+        self.gate_secret()
         if write_config:
             tmp = self.config_path.with_suffix(".conf.new")
             _write_private(tmp, render_config(config))

@@ -23,6 +23,7 @@ class Session:
     subject: auth.Subject
     zone: int = 0
     umask: str = "177"
+    onegate_endpoint: str = ""  # ONEGATE_ENDPOINT: new VMs' CONTEXT/ONEGATE_URL
 
     @classmethod
     def login(cls, db: Database, username: str, password: str, **kwargs) -> Session:

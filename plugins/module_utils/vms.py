@@ -128,6 +128,9 @@ def allocate_in(
     }
     vm_name = name or f"{tpl.get('NAME') or 'one'}-{vm_id}"
     machine["NAME"] = vm_name
+    from ansible_collections.onekit.cloud.plugins.module_utils import gate  # (gate uses vms)
+
+    gate.issue(vm_id, fields, w.session.onegate_endpoint)
     # What the hypervisor would refuse is refused now, not at deploy (no libvirt needed).
     domain_xml(VmSpec(vm_id, vm_name, machine), "kvm")
     return objects.create_in(w, schema.VMS, vm_name, fields, oid=vm_id)

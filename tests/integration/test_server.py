@@ -17,6 +17,7 @@ from support.ports import free_port
 
 from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import GateConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 
 
@@ -200,7 +201,11 @@ def test_run_in_foreground_stops_on_sigterm(instance: Instance):
 def test_two_instances_run_side_by_side(tmp_path, instance: Instance, cli: Cli):
     other = Instance(tmp_path / "second")
     # never the default ports (2633, 2474): tests run in parallel
-    other.init(InstanceConfig(port=free_port()), flow=FlowConfig(port=free_port()))
+    other.init(
+        InstanceConfig(port=free_port()),
+        flow=FlowConfig(port=free_port()),
+        onegate=GateConfig(port=free_port()),
+    )
     other_cli = Cli(other)
     assert cli("onekit-server", "start").returncode == 0
     try:

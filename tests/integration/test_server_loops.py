@@ -105,11 +105,11 @@ def test_a_second_server_stands_by_and_takes_over(
     conf = second.config_path.read_text()
     port = instance.config().port
     second.config_path.write_text(conf.replace(f'PORT = "{port}"', f'PORT = "{free_port()}"'))
-    flow_port = instance.flow_config().port
-    flow_conf = second.flow_config_path.read_text()
-    second.flow_config_path.write_text(
-        flow_conf.replace(f":port: {flow_port}", f":port: {free_port()}")
-    )
+    for path, port in (
+        (second.flow_config_path, instance.flow_config().port),
+        (second.gate_config_path, instance.gate_config().port),
+    ):
+        path.write_text(path.read_text().replace(f":port: {port}", f":port: {free_port()}"))
     for home in (instance, second):  # OneFlow's loop: quick steps
         flow_conf = home.flow_config_path.read_text()
         home.flow_config_path.write_text(flow_conf.replace(":lcm_interval: 30", ":lcm_interval: 1"))

@@ -179,9 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return build().main(argv)
 
 
-def flow_main(argv: Sequence[str] | None = None) -> int:
-    """``oneflow-server start|stop|status``, as the guide starts OneFlow: the same server
-    (OneFlow is one of its APIs), under the guide's name."""
+def _alias(prog: str, what: str) -> Cli:
+    """``oneflow-server`` / ``onegate-server start|stop|status``, as the guide starts
+    OneFlow and OneGate: the same server (each is one of its APIs), under its name."""
 
     def say(handler: Handler, done: str) -> Handler:
         def run(ctx: Context, args: argparse.Namespace) -> int | None:
@@ -191,13 +191,19 @@ def flow_main(argv: Sequence[str] | None = None) -> int:
 
         return run
 
-    cli = Cli("oneflow-server", "Start or stop the OneFlow server (onekit-server).")
-    cli.command(
-        "start", "start the server in the background", say(_start, "oneflow-server started")
-    )
-    cli.command("stop", "stop the background server", say(_stop, "oneflow-server stopped"))
+    cli = Cli(prog, f"Start or stop the {what} server (onekit-server).")
+    cli.command("start", "start the server in the background", say(_start, f"{prog} started"))
+    cli.command("stop", "stop the background server", say(_stop, f"{prog} stopped"))
     cli.command("status", "tell whether the server runs (exit 3 if not)", _status)
-    return cli.main(argv)
+    return cli
+
+
+def flow_main(argv: Sequence[str] | None = None) -> int:
+    return _alias("oneflow-server", "OneFlow").main(argv)
+
+
+def gate_main(argv: Sequence[str] | None = None) -> int:
+    return _alias("onegate-server", "OneGate").main(argv)
 
 
 if __name__ == "__main__":

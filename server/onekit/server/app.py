@@ -2,6 +2,7 @@
 
     app = create_app(Instance.locate())              # the core server: /health
     flow = create_app(instance, db, "oneflow")       # + the OneFlow REST API
+    gate = create_app(instance, db, "onegate")       # + the OneGate REST API
 
 One code base, one app per port. The app holds the instance and its store; blueprints
 reach them through ``onekit.server.context``. Every error is JSON
@@ -15,21 +16,28 @@ from __future__ import annotations
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from ansible_collections.onekit.cloud.plugins.module_utils import gate_config
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from onekit.server import flow_api, health
+from onekit.server import flow_api, gate_api, health
 
 MAX_BODY = 1024 * 1024  # bytes: a service template of thousands of roles fits
-APIS = {"core": (health.bp,), "oneflow": (health.bp, flow_api.bp)}
+APIS = {
+    "core": (health.bp,),
+    "oneflow": (health.bp, flow_api.bp),
+    "onegate": (health.bp, gate_api.bp),
+}
 
 
 def create_app(instance: Instance, db: Database | None = None, api: str = "core") -> Flask:
     app = Flask(f"onekit.{api}")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = gate_config.MAX_BODY if api == "onegate" else MAX_BODY
     app.extensions["onekit.instance"] = instance
     app.extensions["onekit.config"] = instance.config()
     app.extensions["onekit.flow_config"] = instance.flow_config()
+    if api == "onegate":
+        app.extensions["onekit.gate_secret"] = instance.gate_secret()
     app.extensions["onekit.db"] = db if db is not None else instance.open_store()
     for blueprint in APIS[api]:
         app.register_blueprint(blueprint)

@@ -75,18 +75,31 @@ def run(instance: Instance) -> None:
     app = create_app(instance)
     db = app.extensions["onekit.db"]
     flow_app = create_app(instance, db, "oneflow")
-    server = _listen(app, config.listen_address, config.port, "PORT", instance.config_path)
+    gate = instance.gate_config()
+    gate_app = create_app(instance, db, "onegate")
+    listening = [_listen(app, config.listen_address, config.port, "PORT", instance.config_path)]
     try:
-        flow_server = _listen(flow_app, flow.host, flow.port, ":port:", instance.flow_config_path)
+        for extra_app, conf, path in (
+            (flow_app, flow, instance.flow_config_path),
+            (gate_app, gate, instance.gate_config_path),
+        ):
+            listening.append(_listen(extra_app, conf.host, conf.port, ":port:", path))
     except ServerError:
-        server.server_close()
+        for opened in listening:
+            opened.server_close()
         raise
+    server, extra_servers = listening[0], listening[1:]
     instance.pid_path().write_text(f"{os.getpid()}\n")
     loops = Loops(instance, db)
-    app.extensions["onekit.loops"] = flow_app.extensions["onekit.loops"] = loops
+    for each in (app, flow_app, gate_app):
+        each.extensions["onekit.loops"] = loops
     loops.start()
-    flow_thread = threading.Thread(target=flow_server.serve_forever, name="oneflow-api")
-    flow_thread.start()
+    threads = [
+        threading.Thread(target=extra.serve_forever, name=name)
+        for extra, name in zip(extra_servers, ("oneflow-api", "onegate-api"), strict=True)
+    ]
+    for thread in threads:
+        thread.start()
 
     def _stop(signum, _frame):
         log.info("signal %s: stopping", signal.Signals(signum).name)
@@ -94,10 +107,11 @@ def run(instance: Instance) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     log.info(
-        "onekit-server listening on http://%s:%s, OneFlow on %s (store: %s)",
+        "onekit-server listening on http://%s:%s, OneFlow on %s, OneGate on %s (store: %s)",
         config.listen_address,
         config.port,
         flow.url,
+        gate.url,
         db.description,
     )
     try:
@@ -105,8 +119,9 @@ def run(instance: Instance) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        flow_server.shutdown()
-        flow_thread.join(10)
+        for extra, thread in zip(extra_servers, threads, strict=True):
+            extra.shutdown()
+            thread.join(10)
         loops.stop()
         with contextlib.suppress(OSError):
             if read_pid(instance) == os.getpid():

@@ -1,0 +1,99 @@
+"""The OneGate REST API, on ``:host:``/``:port:`` of ``onegate-server.conf`` (default
+127.0.0.1:5030), for guests: they authenticate with their VM's token
+(``X-ONEGATE-TOKEN``) and name their VM in the path (4.x, ``PUT /vm/<id>``) or in
+``X-ONEGATE-VMID`` (later versions, ``PUT /vm``, ``GET /vm``, ``GET /service``).
+
+Errors are JSON ``{"error": {"message": ...}}``: 400 a malformed body (with its line), 401
+no token or another VM's, 403 a DONE VM, 404 an unknown VM, 413 a body over 64 KiB.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ansible_collections.onekit.cloud.plugins.module_utils import gate, pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import SERVICE
+from onekit.server.context import store
+
+bp = Blueprint("onegate", __name__)
+
+
+def _secret() -> bytes:
+    return current_app.extensions["onekit.gate_secret"]
+
+
+def _token() -> str | None:
+    return request.headers.get("X-ONEGATE-TOKEN")
+
+
+def _header_vm() -> str:
+    vm_id = request.headers.get("X-ONEGATE-VMID")
+    if not vm_id:
+        raise NotFound("no VM named: use PUT /vm/<id>, or send X-ONEGATE-VMID")
+    return vm_id
+
+
+def _vm_view(vm: dict) -> dict[str, Any]:
+    """What a guest sees of its VM (never the token's nonce)."""
+    keep = ("ID", "NAME", "STATE", "LCM_STATE", "UID", "GID", "UNAME", "GNAME", "STIME")
+    view = {k: vm[k] for k in keep if k in vm}
+    view["USER_TEMPLATE"] = vm["USER_TEMPLATE"]
+    view["TEMPLATE"] = {k: v for k, v in vm["TEMPLATE"].items() if k in ("NIC", "CONTEXT")}
+    return {"VM": view}
+
+
+def _put(vm_ref: str):
+    vm = gate.put(store(), _secret(), vm_ref, _token(), request.get_data())
+    return jsonify(_vm_view(vm))
+
+
+@bp.put("/vm/<vm_ref>")
+def put_vm(vm_ref: str):
+    return _put(vm_ref)
+
+
+@bp.put("/vm")
+def put_vm_by_header():
+    return _put(_header_vm())
+
+
+@bp.get("/vm")
+def show_vm():
+    return jsonify(_vm_view(gate.show(store(), _secret(), _header_vm(), _token())))
+
+
+@bp.get("/service")
+def show_service():
+    """The guest's service: each role with its VMs' ids, names, states and IPs."""
+    vm = gate.show(store(), _secret(), _header_vm(), _token())
+    service_id = str(vm["USER_TEMPLATE"].get("SERVICE_ID", ""))
+    with store().snapshot() as tx:
+        doc = pool.get(tx, schema.DOCUMENTS, int(service_id)) if service_id.isdigit() else None
+        if doc is None or doc.get("TYPE") != SERVICE or doc["UID"] != vm["UID"]:
+            raise NotFound(f"VM {vm['ID']} belongs to no service")
+        body = doc["TEMPLATE"]["BODY"]
+        ids = [n["deploy_id"] for r in body["roles"] for n in r["nodes"]]
+        found = {}
+        if ids:
+            marks = ", ".join("?" for _ in ids)
+            found = {
+                v["ID"]: v for v in pool.all_bodies(tx, schema.VMS, f"oid IN ({marks})", tuple(ids))
+            }
+    roles = [
+        {
+            "name": r["name"],
+            "state": r["state"],
+            "cardinality": r["cardinality"],
+            "nodes": [
+                {"deploy_id": n["deploy_id"], "vm_info": _vm_view(found[n["deploy_id"]])}
+                for n in r["nodes"]
+                if n["deploy_id"] in found
+            ],
+        }
+        for r in body["roles"]
+    ]
+    service = {"id": doc["ID"], "name": doc["NAME"], "state": body["state"], "roles": roles}
+    return jsonify({"SERVICE": service})
