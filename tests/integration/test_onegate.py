@@ -5,6 +5,7 @@ template as it was."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -209,3 +210,60 @@ def test_a_guest_finds_its_service_and_peers(instance, admin, onegate):
         X_ONEGATE_VMID=loose["ID"],
     )
     assert status == 404 and "no service" in answer["error"]["message"]
+
+
+# ---- the guest's side: the context files, the onegate command, the guide's script ---------
+def context_dir(instance, admin, vm_id: int, tmp_path) -> str:
+    """The VM's context CD-ROM, as files (what the guest mounts at /mnt/context)."""
+    folder = tmp_path / f"context-{vm_id}"
+    folder.mkdir()
+    for name, text in gate.context_files(instance.gate_secret(), vms.show(admin, vm_id)).items():
+        (folder / name).write_text(text)
+    return str(folder)
+
+
+@sqlite_only
+def test_the_onegate_command_reads_the_context(instance, admin, onegate, cli, tmp_path):
+    vm = made(instance, admin, 1)[0]
+    folder = context_dir(instance, admin, vm["ID"], tmp_path)
+    text = (tmp_path / f"context-{vm['ID']}" / "context.sh").read_text()
+    assert f"ONEGATE_URL='{onegate}/vm/{vm['ID']}'" in text and "TOKEN='YES'" in text
+    update = cli("onegate", "--context", folder, "vm", "update", "--data", "APP_LOAD = 9.7")
+    assert update.returncode == 0, update.stderr
+    assert vms.show(admin, vm["ID"])["USER_TEMPLATE"]["APP_LOAD"] == "9.7"
+    shown = json.loads(cli("onegate", "--context", folder, "vm", "show", check=True).stdout)
+    assert shown["VM"]["USER_TEMPLATE"]["APP_LOAD"] == "9.7"
+    refused = cli("onegate", "--context", folder, "service", "show")
+    assert refused.returncode == 1 and "no service" in refused.stderr
+    bad = cli("onegate", "--context", folder, "vm", "update", "--data", "A = [")
+    assert bad.returncode == 1 and "400" in bad.stderr and "line 1" in bad.stderr
+    missing = cli("onegate", "--context", str(tmp_path / "none"), "vm", "show")
+    assert missing.returncode == 1 and "no OneGate context" in missing.stderr
+
+
+@sqlite_only
+def test_the_guides_sample_script_pushes_memory_swap_and_disks(instance, admin, onegate, tmp_path):
+    from conftest import REPO
+
+    vm = made(instance, admin, 1)[0]
+    folder = context_dir(instance, admin, vm["ID"], tmp_path)
+    script = REPO / "share" / "onegate" / "onegate-metrics.sh"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "ONEGATE_TOKEN": f"{folder}/token.txt",
+        "ONEGATE_URL": f"{onegate}/vm/{vm['ID']}",
+    }
+    run = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    user = vms.show(admin, vm["ID"])["USER_TEMPLATE"]
+    assert 0 < float(user["MEM_USED_PERC"]) <= 100
+    assert 0 <= float(user["SWAP_USED_PERC"]) <= 100
+    df = subprocess.run(["df", "-k", "-P"], capture_output=True, text=True).stdout
+    devices = [line.split()[0] for line in df.splitlines() if line.startswith("/dev")]
+    wanted = {
+        "DISK_USED_PERC_" + re.sub(r"[^A-Za-z0-9_]", "_", d.rsplit("/", 1)[-1]).upper()
+        for d in devices
+    }
+    assert {k for k in user if k.startswith("DISK_USED_PERC_")} == wanted
+    without = subprocess.run([str(script)], env={"PATH": "/usr/bin:/bin"}, capture_output=True)
+    assert without.returncode == 1 and b"ONEGATE_TOKEN" in without.stdout
