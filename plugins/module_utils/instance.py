@@ -189,9 +189,18 @@ class Instance:
             db,
             username,
             password or "",
-            umask=config.default_umask,
-            onegate_endpoint=config.onegate_endpoint,
+            **self.session_settings(config),
         )
+
+    def session_settings(self, config: InstanceConfig | None = None) -> dict:
+        """What every session of this instance carries besides its user."""
+        config = config or self.config()
+        return {
+            "umask": config.default_umask,
+            "onegate_endpoint": config.onegate_endpoint,
+            "context_dir": str(self.var / "context"),
+            "gate_secret": self.gate_secret(),
+        }
 
     # ---- creation ---------------------------------------------------------------------
     def is_initialised(self) -> bool:

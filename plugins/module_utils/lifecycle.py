@@ -28,9 +28,11 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
+    context_cd,
     hosts,
     networks,
     objects,
@@ -297,8 +299,24 @@ def _host_of(w: AuthTx, vm: Body) -> Body:
     return host
 
 
-def _spec(vm: Body) -> VmSpec:
-    return VmSpec(vm["ID"], vm["NAME"], vm["TEMPLATE"])
+def _spec(vm: Body, session: Session | None = None, host: Body | None = None) -> VmSpec:
+    """What the driver deploys; with a session of an instance, on a host that can use it,
+    the VM's CONTEXT comes as a CD-ROM image (``context_cd``) unless CONTEXT_ISO names one."""
+    tpl = vm["TEMPLATE"]
+    context = tpl.get("CONTEXT")
+    if (
+        session is not None
+        and host is not None
+        and session.context_dir
+        and session.gate_secret
+        and isinstance(context, dict)
+        and "CONTEXT_ISO" not in context
+        and context_cd.attachable(hosts.uri_of(host))
+    ):
+        image = context_cd.build(Path(session.context_dir), session.gate_secret, vm)
+        if image is not None:
+            tpl = {**tpl, "CONTEXT": {**context, "CONTEXT_ISO": str(image)}}
+    return VmSpec(vm["ID"], vm["NAME"], tpl)
 
 
 def checkpoint_path(vm: Body, host: Body) -> str:
@@ -410,7 +428,7 @@ def _plan_resume(w: AuthTx, vm: Body, action: str, did: str, step) -> _Step | No
         return None
     if _is(vm, VmState.POWEROFF) or (action == "boot" and _is(vm, A, Lcm.UNKNOWN)):
         lcm = Lcm.BOOT_POWEROFF if vm["STATE"] == VmState.POWEROFF else Lcm.BOOT_UNKNOWN
-        spec = _spec(vm)
+        spec = _spec(vm, w.session, _host_of(w, vm))
         return step(lcm, lambda d: d.deploy(spec), frozenset())
     wanted = (
         "SUSPENDED, STOPPED, UNDEPLOYED or POWEROFF"
@@ -503,7 +521,7 @@ def deploy(
                 call = _restore_call(checkpoint["PATH"])
             else:
                 transient = _enter(vm, Lcm.BOOT)
-                call = _deploy_call(_spec(vm))
+                call = _deploy_call(_spec(vm, session, host))
             pool.update(w.tx, schema.VMS, vm)
             steps.append(_Step(vm["ID"], transient, host, call, creates_guest=True))
     return refused + _run(session, steps, 0)

@@ -24,6 +24,10 @@ class Session:
     zone: int = 0
     umask: str = "177"
     onegate_endpoint: str = ""  # ONEGATE_ENDPOINT: new VMs' CONTEXT/ONEGATE_URL
+    # where deploys write VMs' context CD-ROMs, and the secret of their tokens (None:
+    # no image is made, as for a session of no instance)
+    context_dir: str | None = None
+    gate_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def login(cls, db: Database, username: str, password: str, **kwargs) -> Session:

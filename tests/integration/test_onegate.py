@@ -267,3 +267,22 @@ def test_the_guides_sample_script_pushes_memory_swap_and_disks(instance, admin, 
     assert {k for k in user if k.startswith("DISK_USED_PERC_")} == wanted
     without = subprocess.run([str(script)], env={"PATH": "/usr/bin:/bin"}, capture_output=True)
     assert without.returncode == 1 and b"ONEGATE_TOKEN" in without.stdout
+
+
+@sqlite_only
+def test_a_deployed_vm_keeps_its_context_files_on_the_test_driver(cloud):
+    """The same files as on the CD-ROM, kept with the VM, and the image attached."""
+    from ansible_collections.onekit.cloud.plugins.module_utils import context_cd
+
+    instance = cloud.instance
+    tpl = templates.create(cloud.admin, TOKEN_TEMPLATE)
+    (vm,) = templates.instantiate(cloud.admin, tpl["ID"], 1)
+    assert [o.error for o in cloud.schedule([vm["ID"]])] == [None]
+    folder = instance.var / "context" / str(vm["ID"])
+    token = token_of(instance, cloud.admin, vm["ID"])
+    assert (folder / "token.txt").read_text().strip() == token
+    assert oct((folder / "token.txt").stat().st_mode & 0o777) == "0o600"
+    assert context_cd.read_iso(folder / "context.iso")["token.txt"].strip() == token
+    host = vms.show(cloud.admin, vm["ID"])["HISTORY_RECORDS"][-1]["HID"]
+    xml = cloud.sims[host].hold.lookupByName(f"one-{vm['ID']}").XMLDesc()
+    assert str(folder / "context.iso") in xml and "hdb" in xml

@@ -32,7 +32,7 @@ class Loops:
     def __init__(self, instance: Instance, db: Database):
         self.instance = instance
         self.db = db
-        self.session = Session.system(db)
+        self.session = Session.system(db, **instance.session_settings())
         self.monitor_config = instance.monitor_config()
         self.sched_config = instance.sched_config()
         self.flow_config = instance.flow_config()
