@@ -16,14 +16,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pycdlib
-
 from ansible_collections.onekit.cloud.plugins.module_utils import gate
 
 Body = dict[str, Any]
 
 
 def write_iso(path: Path, files: dict[str, str]) -> None:
+    import pycdlib  # here: a module that never deploys need not have it (ansible-test)
+
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident="CONTEXT")
     try:
@@ -68,6 +68,8 @@ def attachable(uri: str) -> bool:
 
 def read_iso(path: Path) -> dict[str, str]:
     """The files of a context image, by their Rock Ridge names (for tests and checks)."""
+    import pycdlib
+
     iso = pycdlib.PyCdlib()
     iso.open(str(path))
     try:
