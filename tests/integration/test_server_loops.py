@@ -121,13 +121,17 @@ def test_a_second_server_stands_by_and_takes_over(
     _start(Cli(second), started)
     assert _health(instance)["loops"] == "leader"
     assert _health(second)["loops"] == "standby"
+    # the leader monitors the host first: a VM no host can take fails its role at once
+    _wait(lambda: hosts.show(admin, "sim0")["STATE"] == HostState.MONITORED, "monitoring")
     first = services.instantiate(admin, flow_doc["ID"])
-    _wait(lambda: _service_state(admin, first["ID"]) == FlowState.RUNNING, "the leader's LCM")
+    _wait(lambda: _service_state(admin, first["ID"]) == FlowState.RUNNING, "the leader's LCM", 60)
 
     os.kill(int(instance.pid_path().read_text()), signal.SIGKILL)  # dies, no clean-up
     _wait(lambda: _health(second)["loops"] == "leader", "the standby to lead")
     then = services.instantiate(admin, flow_doc["ID"])  # the new leader deploys it
-    _wait(lambda: _service_state(admin, then["ID"]) == FlowState.RUNNING, "the new leader's LCM")
+    _wait(
+        lambda: _service_state(admin, then["ID"]) == FlowState.RUNNING, "the new leader's LCM", 60
+    )
     vm = templates.instantiate(admin, tpl["ID"], 1, hold=True)[0]
     lifecycle.act(admin, [vm["ID"]], "release")
     _wait(lambda: vms.show(admin, vm["ID"])["STATE"] == VmState.ACTIVE, "placement")
