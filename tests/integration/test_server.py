@@ -274,3 +274,19 @@ def test_store_and_secrets_are_private(tmp_path):
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE((home / "var").stat().st_mode) == 0o700
     assert stat.S_IMODE((home / "var/one.db").stat().st_mode) == 0o600  # password hashes
+
+
+def test_oneflow_and_onegate_server_commands_start_the_one_server(instance, cli):
+    """The guide starts OneFlow and OneGate with their own commands: the same server."""
+    started = cli("oneflow-server", "start")
+    try:
+        assert started.returncode == 0, started.stderr
+        assert "oneflow-server started" in started.stdout
+        status = cli("onegate-server", "status")
+        assert status.returncode == 0 and "is running" in status.stdout
+        for url in (instance.flow_config().url, instance.gate_config().url):
+            assert curl(f"{url}/health")[0] == 200
+    finally:
+        stopped = cli("onegate-server", "stop")
+    assert stopped.returncode == 0 and "onegate-server stopped" in stopped.stdout
+    assert cli("oneflow-server", "status").returncode == 3
