@@ -3,10 +3,8 @@ Ridge and Joliet names, as OpenNebula's contextualization packages read it), bui
 the VM is deployed and attached as ``hdb``.
 
 The image and its files are kept with the VM under ``$ONEKIT_HOME/var/context/<id>/``
-(mode 700: the token is in them). It is attached on libvirt's test driver only for now:
-a real QEMU runs as its own user and cannot read inside an instance's private home, and a
-remote host needs the image copied over. Both want the image staged as a volume of the
-host's storage pool (``virStorageVolUpload``), which is the next step.
+(mode 700: the token is in them). libvirt's test driver attaches that file as it is; a
+real host gets a copy as a volume of its storage pool (``drivers.context_volumes``).
 """
 
 from __future__ import annotations
@@ -59,11 +57,6 @@ def build(folder: Path, secret: bytes, vm: Body) -> Path | None:
     write_iso(image, files)
     image.chmod(0o600)
     return image
-
-
-def attachable(uri: str) -> bool:
-    """Whether a host of this libvirt URI can use an image kept here (see above)."""
-    return uri.split(":", 1)[0].split("+", 1)[0] == "test"
 
 
 def read_iso(path: Path) -> dict[str, str]:

@@ -127,23 +127,42 @@ def _lock_host(w: AuthTx, host_id: int | None) -> Body | None:
     return pool.get(w.tx, schema.HOSTS, host_id, lock=True) if host_id is not None else None
 
 
-def _leave_host(w: AuthTx, vm: Body, reason: str, action: str) -> None:
-    """Give the VM's capacity back to its host and close its history record."""
+def _leave_host(w: AuthTx, vm: Body, reason: str, action: str) -> Body | None:
+    """Give the VM's capacity back to its host and close its history record; returns
+    the host (None if it is gone)."""
     host = _lock_host(w, vms.current_host_id(vm))
     if host is not None:
         cpu, memory = hosts.vm_demand(vm["TEMPLATE"])
         hosts.release(host, vm["ID"], cpu, memory)
         pool.update(w.tx, schema.HOSTS, host)
     vms.close_history(vm, reason, action)
+    return host
 
 
 def _to_running(w: AuthTx, vm: Body, result: Any = None) -> None:
     vms.set_state(vm, A, Lcm.RUNNING)
 
 
+def _release_after_commit(w: AuthTx, host: Body | None, vm_id: int) -> None:
+    """Once the VM has left ``host`` for good, let its driver drop what it staged there."""
+    if host is None:
+        return
+    host = dict(host)
+
+    def release() -> None:
+        try:
+            driver_for(host).release(deploy_id_for(vm_id))
+        except OneError as err:
+            log.warning("VM %s: %s", vm_id, err)
+
+    w.after_commit.append(release)
+
+
 def _to_done(w: AuthTx, vm: Body, result: Any = None) -> None:
     if vm["STATE"] in schema.HOSTED_STATES:
-        _leave_host(w, vm, "USER", "delete")
+        _release_after_commit(w, _leave_host(w, vm, "USER", "delete"), vm["ID"])
+    elif vm.get("CHECKPOINT"):  # a STOPPED VM: its image waited for a resume there
+        _release_after_commit(w, pool.get(w.tx, schema.HOSTS, vm["CHECKPOINT"]["HID"]), vm["ID"])
     networks.release_leases(w, vm)
     vms.set_state(vm, VmState.DONE)
     vm["ETIME"] = int(time.time())
@@ -155,7 +174,7 @@ def _to_poweroff(w: AuthTx, vm: Body, result: Any = None) -> None:
 
 
 def _to_undeployed(w: AuthTx, vm: Body, result: Any = None) -> None:
-    _leave_host(w, vm, "USER", "undeploy")
+    _release_after_commit(w, _leave_host(w, vm, "USER", "undeploy"), vm["ID"])
     vms.set_state(vm, VmState.UNDEPLOYED)
 
 
@@ -299,24 +318,20 @@ def _host_of(w: AuthTx, vm: Body) -> Body:
     return host
 
 
-def _spec(vm: Body, session: Session | None = None, host: Body | None = None) -> VmSpec:
-    """What the driver deploys; with a session of an instance, on a host that can use it,
-    the VM's CONTEXT comes as a CD-ROM image (``context_cd``) unless CONTEXT_ISO names one."""
-    tpl = vm["TEMPLATE"]
-    context = tpl.get("CONTEXT")
+def _spec(vm: Body, session: Session | None = None) -> VmSpec:
+    """What the driver deploys; with a session of an instance, the VM's CONTEXT comes
+    with a CD-ROM image (``context_cd``) unless CONTEXT_ISO names one already."""
+    context = vm["TEMPLATE"].get("CONTEXT")
+    image = None
     if (
         session is not None
-        and host is not None
         and session.context_dir
         and session.gate_secret
         and isinstance(context, dict)
         and "CONTEXT_ISO" not in context
-        and context_cd.attachable(hosts.uri_of(host))
     ):
         image = context_cd.build(Path(session.context_dir), session.gate_secret, vm)
-        if image is not None:
-            tpl = {**tpl, "CONTEXT": {**context, "CONTEXT_ISO": str(image)}}
-    return VmSpec(vm["ID"], vm["NAME"], tpl)
+    return VmSpec(vm["ID"], vm["NAME"], vm["TEMPLATE"], str(image) if image else None)
 
 
 def checkpoint_path(vm: Body, host: Body) -> str:
@@ -428,7 +443,7 @@ def _plan_resume(w: AuthTx, vm: Body, action: str, did: str, step) -> _Step | No
         return None
     if _is(vm, VmState.POWEROFF) or (action == "boot" and _is(vm, A, Lcm.UNKNOWN)):
         lcm = Lcm.BOOT_POWEROFF if vm["STATE"] == VmState.POWEROFF else Lcm.BOOT_UNKNOWN
-        spec = _spec(vm, w.session, _host_of(w, vm))
+        spec = _spec(vm, w.session)
         return step(lcm, lambda d: d.deploy(spec), frozenset())
     wanted = (
         "SUSPENDED, STOPPED, UNDEPLOYED or POWEROFF"
@@ -521,7 +536,7 @@ def deploy(
                 call = _restore_call(checkpoint["PATH"])
             else:
                 transient = _enter(vm, Lcm.BOOT)
-                call = _deploy_call(_spec(vm, session, host))
+                call = _deploy_call(_spec(vm, session))
             pool.update(w.tx, schema.VMS, vm)
             steps.append(_Step(vm["ID"], transient, host, call, creates_guest=True))
     return refused + _run(session, steps, 0)

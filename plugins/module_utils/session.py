@@ -7,7 +7,8 @@ or failed operation leaves the store exactly as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -15,6 +16,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils import auth
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import AclRule, Right
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Database, Tx
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,9 +43,17 @@ class Session:
 
     @contextmanager
     def write(self, dry_run: bool = False) -> Iterator[AuthTx]:
-        """A write transaction; ``dry_run`` rolls it back at the end (check mode)."""
+        """A write transaction; ``dry_run`` rolls it back at the end (check mode).
+        What the transaction asked to do ``after_commit`` runs once it has committed."""
         with self.db.transaction(dry_run=dry_run) as tx:
-            yield AuthTx(tx, self)
+            w = AuthTx(tx, self)
+            yield w
+        if not dry_run:
+            for action in w.after_commit:
+                try:
+                    action()
+                except Exception:  # the commit stands; a clean-up left undone is logged
+                    log.exception("an action after commit failed")
 
     @contextmanager
     def read(self) -> Iterator[AuthTx]:
@@ -60,6 +71,8 @@ class AuthTx:
     tx: Tx
     session: Session
     _rules: list[AclRule] | None = field(default=None, repr=False)
+    #: work outside the store that must wait for the commit (a driver clean-up)
+    after_commit: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     @property
     def subject(self) -> auth.Subject:

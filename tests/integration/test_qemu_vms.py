@@ -91,18 +91,15 @@ def test_three_qemu_guests_through_the_life_cycle(qemu):
     assert all(v["HISTORY_RECORDS"][-1]["ETIME"] > 0 for v in done)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 5 open: the context image is attached on the test driver only; QEMU runs "
-    "as its own user and cannot read the instance's private var/context (to do: stage it "
-    "as a volume of the host's storage pool)",
-)
 def test_a_qemu_guest_gets_its_context_cdrom_with_its_token(qemu):
     """The guide's context CD-ROM on a real QEMU domain: an ISO 9660 image holding
-    context.sh and token.txt, attached as hdb."""
+    context.sh and token.txt, staged as a volume of the host's pool (QEMU cannot read the
+    instance's private copy) and attached as hdb; it stays through a power cycle and is
+    removed once the VM is DONE."""
     import xml.etree.ElementTree as ET
 
     from ansible_collections.onekit.cloud.plugins.module_utils import context_cd, gate
+    from ansible_collections.onekit.cloud.plugins.module_utils.drivers import context_volumes
 
     instance, admin, watcher, _base = qemu
     tpl = templates.create(
@@ -113,15 +110,32 @@ def test_a_qemu_guest_gets_its_context_cdrom_with_its_token(qemu):
         None
     ]
     assert guest(watcher, vm["ID"]) == "running"
-    xml = ET.fromstring(watcher.lookupByName(f"one-{vm['ID']}").XMLDesc())
-    (cdrom,) = [d for d in xml.iter("disk") if d.get("device") == "cdrom"]
-    image = instance.var / "context" / str(vm["ID"]) / "context.iso"
-    assert cdrom.find("source").get("file") == str(image)
-    assert cdrom.find("target").get("dev") == "hdb"
-    files = context_cd.read_iso(image)
+
+    def cdrom_source() -> str:
+        xml = ET.fromstring(watcher.lookupByName(f"one-{vm['ID']}").XMLDesc())
+        (cdrom,) = [d for d in xml.iter("disk") if d.get("device") == "cdrom"]
+        assert cdrom.find("target").get("dev") == "hdb"
+        return cdrom.find("source").get("file")
+
+    volume = watcher.storagePoolLookupByName(context_volumes.POOL).storageVolLookupByName(
+        f"one-{vm['ID']}-context.iso"
+    )
+    assert cdrom_source() == volume.path()
+    files = context_cd.read_iso(volume.path())
     assert "APP='web'" in files["context.sh"] and "TOKEN='YES'" in files["context.sh"]
     assert files["token.txt"].strip() == gate.token(
         instance.gate_secret(), vms.show(admin, vm["ID"])
     )
+    kept = instance.var / "context" / str(vm["ID"]) / "context.iso"
+    assert context_cd.read_iso(kept) == files  # the instance keeps its own copy
+
+    assert lifecycle.act(admin, [vm["ID"]], "poweroff-hard")[0].error is None
+    assert lifecycle.act(admin, [vm["ID"]], "resume")[0].error is None
+    assert guest(watcher, vm["ID"]) == "running"
+    assert cdrom_source() == volume.path()
+
     lifecycle.act(admin, [vm["ID"]], "shutdown-hard")
     assert guest(watcher, vm["ID"]) == "missing"
+    pool = watcher.storagePoolLookupByName(context_volumes.POOL)
+    pool.refresh(0)
+    assert f"one-{vm['ID']}-context.iso" not in pool.listVolumes()

@@ -244,3 +244,18 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="file is not a database"):
         Database.sqlite(path).check_schema()
+
+
+def test_work_after_commit_runs_only_when_the_transaction_commits(admin):
+    ran: list[str] = []
+    with admin.write() as w:
+        w.after_commit.append(lambda: ran.append("committed"))
+    with pytest.raises(RuntimeError), admin.write() as w:
+        w.after_commit.append(lambda: ran.append("rolled back"))
+        raise RuntimeError("the operation failed")
+    with admin.write(dry_run=True) as w:
+        w.after_commit.append(lambda: ran.append("check mode"))
+    with admin.write() as w:  # a failing action is logged; the commit and the rest stand
+        w.after_commit.append(lambda: 1 / 0)
+        w.after_commit.append(lambda: ran.append("after a failure"))
+    assert ran == ["committed", "after a failure"]

@@ -78,11 +78,14 @@ class HostStatus:
 
 @dataclass(frozen=True)
 class VmSpec:
-    """What a deploy needs: the VM id and its resolved template (CPU, MEMORY, DISK...)."""
+    """What a deploy needs: the VM id and its resolved template (CPU, MEMORY, DISK...),
+    and the VM's context CD-ROM image built on this machine (``context_cd``), which the
+    driver makes available to the guest as ``hdb``."""
 
     vm_id: int
     name: str
     template: dict[str, Any]
+    context_image: str | None = None
 
     @property
     def deploy_id(self) -> str:
@@ -146,6 +149,10 @@ class Driver(abc.ABC):
     def monitor(self) -> HostStatus:
         """The host's capacity and usage and all its onekit guests; HostUnreachable when
         the host cannot be reached."""
+
+    def release(self, deploy_id: str) -> None:  # noqa: B027 - most drivers stage nothing
+        """The guest left this host for good (DONE, undeployed): drop what ``deploy``
+        staged there for it, such as its context image. Nothing staged is no error."""
 
     def close(self) -> None:  # noqa: B027 - optional: most drivers hold nothing
         """Release what the driver holds (connections)."""

@@ -23,6 +23,8 @@ register a second.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 import os
 import threading
 import time
@@ -33,6 +35,7 @@ from typing import Any, TypeVar
 
 import libvirt
 
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers import context_volumes
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     CRASHED,
     DOMAIN_PREFIX,
@@ -50,6 +53,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.domain_xml import domain_xml
 
 __all__ = ["LibvirtDriver", "close_all", "ensure_event_loop"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -326,17 +331,21 @@ class LibvirtDriver(Driver):
 
     def deploy(self, vm: VmSpec) -> str:
         """Start a transient domain (``virsh create``); a running one of that name is
-        taken as this deploy done already."""
+        taken as this deploy done already. The VM's context image is attached as is on
+        the test driver, and staged as a volume of the host (``context_volumes``) on a
+        real one."""
         # The template is checked before the host is asked anything: a bad template is
         # InvalidInput even when the host is down.
         guess = "test" if self._is_test else "kvm"
-        xml = domain_xml(vm, guess)
+        domain_xml(_with_context_iso(vm, vm.context_image), guess)
         os_vec = vm.template.get("OS")
         arch = (os_vec.get("ARCH") if isinstance(os_vec, Mapping) else None) or "x86_64"
         dom_type = self.domain_type(arch)
-        if dom_type != guess:
-            xml = domain_xml(vm, dom_type)
         name = vm.deploy_id
+        image = None
+        if vm.context_image and not self._is_test:
+            with open(vm.context_image, "rb") as handle:
+                image = handle.read()
 
         def running(conn: libvirt.virConnect) -> bool:
             dom = _lookup(conn, name)
@@ -345,21 +354,35 @@ class LibvirtDriver(Driver):
         def op(conn: libvirt.virConnect) -> str:
             if running(conn):
                 return name
+            iso = vm.context_image
+            if image is not None:
+                iso = context_volumes.stage(conn, name, image)
             try:
-                conn.createXML(xml, 0)
+                conn.createXML(domain_xml(_with_context_iso(vm, iso), dom_type), 0)
             except libvirt.libvirtError as err:
                 # Another deploy of the same VM won the race: that is this deploy done.
                 if _is_connection_error(err, conn) or not running(conn):
+                    if image is not None and not _is_connection_error(err, conn):
+                        with contextlib.suppress(libvirt.libvirtError):
+                            context_volumes.remove(conn, name)
                     raise
             return name
 
         return self._call(f"deploy {name}", op)
 
+    def release(self, deploy_id: str) -> None:
+        if not self._is_test:
+            self._call(
+                f"remove the context image of {deploy_id}",
+                lambda conn: context_volumes.remove(conn, deploy_id),
+            )
+
     def shutdown(self, deploy_id: str) -> None:
         self._on_domain("shutdown", deploy_id, lambda d: d.shutdown())
 
     def cancel(self, deploy_id: str) -> None:
-        """Destroy, and undefine a persistent domain; an absent domain is cancelled."""
+        """Destroy, and undefine a persistent domain; an absent domain is cancelled.
+        Its context image goes too (a redeploy stages it again)."""
 
         def op(conn: libvirt.virConnect) -> None:
             dom = _lookup(conn, deploy_id)
@@ -380,6 +403,10 @@ class LibvirtDriver(Driver):
                 raise
 
         self._call(f"cancel {deploy_id}", op)
+        try:
+            self.release(deploy_id)
+        except DriverError as err:  # the guest is gone, which is what was asked
+            log.warning("%s", err)
 
     def reboot(self, deploy_id: str) -> None:
         self._on_domain("reboot", deploy_id, lambda d: d.reboot(0))
@@ -596,6 +623,17 @@ class LibvirtDriver(Driver):
     def close(self) -> None:
         """Drop this URI's shared connection (the next call of any driver reopens it)."""
         _drop(self.uri)
+
+
+def _with_context_iso(vm: VmSpec, path: str | None) -> VmSpec:
+    """The spec with its CONTEXT pointing at ``path`` (the image as the host sees it)."""
+    if path is None:
+        return vm
+    context = vm.template.get("CONTEXT")
+    context = dict(context) if isinstance(context, Mapping) else {}
+    return dataclasses.replace(
+        vm, template={**vm.template, "CONTEXT": {**context, "CONTEXT_ISO": path}}
+    )
 
 
 def _lookup(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:
