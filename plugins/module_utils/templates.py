@@ -9,6 +9,7 @@ then.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -162,10 +163,11 @@ def _allocate(
 
 
 def _acting_for(w: AuthTx, owner: Ref) -> AuthTx:
-    """The transaction as ``owner`` sees it, for a caller with MANAGE on that user."""
+    """The transaction as ``owner`` sees it, for a caller with MANAGE on that user (the
+    session's other settings, such as the OneGate endpoint, carry over)."""
     user = pool.resolve(w.tx, schema.USERS, owner)
     w.authorize(Target.of("USER", user), Right.MANAGE)
-    return AuthTx(w.tx, Session(w.session.db, Subject.of_user(user), umask=w.session.umask))
+    return AuthTx(w.tx, dataclasses.replace(w.session, subject=Subject.of_user(user)))
 
 
 def _not_taken(
