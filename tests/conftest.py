@@ -237,6 +237,8 @@ def flow(instance: Instance, admin: Session, sim_hosts) -> Iterator[Flow]:
     for index, sim in enumerate(sims):
         hosts.create(admin, f"sim{index}", uri=sim.uri)
     monitor.cycle(Session.system(admin.db), instance.monitor_config())
+    with instance.config_path.open("a") as oned:  # VMs asking for a token get OneGate's URL
+        oned.write(f'ONEGATE_ENDPOINT = "{instance.gate_config().url}"\n')
     conf = instance.flow_config_path.read_text()
     conf = conf.replace(":lcm_interval: 30", ":lcm_interval: 1")
     conf = conf.replace(":default_cooldown: 300", ":default_cooldown: 2")

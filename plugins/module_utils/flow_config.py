@@ -11,8 +11,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils import server_conf
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import ConfigError
+from ansible_collections.onekit.cloud.plugins.module_utils import flow_policies, server_conf
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import ConfigError, InvalidInput
 
 SHUTDOWN_ACTIONS = ("shutdown", "shutdown-hard")
 PLACEHOLDERS = ("$SERVICE_ID", "$SERVICE_NAME", "$ROLE_NAME", "$VM_NUMBER")
@@ -29,6 +29,7 @@ class FlowConfig:
     action_period: int = 60
     vm_name_template: str = "$ROLE_NAME_$VM_NUMBER_(service_$SERVICE_ID)"
     debug_level: int = 2
+    time_zone: str = ""  # scheduled policies' zone (an IANA name); empty: the server's
     one_xmlrpc: str = "http://localhost:2633/RPC2"
     core_auth: str = "cipher"
 
@@ -57,6 +58,12 @@ def parse(text: str, source: str = "oneflow-server.conf") -> FlowConfig:
 def _checked(key: str, value: Any, where: str) -> Any:
     if key == "shutdown_action" and value not in SHUTDOWN_ACTIONS:
         raise ConfigError(f"{where}: :shutdown_action: must be 'shutdown' or 'shutdown-hard'")
+    if key == "time_zone":
+        try:
+            flow_policies.zone(str(value or ""))
+        except InvalidInput as err:
+            raise ConfigError(f"{where}: :time_zone: {err}") from None
+        return str(value or "")
     value = server_conf.check_common(key, value, where, _INTEGERS)
     if key == "vm_name_template" and "$VM_NUMBER" not in value:
         raise ConfigError(f"{where}: :vm_name_template: must contain $VM_NUMBER")
@@ -98,6 +105,10 @@ DEFAULT_FILE = """\
 # Log debug level
 #   0 = ERROR, 1 = WARNING, 2 = INFO, 3 = DEBUG
 :debug_level: {debug_level}
+
+# Time zone of scheduled policies (an IANA name, e.g. Europe/Madrid); empty: the
+# server's own
+:time_zone: '{time_zone}'
 
 # Accepted for OneFlow's sake; onekit's server reaches its store directly
 :one_xmlrpc: {one_xmlrpc}

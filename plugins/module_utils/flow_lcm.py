@@ -12,17 +12,24 @@ A role's own fields (besides the template's): ``state``, ``cardinality``, ``node
 (``{"deploy_id": vm_id, "disposed"?: "1"}``), ``disposed_nodes``, ``last_vmname`` (the
 next $VM_NUMBER; numbers are never reused), ``creating`` (names asked for and not yet
 seen), ``pending_actions`` (``oneflow action`` spread over time), ``repair`` (set by
-recover: failed VMs are deleted and unknown ones booted), ``cooldown_end``.
+recover: failed VMs are deleted and unknown ones booted), ``cooldown_end``,
+``scaling_cooldown`` (the cooldown the scaling under way ends with, when it is not the
+role's own). A node made by a scale-up carries ``scale_up`` until the scaling ends.
+
+Auto-scaling (``flow_policies``) is evaluated while the service is RUNNING, role by role;
+the first role that scales takes the service to SCALING, and the others wait for it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils import flow_policies
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState as S
 from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
@@ -59,11 +66,19 @@ class VmView:
     gid: int
     service_id: int | None = None
     role: str | None = None
+    # the attributes elasticity expressions use, as the VM has them (raw values)
+    values: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @classmethod
-    def of(cls, vm: Body) -> VmView:
+    def of(cls, vm: Body, metrics: tuple[str, ...] = ()) -> VmView:
         user = vm.get("USER_TEMPLATE", {})
         sid = str(user.get("SERVICE_ID", ""))
+        values = {}
+        if metrics and sid:
+            for name in metrics:
+                value = flow_policies.lookup(vm, name)
+                if value is not None:
+                    values[name] = value
         return cls(
             vm["ID"],
             vm["NAME"],
@@ -73,6 +88,7 @@ class VmView:
             vm["GID"],
             int(sid) if sid.isdigit() else None,
             user.get("ROLE_NAME"),
+            values,
         )
 
     @cached_property
@@ -184,7 +200,10 @@ class _Step:
         for vm in sorted(tagged, key=lambda vm: vm.id):
             if vm.id not in known and vm.uid == self.service["UID"] and vm.name in asked:
                 asked.remove(vm.name)
-                role["nodes"].append({"deploy_id": vm.id})
+                node: Body = {"deploy_id": vm.id}
+                if role["state"] == S.SCALING:
+                    node["scale_up"] = "1"
+                role["nodes"].append(node)
         seen = {self.vms[n["deploy_id"]].name for n in role["nodes"] if n["deploy_id"] in self.vms}
         role["creating"] = [name for name in role.get("creating", []) if name not in seen]
         for node in list(role["nodes"]):
@@ -310,11 +329,7 @@ class _Step:
                 if state == S.DEPLOYING:
                     self.role_state(role, S.RUNNING)
                 else:
-                    cooldown = role.get("cooldown", self.cfg.default_cooldown)
-                    if role.pop("skip_cooldown", False):  # recovered from WARNING
-                        cooldown = 0
-                    role["cooldown_end"] = int(self.now + cooldown)
-                    self.role_state(role, S.COOLDOWN if cooldown > 0 else S.RUNNING)
+                    self.end_scaling(role)
             return
         if state == S.COOLDOWN and self.now >= role.get("cooldown_end", 0):
             state = self.role_state(role, S.RUNNING)
@@ -328,6 +343,72 @@ class _Step:
             self.shut_down(role, role["nodes"], "undeploy")
             if not role["nodes"]:
                 self.role_state(role, S.DONE)
+
+    def end_scaling(self, role: Body) -> None:
+        """SCALING done: COOLDOWN for the scaling's cooldown (a policy's own, else the
+        role's, else the server's default; none after a recovered WARNING)."""
+        cooldown = role.pop("scaling_cooldown", None)
+        if cooldown is None:
+            cooldown = role.get("cooldown", self.cfg.default_cooldown)
+        if role.pop("skip_cooldown", False):  # recovered from WARNING
+            cooldown = 0
+        for node in role["nodes"]:
+            node.pop("scale_up", None)
+        role["cooldown_end"] = int(self.now + cooldown)
+        self.role_state(role, S.COOLDOWN if cooldown > 0 else S.RUNNING)
+
+    def autoscale(self, roles: list[Body]) -> None:
+        """The roles' policies, in order; the first role that scales starts at once and
+        the service is SCALING (the other roles wait until it is RUNNING again)."""
+        tz = flow_policies.zone(self.cfg.time_zone)
+        for role in roles:
+            if role["state"] != S.RUNNING:
+                continue
+            scaling, notes = flow_policies.evaluate(role, self.metrics(role), self.now, tz)
+            for note in notes:
+                log(
+                    self.service,
+                    f"Role {role['name']}: {note}, not a number: left out of the average",
+                    "W",
+                    self.now,
+                )
+            if scaling is None:
+                continue
+            self.scale(role, scaling)
+            return
+
+    def metrics(self, role: Body) -> Callable[[tuple[str, ...]], flow_policies.Averages]:
+        """Averages over the role's running VMs, of every attribute its expressions use,
+        computed once (on the first policy due) and shared by its policies."""
+        found: list[flow_policies.Averages] = []
+
+        def averages(_names: tuple[str, ...]) -> flow_policies.Averages:
+            if not found:
+                running = [
+                    (vm.id, vm.values)
+                    for n in self.live(role)
+                    if (vm := self.vms.get(n["deploy_id"])) is not None and vm.status == RUNNING
+                ]
+                found.append(flow_policies.averages(flow_policies.referenced([role]), running))
+            return found[0]
+
+        return averages
+
+    def scale(self, role: Body, scaling: flow_policies.Scaling) -> None:
+        direction = "up" if scaling.new > scaling.old else "down"
+        role["cardinality"] = scaling.new
+        if scaling.cooldown is not None:
+            role["scaling_cooldown"] = scaling.cooldown
+        flow_policies.reset_counters(self.body["roles"])
+        self.role_state(role, S.SCALING)
+        log(
+            self.service,
+            f"Role {role['name']} scaling {direction} from {scaling.old} to {scaling.new} "
+            f"nodes: {scaling.reason}",
+            now=self.now,
+        )
+        set_service_state(self.service, S.SCALING, self.now)
+        self.step_role(role, True, True)  # its VMs are ordered in this very step
 
     def role_state(self, role: Body, state: S) -> S:
         role["state"] = int(state)
@@ -385,6 +466,8 @@ class _Step:
             self.step_role(role, parents_ready, children_done)
             self.run_pending_actions(role)
         self.service_state(roles)
+        if self.body["state"] == S.RUNNING:
+            self.autoscale(self.body["roles"])
         return self.plan
 
     def _ordered(self, roles: dict[str, Body], straight: bool) -> list[Body]:

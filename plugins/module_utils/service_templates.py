@@ -18,6 +18,8 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
     flow_documents,
+    flow_expressions,
+    flow_policies,
     objects,
     pool,
     schema,
@@ -42,10 +44,6 @@ DEPLOYMENTS = ("none", "straight")
 ADJUSTMENTS = ("CHANGE", "CARDINALITY", "PERCENTAGE_CHANGE")
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9_]+$")  # it goes into URLs and VM names
 MAX_VMS = 10000  # per role, as one onetemplate instantiate makes at most
-
-#: hooks for checks that belong to auto-scaling (expression grammar, cron lines)
-expression_checker: Callable[[str], None] | None = None
-recurrence_checker: Callable[[str], None] | None = None
 
 
 class _Errors(list):
@@ -104,20 +102,23 @@ def _policy(errors: _Errors, policy: Any, path: str, scheduled: bool) -> None:
         _int(errors, policy, "adjust", path, low=0 if kind == "CARDINALITY" else None)
     _int(errors, policy, "min_adjust_step", path, low=1)
     if scheduled:
-        has_time = False
-        for key in ("start_time", "recurrence"):
-            value = _str(errors, policy, key, path)
-            if value is not None:
-                has_time = True
-        if not has_time:
+        times = [key for key in ("start_time", "recurrence") if _str(errors, policy, key, path)]
+        if not times:
             errors.add(path, "needs start_time or recurrence")
-        recurrence = policy.get("recurrence")
-        if isinstance(recurrence, str) and recurrence_checker is not None:
-            _checked(errors, f"{path}.recurrence", recurrence_checker, recurrence)
+        elif len(times) == 2:
+            errors.add(path, "give start_time or recurrence, not both")
+        elif times == ["recurrence"]:
+            _checked(
+                errors, f"{path}.recurrence", flow_policies.check_recurrence, policy["recurrence"]
+            )
+        else:
+            _checked(
+                errors, f"{path}.start_time", flow_policies.check_start_time, policy["start_time"]
+            )
     else:
         expression = _str(errors, policy, "expression", path, required=True)
-        if expression is not None and expression_checker is not None:
-            _checked(errors, f"{path}.expression", expression_checker, expression)
+        if expression is not None:
+            _checked(errors, f"{path}.expression", flow_expressions.check, expression)
         _int(errors, policy, "period_number", path)
         _int(errors, policy, "period", path)
         _int(errors, policy, "cooldown", path)

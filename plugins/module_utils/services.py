@@ -21,6 +21,7 @@ from typing import Any
 from ansible_collections.onekit.cloud.plugins.module_utils import (
     flow_documents,
     flow_lcm,
+    flow_policies,
     lifecycle,
     objects,
     pool,
@@ -216,6 +217,7 @@ def scale(
             return service
         direction = "up" if cardinality > before else "down"
         role.update(cardinality=cardinality, state=int(S.SCALING))
+        flow_policies.reset_counters(service["TEMPLATE"]["BODY"]["roles"])
         now = time.time()
         flow_lcm.log(
             service,
@@ -320,8 +322,15 @@ def plan_step(session: Session, config: FlowConfig, now: float | None = None) ->
         ]
         if not services:
             return flow_lcm.Plan()
+        metrics = tuple(
+            sorted(
+                flow_policies.referenced(
+                    r for s in services for r in s["TEMPLATE"]["BODY"]["roles"]
+                )
+            )
+        )
         vms = [
-            flow_lcm.VmView.of(vm)
+            flow_lcm.VmView.of(vm, metrics)
             for vm in pool.all_bodies(w.tx, schema.VMS, "state != ?", (int(VmState.DONE),))
         ]
         plan = flow_lcm.decide(services, vms, now, config)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import VENV_BIN, instance_env
 from support.cli import assert_error, created_id, login_as
+from support.flow import ok, run, service_json, state_of, wait_state, wait_until
 from support.plays import sqlite_only
 from support.ports import free_port
 
@@ -77,54 +78,6 @@ ROLES = {"frontend": 1, "db_master": 1, "db_slave": 3, "worker": 10}
 
 
 # ---- helpers ------------------------------------------------------------------------------
-def run(flow, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """One command against the flow fixture's OneFlow API."""
-    return flow.cli(*args, env={"ONEFLOW_URL": flow.url, **(env or {})})
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, (result.args, result.returncode, result.stdout, result.stderr)
-    assert result.stderr == "", result.stderr
-    return result.stdout
-
-
-def service_json(flow, ref: str | int) -> dict:
-    return json.loads(ok(run(flow, "oneflow", "show", str(ref), "--json")))["DOCUMENT"]
-
-
-def state_of(doc: dict) -> str:
-    from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import name
-
-    return name(doc["TEMPLATE"]["BODY"]["state"])
-
-
-def wait_state(flow, ref: str | int, *states: str, timeout: float = 240) -> dict:
-    """Poll ``oneflow show --json`` until the service is in one of ``states``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        doc = service_json(flow, ref)
-        state = state_of(doc)
-        if state in states:
-            return doc
-        if state.startswith("FAILED") and not any(s.startswith("FAILED") for s in states):
-            log = doc["TEMPLATE"]["BODY"]["log"]
-            raise AssertionError(f"service {ref} is {state}: {log}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"service {ref} still {state} (waiting for {states})")
-        time.sleep(0.5)
-
-
-def wait_until(check, what: str, timeout: float = 240):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
 def field(text: str, key: str, section: str | None = None) -> str:
     """The value of ``KEY : value`` in show output (in ``section``, if given: the lines
     after the section's title up to the next blank line)."""

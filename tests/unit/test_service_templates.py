@@ -248,6 +248,55 @@ def test_scheduled_policies_with_a_time_validate() -> None:
     assert checked["shutdown_action"] == "shutdown-hard"
 
 
+def test_expressions_cron_lines_and_times_are_checked_at_creation() -> None:
+    """Auto-scaling mistakes are found when the template is created, each with its path and
+    what is wrong (an expression's position), never when the policy is evaluated."""
+    doc = template(
+        role(
+            "web",
+            min_vms=1,
+            max_vms=3,
+            elasticity_policies=[
+                {"type": "CHANGE", "adjust": 1, "expression": "ATT >", "period": -3},
+                {
+                    "type": "CHANGE",
+                    "adjust": 1,
+                    "expression": "(ATT > 50) && !(B = 5.5 || C <= 30)",
+                },
+                {"type": "CHANGE", "adjust": 1, "expression": "ATT > 5", "period_number": -1},
+            ],
+            scheduled_policies=[
+                {"type": "CARDINALITY", "adjust": 2, "recurrence": "61 * * * *"},
+                {"type": "CARDINALITY", "adjust": 2, "recurrence": "0 9 * *"},
+                {"type": "CARDINALITY", "adjust": 2, "start_time": "tomorrow"},
+                {
+                    "type": "CARDINALITY",
+                    "adjust": 2,
+                    "start_time": "2026-01-01",
+                    "recurrence": "* * * * *",
+                },
+                {"type": "CARDINALITY", "adjust": 2, "recurrence": "0 9 * * mon, tue, wed"},
+            ],
+        ),
+        role("db", min_vms=3, max_vms=2, cardinality=2),
+    )
+    errors = errors_of(doc)
+    assert errors[:4] == [
+        "roles[0].elasticity_policies[0].expression: syntax error at position 6: expected a "
+        "number or an attribute name after '>', got end of expression",
+        "roles[0].elasticity_policies[0].period: must be 0 or more, got -3",
+        "roles[0].elasticity_policies[2].period_number: must be 0 or more, got -1",
+        "roles[0].scheduled_policies[0].recurrence: '61 * * * *' is not a valid cron line "
+        "(e.g. '0 9 * * mon,tue,wed')",
+    ]
+    assert errors[4].startswith("roles[0].scheduled_policies[1].recurrence: '0 9 * *' is not a")
+    assert errors[5].startswith("roles[0].scheduled_policies[2].start_time: 'tomorrow' is not a")
+    assert errors[6:] == [
+        "roles[0].scheduled_policies[3]: give start_time or recurrence, not both",
+        "roles[1]: min_vms (3) is more than max_vms (2)",
+    ]
+
+
 # ---- JSON with comments -------------------------------------------------------------------
 def test_comments_outside_strings_are_removed() -> None:
     text = """{
