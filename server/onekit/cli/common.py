@@ -169,8 +169,8 @@ def show_fields(title: str, fields: Sequence[tuple[str, Any]]) -> str:
     return "\n".join([title, *(f"{k.ljust(width)} : {v}".rstrip() for k, v in fields)])
 
 
-def read_template_file(path: str) -> str:
-    """The text of a template file argument (``-`` reads stdin)."""
+def read_text_file(path: str, what: str = "template file") -> str:
+    """The text of a file argument (``-`` reads stdin); ``what`` names it in errors."""
     if path == "-":
         return sys.stdin.read()
     try:
@@ -178,7 +178,12 @@ def read_template_file(path: str) -> str:
             return handle.read()
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
-        raise InvalidInput(f"cannot read template file {path}: {reason}") from err
+        raise InvalidInput(f"cannot read {what} {path}: {reason}") from err
+
+
+def read_template_file(path: str) -> str:
+    """The text of a template file argument (``-`` reads stdin)."""
+    return read_text_file(path, "template file")
 
 
 def size(kib: Any) -> str:

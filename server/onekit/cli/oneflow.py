@@ -7,6 +7,14 @@ import argparse
 import time
 from collections.abc import Sequence
 
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    flow_policies,
+    flow_replay,
+    service_templates,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import name as state_name
 from onekit.cli.common import (
     Cli,
@@ -16,6 +24,8 @@ from onekit.cli.common import (
     id_list,
     owned_columns,
     permissions_lines,
+    read_template_file,
+    read_text_file,
     show_fields,
     table,
 )
@@ -45,13 +55,82 @@ def _top(ctx: Context, args: argparse.Namespace) -> None:
     top(lambda: _show_text(client, args.id) if args.id else _list_table(client), args.delay)
 
 
+UP, DOWN = "\u2191", "\u2193"  # a node being made by a scale-up, one being shut down
+
+
 def _node_rows(role: dict) -> list[dict]:
     rows = []
     for node in role["nodes"]:
         vm = (node.get("vm_info") or {}).get("VM")
         if vm:
-            rows.append({**vm, "_mark": "|" if node.get("disposed") else " "})
+            mark = DOWN if node.get("disposed") else UP if node.get("scale_up") else " "
+            rows.append({**vm, "_mark": mark})
     return rows
+
+
+def _nodes_table(role: dict, now: float) -> str:
+    columns = [
+        Column("", lambda v: v["_mark"]),
+        Column("VM_ID", lambda v: v["ID"], right=True, width=5),
+        Column("NAME", lambda v: v["NAME"], width=24),
+        *state_columns(now),
+    ]
+    text = table(_node_rows(role), columns)
+    asked = role.get("creating") or []
+    if asked:  # asked for, not made yet
+        text += "\n" + "\n".join(f"{UP}     - {name:<24} init" for name in asked)
+    return text
+
+
+def _elasticity(role: dict) -> str:
+    """ELASTICITY RULES: the bounds, then each policy with its live evaluation state."""
+    elastic, scheduled = role.get("elasticity_policies", []), role.get("scheduled_policies", [])
+    if not elastic and not scheduled and "min_vms" not in role and "max_vms" not in role:
+        return ""
+    lines = [
+        show_fields(
+            "ELASTICITY RULES",
+            [("MIN VMS", role.get("min_vms", "-")), ("MAX VMS", role.get("max_vms", "-"))],
+        )
+    ]
+    if elastic:
+        rows = [
+            {
+                "adjust": flow_policies.describe_adjust(p),
+                "expression": p.get("expression_evaluated") or p["expression"],
+                "period": f"{p.get('true_evals', 0)} / {p.get('period_number') or 1}"
+                + (f" {p['period']}s" if p.get("period") else ""),
+            }
+            for p in elastic
+        ]
+        lines.append(
+            table(
+                rows,
+                [
+                    Column("ADJUST", lambda r: r["adjust"], width=12),
+                    Column("EXPRESSION", lambda r: r["expression"], width=40),
+                    Column("EVALUATION PERIOD", lambda r: r["period"]),
+                ],
+            )
+        )
+    if scheduled:
+        rows = [
+            {
+                "adjust": flow_policies.describe_adjust(p),
+                "time": p.get("recurrence") or p.get("start_time", ""),
+                "next": time.strftime("%m/%d/%y %H:%M", time.localtime(p["next_eval"]))
+                if p.get("next_eval")
+                else "-",
+            }
+            for p in scheduled
+        ]
+        columns = [
+            Column("ADJUST", lambda r: r["adjust"], width=12),
+            Column("TIME", lambda r: r["time"], width=30),
+            Column("NEXT", lambda r: r["next"]),
+        ]
+        lines.append(table(rows, columns))
+    return "\n\n".join(lines)
 
 
 def _log_line(entry: dict) -> str:
@@ -77,22 +156,17 @@ def _show_text(client: FlowClient, ref: str) -> str:
         show_fields("PERMISSIONS", permissions_lines(service)),
     ]
     now = time.time()
-    nodes_columns = [
-        Column("", lambda v: v["_mark"]),
-        Column("VM_ID", lambda v: v["ID"], right=True, width=5),
-        Column("NAME", lambda v: v["NAME"], width=24),
-        *state_columns(now),
-    ]
     for role in body["roles"]:
         role_fields = [("ROLE STATE", state_name(role["state"]))]
         if role.get("parents"):
             role_fields.append(("PARENTS", ", ".join(role["parents"])))
         role_fields += [("CARDINALITY", role["cardinality"]), ("VM TEMPLATE", role["vm_template"])]
-        parts.append(
-            show_fields(f"ROLE {role['name']}", role_fields)
-            + "\nNODES INFORMATION\n"
-            + table(_node_rows(role), nodes_columns)
-        )
+        if role["state"] == FlowState.COOLDOWN and role.get("cooldown_end"):
+            role_fields.append(("COOLDOWN LEFT", f"{max(0, role['cooldown_end'] - int(now))}s"))
+        text = show_fields(f"ROLE {role['name']}", role_fields)
+        text += "\nNODES INFORMATION\n" + _nodes_table(role, now)
+        rules = _elasticity(role)
+        parts.append(text + ("\n\n" + rules if rules else ""))
     parts.append("\n".join(["LOG MESSAGES", *(_log_line(e) for e in body.get("log", []))]))
     return "\n\n".join(parts)
 
@@ -134,6 +208,34 @@ def _action(ctx: Context, args: argparse.Namespace) -> None:
     client.action(path, args.vm_action, params)
 
 
+def _policy_check(ctx: Context, args: argparse.Namespace) -> None:
+    """Replay a metric series through a template's policies, offline."""
+    template = service_templates.validate(
+        parse_json(read_template_file(args.file), f"service template {args.file}")
+    )
+    config = FlowConfig(
+        lcm_interval=args.interval, default_cooldown=args.default_cooldown, time_zone=args.time_zone
+    )
+    tz = flow_policies.zone(args.time_zone)
+    start = flow_policies.parse_start_time(args.start, tz) if args.start else time.time()
+    samples = flow_replay.read_metrics(read_text_file(args.metrics, "metrics file"), start)
+    events = flow_replay.replay(template, samples, config, start, args.until)
+    rows = [
+        {
+            "time": f"+{e.at:g}s",
+            "cardinality": " ".join(f"{k}={v}" for k, v in e.cardinalities.items()),
+            "event": e.message,
+        }
+        for e in events
+    ]
+    columns = [
+        Column("TIME", lambda r: r["time"], right=True),
+        Column("CARDINALITY", lambda r: r["cardinality"]),
+        Column("EVENT", lambda r: r["event"]),
+    ]
+    ctx.out(table(rows, columns))
+
+
 def build() -> Cli:
     cli = Cli(
         "oneflow",
@@ -173,8 +275,43 @@ def build() -> Cli:
     p.add_argument("vm_action", metavar="vm_action", help="shutdown, reboot, suspend, ...")
     p.add_argument("-p", "--period", type=int, help="seconds between each group of actions")
     p.add_argument("-n", "--number", type=int, help="VMs that take the action each period")
+    p = cli.command(
+        "policy-check",
+        "replay a metric series through a template's auto-scaling policies (no VM is touched)",
+        _policy_check,
+        description="Replay METRICS (CSV rows time,vm,attribute,value; vm is <role>/<number>, "
+        "time is seconds from the start or an absolute time) through the elasticity and "
+        "scheduled policies of the service template FILE, with the OneFlow server's own "
+        "decision code on a simulated clock, and print the cardinality timeline. VMs ordered "
+        "are running at the next step; nothing is deployed.",
+    )
+    p.add_argument("file", help="a service template (JSON, // and /* */ comments allowed)")
+    p.add_argument("--metrics", required=True, help="the metric series, CSV (- for stdin)")
+    p.add_argument(
+        "--interval", type=_positive, default=30, help="seconds between steps (lcm_interval)"
+    )
+    p.add_argument(
+        "--default-cooldown", type=_not_negative, default=300, help="seconds (default_cooldown)"
+    )
+    p.add_argument("--start", help="the time of step 0 (default: now), e.g. 2026-11-30 08:59")
+    p.add_argument("--until", type=float, help="seconds to run (default: past the last sample)")
+    p.add_argument("--time-zone", default="", help="zone of scheduled policies (IANA name)")
     add_ownership(cli, "service", PATH)
     return cli
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _not_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
