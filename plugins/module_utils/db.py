@@ -186,7 +186,9 @@ class Database:
         another process holds it: the server's loops run only where it is held.
 
         SQLite: an exclusive ``flock`` on ``<store>.<name>.lock``; MySQL: ``GET_LOCK`` on
-        a connection of its own (the server frees it when that connection dies)."""
+        a connection of its own (the server frees it when that connection dies), named
+        after the database: MySQL locks are server-wide, and a federation's zones may
+        share a server."""
         if self.dialect == "sqlite":
             import fcntl
 
@@ -198,15 +200,16 @@ class Database:
                 return None
             return LeaderLock(handle.close)
         conn = self._connect()
+        lock_name = f"onekit.{self._connect_args['database']}.{name}"[:64]
         with conn.cursor() as cursor:
-            cursor.execute("SELECT GET_LOCK(%s, 0)", (f"onekit.{name}",))
+            cursor.execute("SELECT GET_LOCK(%s, 0)", (lock_name,))
             if cursor.fetchone()[0] != 1:
                 conn.close()
                 return None
 
         def check() -> bool:
             with conn.cursor() as cursor:
-                cursor.execute("SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (f"onekit.{name}",))
+                cursor.execute("SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (lock_name,))
                 return cursor.fetchone()[0] == 1
 
         return LeaderLock(conn.close, check)
