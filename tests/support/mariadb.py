@@ -5,7 +5,8 @@
     server.stop()
 
 Federation tests start several with distinct ``server_id`` and ``extra_args`` (binary log,
-``--replicate-do-table``).
+``--replicate-do-table``). ``start()`` after ``stop()`` restarts the same server (same
+datadir, users and port), for tests of a server that goes away and comes back.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class MariaDB:
         self.base = Path(base)
         self.datadir = self.base / "data"
         self.socket = self.base / "mysqld.sock"
+        self.tmpdir = self.base / "tmp"
         self.port = free_port()
         self.server_id = server_id
         self.extra_args = extra_args
@@ -46,29 +48,18 @@ class MariaDB:
 
     def start(self, timeout: float = 30.0) -> MariaDB:
         self.base.mkdir(parents=True, exist_ok=True)
-        install = subprocess.run(
-            [
-                _binary("mariadb-install-db"),
-                "--no-defaults",
-                f"--datadir={self.datadir}",
-                *self.user,
-                "--auth-root-authentication-method=normal",
-                "--skip-test-db",
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if install.returncode != 0:
-            raise RuntimeError(
-                f"mariadb-install-db failed ({install.returncode}) in {self.datadir}:\n"
-                f"{install.stdout[-1500:]}{install.stderr[-1500:]}"
-            )
-        self.log = open(self.base / "mariadbd.log", "wb")  # noqa: SIM115 (closed in stop)
+        # A tmpdir of its own: a starting mariadbd deletes the #sql* temp files it finds in its
+        # tmpdir, which breaks a server being installed beside it if they share /tmp.
+        self.tmpdir.mkdir(exist_ok=True)
+        if not (self.datadir / "mysql").is_dir():
+            self._install()
+        self.log = open(self.base / "mariadbd.log", "ab")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [
                 _binary("mariadbd"),
                 "--no-defaults",
                 f"--datadir={self.datadir}",
+                f"--tmpdir={self.tmpdir}",
                 f"--socket={self.socket}",
                 f"--port={self.port}",
                 "--bind-address=127.0.0.1",
@@ -89,6 +80,26 @@ class MariaDB:
             raise
         return self
 
+    def _install(self) -> None:
+        install = subprocess.run(
+            [
+                _binary("mariadb-install-db"),
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                *self.user,
+                "--auth-root-authentication-method=normal",
+                f"--tmpdir={self.tmpdir}",
+                "--skip-test-db",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if install.returncode != 0:
+            raise RuntimeError(
+                f"mariadb-install-db failed ({install.returncode}) in {self.datadir}:\n"
+                f"{install.stdout[-1500:]}{install.stderr[-1500:]}"
+            )
+
     def _wait_and_add_user(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
@@ -101,7 +112,7 @@ class MariaDB:
                     raise RuntimeError(f"mariadbd did not start:\n{tail}") from None
                 time.sleep(0.05)
         with conn.cursor() as cursor:
-            cursor.execute(f"CREATE USER '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'")
+            cursor.execute(f"CREATE USER IF NOT EXISTS '{USER}'@'%' IDENTIFIED BY '{PASSWORD}'")
             cursor.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{USER}'@'%' WITH GRANT OPTION")
         conn.close()
 
