@@ -84,10 +84,13 @@ def admin(instance: Instance) -> Iterator[Session]:
 def instance_env(instance: Instance, **extra: str) -> dict[str, str]:
     """The environment a user of this instance has: its home, the venv's commands first."""
     env = {
-        k: v for k, v in os.environ.items() if k not in ("ONE_AUTH", "ONE_USERNAME", "ONE_PASSWORD")
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ONE_AUTH", "ONE_USERNAME", "ONE_PASSWORD", "ONE_XMLRPC")
     }
     env.update(
         ONEKIT_HOME=str(instance.home),
+        ONE_ENDPOINT_FILE=str(instance.home / "one_endpoint"),  # `onezone set`, per instance
         PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
         ANSIBLE_NOCOLOR="1",

@@ -22,6 +22,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     InvalidInput,
     NotFound,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.federation import federated
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 
@@ -69,19 +70,26 @@ def _check_subjects_exist(w: AuthTx, rule: AclRule) -> None:
         raise InvalidInput(f"ACL rule names group @{number}, which does not exist")
 
 
-def create(session: Session, text: str) -> AclRule:
-    rule = AclRule.parse(text, session.zone)
+@federated(local_zone=True)
+def create(session: Session, text: str, zone: int | None = None) -> AclRule:
+    """``oneacl create``; a rule without a zone is for ``zone`` (default: this one)."""
+    rule = AclRule.parse(text, session.zone if zone is None else zone)
     with session.write() as w:
         authorize_acl_change(w)
         _check_subjects_exist(w, rule)
         return insert_rule(w.tx, rule)
 
 
+@federated(local_zone=True)
 def ensure(
-    session: Session, text: str, state: str = "present", dry_run: bool = False
+    session: Session,
+    text: str,
+    state: str = "present",
+    dry_run: bool = False,
+    zone: int | None = None,
 ) -> tuple[bool, AclRule | None]:
     """The rule present or absent; returns (changed, the stored rule or None)."""
-    rule = AclRule.parse(text, session.zone)
+    rule = AclRule.parse(text, session.zone if zone is None else zone)
     pool.check_state(state)
     with session.write(dry_run=dry_run) as w:
         authorize_acl_change(w)
@@ -96,6 +104,7 @@ def ensure(
         return True, insert_rule(w.tx, rule)
 
 
+@federated()
 def delete(session: Session, rule_id: int | str) -> AclRule:
     if not re.fullmatch(r"[0-9]{1,10}", str(rule_id).strip()):
         raise InvalidInput(f"ACL rule id must be a number, got {rule_id!r}")

@@ -37,6 +37,24 @@ class DbConfig:
     db_name: str = "opennebula"
 
 
+FEDERATION_MODES = ("STANDALONE", "MASTER", "SLAVE")
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """oned.conf's ``FEDERATION = [ MODE, ZONE_ID, MASTER_ONED ]``: a SLAVE reads the
+    shared tables (users, groups, ACL, zones) from its MySQL replica and sends their
+    writes to the master's core API at MASTER_ONED."""
+
+    mode: str = "STANDALONE"
+    zone_id: int = 0
+    master_oned: str = ""
+
+    @property
+    def slave(self) -> bool:
+        return self.mode == "SLAVE"
+
+
 @dataclass(frozen=True)
 class InstanceConfig:
     listen_address: str = "127.0.0.1"
@@ -53,6 +71,13 @@ class InstanceConfig:
     # the OneGate URL guests reach (the guide's ONEGATE_ENDPOINT); "" leaves VMs without
     # ONEGATE_URL until it is set
     onegate_endpoint: str = ""
+    federation: FederationConfig = field(default_factory=FederationConfig)
+
+    @property
+    def endpoint(self) -> str:
+        """This instance's core API URL (its zone's ENDPOINT)."""
+        host = "127.0.0.1" if self.listen_address in ("0.0.0.0", "") else self.listen_address
+        return f"http://{host}:{self.port}"
 
 
 # key in oned.conf -> (field, lowest allowed value)
@@ -87,6 +112,38 @@ def _single(tpl: dict, key: str, where: Path) -> str | None:
     return value.strip()
 
 
+def _federation(tpl: dict, where: Path) -> FederationConfig:
+    section = tpl.get("FEDERATION")
+    if section is None:
+        return FederationConfig()
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f'{where}: FEDERATION must be one vector, FEDERATION = [ MODE = "STANDALONE" ]'
+        )
+    mode = str(section.get("MODE", "STANDALONE")).strip().upper()
+    if mode not in FEDERATION_MODES:
+        raise ConfigError(
+            f"{where}: FEDERATION/MODE must be STANDALONE, MASTER or SLAVE, got {mode!r}"
+        )
+    zone_id = _int(section.get("ZONE_ID", "0"), "FEDERATION/ZONE_ID", where, 0, 999999)
+    # the guide writes oned's XML-RPC URL (.../RPC2); onekit's endpoint is the server's root
+    master = str(section.get("MASTER_ONED", "")).strip().rstrip("/").removesuffix("/RPC2")
+    if mode == "SLAVE":
+        if not re.match(r"https?://[^/\s]+", master):
+            raise ConfigError(
+                f"{where}: a SLAVE needs FEDERATION/MASTER_ONED, the master's endpoint, "
+                'like MASTER_ONED = "http://10.0.0.1:2633"'
+            )
+        if zone_id == 0:
+            raise ConfigError(
+                f"{where}: FEDERATION/ZONE_ID 0 is the master's; give the slave the id of "
+                "the zone made for it on the master (onezone create)"
+            )
+    elif zone_id != 0:
+        raise ConfigError(f"{where}: FEDERATION/ZONE_ID must be 0 for a {mode} (zone 0)")
+    return FederationConfig(mode, zone_id, master)
+
+
 def parse_config(text: str, where: Path) -> InstanceConfig:
     try:
         tpl = template.parse(text)
@@ -117,6 +174,7 @@ def parse_config(text: str, where: Path) -> InstanceConfig:
             f'{where}: ONEGATE_ENDPOINT must be a URL the VMs reach, like "http://10.0.0.1:5030"'
         )
     return InstanceConfig(
+        federation=_federation(tpl, where),
         onegate_endpoint=endpoint.rstrip("/"),
         listen_address=_single(tpl, "LISTEN_ADDRESS", where) or "127.0.0.1",
         port=_int(_single(tpl, "PORT", where) or DEFAULT_PORT, "PORT", where, 1, 65535),
@@ -128,6 +186,16 @@ def parse_config(text: str, where: Path) -> InstanceConfig:
             if key in tpl
         },
     )
+
+
+def _render_federation(federation: FederationConfig) -> str:
+    text = "\n# Federation: STANDALONE, MASTER (zone 0) or SLAVE (ZONE_ID, MASTER_ONED).\n"
+    if federation == FederationConfig():
+        return text + '# FEDERATION = [ MODE = "STANDALONE", ZONE_ID = 0, MASTER_ONED = "" ]\n'
+    vector = {"MODE": federation.mode, "ZONE_ID": str(federation.zone_id)}
+    if federation.master_oned:
+        vector["MASTER_ONED"] = federation.master_oned
+    return text + template.dumps({"FEDERATION": vector})
 
 
 def render_config(config: InstanceConfig) -> str:
@@ -164,6 +232,7 @@ def render_config(config: InstanceConfig) -> str:
         "# SHUTDOWN_TIMEOUT returns the VM to RUNNING. Monitoring history is kept for the\n"
         "# *_EXPIRATION_TIME (0 keeps none).\n"
         + "".join(f"{key} = {getattr(config, attr)}\n" for key, (attr, _) in _SECONDS.items())
+        + _render_federation(config.federation)
         + "\n# OneGate: the URL of onegate-server.conf's :host:/:port: as the VMs reach it.\n"
         + (
             template.dumps({"ONEGATE_ENDPOINT": config.onegate_endpoint})

@@ -18,6 +18,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.auth import (
     Target,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import Conflict, NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.federation import federated
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 
@@ -73,6 +74,7 @@ def _delete_in(w: AuthTx, group: Body) -> None:
     acls.delete_rules_of(w.tx, "group", group["ID"])
 
 
+@federated()
 def create(session: Session, name: str, resources: str | None = DEFAULT_RESOURCES) -> Body:
     """Create a group; ``resources`` (e.g. ``VM+NET``) adds ``@<id> <resources>/* CREATE``."""
     pool.check_name("group", name)
@@ -81,6 +83,7 @@ def create(session: Session, name: str, resources: str | None = DEFAULT_RESOURCE
         return _create_in(w, name, resources)
 
 
+@federated()
 def delete(session: Session, ref: int | str) -> Body:
     with session.write() as w:
         group = pool.resolve(w.tx, schema.GROUPS, ref, lock=True)
@@ -88,6 +91,7 @@ def delete(session: Session, ref: int | str) -> Body:
         return group
 
 
+@federated()
 def ensure(
     session: Session,
     name: str,

@@ -46,6 +46,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.monitor import Monito
 from ansible_collections.onekit.cloud.plugins.module_utils.scheduler import SchedConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.users import new_user_body
+from ansible_collections.onekit.cloud.plugins.module_utils.zones import zone_body
 
 
 def default_home() -> Path:
@@ -196,6 +197,8 @@ class Instance:
         """What every session of this instance carries besides its user."""
         config = config or self.config()
         return {
+            "zone": config.federation.zone_id,
+            "master_endpoint": config.federation.master_oned if config.federation.slave else "",
             "umask": config.default_umask,
             "onegate_endpoint": config.onegate_endpoint,
             "context_dir": str(self.var / "context"),
@@ -244,7 +247,7 @@ class Instance:
         if db.has_versions():
             raise ConfigError(f"{self.home} is already an onekit instance ({self.config_path})")
         admin_password = admin_password or secrets.token_urlsafe(18)
-        bootstrap(db, admin_password)
+        bootstrap(db, admin_password, config.endpoint)
         db.close()
         if config.db.backend == "sqlite":  # it holds the password hashes
             self.sqlite_path.chmod(0o600)
@@ -284,12 +287,14 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def bootstrap(db: Database, admin_password: str) -> None:
-    """Schema, groups oneadmin (0) and users (1), user oneadmin (0), bootstrap ACL rules:
-    one all-or-nothing step (see ``Database.create_schema``)."""
+def bootstrap(db: Database, admin_password: str, endpoint: str = InstanceConfig().endpoint) -> None:
+    """Schema, groups oneadmin (0) and users (1), user oneadmin (0), bootstrap ACL rules,
+    zone 0 (this instance, at ``endpoint``): one all-or-nothing step (see
+    ``Database.create_schema``)."""
     password_hash = hash_password(admin_password)
 
     def fill(tx: Tx) -> None:
+        pool.insert(tx, schema.ZONES, zone_body(0, "OpenNebula", endpoint), oid=0)
         oneadmin_group = pool.insert(tx, schema.GROUPS, new_group_body(0, "oneadmin"), oid=0)
         pool.insert(tx, schema.GROUPS, new_group_body(1, "users"), oid=1)
         admin = new_user_body(0, "oneadmin", password_hash, oneadmin_group, "core")

@@ -31,10 +31,16 @@ class Session:
     # no image is made, as for a session of no instance)
     context_dir: str | None = None
     gate_secret: bytes | None = field(default=None, repr=False)
+    # a federation slave's: where writes of the shared tables go (``federation``), and
+    # the caller's credentials to send with them
+    master_endpoint: str = ""
+    credentials: tuple[str, str] | None = field(default=None, repr=False)
 
     @classmethod
     def login(cls, db: Database, username: str, password: str, **kwargs) -> Session:
-        return cls(db, auth.login(db, username, password), **kwargs)
+        return cls(
+            db, auth.login(db, username, password), credentials=(username, password), **kwargs
+        )
 
     @classmethod
     def system(cls, db: Database, **kwargs) -> Session:

@@ -33,6 +33,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     InvalidInput,
     NotFound,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.federation import federated
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 
@@ -198,6 +199,7 @@ def _delete_in(w: AuthTx, user: Body) -> None:
 
 
 # ---- one transaction each --------------------------------------------------------------
+@federated()
 def create(
     session: Session, name: str, password: str, group: Ref | None = None, driver: str = "core"
 ) -> Body:
@@ -208,6 +210,7 @@ def create(
         return public(_create_in(w, name, password_hash, group, driver))
 
 
+@federated()
 def delete(session: Session, ref: Ref) -> Body:
     with session.write() as w:
         user = pool.resolve(w.tx, schema.USERS, ref, lock=True)
@@ -215,6 +218,7 @@ def delete(session: Session, ref: Ref) -> Body:
         return public(user)
 
 
+@federated()
 def passwd(session: Session, ref: Ref, password: str) -> Body:
     password_hash = hash_password(check_password(password))
     with session.write() as w:
@@ -240,14 +244,17 @@ def _membership(session: Session, ref: Ref, group_ref: Ref, change) -> Body:
         return public(user)
 
 
+@federated()
 def chgrp(session: Session, ref: Ref, group_ref: Ref) -> Body:
     return _membership(session, ref, group_ref, _chgrp_in)
 
 
+@federated()
 def addgroup(session: Session, ref: Ref, group_ref: Ref) -> Body:
     return _membership(session, ref, group_ref, _addgroup_in)
 
 
+@federated()
 def delgroup(session: Session, ref: Ref, group_ref: Ref) -> Body:
     return _membership(session, ref, group_ref, _delgroup_in)
 
@@ -261,6 +268,7 @@ def list_users(session: Session) -> list[Body]:
 
 
 # ---- declarative (the Ansible module) --------------------------------------------------
+@federated()
 def ensure(
     session: Session,
     name: str,

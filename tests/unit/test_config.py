@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.onekit.cloud.plugins.module_utils.config import (
     DbConfig,
+    FederationConfig,
     InstanceConfig,
     parse_config,
     render_config,
@@ -255,3 +256,41 @@ def test_listen_address_with_a_quote_survives_render():
 
 def test_umask_blanks_are_stripped():
     assert parse_config('DEFAULT_UMASK = " 077 "', WHERE).default_umask == "077"
+
+
+# ---- federation ---------------------------------------------------------------------------
+def test_federation_is_standalone_by_default_and_reads_the_guides_syntax():
+    assert parse_config("", WHERE).federation == FederationConfig("STANDALONE", 0, "")
+    slave = parse_config(
+        'FEDERATION = [\n  MODE = "SLAVE",\n  ZONE_ID = 100,\n'
+        '  MASTER_ONED = "http://ekaitz:2633/RPC2/" ]\n',
+        WHERE,
+    ).federation
+    assert slave == FederationConfig("SLAVE", 100, "http://ekaitz:2633")
+    assert slave.slave
+    master = parse_config('FEDERATION = [ MODE = "master", ZONE_ID = 0 ]', WHERE).federation
+    assert (master.mode, master.slave) == ("MASTER", False)
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('FEDERATION = [ MODE = "BOSS" ]', "MODE must be STANDALONE, MASTER or SLAVE"),
+        ('FEDERATION = [ MODE = "SLAVE", ZONE_ID = 100 ]', "needs FEDERATION/MASTER_ONED"),
+        (
+            'FEDERATION = [ MODE = "SLAVE", ZONE_ID = 0, MASTER_ONED = "http://m:2633" ]',
+            "ZONE_ID 0 is the master's",
+        ),
+        ('FEDERATION = [ MODE = "MASTER", ZONE_ID = 3 ]', "must be 0 for a MASTER"),
+        ('FEDERATION = [ MODE = "SLAVE", ZONE_ID = "x" ]', "FEDERATION/ZONE_ID"),
+        ('FEDERATION = "SLAVE"', "one vector"),
+    ],
+)
+def test_bad_federation_settings_name_the_key(text, needle):
+    assert needle in config_error(text)
+
+
+def test_a_rendered_federation_reads_back():
+    config = InstanceConfig(federation=FederationConfig("SLAVE", 101, "http://10.0.0.1:2633"))
+    assert parse_config(render_config(config), WHERE).federation == config.federation
+    assert "# FEDERATION = [" in render_config(InstanceConfig())

@@ -15,9 +15,12 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils import remote
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.federation import operation_name
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 
@@ -34,12 +37,44 @@ class Context:
         self.command = command
         self.instance = Instance.locate()
         self._session: Session | None = None
+        self._endpoint: str | bool | None = False  # False: not looked up yet
 
     @property
     def session(self) -> Session:
         if self._session is None:
             self._session = self.instance.session()
         return self._session
+
+    @property
+    def endpoint(self) -> str | None:
+        """The other front-end the commands go to (the active zone's ENDPOINT, or
+        ONE_XMLRPC), or None for this instance."""
+        if self._endpoint is False:
+            self._endpoint = remote_endpoint(self.instance)
+        return self._endpoint  # type: ignore[return-value]
+
+    def me(self) -> tuple[int, int]:
+        """The caller's user id and primary group id."""
+        if self.endpoint is None:
+            return self.session.subject.uid, self.session.subject.gid
+        from ansible_collections.onekit.cloud.plugins.module_utils import users
+
+        user = self.call(users.show, self.instance.credentials()[0])
+        return user["ID"], user["GID"]
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(session, *args, **kwargs)`` here, or the same operation through the core
+        API of the active zone when it is another front-end."""
+        if self.endpoint is None:
+            return fn(self.session, *args, **kwargs)
+        return remote.call(
+            self.endpoint,
+            self.instance.credentials(),
+            operation_name(fn),
+            args,
+            kwargs,
+            what=f"the active zone ({ZONE_FILE_HELP})",
+        )
 
     def error(self, err: OneError) -> int:
         """Report an error on one line of stderr; returns the exit status it calls for."""
@@ -64,6 +99,33 @@ class Context:
     @staticmethod
     def json(data: Any) -> None:
         print(json.dumps(data, indent=2, sort_keys=False))
+
+
+ZONE_FILE_HELP = "onezone set; ONE_XMLRPC"
+
+
+def zone_file() -> Path:
+    """Where ``onezone set`` keeps the active zone's endpoint, as OpenNebula's CLI does."""
+    return Path(os.environ.get("ONE_ENDPOINT_FILE") or Path.home() / ".one" / "one_endpoint")
+
+
+def remote_endpoint(instance: Instance) -> str | None:
+    """ONE_XMLRPC, else the file ``onezone set`` wrote; None when that is this instance
+    (or nothing is set)."""
+    url = os.environ.get("ONE_XMLRPC", "").strip()
+    if not url:
+        try:
+            url = zone_file().read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            url = ""
+    url = url.removesuffix("/RPC2").rstrip("/")
+    if not url:
+        return None
+    try:
+        local = instance.config().endpoint
+    except OneError:
+        return url  # no instance here: every command goes to the endpoint
+    return None if url == local else url
 
 
 class _Parser(argparse.ArgumentParser):
@@ -231,17 +293,17 @@ def add_ownership_commands(cli: Cli, spec: Any, noun: str) -> None:
     def chown(ctx: Context, args: argparse.Namespace) -> int:
         return ctx.for_each(
             id_list(args.ids),
-            lambda ref: objects.chown(ctx.session, spec, ref, args.user, args.group),
+            lambda ref: ctx.call(objects.chown, spec, ref, args.user, args.group),
         )
 
     def chgrp(ctx: Context, args: argparse.Namespace) -> int:
         return ctx.for_each(
-            id_list(args.ids), lambda ref: objects.chgrp(ctx.session, spec, ref, args.group)
+            id_list(args.ids), lambda ref: ctx.call(objects.chgrp, spec, ref, args.group)
         )
 
     def chmod(ctx: Context, args: argparse.Namespace) -> int:
         return ctx.for_each(
-            id_list(args.ids), lambda ref: objects.chmod(ctx.session, spec, ref, args.mode)
+            id_list(args.ids), lambda ref: ctx.call(objects.chmod, spec, ref, args.mode)
         )
 
     p = cli.command("chown", f"change the owner (and group) of {noun}s", chown)

@@ -18,12 +18,12 @@ from onekit.cli.common import Cli, Column, Context, add_json_flag, id_list, tabl
 
 def _create(ctx: Context, args: argparse.Namespace) -> None:
     # `oneacl create "@1 VM/* CREATE"` and `oneacl create @1 VM/* CREATE` are the same.
-    rule = acls.create(ctx.session, " ".join(args.rule))
+    rule = ctx.call(acls.create, " ".join(args.rule))
     ctx.out(f"ID: {rule.oid}")
 
 
 def _delete(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(id_list(args.ids), lambda rule_id: acls.delete(ctx.session, rule_id))
+    return ctx.for_each(id_list(args.ids), lambda rule_id: ctx.call(acls.delete, rule_id))
 
 
 def _types(rule: AclRule) -> str:
@@ -44,7 +44,7 @@ def _rid(rule: AclRule) -> str:
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> None:
-    rules = acls.list_rules(ctx.session)
+    rules = ctx.call(acls.list_rules)
     if args.json:
         ctx.json(
             {

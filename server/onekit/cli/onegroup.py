@@ -10,16 +10,16 @@ from onekit.cli.common import Cli, Column, Context, add_json_flag, id_list, show
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> None:
-    group = groups.create(ctx.session, args.name, resources=args.resources or None)
+    group = ctx.call(groups.create, args.name, resources=args.resources or None)
     ctx.out(f"ID: {group['ID']}")
 
 
 def _delete(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(id_list(args.groups), lambda ref: groups.delete(ctx.session, ref))
+    return ctx.for_each(id_list(args.groups), lambda ref: ctx.call(groups.delete, ref))
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> None:
-    rows = groups.list_groups(ctx.session)
+    rows = ctx.call(groups.list_groups)
     if args.json:
         ctx.json({"GROUP_POOL": {"GROUP": rows}})
         return
@@ -36,8 +36,8 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> None:
-    ref = args.group if args.group is not None else ctx.session.subject.gid
-    group = groups.show(ctx.session, ref)
+    ref = args.group if args.group is not None else ctx.me()[1]
+    group = ctx.call(groups.show, ref)
     if args.json:
         ctx.json({"GROUP": group})
         return

@@ -26,15 +26,15 @@ def _create(ctx: Context, args: argparse.Namespace) -> None:
         tpl = read_template_file(args.file)
     else:
         tpl = {"NAME": args.name, "PATH": args.path, "TYPE": args.type}
-    ctx.out(f"ID: {images.create(ctx.session, tpl)['ID']}")
+    ctx.out(f"ID: {ctx.call(images.create, tpl)['ID']}")
 
 
 def _delete(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(id_list(args.images), lambda ref: images.delete(ctx.session, ref))
+    return ctx.for_each(id_list(args.images), lambda ref: ctx.call(images.delete, ref))
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> None:
-    rows = objects.list_visible(ctx.session, schema.IMAGES)
+    rows = ctx.call(objects.list_visible, schema.IMAGES)
     if args.json:
         ctx.json({"IMAGE_POOL": {"IMAGE": rows}})
         return
@@ -51,7 +51,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> None:
-    image = objects.show(ctx.session, schema.IMAGES, args.image)
+    image = ctx.call(objects.show, schema.IMAGES, args.image)
     if args.json:
         ctx.json({"IMAGE": image})
         return

@@ -25,26 +25,26 @@ from onekit.cli.placement import place
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> None:
-    body = templates.create(ctx.session, read_template_file(args.file), name=args.name)
+    body = ctx.call(templates.create, read_template_file(args.file), name=args.name)
     ctx.out(f"ID: {body['ID']}")
 
 
 def _update(ctx: Context, args: argparse.Namespace) -> None:
-    templates.update(ctx.session, args.template, read_template_file(args.file), args.append)
+    ctx.call(templates.update, args.template, read_template_file(args.file), args.append)
 
 
 def _clone(ctx: Context, args: argparse.Namespace) -> None:
-    ctx.out(f"ID: {templates.clone(ctx.session, args.template, args.name)['ID']}")
+    ctx.out(f"ID: {ctx.call(templates.clone, args.template, args.name)['ID']}")
 
 
 def _delete(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(id_list(args.templates), lambda ref: templates.delete(ctx.session, ref))
+    return ctx.for_each(id_list(args.templates), lambda ref: ctx.call(templates.delete, ref))
 
 
 def _instantiate(ctx: Context, args: argparse.Namespace) -> int:
     extra = read_template_file(args.extra) if args.extra else None
-    created = templates.instantiate(
-        ctx.session, args.template, args.multiple, args.name, args.hold, extra
+    created = ctx.call(
+        templates.instantiate, args.template, args.multiple, args.name, args.hold, extra
     )
     for vm in created:
         ctx.out(f"VM ID: {vm['ID']}")
@@ -54,7 +54,7 @@ def _instantiate(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> None:
-    rows = templates.list_templates(ctx.session)
+    rows = ctx.call(templates.list_templates)
     if args.json:
         ctx.json({"VMTEMPLATE_POOL": {"VMTEMPLATE": rows}})
         return
@@ -70,7 +70,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> None:
-    body = templates.show(ctx.session, args.template)
+    body = ctx.call(templates.show, args.template)
     if args.json:
         ctx.json({"VMTEMPLATE": body})
         return

@@ -21,27 +21,27 @@ from onekit.cli.common import (
 
 def _create(ctx: Context, args: argparse.Namespace) -> None:
     password = read_secret(args.password)
-    user = users.create(ctx.session, args.name, password, group=args.group, driver=args.driver)
+    user = ctx.call(users.create, args.name, password, group=args.group, driver=args.driver)
     ctx.out(f"ID: {user['ID']}")
 
 
 def _delete(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(id_list(args.users), lambda ref: users.delete(ctx.session, ref))
+    return ctx.for_each(id_list(args.users), lambda ref: ctx.call(users.delete, ref))
 
 
 def _passwd(ctx: Context, args: argparse.Namespace) -> None:
-    users.passwd(ctx.session, args.user, read_secret(args.password, "New password: "))
+    ctx.call(users.passwd, args.user, read_secret(args.password, "New password: "))
 
 
 def _membership(change):
     def handler(ctx: Context, args: argparse.Namespace) -> int:
-        return ctx.for_each(id_list(args.users), lambda ref: change(ctx.session, ref, args.group))
+        return ctx.for_each(id_list(args.users), lambda ref: ctx.call(change, ref, args.group))
 
     return handler
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> None:
-    rows = users.list_users(ctx.session)
+    rows = ctx.call(users.list_users)
     if args.json:
         ctx.json({"USER_POOL": {"USER": rows}})
         return
@@ -59,11 +59,11 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> None:
-    user = users.show(ctx.session, args.user if args.user is not None else ctx.session.subject.uid)
+    user = ctx.call(users.show, args.user if args.user is not None else ctx.me()[0])
     if args.json:
         ctx.json({"USER": user})
         return
-    names = groups.name_map(ctx.session)
+    names = ctx.call(groups.name_map)
     secondary = [names.get(g, str(g)) for g in user["GROUPS"] if g != user["GID"]]
     ctx.out(
         show_fields(

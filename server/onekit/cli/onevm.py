@@ -38,7 +38,7 @@ from onekit.cli.placement import place
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> int:
-    vm = vms.create(ctx.session, read_template_file(args.file), hold=args.hold)
+    vm = ctx.call(vms.create, read_template_file(args.file), hold=args.hold)
     ctx.out(f"ID: {vm['ID']}")
     return 0 if args.hold else place(ctx, [vm["ID"]])
 
@@ -57,7 +57,7 @@ def _action(name: str, hard: str | None = None, alt: str | None = None):
         made_pending: list[int] = []
 
         def one(ref: str) -> None:
-            for outcome in lifecycle.act(ctx.session, [ref], action, **options):
+            for outcome in ctx.call(lifecycle.act, [ref], action, **options):
                 if outcome.error:
                     raise OneError(f"VM {outcome.vm['ID']}: {outcome.error}")
                 if outcome.vm["STATE"] == VmState.PENDING:
@@ -72,8 +72,8 @@ def _action(name: str, hard: str | None = None, alt: str | None = None):
 
 
 def _deploy(ctx: Context, args: argparse.Namespace) -> int:
-    vm_id, host_id = lifecycle.authorize_deploy(ctx.session, args.vm, args.host)
-    for outcome in lifecycle.deploy(ctx.session, [(vm_id, host_id)], enforce=args.enforce):
+    vm_id, host_id = ctx.call(lifecycle.authorize_deploy, args.vm, args.host)
+    for outcome in ctx.call(lifecycle.deploy, [(vm_id, host_id)], enforce=args.enforce):
         if outcome.error:
             return ctx.error(OneError(f"VM {vm_id}: {outcome.error}"))
     return 0
@@ -81,16 +81,16 @@ def _deploy(ctx: Context, args: argparse.Namespace) -> int:
 
 def _recover(ctx: Context, args: argparse.Namespace) -> int:
     return ctx.for_each(
-        id_list(args.vms), lambda ref: lifecycle.recover(ctx.session, ref, args.success)
+        id_list(args.vms), lambda ref: ctx.call(lifecycle.recover, ref, args.success)
     )
 
 
 def _update(ctx: Context, args: argparse.Namespace) -> None:
-    vms.update_user_template(ctx.session, args.vm, read_template_file(args.file), args.append)
+    ctx.call(vms.update_user_template, args.vm, read_template_file(args.file), args.append)
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> None:
-    rows = vms.list_vms(ctx.session, include_done=args.all)
+    rows = ctx.call(vms.list_vms, include_done=args.all)
     if args.json:
         ctx.json({"VM_POOL": {"VM": rows}})
         return
@@ -109,7 +109,7 @@ def state_columns(now: float) -> list[Column]:
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> None:
-    vm = vms.show(ctx.session, args.vm)
+    vm = ctx.call(vms.show, args.vm)
     if args.json:
         ctx.json({"VM": vm})
         return

@@ -22,16 +22,16 @@ from onekit.cli.common import (
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> None:
-    net = networks.create(ctx.session, read_template_file(args.file))
+    net = ctx.call(networks.create, read_template_file(args.file))
     ctx.out(f"ID: {net['ID']}")
 
 
 def _delete(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(id_list(args.networks), lambda ref: networks.delete(ctx.session, ref))
+    return ctx.for_each(id_list(args.networks), lambda ref: ctx.call(networks.delete, ref))
 
 
 def _list(ctx: Context, args: argparse.Namespace) -> None:
-    rows = objects.list_visible(ctx.session, schema.NETWORKS)
+    rows = ctx.call(objects.list_visible, schema.NETWORKS)
     if args.json:
         ctx.json({"VNET_POOL": {"VNET": rows}})
         return
@@ -48,7 +48,7 @@ def _list(ctx: Context, args: argparse.Namespace) -> None:
 
 
 def _show(ctx: Context, args: argparse.Namespace) -> None:
-    net = objects.show(ctx.session, schema.NETWORKS, args.network)
+    net = ctx.call(objects.show, schema.NETWORKS, args.network)
     if args.json:
         ctx.json({"VNET": net})
         return

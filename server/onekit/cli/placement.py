@@ -13,7 +13,10 @@ from onekit.cli.common import Context
 def place(ctx: Context, vm_ids: list[int]) -> int:
     """Schedule these VMs now. A failed deploy is an error (exit 1); a VM no host can take
     yet stays PENDING, which is a note on stderr: the VM exists and the server's scheduler
-    will place it once there is room (the exit status stays 0, as oned's CLI's)."""
+    will place it once there is room (the exit status stays 0, as oned's CLI's). In
+    another zone (``onezone set``), that zone's server places them."""
+    if ctx.endpoint is not None:
+        return 0
     status = 0
     for outcome in scheduler.schedule(ctx.session, ctx.instance.sched_config(), vm_ids):
         if outcome.error:

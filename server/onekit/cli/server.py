@@ -10,6 +10,7 @@ from dataclasses import replace
 from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import GateConfig
 from onekit.cli.common import Cli, Context, Handler
 
 _DB_OPTIONS = ("db_server", "db_port", "db_user", "db_passwd", "db_name")
@@ -80,7 +81,8 @@ def _init(ctx: Context, args: argparse.Namespace) -> int | None:
             _examples(ctx)
         return 0
     flow = None if args.flow_port is None else FlowConfig(port=args.flow_port)
-    instance.init(_config_from(args), flow=flow)
+    gate = None if args.gate_port is None else GateConfig(port=args.gate_port)
+    instance.init(_config_from(args), flow=flow, onegate=gate)
     config = instance.config()
     ctx.out(f"onekit instance created in {instance.home}")
     ctx.out(f"  store:       {instance.database(config=config).description}")
@@ -157,6 +159,9 @@ def build() -> Cli:
     p.add_argument("--listen-address", help="server address (default 127.0.0.1)")
     p.add_argument(
         "--flow-port", type=int, help="OneFlow API port in oneflow-server.conf (default 2474)"
+    )
+    p.add_argument(
+        "--gate-port", type=int, help="OneGate port in onegate-server.conf (default 5030)"
     )
     p.add_argument(
         "--db-backend",

@@ -20,11 +20,11 @@ from ansible_collections.onekit.cloud.plugins.module_utils import gate_config
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from onekit.server import flow_api, gate_api, health
+from onekit.server import core_api, flow_api, gate_api, health
 
 MAX_BODY = 1024 * 1024  # bytes: a service template of thousands of roles fits
 APIS = {
-    "core": (health.bp,),
+    "core": (health.bp, core_api.bp),
     "oneflow": (health.bp, flow_api.bp),
     "onegate": (health.bp, gate_api.bp),
 }
@@ -34,7 +34,8 @@ def create_app(instance: Instance, db: Database | None = None, api: str = "core"
     app = Flask(f"onekit.{api}")
     app.config["MAX_CONTENT_LENGTH"] = gate_config.MAX_BODY if api == "onegate" else MAX_BODY
     app.extensions["onekit.instance"] = instance
-    app.extensions["onekit.config"] = instance.config()
+    app.extensions["onekit.config"] = config = instance.config()
+    app.extensions["onekit.session_settings"] = instance.session_settings(config)
     app.extensions["onekit.flow_config"] = instance.flow_config()
     if api == "onegate":
         app.extensions["onekit.gate_secret"] = instance.gate_secret()
@@ -49,7 +50,7 @@ def create_app(instance: Instance, db: Database | None = None, api: str = "core"
 
     @app.errorhandler(OneError)
     def _core_error(err: OneError):
-        response = jsonify(error={"message": str(err)})
+        response = jsonify(error={"message": str(err), "type": type(err).__name__})
         if err.http_status == 401:
             response.headers["WWW-Authenticate"] = 'Basic realm="onekit"'
         return response, err.http_status

@@ -40,5 +40,5 @@ def session() -> Session:
             if len(cache) > 10000:
                 cache.clear()
             cache[key] = (subject, now + TTL)
-    umask = current_app.extensions["onekit.config"].default_umask
-    return Session(store(), subject, umask=umask)
+    settings = current_app.extensions["onekit.session_settings"]
+    return Session(store(), subject, credentials=(creds.username, creds.password), **settings)
