@@ -62,6 +62,14 @@ def delete_rules_of(tx: Tx, kind: str, oid: int) -> list[int]:
     return dropped
 
 
+def delete_rules_of_zone(tx: Tx, zone_id: int) -> list[int]:
+    """Drop the rules for a deleted zone (``#<zone id>``), as oned does; returns their ids."""
+    dropped = [r.oid for r in acl_rules(tx) if r.zone == UID | zone_id]
+    for rule_id in dropped:
+        _delete_rule(tx, rule_id)
+    return dropped
+
+
 def _check_subjects_exist(w: AuthTx, rule: AclRule) -> None:
     number = rule.user & 0xFFFFFFFF
     if rule.user & UID and pool.get(w.tx, schema.USERS, number) is None:

@@ -49,13 +49,13 @@ def _check_resources(resources: str | None, zone: int) -> None:
         AclRule.parse(f"@0 {resources}/* CREATE", zone)
 
 
-def _create_in(w: AuthTx, name: str, resources: str | None) -> Body:
+def _create_in(w: AuthTx, name: str, resources: str | None, zone: int) -> Body:
     w.authorize(Target.new("GROUP", w.subject.gid), Right.CREATE)
     gid = pool.next_oid(w.tx, schema.GROUPS.table)
     group = pool.insert(w.tx, schema.GROUPS, new_group_body(gid, name), oid=gid)
     if resources:  # an ACL rule: needs the right to manage ACL rules, as `oneacl create`
         acls.authorize_acl_change(w)
-        acls.insert_rule(w.tx, AclRule.parse(f"@{gid} {resources}/* CREATE", w.session.zone))
+        acls.insert_rule(w.tx, AclRule.parse(f"@{gid} {resources}/* CREATE", zone))
     return group
 
 
@@ -74,13 +74,20 @@ def _delete_in(w: AuthTx, group: Body) -> None:
     acls.delete_rules_of(w.tx, "group", group["ID"])
 
 
-@federated()
-def create(session: Session, name: str, resources: str | None = DEFAULT_RESOURCES) -> Body:
-    """Create a group; ``resources`` (e.g. ``VM+NET``) adds ``@<id> <resources>/* CREATE``."""
+@federated(local_zone=True)
+def create(
+    session: Session,
+    name: str,
+    resources: str | None = DEFAULT_RESOURCES,
+    zone: int | None = None,
+) -> Body:
+    """Create a group; ``resources`` (e.g. ``VM+NET``) adds ``@<id> <resources>/* CREATE``
+    for ``zone`` (default: this one; a slave's, when it sends the creation to the master)."""
     pool.check_name("group", name)
-    _check_resources(resources, session.zone)
+    zone = session.zone if zone is None else zone
+    _check_resources(resources, zone)
     with session.write() as w:
-        return _create_in(w, name, resources)
+        return _create_in(w, name, resources, zone)
 
 
 @federated()
@@ -91,13 +98,14 @@ def delete(session: Session, ref: int | str) -> Body:
         return group
 
 
-@federated()
+@federated(local_zone=True)
 def ensure(
     session: Session,
     name: str,
     state: str = "present",
     resources: str | None = DEFAULT_RESOURCES,
     dry_run: bool = False,
+    zone: int | None = None,
 ) -> tuple[bool, Body | None, Body | None]:
     """Group ``name`` present or absent; returns (changed, before, after).
 
@@ -105,7 +113,8 @@ def ensure(
     """
     pool.check_name("group", name)
     pool.check_state(state)
-    _check_resources(resources, session.zone)
+    zone = session.zone if zone is None else zone
+    _check_resources(resources, zone)
     with session.write(dry_run=dry_run) as w:
         try:
             group = pool.resolve(w.tx, schema.GROUPS, name, lock=True)
@@ -118,7 +127,7 @@ def ensure(
         if group is not None:
             w.authorize(Target.of("GROUP", group), Right.USE)
             return False, group, group
-        return True, None, _create_in(w, name, resources)
+        return True, None, _create_in(w, name, resources, zone)
 
 
 def show(session: Session, ref: int | str) -> Body:

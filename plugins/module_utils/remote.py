@@ -51,14 +51,15 @@ def encode(value: Any) -> Any:
 
 
 def decode(value: Any) -> Any:
-    """What ``encode`` made, back: pools, ACL rules; other tagged objects come back as
-    attribute bags (``outcome.error``), which is all a caller reads of them."""
+    """What ``encode`` made, back (a client reading a result): pools, ACL rules; other
+    tagged objects come back as attribute bags (``outcome.error``), which is all a caller
+    reads of them."""
     if isinstance(value, list):
         return [decode(v) for v in value]
     if not isinstance(value, dict):
         return value
     if set(value) == {"$pool"}:
-        return _POOLS[value["$pool"]]
+        return _pool(value["$pool"])
     fields = {k: decode(v) for k, v in value.items() if k != "$type"}
     kind = value.get("$type")
     if kind is None:
@@ -66,6 +67,29 @@ def decode(value: Any) -> Any:
     if kind == "AclRule":
         return AclRule(**fields)
     return types.SimpleNamespace(**fields)
+
+
+def decode_arguments(value: Any) -> Any:
+    """Arguments a server received: plain JSON and pools named by their table; nothing
+    else is rebuilt (a caller must not make objects of its choosing on the server)."""
+    if isinstance(value, list):
+        return [decode_arguments(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$pool" in value:
+        if set(value) != {"$pool"}:
+            raise errors.InvalidInput('a pool argument is {"$pool": "<table>"} and nothing else')
+        return _pool(value["$pool"])
+    if "$type" in value:
+        raise errors.InvalidInput("arguments are plain JSON: objects with $type are not taken")
+    return {k: decode_arguments(v) for k, v in value.items()}
+
+
+def _pool(table: Any) -> PoolSpec:
+    spec = _POOLS.get(table) if isinstance(table, str) else None
+    if spec is None:
+        raise errors.InvalidInput(f"unknown pool {table!r}; pools are {', '.join(sorted(_POOLS))}")
+    return spec
 
 
 def _error(status: int, raw: bytes) -> OneError:

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
+    acls,
     objects,
     pool,
     schema,
@@ -130,6 +131,7 @@ def delete(session: Session, ref: Ref) -> Body:
             raise Conflict("zone 0 is the master zone: it cannot be deleted")
         w.authorize(objects.target(schema.ZONES, body), Right.ADMIN)
         pool.delete(w.tx, schema.ZONES, body["ID"])
+        acls.delete_rules_of_zone(w.tx, body["ID"])
         return body
 
 
@@ -140,8 +142,10 @@ def ensure(
     endpoint: str | None = None,
     state: str = "present",
     dry_run: bool = False,
+    zone_id: int | None = None,
 ) -> tuple[bool, Body | None, Body | None]:
-    """Zone ``name`` present with ``endpoint``, or absent; returns (changed, before, after)."""
+    """Zone ``name`` present with ``endpoint``, or absent; returns (changed, before, after).
+    With ``zone_id`` the zone is that one (zone 0, the master), renamed if need be."""
     pool.check_name("zone", name)
     pool.check_state(state)
     if state == "present":
@@ -150,8 +154,11 @@ def ensure(
         endpoint = check_endpoint(endpoint)
     with session.write(dry_run=dry_run) as w:
         try:
-            current = pool.resolve(w.tx, schema.ZONES, name, lock=True)
+            ref = zone_id if zone_id is not None else name
+            current = pool.resolve(w.tx, schema.ZONES, ref, lock=True)
         except NotFound:
+            if zone_id is not None:
+                raise
             current = None
         if state == "absent":
             if current is None:
@@ -160,13 +167,19 @@ def ensure(
                 raise Conflict("zone 0 is the master zone: it cannot be deleted")
             w.authorize(objects.target(schema.ZONES, current), Right.ADMIN)
             pool.delete(w.tx, schema.ZONES, current["ID"])
+            acls.delete_rules_of_zone(w.tx, current["ID"])
             return True, current, None
         if current is None:
             return True, None, _create_in(w, name, {"ENDPOINT": endpoint})
-        if current["TEMPLATE"].get("ENDPOINT") == endpoint:
+        if (current["NAME"], current["TEMPLATE"].get("ENDPOINT")) == (name, endpoint):
             return False, current, current
         w.authorize(objects.target(schema.ZONES, current), Right.ADMIN)
+        if current["NAME"] != name:
+            taken = w.tx.row("SELECT oid FROM zone_pool WHERE name = ?", (name,))
+            if taken is not None:
+                raise Conflict(f"NAME {name!r} is already taken by ZONE {taken[0]}")
         before = {**current, "TEMPLATE": dict(current["TEMPLATE"])}
+        current["NAME"] = name
         current["TEMPLATE"]["ENDPOINT"] = endpoint
         return True, before, pool.update(w.tx, schema.ZONES, current)
 

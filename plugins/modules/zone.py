@@ -28,6 +28,11 @@ options:
       - The zone's onekit-server URL, e.g. C(http://10.0.0.2:2633). Required with
         O(state=present); a different endpoint updates the zone.
     type: str
+  zone_id:
+    description:
+      - The zone is this one, which is renamed to O(name) if its name differs; used for
+        zone 0, the master, which exists from the start.
+    type: int
   state:
     description: Whether the zone exists.
     type: str
@@ -43,6 +48,12 @@ EXAMPLES = r"""
   onekit.cloud.zone:
     name: zone-b
     endpoint: http://10.0.0.2:2633
+
+- name: Zone 0 (the master) with its name and URL
+  onekit.cloud.zone:
+    zone_id: 0
+    name: dc1
+    endpoint: http://10.0.0.1:2633
 
 - name: Retire it
   onekit.cloud.zone:
@@ -83,7 +94,12 @@ def summary(body: dict | None) -> dict:
 def apply(m: OnekitModule) -> dict:
     p = m.params
     changed, before, after = zones.ensure(
-        m.session, p["name"], p["endpoint"], state=p["state"], dry_run=m.check_mode
+        m.session,
+        p["name"],
+        p["endpoint"],
+        state=p["state"],
+        dry_run=m.check_mode,
+        zone_id=p["zone_id"],
     )
     return m.result(
         changed,
@@ -98,6 +114,7 @@ def main() -> None:
         {
             "name": {"type": "str", "required": True},
             "endpoint": {"type": "str"},
+            "zone_id": {"type": "int"},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },
         required_if=[("state", "present", ("endpoint",))],

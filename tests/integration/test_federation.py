@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from support.cli import created_id
 from support.federation import LocalFederation
+from support.mariadb import PASSWORD, USER
 
 from ansible_collections.onekit.cloud.plugins.module_utils import users, vms
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import mysql_config
 
 
 @pytest.fixture
@@ -152,6 +154,19 @@ def test_a_failed_set_up_stops_at_its_task_and_the_next_run_finishes(federation)
     assert down.returncode != 0
     assert "Can't connect" in down.stdout or "2003" in down.stdout, down.stdout[-3000:]
     fed.mysql["zone-a"].start()
+
+    # zone-b's front-end is a standalone instance with a user of its own: replicating
+    # would overwrite it, so the run stops and says to import it first
+    standalone = fed.instance("zone-b")
+    server = fed.mysql["zone-b"]
+    standalone.init(mysql_config("127.0.0.1", server.port, USER, PASSWORD, "opennebula"))
+    users.create(standalone.session(), "mallory", "pw")
+    refused = fed.playbook()
+    assert refused.returncode != 0
+    assert "mallory" in refused.stdout and "onedb import-slave" in refused.stdout
+    users.delete(standalone.session(), "mallory")
+
     done = fed.playbook()
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert user_in(fed, "zone-c", "oneadmin")["ID"] == 0
+    assert not list(fed.base.glob("*/shared-tables.sql"))  # the dumps hold hashes: gone

@@ -18,12 +18,20 @@ from support.cli import assert_error, created_id
 from support.plays import HEAD, ok, sqlite_only
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls, templates, users, zones
+from ansible_collections.onekit.cloud.plugins.module_utils import (
+    acls,
+    hosts,
+    templates,
+    users,
+    vms,
+    zones,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import GateConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import VmState
 
 
 def other_instance(home: Path, password: str | None = None, federation: str = "") -> Instance:
@@ -163,6 +171,19 @@ def test_the_core_api_answers_bad_calls_with_clear_errors(instance, running):
         (("users.create", '{"args": ["bob", ""]}', auth), 400, "password"),
         (("zones.show", '{"args": [42]}', auth), 404, "42"),
     ]
+    cases += [  # what the CLIs never send: SQL, made-up objects, pools that are not theirs
+        (
+            ("objects.list_visible", '{"args": [{"$pool": "template_pool"}], '
+             '"kwargs": {"where": "1=1 UNION SELECT body FROM user_pool"}}', auth),
+            400, "where",
+        ),
+        (("objects.show", '{"args": [{"$pool": "user_pool"}, 0]}', auth), 400, "pools"),
+        (("objects.show", '{"args": [{"$pool": "nope"}, 0]}', auth), 400, "unknown pool"),
+        (
+            ("objects.show", '{"args": [{"$type": "X", "table": "user_pool"}, 0]}', auth),
+            400, "$type",
+        ),
+    ]  # fmt: skip
     for (operation, body, who), code, needle in cases:
         status, answer = api(endpoint, operation, body, who)
         assert status == code, (operation, body, answer)
@@ -265,3 +286,23 @@ ZONE_PLAY = (
 def test_the_zone_module_is_idempotent_and_checks_its_input(instance, playbook):
     ok(playbook(ZONE_PLAY))
     assert [z["ID"] for z in zones.list_zones(instance.session())] == [0]
+
+
+@sqlite_only
+def test_the_core_api_checks_rights_as_a_local_call_does(instance, admin, running):
+    """A deploy through the API checks the caller's rights itself (a client need not have
+    asked first), and a deleted zone takes its ACL rules along."""
+    running(instance)
+    users.create(admin, "eve", "pw")
+    hosts.create(admin, "h0", uri="test:///default")
+    tpl = templates.create(admin, 'NAME = "t"\nCPU = 1\nMEMORY = 32\n')
+    (vm,) = templates.instantiate(admin, tpl["ID"], 1)
+    body = json.dumps({"args": [[[vm["ID"], "h0"]]], "kwargs": {"enforce": False}})
+    status, answer = api(instance.config().endpoint, "lifecycle.deploy", body, "eve:pw")
+    assert status == 403, answer
+    assert vms.show(admin, vm["ID"])["STATE"] == VmState.PENDING
+
+    zone = zones.create(admin, 'NAME = "z"\nENDPOINT = "http://10.0.0.9:2633"\n')
+    acls.create(admin, f"@1 VM/* USE #{zone['ID']}")
+    zones.delete(admin, zone["ID"])
+    assert [r for r in acls.list_rules(admin) if r.zone & 0xFFFFFFFF == zone["ID"]] == []

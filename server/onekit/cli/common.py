@@ -104,9 +104,11 @@ class Context:
 ZONE_FILE_HELP = "onezone set; ONE_XMLRPC"
 
 
-def zone_file() -> Path:
-    """Where ``onezone set`` keeps the active zone's endpoint, as OpenNebula's CLI does."""
-    return Path(os.environ.get("ONE_ENDPOINT_FILE") or Path.home() / ".one" / "one_endpoint")
+def zone_file(instance: Instance) -> Path:
+    """Where ``onezone set`` keeps the active zone's endpoint (OpenNebula's
+    ``one_endpoint``): beside the instance's ``one_auth``, so the credentials of one
+    instance never go to the zone another one chose."""
+    return Path(os.environ.get("ONE_ENDPOINT_FILE") or instance.home / "one_endpoint")
 
 
 def remote_endpoint(instance: Instance) -> str | None:
@@ -115,7 +117,7 @@ def remote_endpoint(instance: Instance) -> str | None:
     url = os.environ.get("ONE_XMLRPC", "").strip()
     if not url:
         try:
-            url = zone_file().read_text().strip()
+            url = zone_file(instance).read_text().strip()
         except (OSError, UnicodeDecodeError):
             url = ""
     url = url.removesuffix("/RPC2").rstrip("/")

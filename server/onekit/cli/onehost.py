@@ -68,7 +68,9 @@ def _monitor(ctx: Context, args: argparse.Namespace) -> int:
     """Poll now (what the server does every MONITORING_INTERVAL)."""
     ids = [ctx.call(hosts.show, ref)["ID"] for ref in id_list(args.hosts)] if args.hosts else None
     status = 0
-    for report in ctx.call(monitor.poll_now, ctx.instance.monitor_config(), ids):
+    # another zone's server polls with its own settings
+    config = ctx.instance.monitor_config() if ctx.endpoint is None else None
+    for report in ctx.call(monitor.poll_now, config, ids):
         state = HostState(report.state).name
         ctx.out(f"{report.name}: {state}" + (f" ({report.error})" if report.error else ""))
         status = status or (1 if report.error else 0)

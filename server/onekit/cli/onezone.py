@@ -78,7 +78,7 @@ def _set(ctx: Context, args: argparse.Namespace) -> None:
     """Make a zone the active one: its ENDPOINT goes to the endpoint file."""
     zone = ctx.call(zones.show, args.zone)
     endpoint = zone["TEMPLATE"]["ENDPOINT"]
-    path = zone_file()
+    path = zone_file(ctx.instance)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.write_text(endpoint + "\n")
     ctx.out(f"Endpoint changed to {endpoint!r} in {path}")

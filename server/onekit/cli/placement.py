@@ -16,6 +16,11 @@ def place(ctx: Context, vm_ids: list[int]) -> int:
     will place it once there is room (the exit status stays 0, as oned's CLI's). In
     another zone (``onezone set``), that zone's server places them."""
     if ctx.endpoint is not None:
+        print(
+            f"{ctx.prog} {ctx.command}: the scheduler of {ctx.endpoint} places the VMs "
+            "in its next cycle",
+            file=sys.stderr,
+        )
         return 0
     status = 0
     for outcome in scheduler.schedule(ctx.session, ctx.instance.sched_config(), vm_ids):

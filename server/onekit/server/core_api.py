@@ -23,9 +23,11 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
     hosts,
     images,
     lifecycle,
+    monitor,
     networks,
     objects,
     remote,
+    schema,
     templates,
     users,
     vms,
@@ -33,14 +35,16 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, NotFound
 from ansible_collections.onekit.cloud.plugins.module_utils.federation import operation_name
+from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 from onekit.server import auth
+from onekit.server.context import instance
 
 bp = Blueprint("core_api", __name__)
 
 _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (users, ("create", "delete", "passwd", "chgrp", "addgroup", "delgroup", "show",
              "list_users", "ensure")),
-    (groups, ("create", "delete", "show", "list_groups", "ensure")),
+    (groups, ("create", "delete", "show", "list_groups", "name_map", "ensure")),
     (acls, ("create", "delete", "list_rules", "ensure")),
     (zones, ("create", "update", "rename", "delete", "show", "list_zones", "ensure")),
     (hosts, ("create", "delete", "enable", "disable", "show", "list_hosts", "update", "ensure")),
@@ -49,14 +53,76 @@ _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (images, ("create", "delete")),
     (networks, ("create", "delete")),
     (vms, ("create", "show", "list_vms", "update_user_template")),
-    (lifecycle, ("act", "deploy", "recover", "authorize_deploy")),
-    (objects, ("show", "list_visible", "chown", "chgrp", "chmod")),
+    (lifecycle, ("recover", "authorize_deploy")),
 )  # fmt: skip
+
+# The generic object operations, for the pools users own objects in (never users, groups,
+# zones or documents: those have their own operations, with their own bookkeeping).
+OWNED_POOLS = (schema.VMS, schema.TEMPLATES, schema.IMAGES, schema.NETWORKS)
+MAX_QUICK_WAIT = 10.0  # seconds a remote `onevm poweroff` may watch its guest
+
+
+def _owned(spec: Any) -> Any:
+    if spec not in OWNED_POOLS:
+        names = ", ".join(s.table for s in OWNED_POOLS)
+        raise InvalidInput(f"this operation takes one of the pools {names}")
+    return spec
+
+
+def _show(session: Session, spec: Any, ref: Any) -> Any:
+    return objects.show(session, _owned(spec), ref)
+
+
+def _list_visible(session: Session, spec: Any) -> Any:
+    return objects.list_visible(session, _owned(spec))  # no caller-given SQL
+
+
+def _chown(session: Session, spec: Any, ref: Any, owner: Any, group: Any = None) -> Any:
+    return objects.chown(session, _owned(spec), ref, owner, group)
+
+
+def _chgrp(session: Session, spec: Any, ref: Any, group: Any) -> Any:
+    return objects.chgrp(session, _owned(spec), ref, group)
+
+
+def _chmod(session: Session, spec: Any, ref: Any, mode: Any) -> Any:
+    return objects.chmod(session, _owned(spec), ref, mode)
+
+
+def _act(session: Session, refs: list, action: str, quick_wait: float = 2.0, **options: Any) -> Any:
+    wait = min(max(float(quick_wait), 0.0), MAX_QUICK_WAIT)
+    return lifecycle.act(session, refs, action, quick_wait=wait, **options)
+
+
+def _deploy(session: Session, targets: list, enforce: bool = True) -> Any:
+    """``onevm deploy``: the caller's rights on each VM and host are checked here, not
+    left to a previous call."""
+    checked = [tuple(lifecycle.authorize_deploy(session, vm, host)) for vm, host in targets]
+    return lifecycle.deploy(session, checked, enforce=enforce)
+
+
+def _poll_now(session: Session, _config: Any = None, host_ids: list | None = None) -> Any:
+    """``onehost forceupdate``, with this server's monitoring settings."""
+    return monitor.poll_now(session, instance().monitor_config(), host_ids)
+
+
 OPERATIONS: dict[str, Callable[..., Any]] = {
     operation_name(getattr(module, name)): getattr(module, name)
     for module, names in _EXPOSED
     for name in names
 }
+OPERATIONS.update(
+    {
+        "objects.show": _show,
+        "objects.list_visible": _list_visible,
+        "objects.chown": _chown,
+        "objects.chgrp": _chgrp,
+        "objects.chmod": _chmod,
+        "lifecycle.act": _act,
+        "lifecycle.deploy": _deploy,
+        "monitor.poll_now": _poll_now,
+    }
+)
 
 
 @bp.post("/api/<operation>")
@@ -72,7 +138,8 @@ def call(operation: str):
         raise InvalidInput("args must be a JSON list and kwargs a JSON object")
     session = auth.session()
     try:
-        bound = inspect.signature(fn).bind(session, *remote.decode(args), **remote.decode(kwargs))
+        args, kwargs = remote.decode_arguments(args), remote.decode_arguments(kwargs)
+        bound = inspect.signature(fn).bind(session, *args, **kwargs)
     except TypeError as err:  # arguments the operation does not take
         raise InvalidInput(f"{operation}: {err}") from None
     return jsonify(result=remote.encode(fn(*bound.args, **bound.kwargs)))
