@@ -18,6 +18,7 @@ from support.federation import LocalFederation
 from support.mariadb import PASSWORD, USER
 
 from ansible_collections.onekit.cloud.plugins.module_utils import users, vms
+from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import mysql_config
 
@@ -159,7 +160,12 @@ def test_a_failed_set_up_stops_at_its_task_and_the_next_run_finishes(federation)
     # would overwrite it, so the run stops and says to import it first
     standalone = fed.instance("zone-b")
     server = fed.mysql["zone-b"]
-    standalone.init(mysql_config("127.0.0.1", server.port, USER, PASSWORD, "opennebula"))
+    port = int(fed.env["ONEKIT_FEDERATION_ZONE_B_PORT"])
+    standalone.init(
+        mysql_config(
+            "127.0.0.1", server.port, USER, PASSWORD, "opennebula", InstanceConfig(port=port)
+        )
+    )
     users.create(standalone.session(), "mallory", "pw")
     refused = fed.playbook()
     assert refused.returncode != 0
