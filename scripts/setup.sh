@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   libvirt-daemon-system libvirt-clients libvirt-dev pkg-config qemu-system-x86
   mariadb-server python3-venv python3-dev gcc
+  pacemaker corosync pacemaker-cli-utils resource-agents fence-agents
 )
 
 say() { printf 'setup: %s\n' "$*"; }
