@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ansible_collections.onekit.cloud.plugins.module_utils import template
+from ansible_collections.onekit.cloud.plugins.module_utils import hooks, template
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     ConfigError,
     InvalidInput,
@@ -72,6 +72,9 @@ class InstanceConfig:
     # ONEGATE_URL until it is set
     onegate_endpoint: str = ""
     federation: FederationConfig = field(default_factory=FederationConfig)
+    # the guide's HOST_HOOK (ERROR, ft/host_error) and VM_HOOK (FAILED, onevm delete)
+    host_hooks: tuple[hooks.HostHook, ...] = ()
+    vm_hooks: tuple[hooks.VmHook, ...] = ()
 
     @property
     def endpoint(self) -> str:
@@ -112,6 +115,12 @@ def _single(tpl: dict, key: str, where: Path) -> str | None:
     return value.strip()
 
 
+def _own_endpoint(tpl: dict, where: Path) -> str:
+    address = _single(tpl, "LISTEN_ADDRESS", where) or "127.0.0.1"
+    port = _int(_single(tpl, "PORT", where) or DEFAULT_PORT, "PORT", where, 1, 65535)
+    return InstanceConfig(listen_address=address, port=port).endpoint
+
+
 def _federation(tpl: dict, where: Path) -> FederationConfig:
     section = tpl.get("FEDERATION")
     if section is None:
@@ -133,6 +142,12 @@ def _federation(tpl: dict, where: Path) -> FederationConfig:
             raise ConfigError(
                 f"{where}: a SLAVE needs FEDERATION/MASTER_ONED, the master's endpoint, "
                 'like MASTER_ONED = "http://10.0.0.1:2633"'
+            )
+        own = _own_endpoint(tpl, where)
+        if master == own:
+            raise ConfigError(
+                f"{where}: FEDERATION/MASTER_ONED is this instance's own endpoint ({own}); "
+                "a slave names the master zone's front-end"
             )
         if zone_id == 0:
             raise ConfigError(
@@ -173,7 +188,10 @@ def parse_config(text: str, where: Path) -> InstanceConfig:
         raise ConfigError(
             f'{where}: ONEGATE_ENDPOINT must be a URL the VMs reach, like "http://10.0.0.1:5030"'
         )
+    host_hooks, vm_hooks = hooks.parse_hooks(tpl, where)
     return InstanceConfig(
+        host_hooks=host_hooks,
+        vm_hooks=vm_hooks,
         federation=_federation(tpl, where),
         onegate_endpoint=endpoint.rstrip("/"),
         listen_address=_single(tpl, "LISTEN_ADDRESS", where) or "127.0.0.1",
@@ -239,4 +257,5 @@ def render_config(config: InstanceConfig) -> str:
             if config.onegate_endpoint
             else '# ONEGATE_ENDPOINT = "http://192.168.0.5:5030"\n'
         )
+        + hooks.render_hooks(config.host_hooks, config.vm_hooks)
     )

@@ -33,6 +33,7 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
     context_cd,
+    hooks,
     hosts,
     networks,
     objects,
@@ -214,9 +215,11 @@ def _to_pending(w: AuthTx, vm: Body, result: Any = None) -> None:
 
 
 def _to_failed(w: AuthTx, vm: Body, result: Any = None) -> None:
-    """A deploy that failed (oned 4.x: BOOT failure -> FAILED); its capacity is freed."""
+    """A deploy that failed (oned 4.x: BOOT failure -> FAILED); its capacity is freed,
+    and the server's VM_HOOK on FAILED is due (``hooks.claim_failed``)."""
     _leave_host(w, vm, "ERROR", "deploy")
     vms.set_state(vm, VmState.FAILED)
+    hooks.mark_failed(vm)
 
 
 def _snapshot_taken(w: AuthTx, vm: Body, result: Any = None) -> None:
@@ -266,11 +269,16 @@ FAIL: Outcomes = {
 }
 
 
+# What a transition keeps while it lasts; ``TRANSIENT_ACTION`` is the action that began
+# it, which ``recover --retry`` runs again.
+_TRANSIENT_KEYS = ("TRANSIENT_SINCE", "PREV_STATE", "SAVING_TO", "TRANSIENT_ACTION")
+
+
 def complete(w: AuthTx, vm: Body, result: Any = None) -> None:
     """The transient state's action succeeded."""
     COMPLETE[Lcm(vm["LCM_STATE"])](w, vm, result)
     vms.set_error(vm, None)
-    for key in ("TRANSIENT_SINCE", "PREV_STATE", "SAVING_TO"):
+    for key in _TRANSIENT_KEYS:
         vm.pop(key, None)
 
 
@@ -278,7 +286,7 @@ def fail(w: AuthTx, vm: Body, message: str) -> None:
     """The transient state's action failed: fall back, keep the reason."""
     FAIL[Lcm(vm["LCM_STATE"])](w, vm, None)
     vms.set_error(vm, message)
-    for key in ("TRANSIENT_SINCE", "PREV_STATE", "SAVING_TO"):
+    for key in _TRANSIENT_KEYS:
         vm.pop(key, None)
 
 
@@ -427,8 +435,15 @@ def _plan(w: AuthTx, vm: Body, action: str, options: dict) -> _Step | None:
         if _is(vm, VmState.FAILED):
             vms.set_state(vm, VmState.PENDING)
             return None
-        if vm["STATE"] != A:
-            raise _wrong_state(vm, action, "an ACTIVE or FAILED VM (resume it first)")
+        # SUSPENDED and POWEROFF too (4.x refused them, "resume it first", which broke
+        # host_error -f; 5.x's recover --recreate takes them): the guest is discarded.
+        if vm["STATE"] not in schema.HOSTED_STATES:
+            raise _wrong_state(
+                vm,
+                action,
+                "an ACTIVE or FAILED VM, or a SUSPENDED or POWEROFF one (resume a STOPPED "
+                "or UNDEPLOYED one first)",
+            )
         return step(Lcm.CLEANUP_RESUBMIT, lambda d: d.cancel(did))
     raise AssertionError(f"action {action!r} has no plan")  # act() checked the name
 
@@ -468,14 +483,33 @@ def act(
     ``dry_run`` (check mode) makes every check, then rolls back and calls no driver."""
     if action not in ACTIONS:
         raise InvalidInput(f"unknown VM action {action!r}; actions are {', '.join(ACTIONS)}")
+    return _act(session, refs, action, quick_wait, dry_run, Right.MANAGE, _plan, **options)
+
+
+Planner = Callable[[AuthTx, Body, str, dict], "_Step | None"]
+
+
+def _act(
+    session: Session,
+    refs: Iterable[Ref],
+    action: str,
+    quick_wait: float,
+    dry_run: bool,
+    right: Right,
+    planner: Planner,
+    **options: Any,
+) -> list[Outcome]:
     steps: list[_Step] = []
     done: list[Body] = []
     checked: list[Body] = []
     with session.write(dry_run=dry_run) as w:
         for vm in _lock_vms(w, [pool.resolve(w.tx, schema.VMS, ref)["ID"] for ref in refs]):
             checked.append(vm)
-            w.authorize(objects.target(schema.VMS, vm), Right.MANAGE)
-            step = _plan(w, vm, action, options)
+            w.authorize(objects.target(schema.VMS, vm), right)
+            step = planner(w, vm, action, options)
+            again = vm.pop("RETRYING", None)  # recover --retry: the action it runs again
+            if step is not None and is_transient(vm):
+                vm["TRANSIENT_ACTION"] = again or action
             pool.update(w.tx, schema.VMS, vm)
             if step is None:
                 done.append(vm)
@@ -537,6 +571,7 @@ def deploy(
             else:
                 transient = _enter(vm, Lcm.BOOT)
                 call = _deploy_call(_spec(vm, session))
+            vm["TRANSIENT_ACTION"] = "deploy"
             pool.update(w.tx, schema.VMS, vm)
             steps.append(_Step(vm["ID"], transient, host, call, creates_guest=True))
     return refused + _run(session, steps, 0)
@@ -666,18 +701,136 @@ def _wait(driver: Driver, step: _Step, seconds: float) -> bool:
 
 
 # ---- recover and the reconciler ---------------------------------------------------------
-def recover(session: Session, ref: Ref, success: bool) -> Body:
-    """``onevm recover --success|--failure``: decide a transient state by hand (ADMIN)."""
-    with session.write() as w:
-        vm = pool.resolve(w.tx, schema.VMS, ref, lock=True)
-        w.authorize(objects.target(schema.VMS, vm), Right.ADMIN)
-        if not is_transient(vm):
-            raise _wrong_state(vm, "recover", "a transient ACTIVE state (BOOT, SHUTDOWN...)")
-        if success:
-            complete(w, vm)
+RECOVER_OPERATIONS = ("success", "failure", "retry", "delete", "recreate")
+
+
+def recover(
+    session: Session, ref: Ref, success: bool | None = None, operation: str | None = None
+) -> Body:
+    """``onevm recover``, as an admin (ADMIN on the VM):
+
+    * ``success`` / ``failure`` (4.2): decide a transient state by hand, as if the lost
+      driver answer had come (``success=True|False`` says the same);
+    * ``retry`` (4.14): run the transient state's driver action again (deploy, shutdown,
+      save...) and conclude it from that call;
+    * ``delete`` (5.0, replaces ``onevm delete``): delete the VM in any state but DONE;
+    * ``recreate`` (5.0, replaces ``onevm delete --recreate``): resubmit it (PENDING, its
+      state lost) from any state that holds or held a host: ACTIVE (transient ones too),
+      SUSPENDED, POWEROFF, FAILED, and STOPPED or UNDEPLOYED (whose saved state is
+      dropped).
+
+    Returns the VM; a driver call that failed raises, the VM concluded as a failure."""
+    if operation is None:
+        if success is None:
+            raise InvalidInput(
+                "recover needs an operation: success, failure, retry, delete or recreate"
+            )
+        operation = "success" if success else "failure"
+    elif success is not None:
+        raise InvalidInput("give recover either success or operation, not both")
+    if operation not in RECOVER_OPERATIONS:
+        raise InvalidInput(
+            f"recover operations are {', '.join(RECOVER_OPERATIONS)}; got {operation!r}"
+        )
+    if operation in ("success", "failure"):
+        with session.write() as w:
+            vm = pool.resolve(w.tx, schema.VMS, ref, lock=True)
+            w.authorize(objects.target(schema.VMS, vm), Right.ADMIN)
+            if not is_transient(vm):
+                raise _wrong_state(vm, "recover", "a transient ACTIVE state (BOOT, SHUTDOWN...)")
+            if operation == "success":
+                complete(w, vm)
+            else:
+                fail(w, vm, "recovered by hand as a failure")
+            return pool.update(w.tx, schema.VMS, vm)
+    planner = {"retry": _plan_retry, "delete": _plan, "recreate": _plan_recreate}[operation]
+    action = {"retry": "retry", "delete": "delete", "recreate": "delete-recreate"}[operation]
+    outcomes = _act(session, [ref], action, 2.0, False, Right.ADMIN, planner)
+    if not outcomes:  # concluded by someone else (the reconciler) while the driver worked
+        with session.read() as w:
+            return pool.resolve(w.tx, schema.VMS, ref)
+    if outcomes[0].error:
+        raise OneError(f"VM {outcomes[0].vm['ID']}: recover --{operation}: {outcomes[0].error}")
+    return outcomes[0].vm
+
+
+def _plan_recreate(w: AuthTx, vm: Body, action: str, options: dict) -> _Step | None:
+    """5.0's recreate: delete-recreate, and STOPPED or UNDEPLOYED VMs too."""
+    if vm["STATE"] in (VmState.STOPPED, VmState.UNDEPLOYED):
+        checkpoint = vm.pop("CHECKPOINT", None)
+        if checkpoint:  # the saved memory is not what a recreated VM starts from
+            host = pool.get(w.tx, schema.HOSTS, checkpoint["HID"])
+            if host is not None:
+                _remove_after_commit(w, host, checkpoint["PATH"], vm["ID"])
+        vms.set_state(vm, VmState.PENDING)
+        vm["DEPLOY_ID"] = ""
+        return None
+    if vm["STATE"] not in (*schema.HOSTED_STATES, VmState.FAILED):
+        raise _wrong_state(
+            vm, "recover --recreate", "a VM that holds or held a host (not PENDING, HOLD or DONE)"
+        )
+    return _plan(w, vm, "delete-recreate", options)
+
+
+def _remove_after_commit(w: AuthTx, host: Body, path: str, vm_id: int) -> None:
+    host = dict(host)
+
+    def remove() -> None:
+        try:
+            driver_for(host).remove_checkpoint(path)
+        except OneError as err:
+            log.warning("VM %s: could not remove its checkpoint %s: %s", vm_id, path, err)
+
+    w.after_commit.append(remove)
+
+
+# For a transient VM that did not record the action that began it (made before onekit
+# recorded it, or written by hand): the action, and the state it began from.
+_R = (int(A), int(Lcm.RUNNING))
+_RETRY_FALLBACK: dict[Lcm, tuple[str, tuple[int, int]]] = {
+    Lcm.BOOT: ("deploy", _R),
+    Lcm.BOOT_STOPPED: ("deploy", _R),
+    Lcm.BOOT_UNKNOWN: ("boot", (int(A), int(Lcm.UNKNOWN))),
+    Lcm.BOOT_POWEROFF: ("resume", (int(VmState.POWEROFF), 0)),
+    Lcm.BOOT_SUSPENDED: ("resume", (int(VmState.SUSPENDED), 0)),
+    Lcm.SHUTDOWN: ("shutdown", _R),
+    Lcm.CANCEL: ("shutdown-hard", _R),
+    Lcm.SHUTDOWN_POWEROFF: ("poweroff", _R),
+    Lcm.SHUTDOWN_UNDEPLOY: ("undeploy", _R),
+    Lcm.SAVE_STOP: ("stop", _R),
+    Lcm.SAVE_SUSPEND: ("suspend", _R),
+    Lcm.HOTPLUG_SNAPSHOT: ("snapshot-create", _R),
+    Lcm.CLEANUP_DELETE: ("delete", _R),
+    Lcm.CLEANUP_RESUBMIT: ("delete-recreate", _R),
+}
+
+
+def _plan_retry(w: AuthTx, vm: Body, action: str, options: dict) -> _Step | None:
+    """4.14's retry: the transient state's driver action once more. A deploy (BOOT,
+    BOOT_STOPPED) is sent again to the same host; any other action is planned again
+    from the state it began in, so it takes the same path (and the same checks)."""
+    if not is_transient(vm):
+        raise _wrong_state(vm, "recover --retry", "a transient ACTIVE state (BOOT, SHUTDOWN...)")
+    lcm = Lcm(vm["LCM_STATE"])
+    fallback = _RETRY_FALLBACK.get(lcm)
+    again = vm.get("TRANSIENT_ACTION") or (fallback[0] if fallback else None)
+    if again is None:
+        raise _wrong_state(vm, "recover --retry", "a state onekit knows how to retry")
+    vm["RETRYING"] = again  # recorded again by _act
+    if again == "deploy":
+        host = _host_of(w, vm)
+        checkpoint = vm.get("CHECKPOINT")
+        if lcm == Lcm.BOOT_STOPPED and checkpoint:
+            call = _restore_call(checkpoint["PATH"])
         else:
-            fail(w, vm, "recovered by hand as a failure")
-        return pool.update(w.tx, schema.VMS, vm)
+            call = _deploy_call(_spec(vm, w.session))
+        vm["TRANSIENT_SINCE"] = time.time()
+        return _Step(vm["ID"], _mark(vm), host, call, creates_guest=True)
+    state, lcm_before = vm.get("PREV_STATE") or (fallback[1] if fallback else _R)
+    vms.set_state(vm, VmState(state), Lcm(lcm_before))
+    for key in ("TRANSIENT_SINCE", "PREV_STATE", "SAVING_TO"):
+        vm.pop(key, None)
+    return _plan(w, vm, again, options)
 
 
 def conclude_from_host(
@@ -704,7 +857,7 @@ def conclude_from_host(
         }.get(lcm, guest_state == RUNNING)  # the BOOT family
         if succeeded:
             complete(w, vm)
-            return f"{name}: {lcm.name} concluded as success (the guest is {guest_state})"
+            return f"{name}: {lcm.name} concluded as success: the guest is {guest_state}"
         limit = shutdown_timeout if lcm.name.startswith("SHUTDOWN") else grace
         if age > limit:
             fail(
@@ -712,7 +865,10 @@ def conclude_from_host(
                 vm,
                 f"{lcm.name} did not finish within {int(limit)} s (the guest is {guest_state})",
             )
-            return f"{name}: {lcm.name} concluded as failure after {int(age)} s"
+            return (
+                f"{name}: {lcm.name} concluded as failure: no outcome in {int(age)} s "
+                f"(the guest is {guest_state})"
+            )
         return None
     if lcm in (Lcm.RUNNING, Lcm.UNKNOWN) or vm["STATE"] in (VmState.POWEROFF, VmState.SUSPENDED):
         new = {RUNNING: (A, Lcm.RUNNING), PAUSED: (VmState.SUSPENDED, Lcm.LCM_INIT)}.get(

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
+    hooks,
     hosts,
     lifecycle,
     pool,
@@ -158,6 +159,8 @@ def _host_failed(
     if host["STATE"] != HostState.DISABLED:
         report.went_error = host["STATE"] != HostState.ERROR
         host["STATE"] = int(HostState.ERROR)
+    if report.went_error:  # the server's HOST_HOOK on ERROR is due (hooks.claim_host_errors)
+        hooks.mark_host_error(host)
     host["TEMPLATE"]["ERROR"] = error
     pool.update(w.tx, schema.HOSTS, host)
     if report.went_error:

@@ -80,9 +80,19 @@ def _deploy(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _recover(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(
-        id_list(args.vms), lambda ref: ctx.call(lifecycle.recover, ref, args.success)
-    )
+    """recover --success|--failure (4.2), --retry (4.14), --delete|--recreate (5.0); a VM
+    that --recreate made PENDING is placed at once, as after delete --recreate."""
+    made_pending: list[int] = []
+
+    def one(ref: str) -> None:
+        vm = ctx.call(lifecycle.recover, ref, operation=args.operation)
+        if vm["STATE"] == VmState.PENDING:
+            made_pending.append(vm["ID"])
+
+    status = ctx.for_each(id_list(args.vms), one)
+    if made_pending:
+        status = place(ctx, made_pending) or status
+    return status
 
 
 def _update(ctx: Context, args: argparse.Namespace) -> None:
@@ -220,15 +230,21 @@ def build() -> Cli:
     p.add_argument("vm", help="VM id or name")
     p.add_argument("host", help="host id or name")
     p.add_argument("--enforce", action="store_true", help="refuse a host without room")
-    p = cli.command("recover", "decide a VM stuck in a transient state", _recover)
+    p = cli.command(
+        "recover",
+        "decide a VM stuck in a transient state, retry it, or delete/recreate it",
+        _recover,
+    )
     p.add_argument("vms", help="VM ids or names")
     how = p.add_mutually_exclusive_group(required=True)
-    how.add_argument(
-        "--success", dest="success", action="store_true", help="the pending operation succeeded"
-    )
-    how.add_argument(
-        "--failure", dest="success", action="store_false", help="the pending operation failed"
-    )
+    for flag, text in (
+        ("--success", "the pending operation succeeded"),
+        ("--failure", "the pending operation failed"),
+        ("--retry", "run the pending operation's driver action again"),
+        ("--delete", "delete the VM, in any state"),
+        ("--recreate", "resubmit the VM (PENDING, its state lost), in any state it held a host"),
+    ):
+        how.add_argument(flag, dest="operation", action="store_const", const=flag[2:], help=text)
     p = cli.command("update", "replace (or --append to) a VM's user template", _update)
     p.add_argument("vm", help="VM id or name")
     p.add_argument("file", help="template file (- for stdin)")

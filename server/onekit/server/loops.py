@@ -1,6 +1,9 @@
 """The server's loops: host monitoring every MONITORING_INTERVAL, VM scheduling every
 SCHED_INTERVAL, and OneFlow's life-cycle manager every ``lcm_interval`` (at once when a
 request changed a service, and again right after a step that acted), acting as oneadmin.
+After each monitoring and scheduling cycle the hook runner (``hook_runner``) is handed the
+hosts that went ERROR and the VMs that went FAILED, and runs oned.conf's HOST_HOOK and
+VM_HOOK in threads of their own; a hook that is done makes the scheduler run at once.
 
 Only one server of an instance runs them: the one holding the store's leader lock. The
 others retry the lock, so a second server is a hot standby that takes over when the first
@@ -11,6 +14,7 @@ alive between commands.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -22,6 +26,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneErro
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 from onekit.server.flow_runner import FlowRunner
+from onekit.server.hook_runner import HookRunner
 
 log = logging.getLogger("onekit.loops")
 LOCK_NAME = "loops"
@@ -37,7 +42,14 @@ class Loops:
         self.sched_config = instance.sched_config()
         self.flow_config = instance.flow_config()
         self.flow_runner = FlowRunner(instance)
+        # oned.conf's HOST_HOOK / VM_HOOK; a hook that is done wakes the scheduler (the
+        # VMs it resubmitted are placed at once)
+        self.hook_runner = HookRunner(
+            instance, self.session, instance.config(), on_done=self.wake_scheduler
+        )
         self._flow_wake = threading.Event()
+        self._wake = threading.Event()  # stop, or schedule now
+        self._sched_now = False
         self._stop = threading.Event()
         self._lock: LeaderLock | None = None
         self._threads: list[threading.Thread] = []
@@ -57,9 +69,16 @@ class Loops:
     def wake_flow(self) -> None:
         self._flow_wake.set()
 
+    def wake_scheduler(self) -> None:
+        """Run a scheduling cycle now (a hook resubmitted VMs)."""
+        self._sched_now = True
+        self._wake.set()
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._flow_wake.set()
+        self._wake.set()
+        self.hook_runner.stop()
         for thread in self._threads:
             thread.join(timeout)
         if self._lock is not None:
@@ -92,12 +111,18 @@ class Loops:
                 self._run()
                 return
             if time.monotonic() >= monitor_at:
-                self._guard("monitoring", self.monitor_once)
+                reports = self._guard("monitoring", self.monitor_once)
                 monitor_at = time.monotonic() + self.monitor_config.interval
+                self._guard("hooks", functools.partial(self.hook_runner.after_monitoring, reports))
+            if self._sched_now:
+                self._sched_now = False
+                sched_at = time.monotonic()
             if time.monotonic() >= sched_at:
                 self._guard("scheduling", self.schedule_once)
                 sched_at = time.monotonic() + self.sched_config.interval
-            self._stop.wait(max(0.0, min(monitor_at, sched_at) - time.monotonic()))
+                self._guard("hooks", self.hook_runner.after_scheduling)
+            self._wake.wait(max(0.0, min(monitor_at, sched_at) - time.monotonic()))
+            self._wake.clear()
 
     def _guard(self, what: str, step: Callable[[], object]) -> object:
         """One failing cycle (the store busy, a bug) is logged; the loop goes on."""

@@ -1,0 +1,172 @@
+"""VM high availability: the time from a host's death to its VMs running elsewhere.
+
+Each run: a fresh instance, three simulated hosts (a private libvirtd each on libvirt's
+test driver, tests/support/libvirt.py), the real onekit-server with oned.conf's
+``HOST_HOOK = [ ..., command = "ft/host_error", arguments = "$HID -r" ]`` and a short
+MONITORING_INTERVAL, four VMs on sim0. sim0's libvirtd is SIGKILLed; the clock stops
+when the store has every one of those VMs RUNNING on sim1 or sim2 and libvirt there
+shows its guest running. Printed: each run split into detection (kill -> host ERROR)
+and recovery (ERROR -> all running: the hook's ansible-runner call, then the scheduler),
+and the median over 5 runs in seconds and as a multiple of the monitoring interval.
+
+The kill lands at a random point of the monitoring cycle, so detection is between 0 and
+one interval (half on average); recovery is mostly one ansible-runner start-up.
+Needs root (simulated hosts). Run: .venv/bin/python bench/ha.py [interval] [runs]
+(default 5 s, 5 runs: about two minutes)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "server"))
+
+import libvirt  # noqa: E402
+from support.libvirt import sim_hosts, stop_all  # noqa: E402
+from support.ports import free_port  # noqa: E402
+
+from ansible_collections.onekit.cloud.plugins.module_utils import (  # noqa: E402
+    hosts,
+    lifecycle,
+    monitor,
+    templates,
+    vms,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.config import (  # noqa: E402
+    InstanceConfig,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import (  # noqa: E402
+    FlowConfig,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import (  # noqa: E402
+    GateConfig,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.session import Session  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (  # noqa: E402
+    HostState,
+    Lcm,
+    VmState,
+)
+
+VENV_BIN = Path(sys.executable).parent
+VMS = 4
+HOOK = (
+    'HOST_HOOK = [ name = "error", on = "ERROR", command = "ft/host_error",\n'
+    '  arguments = "$HID -r", remote = "no" ]\n'
+)
+
+
+def _server(instance: Instance, command: str) -> None:
+    env = {
+        **os.environ,
+        "ONEKIT_HOME": str(instance.home),
+        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+    }
+    subprocess.run(
+        [str(VENV_BIN / "onekit-server"), command],
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+
+
+def _running_on(sims, vm_id: int) -> list[int]:
+    found = []
+    for index, sim in enumerate(sims):
+        if sim.hold is None:
+            continue
+        try:
+            if sim.hold.lookupByName(f"one-{vm_id}").isActive() == 1:
+                found.append(index)
+        except libvirt.libvirtError:
+            continue
+    return found
+
+
+def one_run(base: Path, interval: int) -> tuple[float, float]:
+    """(kill -> ERROR, ERROR -> every VM running elsewhere), in seconds."""
+    instance = Instance(base / "onekit")
+    instance.init(
+        InstanceConfig(port=free_port()),
+        flow=FlowConfig(port=free_port()),
+        onegate=GateConfig(port=free_port()),
+    )
+    admin = instance.session()
+    sims = sim_hosts(3, base / "hosts")
+    try:
+        for index, sim in enumerate(sims):
+            hosts.create(admin, f"sim{index}", uri=sim.uri)
+        monitor.cycle(Session.system(admin.db), instance.monitor_config())
+        conf = instance.config_path.read_text()
+        conf = conf.replace("MONITORING_INTERVAL = 60", f"MONITORING_INTERVAL = {interval}")
+        instance.config_path.write_text(conf + HOOK)
+        instance.sched_config_path.write_text("MAX_HOST = 10\n")
+        tpl = templates.create(admin, 'NAME = "tiny"\nCPU = 0.1\nMEMORY = 32\n')
+        made = [vm["ID"] for vm in templates.instantiate(admin, tpl["ID"], VMS)]
+        sim0 = hosts.show(admin, "sim0")["ID"]
+        assert not [o.error for o in lifecycle.deploy(admin, [(i, sim0) for i in made]) if o.error]
+        _server(instance, "start")
+        try:
+            time.sleep(random.uniform(0, interval))  # the kill lands anywhere in a cycle
+            killed = time.monotonic()
+            sims[0].kill()
+            detected = None
+            while True:
+                now = time.monotonic()
+                if detected is None and hosts.show(admin, "sim0")["STATE"] == HostState.ERROR:
+                    detected = now
+                bodies = [vms.show(admin, i) for i in made]
+                if all(
+                    (b["STATE"], b["LCM_STATE"]) == (VmState.ACTIVE, Lcm.RUNNING)
+                    and vms.host_name(b) in ("sim1", "sim2")
+                    for b in bodies
+                ) and all(len(_running_on(sims, i)) == 1 for i in made):
+                    return (detected or now) - killed, now - (detected or now)
+                if now - killed > 20 * interval + 60:
+                    raise RuntimeError("the VMs were not recreated")
+                time.sleep(0.05)
+        finally:
+            _server(instance, "stop")
+    finally:
+        admin.db.close()
+        stop_all(sims)
+
+
+def main() -> None:
+    interval = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    totals = []
+    print(f"MONITORING_INTERVAL = {interval} s, {VMS} VMs on the killed host, {runs} runs")
+    for run in range(1, runs + 1):
+        base = Path(tempfile.mkdtemp(prefix="okha-", dir="/tmp"))
+        try:
+            detect, recover = one_run(base, interval)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        total = detect + recover
+        totals.append(total)
+        print(
+            f"run {run}: kill -> ERROR {detect:5.2f} s, ERROR -> running elsewhere "
+            f"{recover:5.2f} s, total {total:5.2f} s ({total / interval:.2f} x interval)"
+        )
+    median = statistics.median(totals)
+    print(
+        f"median host death -> VMs running elsewhere: {median:.2f} s = "
+        f"{median / interval:.2f} x MONITORING_INTERVAL ({interval} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
