@@ -153,12 +153,16 @@ class Loops:
                 streak = 0
                 self._flow_wake.wait(self.flow_config.lcm_interval)
 
-    def _exists(self, service_id: int) -> bool:
-        try:
-            services.show(self.session, service_id)
-        except OneError:
-            return False
-        return True
+    def _still_there(self, service_ids: set[int]) -> list[dict]:
+        """The services of these ids that still exist (one read each; a service deleted
+        meanwhile is left out)."""
+        found = []
+        for service_id in sorted(service_ids):
+            try:
+                found.append(services.show(self.session, service_id))
+            except OneError:
+                continue
+        return found
 
     def write_service_logs(self, changed: list[dict]) -> None:
         """``var/oneflow/<id>.log``: each service's log as text, one file per service (the
@@ -185,9 +189,7 @@ class Loops:
         result = self.flow_runner.execute(plan)
         services.record_failures(self.session, result.failures)
         failed = {f[0] for f in result.failures}
-        self.write_service_logs(
-            [services.show(self.session, i) for i in sorted(failed) if self._exists(i)]
-        )
+        self.write_service_logs(self._still_there(failed))
         log.info(
             "OneFlow step: %d creations, %d actions; runner %s in %.1f s%s",
             len(plan.creates),
