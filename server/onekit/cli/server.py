@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -25,6 +26,9 @@ def _config_from(args: argparse.Namespace) -> InstanceConfig | None:
     }
     if not given:
         return None
+    env_password = os.environ.get("ONEKIT_DB_PASSWD")
+    if given.get("db_backend") == "mysql" and "db_passwd" not in given and env_password:
+        given["db_passwd"] = env_password
     if given.get("db_backend", "sqlite") == "sqlite" and set(given) & set(_DB_OPTIONS):
         raise InvalidInput(
             "--db-server/--db-port/--db-user/--db-passwd/--db-name need --db-backend mysql"
@@ -171,7 +175,10 @@ def build() -> Cli:
     p.add_argument("--db-server", help="MySQL host (default localhost)")
     p.add_argument("--db-port", type=int, help="MySQL port (default 0: 3306)")
     p.add_argument("--db-user", help="MySQL user (default oneadmin)")
-    p.add_argument("--db-passwd", help="MySQL password")
+    p.add_argument(
+        "--db-passwd",
+        help="MySQL password (or ONEKIT_DB_PASSWD, which keeps it off the command line)",
+    )
     p.add_argument("--db-name", help="MySQL database, created if missing (default opennebula)")
     cli.command("run", "serve in the foreground (Ctrl-C stops)", _run)
     cli.command("start", "start the server in the background", _start)
