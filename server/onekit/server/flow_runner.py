@@ -30,6 +30,37 @@ COLLECTION_ROOT = _MODULE_UTILS.parents[1]  # .../ansible_collections/onekit/clo
 COLLECTIONS_PATH = _MODULE_UTILS.parents[4]
 STEP_PLAYBOOK = COLLECTION_ROOT / "playbooks" / "flow" / "step.yml"
 
+
+def run_local_playbook(
+    instance: Instance,
+    data_dir: Path,
+    playbook: Path,
+    extravars: dict,
+    on_event: Any,
+    **options: Any,
+) -> Any:
+    """One ansible-runner run of a server playbook on this machine, with this Python (its
+    ansible-playbook and the onekit core) and the instance's home; ``options`` go to
+    ``ansible_runner.run`` (``rotate_artifacts``). The server's loops act through it."""
+    return ansible_runner.run(
+        private_data_dir=str(data_dir),
+        playbook=str(playbook),
+        inventory=f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}",
+        extravars=extravars,
+        envvars={
+            "ONEKIT_HOME": str(instance.home),
+            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
+            "ANSIBLE_NOCOLOR": "1",
+            # this Python's ansible-playbook (a venv's bin may not be on PATH)
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        },
+        event_handler=on_event,
+        quiet=True,
+        suppress_env_files=True,
+        **options,
+    )
+
+
 Failure = tuple[int, str, str, str]
 
 
@@ -130,23 +161,13 @@ class FlowRunner:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.runs += 1
         try:
-            runner = ansible_runner.run(
-                private_data_dir=str(self.data_dir),
-                playbook=str(STEP_PLAYBOOK),
-                inventory=f"localhost ansible_connection=local "
-                f"ansible_python_interpreter={sys.executable}",
-                extravars={"flow_orders": orders},
-                envvars={
-                    "ONEKIT_HOME": str(self.instance.home),
-                    "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
-                    "ANSIBLE_NOCOLOR": "1",
-                    # this Python's ansible-playbook (a venv's bin may not be on PATH)
-                    "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-                },
-                event_handler=on_event,
-                quiet=True,
+            runner = run_local_playbook(
+                self.instance,
+                self.data_dir,
+                STEP_PLAYBOOK,
+                {"flow_orders": orders},
+                on_event,
                 rotate_artifacts=5,
-                suppress_env_files=True,
             )
         except Exception as err:  # the runner itself broke: every order failed
             log.exception("ansible-runner could not run the flow step")

@@ -31,18 +31,14 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import re
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import ansible_runner
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
     hooks,
@@ -55,7 +51,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFoun
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import HostState
-from onekit.server.flow_runner import COLLECTION_ROOT, COLLECTIONS_PATH
+from onekit.server.flow_runner import COLLECTION_ROOT, run_local_playbook
 
 log = logging.getLogger("onekit.hooks")
 PLAYBOOKS = COLLECTION_ROOT / "playbooks" / "hooks"
@@ -339,21 +335,8 @@ class HookRunner:
             return True
 
         try:
-            runner = ansible_runner.run(
-                private_data_dir=str(self._run_dir(name)),
-                playbook=str(self.playbook_path(name)),
-                inventory=f"localhost ansible_connection=local "
-                f"ansible_python_interpreter={sys.executable}",
-                extravars=extravars,
-                envvars={
-                    "ONEKIT_HOME": str(self.instance.home),
-                    "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
-                    "ANSIBLE_NOCOLOR": "1",
-                    "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-                },
-                event_handler=on_event,
-                quiet=True,
-                suppress_env_files=True,
+            runner = run_local_playbook(
+                self.instance, self._run_dir(name), self.playbook_path(name), extravars, on_event
             )
         except Exception as err:  # the runner itself broke
             log.exception("ansible-runner could not run the %s hook", name)
