@@ -32,6 +32,7 @@ Short flags may be bundled (``-rf``), as Ruby's GetoptLong allows.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -159,6 +160,9 @@ def render_arguments(options: Options) -> str:
     return " ".join(words)
 
 
+_PLACEHOLDER = re.compile(r"\$(?:HOST|HID|ID)")
+
+
 def fence_words(fence: str) -> list[str]:
     try:
         words = shlex.split(fence)
@@ -166,31 +170,41 @@ def fence_words(fence: str) -> list[str]:
         raise InvalidInput(f"--fence: cannot split {fence!r} into words: {err}") from None
     if not words:
         raise InvalidInput("--fence needs a command")
+    if words[0].endswith((".yml", ".yaml")) and any(_PLACEHOLDER.search(w) for w in words):
+        # ansible-playbook would render a host name put into its command line
+        raise InvalidInput(
+            "--fence: a fence playbook gets the host as the variables one_host_id and "
+            "one_host_name; leave $HOST, $HID and $ID out of its command line"
+        )
     return words
 
 
 def fence_argv(
-    options: Options, host: Body, playbook_runner: str = "ansible-playbook"
+    options: Options, host: Body, playbook_runner: str = "ansible-playbook", vars_file: str = ""
 ) -> list[str]:
-    """The fence step's command line for this host (empty: no fencing)."""
+    """The fence step's command line for this host (empty: no fencing). A fence playbook
+    gets the host as ``one_host_id``/``one_host_name`` from ``vars_file``, which the
+    caller writes from ``fence_vars`` as data Ansible never templates (a host's name is
+    a user's text)."""
     if not options.fence:
         return []
+    words = fence_words(options.fence)
+    if fence_is_playbook(options):
+        if not vars_file:
+            raise InvalidInput("a fence playbook needs the file of its variables")
+        return [playbook_runner, *words, "-e", f"@{vars_file}"]
     values = {"$HID": str(host["ID"]), "$ID": str(host["ID"]), "$HOST": str(host["NAME"])}
-    words = []
-    for word in fence_words(options.fence):
-        for key in ("$HOST", "$HID", "$ID"):
-            word = word.replace(key, values[key])
-        words.append(word)
-    if words[0].endswith((".yml", ".yaml")):
-        return [
-            playbook_runner,
-            *words,
-            "-e",
-            f"one_host_id={host['ID']}",
-            "-e",
-            f"one_host_name={host['NAME']}",
-        ]
-    return words
+    # one pass: a host name holding "$ID" stays as it is
+    return [_PLACEHOLDER.sub(lambda m: values[m.group(0)], word) for word in words]
+
+
+def fence_is_playbook(options: Options) -> bool:
+    return bool(options.fence) and fence_words(options.fence)[0].endswith((".yml", ".yaml"))
+
+
+def fence_vars(host: Body) -> dict[str, Any]:
+    """What a fence playbook is told of the host."""
+    return {"one_host_id": host["ID"], "one_host_name": str(host["NAME"])}
 
 
 # ---- deciding --------------------------------------------------------------------------

@@ -172,9 +172,10 @@ def script(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def ha(instance, admin, sim_hosts, tmp_path):
-    """``ha(n, interval=..., host_hook="$HID -r", vm_hook=None, timeout=None)``: n
-    simulated hosts sim0.. MONITORED, oned.conf with a short MONITORING_INTERVAL and the
-    hooks, the server not started yet. Servers started are stopped at the end."""
+    """``ha(n, interval=..., host_hook="$HID -r", vm_hook=None, timeout=None, names=None)``:
+    n simulated hosts sim0.. (or ``names``) MONITORED, oned.conf with a short
+    MONITORING_INTERVAL and the hooks, the server not started yet. Servers started are
+    stopped at the end."""
     made: list[Ha] = []
 
     def make(
@@ -183,10 +184,11 @@ def ha(instance, admin, sim_hosts, tmp_path):
         host_hook: str | None = "$HID -r",
         vm_hook: str | None = None,
         timeout: int | None = None,
+        names: list[str] | None = None,
     ) -> Ha:
         sims = sim_hosts(n)
         for index, sim in enumerate(sims):
-            hosts.create(admin, f"sim{index}", uri=sim.uri)
+            hosts.create(admin, names[index] if names else f"sim{index}", uri=sim.uri)
         monitor.cycle(Session.system(admin.db), instance.monitor_config())
         conf = instance.config_path.read_text()
         conf = conf.replace("MONITORING_INTERVAL = 60", f"MONITORING_INTERVAL = {interval}")
@@ -264,6 +266,37 @@ def test_vms_of_a_killed_host_are_recreated_on_the_survivors(ha):
     assert re.search(r"host \d+ \(sim0\) is ERROR .*running ft/host_error \$HID -r -f", log)
     assert "fenced (" in log
     assert all(f"VM {v}: done, now PENDING" in log for v in victims)
+
+
+@pytest.mark.parametrize("fence", ["command", "playbook"])
+def test_a_host_name_is_data_for_the_hook_and_its_fence(ha, tmp_path, fence):
+    """A host whose name is Jinja2 (a lookup that would create a file) goes ERROR: the
+    hook fences it (a command given $HOST, or a playbook given one_host_name) and
+    recreates its VM; the name arrives exactly as written and nothing in it runs."""
+    marker = tmp_path / "ran"
+    name = f"h{{{{lookup('pipe','touch${{IFS}}{marker}')}}}}{{{{7*7}}}}"
+    fenced = tmp_path / "fenced"
+    if fence == "command":
+        agent = script(tmp_path / "fence.sh", f'#!/bin/sh\nprintf %s "$1" > {fenced}\n')
+        hook = "$HID -r --fence '{agent} $HOST'"
+    else:
+        agent = tmp_path / "fence.yml"
+        agent.write_text(
+            "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+            "    - ansible.builtin.copy:\n"
+            f'        content: "{{{{ one_host_name }}}}"\n        dest: {fenced}\n'
+        )
+        hook = "$HID -r --fence {agent}"
+    cloud = ha(2, interval=2, host_hook=hook, names=[name, "sim1"])
+    conf = cloud.instance.config_path.read_text().replace("{agent}", str(agent))
+    cloud.instance.config_path.write_text(conf)
+    (victim,) = cloud.place(1, name)
+    cloud.start()
+    cloud.sims[0].kill()
+    cloud.wait(lambda: cloud.runs_once_on(victim) == "sim1", "the VM running on sim1", 40)
+    assert fenced.read_text() == name
+    assert not marker.exists()
+    assert f"({name}) is ERROR" in cloud.hook_log()
 
 
 def ha_record(cloud: Ha, vm_id: int, host: str) -> dict:

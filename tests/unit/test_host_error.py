@@ -128,16 +128,33 @@ def test_fence_command_gets_the_host():
     ]
 
 
-def test_fence_playbook_runs_with_ansible_playbook():
-    options = parse_arguments("$HID -r --fence /etc/onekit/fence.yml")
-    assert host_error.fence_argv(options, HOST, "/venv/bin/ansible-playbook") == [
+def test_fence_command_substitutes_once():
+    # a host's name is its owner's text: what it holds is never substituted again
+    options = parse_arguments("$HID -r --fence 'fence -n $HOST -i $ID'")
+    host = {"ID": 3, "NAME": "a$ID$HOST"}
+    assert host_error.fence_argv(options, host) == ["fence", "-n", "a$ID$HOST", "-i", "3"]
+
+
+def test_fence_playbook_gets_the_host_in_a_file_of_variables():
+    # never on its command line: ansible-playbook would render `-e name=<text>`
+    options = parse_arguments("$HID -r --fence '/etc/onekit/fence.yml -e mode=off'")
+    argv = host_error.fence_argv(options, HOST, "/venv/bin/ansible-playbook", "/run/v.yml")
+    assert argv == [
         "/venv/bin/ansible-playbook",
         "/etc/onekit/fence.yml",
         "-e",
-        "one_host_id=3",
+        "mode=off",
         "-e",
-        "one_host_name=kvm-3",
+        "@/run/v.yml",
     ]
+    assert host_error.fence_vars(HOST) == {"one_host_id": 3, "one_host_name": "kvm-3"}
+    with pytest.raises(InvalidInput, match="file of its variables"):
+        host_error.fence_argv(options, HOST)
+
+
+def test_a_fence_playbook_takes_no_placeholders():
+    with pytest.raises(InvalidInput, match=r"one_host_name; leave \$HOST"):
+        parse_arguments("$HID -r --fence '/etc/onekit/fence.yml -e x=$HOST'")
 
 
 # ---- -p: the host read again ----------------------------------------------------------------

@@ -12,53 +12,17 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ansible_runner
-
-from ansible_collections.onekit.cloud.plugins.module_utils import flow_lcm
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_lcm import Plan
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from onekit.server.playbook_runner import PLAYBOOKS, run_local_playbook, stdout_tail
 
 log = logging.getLogger("onekit.flow")
 
-_MODULE_UTILS = Path(flow_lcm.__file__).parent  # as imported: through collections/
-COLLECTION_ROOT = _MODULE_UTILS.parents[1]  # .../ansible_collections/onekit/cloud (the repo)
-COLLECTIONS_PATH = _MODULE_UTILS.parents[4]
-STEP_PLAYBOOK = COLLECTION_ROOT / "playbooks" / "flow" / "step.yml"
-
-
-def run_local_playbook(
-    instance: Instance,
-    data_dir: Path,
-    playbook: Path,
-    extravars: dict,
-    on_event: Any,
-    **options: Any,
-) -> Any:
-    """One ansible-runner run of a server playbook on this machine, with this Python (its
-    ansible-playbook and the onekit core) and the instance's home; ``options`` go to
-    ``ansible_runner.run`` (``rotate_artifacts``). The server's loops act through it."""
-    return ansible_runner.run(
-        private_data_dir=str(data_dir),
-        playbook=str(playbook),
-        inventory=f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}",
-        extravars=extravars,
-        envvars={
-            "ONEKIT_HOME": str(instance.home),
-            "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
-            "ANSIBLE_NOCOLOR": "1",
-            # this Python's ansible-playbook (a venv's bin may not be on PATH)
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-        },
-        event_handler=on_event,
-        quiet=True,
-        suppress_env_files=True,
-        **options,
-    )
+STEP_PLAYBOOK = PLAYBOOKS / "flow" / "step.yml"
 
 
 Failure = tuple[int, str, str, str]
@@ -158,7 +122,6 @@ class FlowRunner:
                     failures.append((*owners[key], str(item.get("msg") or "failed")))
             return True
 
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.runs += 1
         try:
             runner = run_local_playbook(
@@ -181,7 +144,7 @@ class FlowRunner:
         if runner.status != "successful" or runner.rc != 0:
             missing = [k for k in owners if k not in seen]
             if runner.rc not in (0, 2) or (missing and not failures):
-                tail = _stdout_tail(runner)
+                tail = stdout_tail(runner)
                 for key in missing:
                     failures.append((*owners[key][:3], f"the flow playbook failed: {tail}"))
         return StepResult(runner.status, runner.rc, failures, self.runs)
@@ -197,12 +160,3 @@ def _processes() -> list[tuple[int, bytes]]:
             except OSError:
                 continue
     return found
-
-
-def _stdout_tail(runner: Any, lines: int = 3) -> str:
-    try:
-        text = runner.stdout.read()
-    except Exception:
-        return f"rc {runner.rc}"
-    kept = [line for line in text.strip().splitlines() if line.strip()]
-    return " | ".join(kept[-lines:]) or f"rc {runner.rc}"

@@ -51,10 +51,11 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFoun
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import HostState
-from onekit.server.flow_runner import COLLECTION_ROOT, run_local_playbook
+from onekit.server.playbook_runner import PLAYBOOKS as ALL_PLAYBOOKS
+from onekit.server.playbook_runner import run_local_playbook, stdout_tail, write_private_vars
 
 log = logging.getLogger("onekit.hooks")
-PLAYBOOKS = COLLECTION_ROOT / "playbooks" / "hooks"
+PLAYBOOKS = ALL_PLAYBOOKS / "hooks"
 KEEP_RUNS = 20  # runner directories kept under var/hook-runner (the newest)
 
 
@@ -237,11 +238,16 @@ class HookRunner:
         if not orders:
             say(f"host {host_id}: no VM to act on; nothing done")
             return
-        fence = host_error.fence_argv(opts, host)
+        run_dir = self._run_dir("host_error")
+        fence_vars = ""
+        if host_error.fence_is_playbook(opts):
+            fence_vars = str(write_private_vars(run_dir, host_error.fence_vars(host), "fence"))
+        fence = host_error.fence_argv(opts, host, vars_file=fence_vars)
         listed = ", ".join(f"VM {o.vm_id} ({o.was})" for o in orders)
         say(f"host {host_id}: {opts.action} for {listed}" + (" after fencing" if fence else ""))
         result = self._run_playbook(
             "host_error",
+            run_dir,
             {
                 "hook_host": {"id": host_id, "name": host["NAME"]},
                 "fence_argv": fence,
@@ -265,7 +271,11 @@ class HookRunner:
         try:
             listed = ", ".join(f"VM {vm['ID']} ({vm['NAME']})" for vm in claimed)
             say(f"{listed} FAILED: running {hook.command} {hook.arguments}".replace("  ", " "))
-            result = self._run_playbook("vm_failed", {"vm_orders": hooks.vm_orders(hook, claimed)})
+            result = self._run_playbook(
+                "vm_failed",
+                self._run_dir("vm_failed"),
+                {"vm_orders": hooks.vm_orders(hook, claimed)},
+            )
             self._report_items(result, say)
         finally:
             self._vm_busy.release()
@@ -302,18 +312,17 @@ class HookRunner:
         return own if own.is_file() else PLAYBOOKS / f"{name}.yml"
 
     def _run_dir(self, name: str) -> Path:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         runs = sorted(self.data_dir.iterdir(), key=lambda p: p.stat().st_mtime)
         for old in runs[: max(0, len(runs) - KEEP_RUNS + 1)]:
             shutil.rmtree(old, ignore_errors=True)
         path = self.data_dir / f"{int(time.time())}-{next(self._seq)}-{name}"
-        path.mkdir()
+        path.mkdir(mode=0o700)
         return path
 
-    def _run_playbook(self, name: str, extravars: dict[str, Any]) -> PlaybookResult:
+    def _run_playbook(self, name: str, run_dir: Path, extravars: dict[str, Any]) -> PlaybookResult:
         """One hook playbook through ansible-runner, as ``flow_runner`` runs OneFlow's
-        steps (the venv's bin on PATH; no ``binary=``), in a directory of its own (hooks
-        of several hosts may run at once)."""
+        steps, in a directory of its own (hooks of several hosts may run at once)."""
         result = PlaybookResult("error", -1)
 
         def on_event(event: dict) -> bool:
@@ -336,7 +345,7 @@ class HookRunner:
 
         try:
             runner = run_local_playbook(
-                self.instance, self._run_dir(name), self.playbook_path(name), extravars, on_event
+                self.instance, run_dir, self.playbook_path(name), extravars, on_event
             )
         except Exception as err:  # the runner itself broke
             log.exception("ansible-runner could not run the %s hook", name)
@@ -346,7 +355,7 @@ class HookRunner:
         failed = runner.status != "successful" or runner.rc != 0
         explained = result.fence_error or result.error or any(i.get("failed") for i in result.items)
         if failed and not explained:
-            result.error = _stdout_tail(runner)  # e.g. a playbook that does not parse
+            result.error = stdout_tail(runner)  # e.g. a playbook that does not parse
         return result
 
 
@@ -362,12 +371,3 @@ def _fence_message(res: dict, timeout: Any) -> str:
         if line.strip()
     )
     return f"the fence command failed (rc {rc}): {text[-500:] or res.get('msg')}"
-
-
-def _stdout_tail(runner: Any, lines: int = 3) -> str:
-    try:
-        text = runner.stdout.read()
-    except Exception:
-        return f"{runner.status}, rc {runner.rc}"
-    kept = [line for line in text.strip().splitlines() if line.strip()]
-    return " | ".join(kept[-lines:]) or f"{runner.status}, rc {runner.rc}"

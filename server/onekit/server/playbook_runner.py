@@ -1,0 +1,114 @@
+"""Running the server's own playbooks (OneFlow steps, HA hooks) through ansible-runner.
+
+Everything a playbook is handed may hold text users or guests wrote: a role's
+``vm_template_contents``, a service or VM name, a host name. Ansible renders every
+extra var as a Jinja2 template, so such text would run as code on the front-end
+(``{{ lookup('pipe', ...) }}``). Here it never can:
+
+* the variables go to ``ansible-playbook`` in a YAML file (``-e @file``), never on its
+  command line (where ``ps`` shows them to every local user): the file is mode 600 in a
+  directory only the server's user can enter, and it is removed after the run;
+* every string in that file, keys included, is tagged ``!unsafe``, Ansible's own mark
+  for data that is never templated: it reaches the modules exactly as written.
+
+``run_local_playbook`` is the one way the server starts a playbook; ``stdout_tail`` is how
+its loops explain a run that failed without saying why.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ansible_runner
+import yaml
+
+from ansible_collections.onekit.cloud.plugins.module_utils import flow_lcm
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+
+_MODULE_UTILS = Path(flow_lcm.__file__).parent  # as imported: through collections/
+COLLECTION_ROOT = _MODULE_UTILS.parents[1]  # .../ansible_collections/onekit/cloud (the repo)
+COLLECTIONS_PATH = _MODULE_UTILS.parents[4]
+PLAYBOOKS = COLLECTION_ROOT / "playbooks"
+
+
+class _UnsafeDumper(yaml.SafeDumper):
+    """YAML in which every string is ``!unsafe``."""
+
+
+def _unsafe_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("!unsafe", value, style='"')
+
+
+_UnsafeDumper.add_representer(str, _unsafe_str)
+
+
+def unsafe_yaml(data: dict[str, Any]) -> str:
+    """``data`` as YAML for ``ansible-playbook -e @file``: strings are never templated."""
+    return yaml.dump(data, Dumper=_UnsafeDumper, sort_keys=False, allow_unicode=True)
+
+
+def write_private_vars(directory: Path, data: dict[str, Any], stem: str = "vars") -> Path:
+    """Write ``data`` (as ``unsafe_yaml``) to a new file in ``directory`` that only the
+    server's user can read; returns its path."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / f"{stem}-{uuid.uuid4().hex}.yml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(unsafe_yaml(data))
+    return path
+
+
+def run_local_playbook(
+    instance: Instance,
+    data_dir: Path,
+    playbook: Path,
+    variables: dict[str, Any],
+    on_event: Callable[[dict], bool],
+    **options: Any,
+) -> Any:
+    """One ansible-runner run of a server playbook on this machine, with this Python (its
+    ansible-playbook and the onekit core) and the instance's home. ``variables`` reach
+    the playbook as data (see the module's docstring); ``options`` go to
+    ``ansible_runner.run`` (``rotate_artifacts``)."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # the runner's artifacts hold the modules' arguments too
+    vars_file = write_private_vars(data_dir, variables)
+    try:
+        return ansible_runner.run(
+            private_data_dir=str(data_dir),
+            playbook=str(playbook),
+            inventory=(
+                f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}"
+            ),
+            cmdline=f"-e {shlex.quote('@' + str(vars_file))}",
+            envvars={
+                "ONEKIT_HOME": str(instance.home),
+                "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
+                "ANSIBLE_NOCOLOR": "1",
+                # this Python's ansible-playbook (a venv's bin may not be on PATH)
+                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            },
+            event_handler=on_event,
+            quiet=True,
+            suppress_env_files=True,
+            **options,
+        )
+    finally:
+        vars_file.unlink(missing_ok=True)
+
+
+def stdout_tail(runner: Any, lines: int = 3) -> str:
+    """The last lines of a run's output, on one line (why a playbook failed when no task
+    said: it did not parse, a module was missing)."""
+    try:
+        text = runner.stdout.read()
+    except Exception:
+        return f"{runner.status}, rc {runner.rc}"
+    kept = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(kept[-lines:]) or f"{runner.status}, rc {runner.rc}"
