@@ -150,6 +150,16 @@ def playbook(instance: Instance, tmp_path: Path):
     return run
 
 
+@pytest.fixture
+def server(instance: Instance, cli: Cli) -> Iterator[Instance]:
+    """The instance's server started (``onekit-server start``); stopped at the end even
+    when the test fails."""
+    result = cli("onekit-server", "start")
+    assert result.returncode == 0, result.stderr
+    yield instance
+    cli("onekit-server", "stop")
+
+
 def store_snapshot(db: Database) -> dict[str, list[tuple]]:
     """Every row of every table, to assert that a refused operation changed nothing."""
     tables = [t.name for t in schema.SHARED_TABLES + schema.LOCAL_TABLES]

@@ -96,7 +96,11 @@ class Subject:
 
 
 def login(db: Database, username: str, password: str) -> Subject:
-    """Check a user's password; the error never tells which of name or password was wrong."""
+    """Check a user's password; the error never tells which of name or password was wrong.
+    Credentials with control characters are refused before any hash: scrypt's HMAC pads
+    a password with zero bytes, so "pw\\0" would otherwise pass for "pw"."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in f"{username}{password}"):
+        raise AuthenticationError("credentials must not contain control characters")
     with db.snapshot() as tx:
         user = pool.find_by_name(tx, schema.USERS, username) if username else None
     # An unknown user costs the same scrypt as a known one: timing tells no names.

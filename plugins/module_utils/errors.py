@@ -61,6 +61,17 @@ class NotAllowed(OneError):
     http_status = 405
 
 
+class TooManyRequests(OneError):
+    """The server refuses to do this now (too many failed logins, too many at once);
+    ``retry_after`` says in how many seconds to try again."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StoreError(OneError):
     """The state store cannot be used: unreachable, not initialised, wrong schema version."""
 

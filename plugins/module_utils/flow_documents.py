@@ -7,7 +7,6 @@ instantiates as service 1.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -22,49 +21,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
 SERVICE = 100
 SERVICE_TEMPLATE = 101
 Body = dict[str, Any]
-
-
-def strip_comments(text: str) -> str:
-    """JSON with ``//`` and ``/* */`` comments (as the guide writes its examples) made
-    plain JSON; text inside strings is left alone."""
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            out.append(text[i : j + 1])
-            i = j + 1
-        elif text.startswith("//", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            if end < 0:
-                raise InvalidInput("the document has a /* comment that is never closed")
-            out.append(" " + "\n" * text.count("\n", i, end))  # line numbers stay true
-            i = end + 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def parse_json(text: str | bytes, what: str = "the document") -> Any:
-    """Parse JSON (comments allowed); a syntax error names the line and column."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode()
-        except UnicodeDecodeError:
-            raise InvalidInput(f"{what} is not UTF-8 text") from None
-    try:
-        return json.loads(strip_comments(text))
-    except json.JSONDecodeError as err:
-        raise InvalidInput(
-            f"{what} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
-        ) from None
 
 
 NOUNS = {SERVICE: "service", SERVICE_TEMPLATE: "service template"}

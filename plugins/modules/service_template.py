@@ -87,7 +87,7 @@ service_template:
 
 from ansible_collections.onekit.cloud.plugins.module_utils import service_templates
 from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 
 

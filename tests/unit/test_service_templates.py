@@ -1,5 +1,5 @@
 """Service template documents: ``service_templates.validate`` (what ``oneflow-template
-create`` accepts and the errors it reports) and ``flow_documents.parse_json`` (JSON with
+create`` accepts and the errors it reports) and ``json_text.parse_json`` (JSON with
 the comments the guide writes in its examples)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import (
+from ansible_collections.onekit.cloud.plugins.module_utils.json_text import (
     parse_json,
     strip_comments,
 )

@@ -13,9 +13,9 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
     service_templates,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import parse_json
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import name as state_name
+from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
 from onekit.cli.common import (
     Cli,
     Column,

@@ -18,9 +18,11 @@ from werkzeug.exceptions import HTTPException
 
 from ansible_collections.onekit.cloud.plugins.module_utils import gate_config
 from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError, TooManyRequests
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.login_guard import LoginGuard
 from onekit.server import core_api, flow_api, gate_api, health
+from onekit.server.body_limit import BodyLimit
 
 MAX_BODY = 1024 * 1024  # bytes: a service template of thousands of roles fits
 APIS = {
@@ -30,13 +32,23 @@ APIS = {
 }
 
 
-def create_app(instance: Instance, db: Database | None = None, api: str = "core") -> Flask:
+def create_app(
+    instance: Instance,
+    db: Database | None = None,
+    api: str = "core",
+    login_guard: LoginGuard | None = None,
+) -> Flask:
+    """One app; the apps of one process share ``login_guard`` (its bounds are the
+    process's: give them all the same one)."""
     app = Flask(f"onekit.{api}")
-    app.config["MAX_CONTENT_LENGTH"] = gate_config.MAX_BODY if api == "onegate" else MAX_BODY
+    limit = gate_config.MAX_BODY if api == "onegate" else MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = limit
+    app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
     app.extensions["onekit.instance"] = instance
     app.extensions["onekit.config"] = config = instance.config()
     app.extensions["onekit.session_settings"] = instance.session_settings(config)
     app.extensions["onekit.flow_config"] = instance.flow_config()
+    app.extensions["onekit.login_guard"] = login_guard or LoginGuard()
     if api == "onegate":
         app.extensions["onekit.gate_secret"] = instance.gate_secret()
     app.extensions["onekit.db"] = db if db is not None else instance.open_store()
@@ -53,6 +65,8 @@ def create_app(instance: Instance, db: Database | None = None, api: str = "core"
         response = jsonify(error={"message": str(err), "type": type(err).__name__})
         if err.http_status == 401:
             response.headers["WWW-Authenticate"] = 'Basic realm="onekit"'
+        if isinstance(err, TooManyRequests):
+            response.headers["Retry-After"] = str(err.retry_after)
         return response, err.http_status
 
     @app.errorhandler(HTTPException)

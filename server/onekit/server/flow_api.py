@@ -20,12 +20,13 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import (
     envelope,
-    parse_json,
     pool_envelope,
 )
-from onekit.server.auth import session
+from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
+from onekit.server.auth import require_login, session
 
 bp = Blueprint("oneflow", __name__)
+bp.before_request(require_login)  # every route: no body is read for a stranger
 
 
 def _body() -> Any:

@@ -74,9 +74,10 @@ def run(instance: Instance) -> None:
         raise ServerError(f"a server of {instance.home} is already running (pid {pid})")
     app = create_app(instance)
     db = app.extensions["onekit.db"]
-    flow_app = create_app(instance, db, "oneflow")
+    guard = app.extensions["onekit.login_guard"]  # one set of login bounds per process
+    flow_app = create_app(instance, db, "oneflow", guard)
     gate = instance.gate_config()
-    gate_app = create_app(instance, db, "onegate")
+    gate_app = create_app(instance, db, "onegate", guard)
     listening = [_listen(app, config.listen_address, config.port, "PORT", instance.config_path)]
     try:
         for extra_app, conf, path in (

@@ -1,0 +1,62 @@
+"""A hard limit on request bodies, chunked or not, in front of every app.
+
+Flask's ``MAX_CONTENT_LENGTH`` only sees a declared Content-Length: a body sent with
+``Transfer-Encoding: chunked`` has none, and werkzeug then reads it cut at the limit,
+silently. This WSGI middleware reads a body of unknown length itself, at most
+``limit`` + 1 bytes, and answers 413 when there is more; a declared length over the
+limit is refused without reading anything. The app behind it always gets a body of a
+known length, whole or not at all, so nothing is written from half a body.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+class BodyLimit:
+    def __init__(self, app: WsgiApp, limit: int):
+        self.app = app
+        self.limit = limit
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        declared = environ.get("CONTENT_LENGTH") or ""
+        chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        if declared and not chunked:
+            if not declared.isdigit():
+                return _refuse(start_response, 400, "the Content-Length header is not a number")
+            if int(declared) > self.limit:
+                return self._too_large(start_response)
+            return self.app(environ, start_response)
+        if chunked or environ.get("wsgi.input_terminated"):
+            body = environ["wsgi.input"].read(self.limit + 1)
+            if len(body) > self.limit:
+                return self._too_large(start_response)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            environ["wsgi.input_terminated"] = False
+        return self.app(environ, start_response)
+
+    def _too_large(self, start_response: StartResponse) -> Iterable[bytes]:
+        return _refuse(
+            start_response, 413, f"the request body is larger than {self.limit} bytes", close=True
+        )
+
+
+def _refuse(
+    start_response: StartResponse, status: int, message: str, close: bool = False
+) -> Iterable[bytes]:
+    body = json.dumps({"error": {"message": message}}).encode()
+    reason = {400: "BAD REQUEST", 413: "REQUEST ENTITY TOO LARGE"}[status]
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    if close:  # the unread rest of the body must not be taken for the next request
+        headers.append(("Connection", "close"))
+    start_response(f"{status} {reason}", headers)
+    return [body]

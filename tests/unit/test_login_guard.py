@@ -1,0 +1,111 @@
+"""The login guard's bounds, on a clock the test moves: the cache of verified logins,
+the penalty of an address that keeps failing, and the cap on concurrent hashes."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+    AuthenticationError,
+    TooManyRequests,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.login_guard import LoginGuard
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Store:
+    """``verify`` for the guard: counts the (costly) checks it was asked for."""
+
+    def __init__(self, passwords: dict[str, str]):
+        self.passwords = passwords
+        self.checks = 0
+
+    def __call__(self, user: str, password: str) -> str:
+        self.checks += 1
+        if self.passwords.get(user) != password:
+            raise AuthenticationError(f"authentication failed for user {user!r}")
+        return user
+
+
+def make(**kwargs) -> tuple[LoginGuard, Clock, Store]:
+    clock = Clock()
+    return LoginGuard(clock=clock, **kwargs), clock, Store({"ann": "pw", "bob": "pw2"})
+
+
+def test_a_verified_login_costs_nothing_until_its_ttl_ends():
+    guard, clock, store = make(ttl=30)
+    assert guard.login("10.0.0.1", "ann", "pw", store) == "ann"
+    assert guard.login("10.0.0.9", "ann", "pw", store) == "ann"
+    assert store.checks == 1
+    clock.now += 31  # a changed password would stop working now
+    store.passwords["ann"] = "new"
+    with pytest.raises(AuthenticationError):
+        guard.login("10.0.0.1", "ann", "pw", store)
+    assert store.checks == 2
+
+
+def test_another_password_is_never_taken_from_the_cache():
+    guard, _clock, store = make()
+    guard.login("a", "ann", "pw", store)
+    with pytest.raises(AuthenticationError):
+        guard.login("a", "ann", "pw ", store)
+    assert store.checks == 2
+
+
+def test_an_address_that_keeps_failing_waits_and_costs_no_hash():
+    guard, clock, store = make(max_failures=3, window=60)
+    for _ in range(3):
+        with pytest.raises(AuthenticationError):
+            guard.login("10.0.0.1", "ann", "bad", store)
+        clock.now += 10
+    with pytest.raises(TooManyRequests) as refused:
+        guard.login("10.0.0.1", "bob", "pw2", store)  # even a right password: it waits
+    assert refused.value.retry_after == 30  # the first failure (t=1000) ages out at 1060
+    assert store.checks == 3
+    assert guard.login("10.0.0.2", "bob", "pw2", store) == "bob"  # other addresses: no
+    clock.now += 31
+    assert guard.login("10.0.0.1", "bob", "pw2", store) == "bob"
+
+
+def test_cached_credentials_work_from_a_penalised_address():
+    guard, _clock, store = make(max_failures=2)
+    guard.login("10.0.0.1", "ann", "pw", store)
+    for _ in range(2):
+        with pytest.raises(AuthenticationError):
+            guard.login("10.0.0.1", "ann", "typo", store)
+    assert guard.login("10.0.0.1", "ann", "pw", store) == "ann"
+    with pytest.raises(TooManyRequests):
+        guard.login("10.0.0.1", "ann", "typo", store)
+
+
+def test_at_most_n_hashes_at_once_and_no_endless_queue():
+    guard, _clock, _store = make(concurrent=2, queue_wait=0.05)
+    inside, release = threading.Semaphore(0), threading.Event()
+
+    def slow(user: str, password: str) -> str:
+        inside.release()
+        release.wait(5)
+        return user
+
+    threads = [
+        threading.Thread(target=guard.login, args=("a", f"u{i}", "pw", slow)) for i in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for _ in threads:
+        assert inside.acquire(timeout=5)
+    with pytest.raises(TooManyRequests, match="checking many logins"):
+        guard.login("b", "u9", "pw", slow)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert guard.login("b", "u9", "pw", lambda u, p: u) == "u9"
