@@ -37,6 +37,9 @@ Body = dict[str, Any]
 NONCE = "ONEGATE_NONCE"
 # a guest is never trusted with what only administrators may write
 _GUEST = Subject(-1, "onegate-guest", -1, frozenset())
+# what onekit writes in a VM's user template: the last error (``onevm show``), why the
+# scheduler cannot place it, and the service and role OneFlow made it for
+SYSTEM_ATTRIBUTES = ("ERROR", "SCHED_MESSAGE", "SERVICE_ID", "ROLE_NAME")
 
 
 def wants_token(tpl: dict) -> bool:
@@ -82,7 +85,8 @@ def authenticate(tx: Any, secret: bytes, vm_ref: Any, presented: str | None, loc
 
 
 def parse_body(body: bytes | str) -> dict:
-    """A PUT body: template syntax (``APP_LOAD = 9.7``), no restricted attributes."""
+    """A PUT body: template syntax (``APP_LOAD = 9.7``), checked as ``onevm update``
+    checks a non-admin's attributes, and none of those onekit itself writes."""
     if isinstance(body, bytes):
         try:
             body = body.decode()
@@ -91,16 +95,22 @@ def parse_body(body: bytes | str) -> dict:
     attributes = template.parse(body)
     if not attributes:
         raise InvalidInput('the body sets no attribute; send template text like APP_LOAD = "9.7"')
-    vms.check_restricted(_GUEST, attributes, "the body")
+    vms.check_user_template(_GUEST, attributes, "the body")
+    written = sorted(set(attributes) & set(SYSTEM_ATTRIBUTES))
+    if written:
+        raise AuthorizationError(
+            f"the body sets {', '.join(written)}, which only onekit writes (a guest may "
+            "not fake an error, or change the service and role it belongs to)"
+        )
     return attributes
 
 
 def put(db: Database, secret: bytes, vm_ref: Any, presented: str | None, body: bytes) -> Body:
-    """``PUT /vm/<id>``: merge the body into the VM's USER_TEMPLATE; returns the VM."""
-    attributes = parse_body(body)
+    """``PUT /vm/<id>``: merge the body into the VM's USER_TEMPLATE; returns the VM. The
+    token is checked before the body is read."""
     with db.transaction() as tx:
         vm = authenticate(tx, secret, vm_ref, presented, lock=True)
-        vm["USER_TEMPLATE"].update(attributes)  # a name replaces all its attributes
+        vm["USER_TEMPLATE"].update(parse_body(body))  # a name replaces all its attributes
         return pool.update(tx, schema.VMS, vm)
 
 

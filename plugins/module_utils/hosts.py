@@ -91,12 +91,8 @@ def empty_share() -> dict[str, int]:
     return dict.fromkeys(keys, 0)
 
 
-def _check_template(tpl: Any) -> dict:
-    if isinstance(tpl, str):
-        tpl = template.parse(tpl)
-    if not isinstance(tpl, dict):
-        raise InvalidInput("host template must be template text or a mapping")
-    tpl = template.parse(template.dumps(tpl))  # normalise names and values
+def _check_template(tpl: template.Source) -> dict:
+    tpl = template.load(tpl, "host template")
     owned = sorted(set(tpl) & set(MONITORED_ATTRIBUTES))
     if owned:
         raise InvalidInput(
@@ -136,7 +132,7 @@ def create(
     im_mad: str = "kvm",
     vm_mad: str = "kvm",
     uri: str | None = None,
-    tpl: Any = None,
+    tpl: template.Source | None = None,
 ) -> Body:
     """``onehost create <name> --im kvm --vm kvm [--uri ...]``."""
     pool.check_name("host", name)
@@ -200,7 +196,7 @@ def disable(session: Session, ref: Ref) -> Body:
     return _set_state(session, ref, HostState.DISABLED)
 
 
-def update(session: Session, ref: Ref, tpl: Any, append: bool = False) -> Body:
+def update(session: Session, ref: Ref, tpl: template.Source, append: bool = False) -> Body:
     """Replace the host template's user attributes (or merge them with ``append``)."""
     checked = _check_template(tpl)
     with session.write() as w:
@@ -283,7 +279,7 @@ def ensure(
     im_mad: str = "kvm",
     vm_mad: str = "kvm",
     uri: str | None = None,
-    tpl: Any = None,
+    tpl: template.Source | None = None,
     dry_run: bool = False,
 ) -> tuple[bool, Body | None, Body | None]:
     """Host ``name`` present (enabled or disabled) or absent; returns (changed, before,

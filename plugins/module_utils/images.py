@@ -26,7 +26,7 @@ TYPES = ("OS", "CDROM", "DATABLOCK")
 READY = 1
 
 
-def create(session: Session, tpl: Any) -> Body:
+def create(session: Session, tpl: template.Source) -> Body:
     """``oneimage create`` with ``NAME``, ``PATH`` (absolute, on the hosts), ``TYPE``.
 
     A path names any file on the hosts, so only members of the oneadmin group register
@@ -36,7 +36,7 @@ def create(session: Session, tpl: Any) -> Body:
             f"user {session.subject.name} [{session.subject.uid}] is not authorized to "
             "register an image by PATH: only members of the oneadmin group may"
         )
-    tpl = template.parse(tpl) if isinstance(tpl, str) else dict(tpl)
+    tpl = template.load(tpl, "an image template")
     name = tpl.pop("NAME", None)
     path = tpl.get("PATH") or tpl.get("SOURCE")
     if not isinstance(path, str) or not path.startswith("/"):

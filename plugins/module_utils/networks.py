@@ -56,9 +56,9 @@ def mac_for(ip: str) -> str:
     return MAC_PREFIX + "".join(f":{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
 
 
-def create(session: Session, tpl: Any) -> Body:
+def create(session: Session, tpl: template.Source) -> Body:
     """``onevnet create`` with ``NAME``, ``BRIDGE`` and RANGED or FIXED leases."""
-    tpl = template.parse(tpl) if isinstance(tpl, str) else dict(tpl)
+    tpl = template.load(tpl, "a network template")
     name = tpl.pop("NAME", None)
     if not tpl.get("BRIDGE"):
         raise InvalidInput('a network needs BRIDGE, the host bridge its NICs join (BRIDGE = "br0")')

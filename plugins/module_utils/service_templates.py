@@ -23,6 +23,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
     objects,
     pool,
     schema,
+    template,
+    vms,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
@@ -31,10 +33,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     NotFound,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import SHUTDOWN_ACTIONS
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import (
-    SERVICE_TEMPLATE,
-    parse_json,
-)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import SERVICE_TEMPLATE
+from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
 from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 
@@ -45,10 +45,53 @@ ADJUSTMENTS = ("CHANGE", "CARDINALITY", "PERCENTAGE_CHANGE")
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9_]+$")  # it goes into URLs and VM names
 MAX_VMS = 10000  # per role, as one onetemplate instantiate makes at most
 
+# The keys a document may hold (OneFlow's schema and what later versions added); any
+# other is refused with its path, so a typo never passes for a setting and nothing a
+# service keeps for itself (state, nodes, UID...) can be written by a template.
+TEMPLATE_KEYS = frozenset(
+    {
+        "name",
+        "description",
+        "deployment",
+        "shutdown_action",
+        "roles",
+        "custom_attrs",
+        "ready_status_gate",
+        "vm_name_template",
+    }
+)
+ROLE_KEYS = frozenset(
+    {
+        "name",
+        "cardinality",
+        "vm_template",
+        "vm_template_contents",
+        "vm_name_template",
+        "parents",
+        "shutdown_action",
+        "min_vms",
+        "max_vms",
+        "cooldown",
+        "elasticity_policies",
+        "scheduled_policies",
+    }
+)
+_POLICY_KEYS = frozenset({"type", "adjust", "min_adjust_step"})
+ELASTICITY_KEYS = _POLICY_KEYS | {"expression", "period_number", "period", "cooldown"}
+SCHEDULED_KEYS = _POLICY_KEYS | {"start_time", "recurrence"}
+
 
 class _Errors(list):
     def add(self, path: str, message: str) -> None:
         self.append(f"{path}: {message}")
+
+    def unknown_keys(self, doc: Body, allowed: frozenset[str], path: str) -> None:
+        for key in doc:
+            if key not in allowed:
+                self.add(
+                    f"{path}.{pool.shorten(str(key))}",
+                    f"unknown key; the keys here are {', '.join(sorted(allowed))}",
+                )
 
 
 def _int(
@@ -93,6 +136,7 @@ def _policy(errors: _Errors, policy: Any, path: str, scheduled: bool) -> None:
     if not isinstance(policy, dict):
         errors.add(path, "must be an object")
         return
+    errors.unknown_keys(policy, SCHEDULED_KEYS if scheduled else ELASTICITY_KEYS, path)
     kind = policy.get("type")
     if kind not in ADJUSTMENTS:
         errors.add(f"{path}.type", f"must be one of {', '.join(ADJUSTMENTS)}, got {kind!r}")
@@ -124,7 +168,7 @@ def _policy(errors: _Errors, policy: Any, path: str, scheduled: bool) -> None:
         _int(errors, policy, "cooldown", path)
 
 
-def _checked(errors: _Errors, path: str, check: Callable[[str], None], value: str) -> None:
+def _checked(errors: _Errors, path: str, check: Callable[[str], Any], value: str) -> None:
     try:
         check(value)
     except InvalidInput as err:
@@ -135,6 +179,7 @@ def _role(errors: _Errors, role: Any, path: str) -> str | None:
     if not isinstance(role, dict):
         errors.add(path, "must be an object")
         return None
+    errors.unknown_keys(role, ROLE_KEYS, path)
     name = _str(errors, role, "name", path, required=True)
     if name is not None and not _ROLE_NAME.match(name):
         errors.add(f"{path}.name", f"may hold only ASCII letters, digits and _, got {name!r}")
@@ -147,7 +192,9 @@ def _role(errors: _Errors, role: Any, path: str) -> str | None:
     low = _int(errors, role, "min_vms", path, high=MAX_VMS)
     high = _int(errors, role, "max_vms", path, high=MAX_VMS)
     _int(errors, role, "cooldown", path)
-    _str(errors, role, "vm_template_contents", path)
+    contents = _str(errors, role, "vm_template_contents", path)
+    if contents is not None:
+        _checked(errors, f"{path}.vm_template_contents", template.parse, contents)
     _name_template(errors, role, path)
     if "shutdown_action" in role and role["shutdown_action"] not in SHUTDOWN_ACTIONS:
         errors.add(f"{path}.shutdown_action", "must be 'shutdown' or 'shutdown-hard'")
@@ -202,7 +249,11 @@ def validate(doc: Any) -> Body:
     if not isinstance(doc, dict):
         raise InvalidInput("a service template must be a JSON object")
     errors = _Errors()
+    errors.unknown_keys(doc, TEMPLATE_KEYS, "template")
     _str(errors, doc, "name", "template", required=True)
+    _str(errors, doc, "description", "template")
+    if "ready_status_gate" in doc and not isinstance(doc["ready_status_gate"], bool):
+        errors.add("template.ready_status_gate", "must be true or false")
     if doc.get("deployment", "none") not in DEPLOYMENTS:
         errors.add(
             "template.deployment", f"must be 'none' or 'straight', got {doc['deployment']!r}"
@@ -277,21 +328,27 @@ def _by_name(w: AuthTx, name: str, uid: int) -> Body | None:
     return pool.get(w.tx, schema.DOCUMENTS, rows[0][0], lock=True) if rows else None
 
 
-def check_vm_templates(w: AuthTx, body: Body) -> None:
-    """The caller may USE every role's VM template (checked when a service is made)."""
-    for role in body["roles"]:
+def check_usable(w: AuthTx, body: Body) -> None:
+    """What only the caller's rights decide, checked when a template is written and when
+    a service is made of it: the caller may USE every role's VM template, and a role's
+    ``vm_template_contents`` holds no attribute only administrators may write."""
+    for i, role in enumerate(body["roles"]):
         tpl = pool.get(w.tx, schema.TEMPLATES, role["vm_template"])
         if tpl is None:
             raise NotFound(
-                f"role {role['name']!r}: VM template {role['vm_template']} does not exist"
+                f"roles[{i}].vm_template: role {role['name']!r}: VM template "
+                f"{role['vm_template']} does not exist"
             )
         w.authorize(objects.target(schema.TEMPLATES, tpl), Right.USE)
+        contents = template.parse(role.get("vm_template_contents") or "")
+        vms.check_restricted(w.subject, contents, f"roles[{i}].vm_template_contents")
 
 
 def create(session: Session, doc: Any) -> Body:
     """``oneflow-template create my_service.json``."""
     body = _document(doc)
     with session.write() as w:
+        check_usable(w, body)
         return _insert(w, body)
 
 
@@ -305,6 +362,7 @@ def update(session: Session, ref: Ref, doc: Any) -> Body:
     with session.write() as w:
         current = _get(w, ref, lock=True)
         w.authorize(objects.target(schema.DOCUMENTS, current), Right.MANAGE)
+        check_usable(w, body)
         current["TEMPLATE"]["BODY"] = body
         current["NAME"] = body["name"]
         return pool.update(w.tx, schema.DOCUMENTS, current)
@@ -372,6 +430,7 @@ def ensure(
                 return False, None, None
             pool.delete(w.tx, schema.DOCUMENTS, current["ID"])
             return True, before, None
+        check_usable(w, body)
         if current is None:
             current = _insert(w, body)
             if mode is not None:

@@ -35,11 +35,9 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     NotFound,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import (
-    SERVICE,
-    parse_json,
-)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import SERVICE
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState as S
+from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
 from ansible_collections.onekit.cloud.plugins.module_utils.service_templates import MAX_VMS
 from ansible_collections.onekit.cloud.plugins.module_utils.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import VmState
@@ -83,11 +81,17 @@ def instantiate(session: Session, template_ref: Ref, merge: Any = None) -> Body:
         merge = parse_json(merge, "the merge template")
     if merge is not None and not isinstance(merge, dict):
         raise InvalidInput("merge_template must be a JSON object")
+    unknown = sorted(str(k) for k in merge or {} if k not in service_templates.TEMPLATE_KEYS)
+    if unknown:
+        raise InvalidInput(
+            f"merge_template.{pool.shorten(unknown[0])}: unknown key; a merge template "
+            f"holds template keys: {', '.join(sorted(service_templates.TEMPLATE_KEYS))}"
+        )
     with session.write() as w:
         tpl = service_templates._get(w, template_ref)
         w.authorize(objects.target(schema.DOCUMENTS, tpl), Right.USE)
         body = service_templates.validate({**tpl["TEMPLATE"]["BODY"], **(merge or {})})
-        service_templates.check_vm_templates(w, body)
+        service_templates.check_usable(w, body)
         now = int(time.time())
         body.update(state=int(S.PENDING), start_time=now, template_id=tpl["ID"], log=[])
         for role in body["roles"]:

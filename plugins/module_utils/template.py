@@ -386,6 +386,20 @@ def parse(text: str) -> dict[str, Any]:
     return _TextParser(text).parse()
 
 
+# What operations take as a template: its text, or the mapping it parses to.
+Source = str | Mapping[str, Any]
+
+
+def load(source: Source, what: str = "a template") -> dict[str, Any]:
+    """A template from text or a mapping, in canonical form (names upper-cased, values
+    strings): the one way operations read the templates callers give them."""
+    if isinstance(source, str):
+        source = parse(source)
+    if not isinstance(source, Mapping):
+        raise InvalidInput(f"{what} must be template text or a mapping")
+    return parse(dumps(source))
+
+
 def _scalar(value: object, label: str) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         if isinstance(value, Mapping):

@@ -30,15 +30,11 @@ Body = dict[str, Any]
 Ref = int | str
 
 
-def _parsed(tpl: Any) -> dict:
-    if isinstance(tpl, str):
-        tpl = template.parse(tpl)
-    if not isinstance(tpl, dict):
-        raise InvalidInput("a VM template must be template text or a mapping")
-    return template.parse(template.dumps(tpl))  # names upper-cased, values strings
+def _parsed(tpl: template.Source) -> dict:
+    return template.load(tpl, "a VM template")
 
 
-def create(session: Session, tpl: Any, name: str | None = None) -> Body:
+def create(session: Session, tpl: template.Source, name: str | None = None) -> Body:
     """``onetemplate create file.tmpl``: the template's NAME names it (or ``name``)."""
     parsed = _parsed(tpl)
     name = name or parsed.get("NAME")
@@ -51,7 +47,7 @@ def create(session: Session, tpl: Any, name: str | None = None) -> Body:
     return objects.create(session, schema.TEMPLATES, name, fields)
 
 
-def update(session: Session, ref: Ref, tpl: Any, append: bool = False) -> Body:
+def update(session: Session, ref: Ref, tpl: template.Source, append: bool = False) -> Body:
     """Replace the template (or merge into it with ``append``, as ``--append``)."""
     parsed = _parsed(tpl)
     with session.write() as w:
@@ -93,7 +89,7 @@ def instantiate(
     count: int = 1,
     name: str | None = None,
     hold: bool = False,
-    extra: Any = None,
+    extra: template.Source | None = None,
 ) -> list[Body]:
     """``onetemplate instantiate <id> [--multiple N] [--name X] [--hold]``: N new VMs,
     PENDING (HOLD with ``hold``), in one transaction. ``extra`` (template text or mapping)
@@ -113,7 +109,7 @@ def instantiate_named(
     session: Session,
     ref: Ref,
     names: list[str | None],
-    extra: Any = None,
+    extra: template.Source | None = None,
     owner: int | None = None,
     group: int | None = None,
     unique_among: dict[str, str] | None = None,
@@ -202,7 +198,7 @@ def ensure(
     session: Session,
     name: str,
     state: str = "present",
-    tpl: Any = None,
+    tpl: template.Source | None = None,
     dry_run: bool = False,
 ) -> tuple[bool, Body | None, Body | None]:
     """Template ``name`` (of the caller) present with exactly ``tpl``, or absent."""

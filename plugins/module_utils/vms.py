@@ -136,11 +136,9 @@ def allocate_in(
     return objects.create_in(w, schema.VMS, vm_name, fields, oid=vm_id)
 
 
-def create(session: Session, tpl: Any, hold: bool = False) -> Body:
+def create(session: Session, tpl: template.Source, hold: bool = False) -> Body:
     """``onevm create file.tmpl``: one VM straight from template text."""
-    if isinstance(tpl, str):
-        tpl = template.parse(tpl)
-    tpl = template.parse(template.dumps(tpl))
+    tpl = template.load(tpl, "a VM template")
     check_restricted(session.subject, tpl, "the template")
     with session.write() as w:
         return allocate_in(w, tpl, tpl.get("NAME"), hold, None)
@@ -221,11 +219,14 @@ def set_sched_message(vm: Body, message: str | None) -> bool:
     return True
 
 
-def update_user_template(session: Session, ref: Ref, tpl: Any, append: bool = False) -> Body:
+def update_user_template(
+    session: Session, ref: Ref, tpl: template.Source, append: bool = False
+) -> Body:
     """``onevm update``: replace (or merge into) the VM's USER_TEMPLATE (MANAGE)."""
     from ansible_collections.onekit.cloud.plugins.module_utils.acl import Right
 
-    parsed = template.parse(tpl) if isinstance(tpl, str) else template.parse(template.dumps(tpl))
+    parsed = template.load(tpl, "the user template")
+    check_user_template(session.subject, parsed, "the template")
     with session.write() as w:
         vm = pool.resolve(w.tx, schema.VMS, ref, lock=True)
         w.authorize(objects.target(schema.VMS, vm), Right.MANAGE)
@@ -233,6 +234,13 @@ def update_user_template(session: Session, ref: Ref, tpl: Any, append: bool = Fa
         check_template({k: v for k, v in new.items() if k.startswith("SCHED_")})
         vm["USER_TEMPLATE"] = new
         return pool.update(w.tx, schema.VMS, vm)
+
+
+def check_user_template(subject: Any, tpl: dict, what: str) -> None:
+    """What ``onevm update`` checks of new user attributes (OneGate's PUT too): no
+    restricted attribute from a non-admin, and SCHED_* expressions that parse."""
+    check_restricted(subject, tpl, what)
+    check_template({k: v for k, v in tpl.items() if k.startswith("SCHED_")})
 
 
 # Attributes only members of the oneadmin group may write (oned's VM_RESTRICTED_ATTR):

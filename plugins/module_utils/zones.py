@@ -59,8 +59,8 @@ def check_endpoint(value: Any) -> str:
     return value.strip().rstrip("/")
 
 
-def _parsed(text: Any) -> Body:
-    tpl = template.parse(text) if isinstance(text, str) else dict(text)
+def _parsed(text: template.Source) -> Body:
+    tpl = template.load(text, "a zone template")
     if "ENDPOINT" not in tpl:
         raise InvalidInput('a zone needs ENDPOINT, e.g. ENDPOINT = "http://10.0.0.2:2633"')
     tpl["ENDPOINT"] = check_endpoint(tpl["ENDPOINT"])
@@ -68,7 +68,7 @@ def _parsed(text: Any) -> Body:
 
 
 @federated()
-def create(session: Session, text: Any) -> Body:
+def create(session: Session, text: template.Source) -> Body:
     """``onezone create zone.tmpl`` (NAME and ENDPOINT)."""
     tpl = _parsed(text)
     name = tpl.pop("NAME", None)
@@ -96,9 +96,9 @@ def list_zones(session: Session) -> list[Body]:
 
 
 @federated()
-def update(session: Session, ref: Ref, text: Any, append: bool = False) -> Body:
+def update(session: Session, ref: Ref, text: template.Source, append: bool = False) -> Body:
     """Replace the zone's template (or merge into it with ``append``)."""
-    parsed = template.parse(text) if isinstance(text, str) else dict(text)
+    parsed = template.load(text, "a zone template")
     with session.write() as w:
         body = pool.resolve(w.tx, schema.ZONES, ref, lock=True)
         w.authorize(objects.target(schema.ZONES, body), Right.ADMIN)

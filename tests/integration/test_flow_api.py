@@ -396,10 +396,21 @@ def test_errors_are_refused_and_change_nothing(flow):
     (tid,) = vm_templates(flow, 1)
     roles = [{"name": "web", "vm_template": tid, "cardinality": 1, "min_vms": 1, "max_vms": 3}]
     template_id, sid = small_service(flow, roles, "web_service")
-    # OneFlow takes a template naming a VM template that does not exist; instantiate does not
-    dangling = create_template(
-        flow, {"name": "dangling", "roles": [{"name": "r", "vm_template": 999}]}
+    # a template naming a VM template that does not exist is refused when written...
+    answer = curl(
+        flow,
+        "POST",
+        "/service_template",
+        {"name": "d", "roles": [{"name": "r", "vm_template": 999}]},
     )
+    assert answer.status == 404, answer
+    assert "roles[0].vm_template: role 'r': VM template 999 does not exist" in answer.message
+    # ...and when instantiated, if the VM template went away since
+    (gone,) = vm_templates(flow, 1, prefix="gone")
+    dangling = create_template(
+        flow, {"name": "dangling", "roles": [{"name": "r", "vm_template": gone}]}
+    )
+    templates.delete(flow.admin, gone)
     before = pools(flow)
     vm_count = len(vms.list_vms(flow.admin, include_done=True))
 
@@ -481,7 +492,7 @@ def test_errors_are_refused_and_change_nothing(flow):
     refused(
         curl(flow, "POST", f"/service_template/{dangling}/action", perform("instantiate")),
         404,
-        "VM template 999 does not exist",
+        f"VM template {gone} does not exist",
     )
 
     # unknown role

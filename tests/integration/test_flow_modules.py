@@ -195,6 +195,7 @@ ABSENT_PLAY = (
 
 @sqlite_only
 def test_service_template_module(admin, playbook):
+    vm_templates(admin, 32, 32)  # the roles' VM templates 0 and 1
     ok(playbook(TEMPLATE_PLAY))
     found = names_of(admin)
     assert set(found) == {"my_service", "from_text"}  # check mode created nothing
@@ -423,9 +424,15 @@ def test_service_module_refusals(flow, playbook):
         api_username: bob
         api_password: bobpass
       register: bobs
-    - name: bob may not use the VM template
+      ignore_errors: true
+    - name: oneadmin's, shared with everyone
+      onekit.cloud.service_template:
+        name: shared
+        template: {j({"roles": [{"name": "solo", "vm_template": 0}]})}
+        mode: "604"
+    - name: bob may not use its VM template
       onekit.cloud.service:
-        template_name: bobs
+        template_name: shared
         name: bobs
         state: running
         api_username: bob
@@ -442,7 +449,9 @@ def test_service_module_refusals(flow, playbook):
           - "'template_id or template_name' in orphan.msg"
           - missing is failed
           - "'service 99 does not exist' in missing.msg"
-          - bobs is changed
+          - bobs is failed
+          - bobs is not changed
+          - bobs.error == "AuthorizationError"
           - refused is failed
           - refused is not changed
           - refused.error == "AuthorizationError"
@@ -451,7 +460,7 @@ def test_service_module_refusals(flow, playbook):
     )
     ok(playbook(play))
     assert services.list_services(flow.admin) == []
-    assert set(names_of(flow.admin)) == {"bobs"}
+    assert set(names_of(flow.admin)) == {"shared"}
 
 
 @sqlite_only

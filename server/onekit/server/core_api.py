@@ -29,17 +29,21 @@ from ansible_collections.onekit.cloud.plugins.module_utils import (
     remote,
     schema,
     templates,
+    typecheck,
     users,
     vms,
     zones,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, NotFound
 from ansible_collections.onekit.cloud.plugins.module_utils.federation import operation_name
+from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.schema import PoolSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 from onekit.server import auth
 from onekit.server.context import instance
 
 bp = Blueprint("core_api", __name__)
+bp.before_request(auth.require_login)  # every route: no body is read for a stranger
 
 _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (users, ("create", "delete", "passwd", "chgrp", "addgroup", "delgroup", "show",
@@ -59,49 +63,58 @@ _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
 # The generic object operations, for the pools users own objects in (never users, groups,
 # zones or documents: those have their own operations, with their own bookkeeping).
 OWNED_POOLS = (schema.VMS, schema.TEMPLATES, schema.IMAGES, schema.NETWORKS)
-MAX_QUICK_WAIT = 10.0  # seconds a remote `onevm poweroff` may watch its guest
+MAX_QUICK_WAIT = 10.0
+Ref = int | str  # seconds a remote `onevm poweroff` may watch its guest
 
 
-def _owned(spec: Any) -> Any:
+def _owned(spec: PoolSpec) -> PoolSpec:
     if spec not in OWNED_POOLS:
         names = ", ".join(s.table for s in OWNED_POOLS)
         raise InvalidInput(f"this operation takes one of the pools {names}")
     return spec
 
 
-def _show(session: Session, spec: Any, ref: Any) -> Any:
+def _show(session: Session, spec: PoolSpec, ref: Ref) -> Any:
     return objects.show(session, _owned(spec), ref)
 
 
-def _list_visible(session: Session, spec: Any) -> Any:
+def _list_visible(session: Session, spec: PoolSpec) -> Any:
     return objects.list_visible(session, _owned(spec))  # no caller-given SQL
 
 
-def _chown(session: Session, spec: Any, ref: Any, owner: Any, group: Any = None) -> Any:
+def _chown(session: Session, spec: PoolSpec, ref: Ref, owner: Ref, group: Ref | None = None) -> Any:
     return objects.chown(session, _owned(spec), ref, owner, group)
 
 
-def _chgrp(session: Session, spec: Any, ref: Any, group: Any) -> Any:
+def _chgrp(session: Session, spec: PoolSpec, ref: Ref, group: Ref) -> Any:
     return objects.chgrp(session, _owned(spec), ref, group)
 
 
-def _chmod(session: Session, spec: Any, ref: Any, mode: Any) -> Any:
+def _chmod(session: Session, spec: PoolSpec, ref: Ref, mode: str | int) -> Any:
     return objects.chmod(session, _owned(spec), ref, mode)
 
 
-def _act(session: Session, refs: list, action: str, quick_wait: float = 2.0, **options: Any) -> Any:
-    wait = min(max(float(quick_wait), 0.0), MAX_QUICK_WAIT)
-    return lifecycle.act(session, refs, action, quick_wait=wait, **options)
+def _act(
+    session: Session,
+    refs: list[Ref],
+    action: str,
+    quick_wait: float = 2.0,
+    name: str | None = None,
+) -> Any:
+    """``onevm <action>`` (``name``: a snapshot's); a remote caller may watch a guest
+    power off for at most MAX_QUICK_WAIT seconds."""
+    wait = min(max(quick_wait, 0.0), MAX_QUICK_WAIT)
+    return lifecycle.act(session, refs, action, quick_wait=wait, name=name)
 
 
-def _deploy(session: Session, targets: list, enforce: bool = True) -> Any:
+def _deploy(session: Session, targets: list[tuple[Ref, Ref]], enforce: bool = True) -> Any:
     """``onevm deploy``: the caller's rights on each VM and host are checked here, not
     left to a previous call."""
     checked = [tuple(lifecycle.authorize_deploy(session, vm, host)) for vm, host in targets]
     return lifecycle.deploy(session, checked, enforce=enforce)
 
 
-def _poll_now(session: Session, _config: Any = None, host_ids: list | None = None) -> Any:
+def _poll_now(session: Session, _config: None = None, host_ids: list[int] | None = None) -> Any:
     """``onehost forceupdate``, with this server's monitoring settings."""
     return monitor.poll_now(session, instance().monitor_config(), host_ids)
 
@@ -127,19 +140,24 @@ OPERATIONS.update(
 
 @bp.post("/api/<operation>")
 def call(operation: str):
+    session = auth.session()  # before anything of the request is read
     fn = OPERATIONS.get(operation)
     if fn is None:
         raise NotFound(f"no operation {operation!r} in the core API")
-    body = request.get_json(silent=True)
+    shape = 'a JSON object {"args": [...], "kwargs": {...}}'
+    try:
+        body = parse_json(request.get_data(), "the request body", comments=False)
+    except InvalidInput as err:
+        raise InvalidInput(f"{err}; send {shape}") from None
     if not isinstance(body, dict):
-        raise InvalidInput('the body must be a JSON object {"args": [...], "kwargs": {...}}')
+        raise InvalidInput(f"the body must be {shape}")
     args, kwargs = body.get("args", []), body.get("kwargs", {})
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise InvalidInput("args must be a JSON list and kwargs a JSON object")
-    session = auth.session()
     try:
         args, kwargs = remote.decode_arguments(args), remote.decode_arguments(kwargs)
         bound = inspect.signature(fn).bind(session, *args, **kwargs)
     except TypeError as err:  # arguments the operation does not take
         raise InvalidInput(f"{operation}: {err}") from None
+    typecheck.check_arguments(fn, bound, operation)
     return jsonify(result=remote.encode(fn(*bound.args, **bound.kwargs)))

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 
 from ansible_collections.onekit.cloud.plugins.module_utils import gate, pool, schema
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, NotFound
 from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import SERVICE
 from onekit.server.context import store
 
@@ -36,6 +36,17 @@ def _header_vm() -> str:
     return vm_id
 
 
+def _path_vm(vm_ref: str) -> str:
+    """The VM of ``PUT /vm/<id>``; an X-ONEGATE-VMID naming another VM is refused."""
+    header = request.headers.get("X-ONEGATE-VMID")
+    if header is not None and header.strip() != vm_ref.strip():
+        raise InvalidInput(
+            f"the path names VM {pool.shorten(vm_ref)} and X-ONEGATE-VMID VM "
+            f"{pool.shorten(header)}: send one, or the same id in both"
+        )
+    return vm_ref
+
+
 def _vm_view(vm: dict) -> dict[str, Any]:
     """What a guest sees of its VM (never the token's nonce)."""
     keep = ("ID", "NAME", "STATE", "LCM_STATE", "UID", "GID", "UNAME", "GNAME", "STIME")
@@ -52,7 +63,7 @@ def _put(vm_ref: str):
 
 @bp.put("/vm/<vm_ref>")
 def put_vm(vm_ref: str):
-    return _put(vm_ref)
+    return _put(_path_vm(vm_ref))
 
 
 @bp.put("/vm")
