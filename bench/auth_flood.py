@@ -146,8 +146,10 @@ def main() -> None:
         ratio = statistics.median(hit) / statistics.median(base)
         print(f"{label:22s} no flood: {summary(base)}")
         print(f"{'':22s} flood:    {summary(hit)}  ratio {ratio:.1f}x")
-    print(f"valid requests' statuses: no flood {dict(quiet['statuses'])}, "
-          f"flood {dict(flooded['statuses'])}")
+    print(
+        f"valid requests' statuses: no flood {dict(quiet['statuses'])}, "
+        f"flood {dict(flooded['statuses'])}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ guard puts three bounds around ``auth.login``, as OpenNebula caches login tokens
   ``queue_wait`` seconds is told to retry (``TooManyRequests``), never queued without
   end.
 * **a penalty** for a client (its network address) with ``max_failures`` failed logins
-  in the last ``window`` seconds: its logins are refused at once, without a hash, until
-  the oldest failure ages out (the answer says when). Its cached valid credentials keep
-  working, so one user's typo-ing script does not lock out the others at that address.
+  in the last ``window`` seconds: its logins are refused without a hash until the oldest
+  failure ages out (the answer says when), each refusal held back ``tarpit`` seconds so
+  that a client hammering the server slows down to the pace of its answers (at most
+  ``tarpit_slots`` refusals wait at once; the others are answered at once). Its cached
+  valid credentials keep working, so one user's typo-ing script does not lock out the
+  others at that address.
 
 Everything here is in memory, per process: the bounds are about this server's cores.
 """
@@ -48,7 +51,10 @@ class LoginGuard(Generic[Subject]):
         max_failures: int = 10,
         window: float = 60.0,
         cache_size: int = 10000,
+        tarpit: float = 1.0,
+        tarpit_slots: int = 256,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.ttl = ttl
         self.queue_wait = queue_wait
@@ -56,6 +62,9 @@ class LoginGuard(Generic[Subject]):
         self.window = window
         self.cache_size = cache_size
         self.clock = clock
+        self.sleep = sleep
+        self.tarpit = tarpit
+        self._tarpit_slots = threading.BoundedSemaphore(tarpit_slots)
         self._key = secrets.token_bytes(32)
         self._hashing = threading.BoundedSemaphore(concurrent)
         self._lock = threading.Lock()
@@ -76,6 +85,11 @@ class LoginGuard(Generic[Subject]):
             self._verified.pop(key, None)
             wait = self._penalty(client, now)
         if wait:
+            if self.tarpit and self._tarpit_slots.acquire(blocking=False):
+                try:
+                    self.sleep(min(self.tarpit, wait))
+                finally:
+                    self._tarpit_slots.release()
             raise TooManyRequests(
                 f"too many failed logins from {client}; try again in {wait} s", retry_after=wait
             )

@@ -17,6 +17,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.login_guard import Lo
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
+        self.sleeps: list[float] = []
 
     def __call__(self) -> float:
         return self.now
@@ -38,6 +39,7 @@ class Store:
 
 def make(**kwargs) -> tuple[LoginGuard, Clock, Store]:
     clock = Clock()
+    kwargs.setdefault("sleep", clock.sleeps.append)
     return LoginGuard(clock=clock, **kwargs), clock, Store({"ann": "pw", "bob": "pw2"})
 
 
@@ -70,6 +72,7 @@ def test_an_address_that_keeps_failing_waits_and_costs_no_hash():
     with pytest.raises(TooManyRequests) as refused:
         guard.login("10.0.0.1", "bob", "pw2", store)  # even a right password: it waits
     assert refused.value.retry_after == 30  # the first failure (t=1000) ages out at 1060
+    assert clock.sleeps == [1.0]  # the refusal was held back: a hammering client slows down
     assert store.checks == 3
     assert guard.login("10.0.0.2", "bob", "pw2", store) == "bob"  # other addresses: no
     clock.now += 31
@@ -85,6 +88,31 @@ def test_cached_credentials_work_from_a_penalised_address():
     assert guard.login("10.0.0.1", "ann", "pw", store) == "ann"
     with pytest.raises(TooManyRequests):
         guard.login("10.0.0.1", "ann", "typo", store)
+
+
+def test_only_so_many_refusals_wait_at_once():
+    guard, _clock, store = make(max_failures=1, tarpit_slots=1)
+    with pytest.raises(AuthenticationError):
+        guard.login("a", "ann", "bad", store)
+    entered, held = threading.Event(), threading.Event()
+
+    def hold(_seconds: float) -> None:  # the one slot stays taken until ``held``
+        entered.set()
+        held.wait(5)
+
+    def refused_login() -> None:
+        with pytest.raises(TooManyRequests):
+            guard.login("a", "x", "y", store)
+
+    guard.sleep = hold
+    waiting = threading.Thread(target=refused_login)
+    waiting.start()
+    assert entered.wait(5)
+    guard.sleep = lambda _seconds: pytest.fail("a refusal waited with every slot taken")
+    with pytest.raises(TooManyRequests):
+        guard.login("a", "ann", "bad", store)
+    held.set()
+    waiting.join(5)
 
 
 def test_at_most_n_hashes_at_once_and_no_endless_queue():
