@@ -214,6 +214,18 @@ def _to_pending(w: AuthTx, vm: Body, result: Any = None) -> None:
     vm.pop("CHECKPOINT", None)
 
 
+def _not_started(w: AuthTx, vm: Body) -> None:
+    """A deploy whose guest never appeared (whoever ran it died before asking the
+    hypervisor): nothing ran, so the VM is simply PENDING again and the scheduler places
+    it; the history record and ERROR say what happened."""
+    _release_after_commit(w, _leave_host(w, vm, "ERROR", "deploy"), vm["ID"])
+    vms.set_state(vm, VmState.PENDING)
+    vm["DEPLOY_ID"] = ""
+    vms.set_error(vm, "the deploy was interrupted before the guest started; resubmitted")
+    for key in _TRANSIENT_KEYS:
+        vm.pop(key, None)
+
+
 def _to_failed(w: AuthTx, vm: Body, result: Any = None) -> None:
     """A deploy that failed (oned 4.x: BOOT failure -> FAILED); its capacity is freed,
     and the server's VM_HOOK on FAILED is due (``hooks.claim_failed``)."""
@@ -859,6 +871,12 @@ def conclude_from_host(
             complete(w, vm)
             return f"{name}: {lcm.name} concluded as success: the guest is {guest_state}"
         limit = shutdown_timeout if lcm.name.startswith("SHUTDOWN") else grace
+        if age > limit and lcm == Lcm.BOOT and guest_state == MISSING:
+            _not_started(w, vm)
+            return (
+                f"{name}: BOOT concluded: no guest appeared in {int(age)} s (the deploy never "
+                "reached the hypervisor); PENDING again, for the scheduler"
+            )
         if age > limit:
             fail(
                 w,
