@@ -514,6 +514,16 @@ def test_errors_against_a_running_server(flow, tmp_path):
 
 
 @sqlite_only
+def test_the_instances_own_oneflow_server_is_the_default(flow):
+    """No ONEFLOW_URL: the commands go where oneflow-server.conf says the server listens
+    (the fixture's :port: is not the guide's 2474)."""
+    assert flow.instance.flow_config().port != 2474
+    listed = flow.cli("oneflow-template", "list")
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+    assert flow.cli("oneflow", "list").returncode == 0
+
+
+@sqlite_only
 def test_no_server(cli):
     """ONEFLOW_URL pointing at a closed port: the message says so."""
     url = f"http://127.0.0.1:{free_port()}"

@@ -239,6 +239,11 @@ def test_the_onegate_command_reads_the_context(instance, admin, onegate, cli, tm
     assert bad.returncode == 1 and "400" in bad.stderr and "line 1" in bad.stderr
     missing = cli("onegate", "--context", str(tmp_path / "none"), "vm", "show")
     assert missing.returncode == 1 and "no OneGate context" in missing.stderr
+    # on the front-end: the instance's own OneGate server, for the VM ONEGATE_VMID names
+    here = {"ONEGATE_VMID": str(vm["ID"]), "ONEGATE_TOKEN": f"{folder}/token.txt"}
+    shown = cli("onegate", "--context", str(tmp_path / "none"), "vm", "show", env=here)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["VM"]["ID"] == vm["ID"]
 
 
 @sqlite_only

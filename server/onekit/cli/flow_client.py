@@ -1,7 +1,9 @@
 """The OneFlow REST client the ``oneflow`` and ``oneflow-template`` CLIs share.
 
-Endpoint from ``ONEFLOW_URL`` (default http://localhost:2474), credentials from the file
-named by ``ONE_AUTH`` (else ``$ONEKIT_HOME/one_auth``), as OpenNebula's CLIs read them.
+Endpoint from ``ONEFLOW_URL``, else the instance's own OneFlow server (``:host:`` and
+``:port:`` of ``$ONEKIT_HOME/etc/oneflow-server.conf``), else http://localhost:2474;
+credentials from the file named by ``ONE_AUTH`` (else ``$ONEKIT_HOME/one_auth``), as
+OpenNebula's CLIs read them.
 An error answer becomes the core error of its status, so the CLI prints the server's
 message and exits 1.
 """
@@ -40,10 +42,20 @@ _ERRORS: dict[int, type[OneError]] = {
 }
 
 
+def default_url(instance: Instance) -> str:
+    """``ONEFLOW_URL``, else where this instance's OneFlow server listens."""
+    if os.environ.get("ONEFLOW_URL"):
+        return os.environ["ONEFLOW_URL"]
+    if instance.config_path.exists():
+        return instance.flow_config().url
+    return DEFAULT_URL
+
+
 class FlowClient:
     def __init__(self, url: str | None = None, credentials: tuple[str, str] | None = None):
-        self.url = (url or os.environ.get("ONEFLOW_URL") or DEFAULT_URL).rstrip("/")
-        user, password = credentials or Instance.locate().credentials()
+        instance = Instance.locate()
+        self.url = (url or default_url(instance)).rstrip("/")
+        user, password = credentials or instance.credentials()
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         self._auth = f"Basic {token}"
 

@@ -3,7 +3,8 @@
 It finds its VM's OneGate URL and token the way the guide's sample script does
 (``ONEGATE_URL`` and ``ONEGATE_TOKEN``, the path of ``token.txt``), else in the context
 CD-ROM's files (``context.sh`` and ``token.txt`` in ``--context``, ``$ONEGATE_CONTEXT``,
-``/mnt/context`` or ``/mnt``):
+``/mnt/context`` or ``/mnt``); on a front-end, ``ONEGATE_VMID`` and ``ONEGATE_TOKEN`` name
+a VM of the local instance's OneGate server (``etc/onegate-server.conf``):
 
     onegate vm update --data "APP_LOAD = 9.7"
     onegate vm show
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 
 CONTEXT_DIRS = ("/mnt/context", "/mnt")
 
@@ -47,12 +49,13 @@ def locate(context: str | None) -> tuple[str, str, str]:
     folders = [Path(p) for p in (context, os.environ.get("ONEGATE_CONTEXT"), *CONTEXT_DIRS) if p]
     folder = next((f for f in folders if (f / "context.sh").exists()), None)
     variables = _context_file(folder) if folder else {}
-    url = os.environ.get("ONEGATE_URL") or variables.get("ONEGATE_URL")
+    url = os.environ.get("ONEGATE_URL") or variables.get("ONEGATE_URL") or _local_url()
     token_path = os.environ.get("ONEGATE_TOKEN") or (str(folder / "token.txt") if folder else None)
     if not url or not token_path:
         raise InvalidInput(
             "no OneGate context: mount the context CD-ROM (context.sh, token.txt) and give "
-            "--context, or set ONEGATE_URL and ONEGATE_TOKEN (the token.txt path)"
+            "--context, or set ONEGATE_URL and ONEGATE_TOKEN (the token.txt path); on the "
+            "front-end, ONEGATE_VMID and ONEGATE_TOKEN are enough"
         )
     match = re.match(r"^(.*)/vm/([0-9]+)/?$", url)
     if not match:
@@ -62,6 +65,16 @@ def locate(context: str | None) -> tuple[str, str, str]:
     except OSError as err:
         raise InvalidInput(f"cannot read the token at {token_path}: {err.strerror}") from None
     return match.group(1), match.group(2), token
+
+
+def _local_url() -> str | None:
+    """On a front-end (trying a VM's token there): this instance's OneGate server, for
+    the VM named by ``ONEGATE_VMID``."""
+    vm_id = os.environ.get("ONEGATE_VMID", "").strip()
+    instance = Instance.locate()
+    if not vm_id or not instance.config_path.exists():
+        return None
+    return f"{instance.gate_config().url}/vm/{vm_id}"
 
 
 def call(method: str, url: str, vm_id: str, token: str, data: bytes | None = None) -> dict:
