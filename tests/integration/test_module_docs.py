@@ -62,7 +62,7 @@ def test_ansible_doc_renders(module, tmp_path):
     doc, examples = documented(module)
     result = ansible_doc(f"onekit.cloud.{module}", home=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "WARNING" not in result.stderr and "ERROR" not in result.stderr, result.stderr
+    assert result.stderr == ""  # nothing but the page: no warning of any library
     out = result.stdout
     assert out.startswith(f"> MODULE onekit.cloud.{module} "), out[:200]
     first_line = " ".join(doc["description"][0].split()[:4])

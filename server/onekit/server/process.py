@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -54,14 +55,23 @@ def health_url(instance: Instance) -> str:
     return f"http://{host}:{config.port}/health"
 
 
+LISTEN_BACKLOG = 1024  # connections the kernel keeps waiting (werkzeug's own is 128)
+
+
 def _listen(app, host: str, port: int, key: str, path: Path):
-    try:
-        return make_server(host, port, app, threaded=True)
-    except (OSError, SystemExit) as err:  # werkzeug exits on "address in use"
-        reason = getattr(err, "strerror", None) or "address in use"
-        raise ServerError(
-            f"cannot listen on {host}:{port} ({reason}); change {key} in {path}"
-        ) from None
+    """A server for ``app`` on a socket bound here: werkzeug binding it itself prints its
+    own lines and exits on "address in use"; this says one line, with the fix."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(LISTEN_BACKLOG)
+        except OSError as err:
+            raise ServerError(
+                f"cannot listen on {host}:{port} ({err.strerror or err}); change {key} in {path}"
+            ) from None
+        return make_server(host, port, app, threaded=True, fd=sock.fileno())  # dups it
 
 
 def run(instance: Instance) -> None:
