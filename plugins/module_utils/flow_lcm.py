@@ -364,7 +364,8 @@ class _Step:
         for role in roles:
             if role["state"] != S.RUNNING:
                 continue
-            scaling, notes = flow_policies.evaluate(role, self.metrics(role), self.now, tz)
+            since = self.service["TEMPLATE"]["BODY"].get("start_time")
+            scaling, notes = flow_policies.evaluate(role, self.metrics(role), self.now, tz, since)
             for note in notes:
                 log(
                     self.service,

@@ -5,8 +5,10 @@ the loop, ``oneflow policy-check`` and the unit tests all run the same decision.
 Per role and step (the reference's order):
 
 1. **Scheduled policies** (``recurrence`` in cron syntax, or one ``start_time``): each
-   keeps its next planned time (``next_eval``), computed at its first evaluation, so
-   nothing planned before the service started fires. A policy fires once its time has
+   keeps its next planned time (``next_eval``), computed at its first evaluation from
+   the moment the service started (``since``), so nothing planned before the service
+   started fires, and a time between its start and that first evaluation (a slow or
+   busy server) is not lost. A policy fires once its time has
    come; times missed while the server was down fire once, on the first evaluation back,
    and when several policies were missed the one planned latest wins (it describes the
    present: the guide's time windows).
@@ -287,9 +289,11 @@ def evaluate(
     metrics: Callable[[tuple[str, ...]], Averages],
     now: float,
     tz: dt.tzinfo | None = None,
+    since: float | None = None,
 ) -> tuple[Scaling | None, list[str]]:
     """One step of the role's policies (their counters change in place); ``metrics``
-    averages the named attributes (at least) over the role's running VMs. Returns the decision and
+    averages the named attributes (at least) over the role's running VMs; ``since`` is
+    when the service started (default: now). Returns the decision and
     what the log should say besides: metric values left out as not numbers (each once,
     not at every evaluation)."""
     c = role["cardinality"]
@@ -298,9 +302,8 @@ def evaluate(
 
     fired: tuple[float, int, Body] | None = None
     for index, policy in enumerate(role.get("scheduled_policies", ())):
-        if "next_eval" not in policy:  # the first evaluation: nothing past fires
-            policy["next_eval"] = next_time(policy, now, tz)
-            continue
+        if "next_eval" not in policy:  # the first evaluation: nothing before `since` fires
+            policy["next_eval"] = next_time(policy, min(now, since or now), tz)
         due = policy["next_eval"]
         if due is None or due > now:
             continue

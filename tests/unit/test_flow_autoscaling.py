@@ -148,6 +148,7 @@ def deployed(template: Body, config: FlowConfig = CONFIG, at: float = NOW - 10) 
     """A RUNNING service, deployed at ``at`` (its policies first evaluated then, no VM
     having values yet)."""
     cloud = Cloud(make_service(template), config)
+    body(cloud.service)["start_time"] = int(at)  # instantiated then
     cloud.deploy(at)
     return cloud
 

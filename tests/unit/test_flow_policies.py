@@ -423,6 +423,21 @@ def test_the_first_scheduled_evaluation_only_records_the_time() -> None:
     ]
 
 
+def test_a_time_between_the_services_start_and_its_first_evaluation_fires() -> None:
+    """The service started at 8:59:30; a busy server evaluates it first at 9:00:40: the
+    9:00 window is not lost (the test of this used to depend on the machine's speed)."""
+    role = time_windows()
+    started = utc(MONDAY, "08:59:30")
+    scaling, _ = evaluate(role, no_metrics, utc(MONDAY, "09:00:40"), UTC, since=started)
+    assert scaling == Scaling(1, 6, f"scheduled {WEEKDAYS} (planned 2026-11-30 09:00)", None)
+    one_off = time_windows()
+    one_off["scheduled_policies"] = [
+        {"type": "CHANGE", "adjust": 1, "start_time": "2026-11-30 08:59:40"}
+    ]
+    scaling, _ = evaluate(one_off, no_metrics, utc(MONDAY, "09:00:40"), UTC, since=started)
+    assert scaling is not None and (scaling.old, scaling.new) == (1, 2)
+
+
 def test_a_recurrence_passed_between_two_evaluations_fires_once() -> None:
     role = time_windows()
     assert evaluate(role, no_metrics, utc(MONDAY, "08:59:30"), UTC) == (None, [])
