@@ -268,14 +268,17 @@ class Instance:
 
 SCHED_CONF = """\
 # onekit scheduler (OpenNebula sched.conf syntax).
-# Every SCHED_INTERVAL seconds the server places PENDING VMs: at most MAX_DISPATCH per
-# cycle and MAX_HOST per host; MAX_VM pending VMs are considered (0: all).
+# Every SCHED_INTERVAL seconds the server places PENDING VMs; commands and modules
+# place theirs at once. Whoever places them, at most MAX_DISPATCH VMs are dispatched per
+# SCHED_INTERVAL and at most MAX_HOST per host (the rest wait, PENDING, for the next
+# cycle); MAX_VM pending VMs are considered (0: all). OpenNebula's MAX_HOST is 1: keep it
+# above 1 so the VMs of a failed host (or a service's role) are placed in one cycle.
 # DEFAULT_SCHED POLICY: 0 packing, 1 striping, 2 load-aware, 3 custom (RANK = "..."),
 # 4 fixed (host PRIORITY). A VM's own SCHED_RANK comes first.
 SCHED_INTERVAL = 30
 MAX_VM = 5000
 MAX_DISPATCH = 30
-MAX_HOST = 1
+MAX_HOST = 10
 DEFAULT_SCHED = [ POLICY = 1 ]
 """
 

@@ -8,16 +8,22 @@ policy (0 packing, 1 striping, 2 load-aware, 3 custom rank, 4 fixed PRIORITY); t
 taken, at most ``MAX_HOST`` VMs per host and ``MAX_DISPATCH`` per cycle, capacity updated
 in memory as it goes. A VM with no host gets the reason in ``SCHED_MESSAGE``.
 
-``schedule`` runs cycles until the VMs are placed or no progress is made, so a batch of
-VMs created at once (``--multiple``, ``exact_count``) is placed in one call, with the
-policy applied between cycles as mm_sched applies it between its 30 s cycles.
+``MAX_HOST`` and ``MAX_DISPATCH`` limit deployments per ``SCHED_INTERVAL``, whoever asks
+for the placement: the server's cycle, ``onetemplate instantiate``, the vm module, a
+OneFlow step. Each host keeps the times of its recent dispatches (``DISPATCHED``), so
+every scheduler shares one budget: a placement asked for now takes what the last
+``SCHED_INTERVAL`` seconds left, and the VMs it cannot take stay PENDING with
+``SCHED_MESSAGE`` saying they wait (``WAITING``) until the server's next cycle places
+them. ``schedule`` runs cycles until the VMs are placed or no progress is made, with the
+policy applied between cycles as mm_sched applies it between its cycles.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
@@ -37,6 +43,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Host
 
 Body = dict[str, Any]
 POLICY_RANKS = {0: "RUNNING_VMS", 1: "- RUNNING_VMS", 2: "FREE_CPU", 4: "PRIORITY"}
+# SCHED_MESSAGE of a VM held back by MAX_HOST or MAX_DISPATCH: not a failure to place it
+WAITING = "waiting for the next scheduling cycle: "
 CANDIDATE_STATES = (int(HostState.MONITORED), int(HostState.MONITORING_MONITORED))
 
 
@@ -93,6 +101,7 @@ class SchedConfig:
 class Plan:
     placements: list[tuple[int, int]]  # (vm id, host id)
     messages: dict[int, str]  # vm id -> why it has no host
+    deferred: dict[int, str] = field(default_factory=dict)  # vm id -> the limit that held it
 
 
 def plan(
@@ -101,15 +110,26 @@ def plan(
     owners: dict[int, auth.Subject],
     rules: list[AclRule],
     config: SchedConfig,
+    dispatched: Mapping[int, int] | None = None,
 ) -> Plan:
-    """One scheduling cycle: where each VM goes (pure: the inputs are not changed)."""
+    """One scheduling cycle: where each VM goes (pure: the inputs are not changed).
+    ``dispatched``: host id -> VMs dispatched to it in the last SCHED_INTERVAL, which
+    count against this cycle's MAX_HOST and MAX_DISPATCH."""
+    dispatched = dispatched or {}
     share = {h["ID"]: dict(h["HOST_SHARE"]) for h in candidates}
-    given = dict.fromkeys(share, 0)
+    given = {host_id: dispatched.get(host_id, 0) for host_id in share}
+    budget = config.max_dispatch - sum(dispatched.values())
     default_rank = sched_expr.parse_rank(config.rank_source())
     placements: list[tuple[int, int]] = []
     messages: dict[int, str] = {}
-    for vm in pending[: config.max_vm or None]:
-        if len(placements) >= config.max_dispatch:
+    deferred: dict[int, str] = {}
+    considered = pending[: config.max_vm or None]
+    for index, vm in enumerate(considered):
+        if len(placements) >= budget:
+            for later in considered[index:]:
+                deferred[later["ID"]] = (
+                    f"MAX_DISPATCH ({config.max_dispatch}) VMs dispatched in {config.interval} s"
+                )
             break
         cpu, memory = hosts.vm_demand(vm["TEMPLATE"])
         owner = owners.get(vm["UID"])
@@ -139,8 +159,9 @@ def plan(
         except InvalidInput as err:
             messages[vm["ID"]] = f"cannot schedule the VM: {err}"
             continue
-        # Requirements and rank see the hosts as the cycle began; only capacity is
-        # re-counted as VMs are given out (mm_sched ranks once per cycle).
+        # Requirements see the hosts as the cycle began. Capacity and the rank see the VMs
+        # given out so far in the cycle (mm_sched ranks once per cycle, which with
+        # MAX_HOST > 1 stacks a batch on one host): striping spreads it, packing fills.
         hosts_left = [
             h for h in hosts_left if matcher.matches(hosts.lookup(h), current_vms=h["VMS"])
         ]
@@ -159,13 +180,23 @@ def plan(
             )
             continue
         open_hosts = [h for h in hosts_left if given[h["ID"]] < config.max_host]
-        if not open_hosts:
-            continue  # the next cycle, as mm_sched would
-        best = max(open_hosts, key=lambda h: (rank.evaluate(hosts.lookup(h)), -h["ID"]))
+        if not open_hosts:  # the next cycle, as mm_sched would
+            deferred[vm["ID"]] = (
+                f"MAX_HOST ({config.max_host}) VMs dispatched in {config.interval} s to "
+                "every host that fits it"
+            )
+            continue
+        best = max(
+            open_hosts,
+            key=lambda h: (
+                rank.evaluate(hosts.lookup({**h, "HOST_SHARE": share[h["ID"]]})),
+                -h["ID"],
+            ),
+        )
         placements.append((vm["ID"], best["ID"]))
         given[best["ID"]] += 1
         _take(share[best["ID"]], cpu, memory)
-    return Plan(placements, messages)
+    return Plan(placements, messages, deferred)
 
 
 def _take(share: dict, cpu: int, memory: int) -> None:
@@ -189,12 +220,58 @@ def schedule(
         pending, candidates, owners, rules = _read(session, wanted)
         if not pending:
             break
-        cycle = plan(pending, candidates, owners, rules, config)
-        _record_messages(session, cycle.messages)
-        if not cycle.placements:
+        now = time.time()
+        recent = {h["ID"]: len(_recent(h, now, config)) for h in candidates}
+        cycle = plan(pending, candidates, owners, rules, config, recent)
+        placements, held = _reserve(session, cycle.placements, now, config)
+        waiting = {vm_id: WAITING + why for vm_id, why in {**cycle.deferred, **held}.items()}
+        _record_messages(session, {**cycle.messages, **waiting})
+        if not placements:
             break
-        outcomes += lifecycle.deploy(session, cycle.placements)
+        outcomes += lifecycle.deploy(session, placements)
     return outcomes
+
+
+def _recent(host: Body, now: float, config: SchedConfig) -> list[float]:
+    """The host's dispatch times within the last SCHED_INTERVAL."""
+    return [t for t in host.get("DISPATCHED", ()) if now - config.interval < t <= now]
+
+
+def _reserve(
+    session: Session, placements: list[tuple[int, int]], now: float, config: SchedConfig
+) -> tuple[list[tuple[int, int]], dict[int, str]]:
+    """Take each placement's place in its host's dispatch budget, under the host's lock:
+    two schedulers planning at once (the server's cycle, a command) never give a host more
+    than MAX_HOST in SCHED_INTERVAL. Returns the placements that got a place, and the VMs
+    that did not with why."""
+    if not placements:
+        return [], {}
+    accepted: list[tuple[int, int]] = []
+    held: dict[int, str] = {}
+    with session.write() as w:
+        locked = {
+            host_id: pool.get(w.tx, schema.HOSTS, host_id, lock=True)
+            for host_id in sorted({host_id for _vm, host_id in placements})
+        }
+        for host in locked.values():
+            if host is not None:
+                host["DISPATCHED"] = _recent(host, now, config)
+        for vm_id, host_id in placements:
+            host = locked[host_id]
+            if host is None:
+                continue  # deleted meanwhile: the next cycle finds another
+            if len(host["DISPATCHED"]) >= config.max_host:
+                held[vm_id] = (
+                    f"MAX_HOST ({config.max_host}) VMs dispatched to {host['NAME']} in "
+                    f"{config.interval} s"
+                )
+                continue
+            host["DISPATCHED"].append(now)
+            accepted.append((vm_id, host_id))
+        for host in locked.values():
+            if host is not None:
+                pool.update(w.tx, schema.HOSTS, host)
+    return accepted, held
 
 
 def _read(session: Session, wanted: set[int] | None):
@@ -228,11 +305,29 @@ def _record_messages(session: Session, messages: dict[int, str]) -> None:
 
 
 def still_pending(session: Session, vm_ids: Iterable[int]) -> list[str]:
-    """``VM <id> stays PENDING: <why>`` for each of these VMs no host took."""
+    """``VM <id> stays PENDING: <why>`` for each of these VMs no host took because none
+    can (those only waiting for the next cycle are in ``waiting``)."""
+    return [
+        f"VM {vm['ID']} stays PENDING: {message}"
+        for vm, message in _pending(session, vm_ids)
+        if not message.startswith(WAITING)
+    ]
+
+
+def waiting(session: Session, vm_ids: Iterable[int]) -> list[str]:
+    """``VM <id> waits for the next scheduling cycle: <limit>`` for each of these VMs
+    that MAX_HOST or MAX_DISPATCH held back (the server's cycle places them)."""
+    return [
+        f"VM {vm['ID']} {message.replace('waiting for', 'waits for', 1)}"
+        for vm, message in _pending(session, vm_ids)
+        if message.startswith(WAITING)
+    ]
+
+
+def _pending(session: Session, vm_ids: Iterable[int]) -> list[tuple[Body, str]]:
     wanted = set(vm_ids)
     return [
-        f"VM {vm['ID']} stays PENDING: "
-        f"{vm['USER_TEMPLATE'].get('SCHED_MESSAGE', 'no host for it yet')}"
+        (vm, str(vm["USER_TEMPLATE"].get("SCHED_MESSAGE", "no host for it yet")))
         for vm in vms.list_vms(session)
         if vm["ID"] in wanted and vm["STATE"] == VmState.PENDING
     ]

@@ -283,7 +283,7 @@ sets:
   elements: dict
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils import lifecycle, vm_sets
+from ansible_collections.onekit.cloud.plugins.module_utils import lifecycle, scheduler, vm_sets
 from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
 
@@ -337,6 +337,8 @@ def _run(m: OnekitModule, request: vm_sets.Request) -> tuple[dict, list[str]]:
     if not m.check_mode and plan.changed:
         bodies, errors = vm_sets.apply(m.session, request, plan, m.instance.sched_config())
         after = [vm_sets.summary(vm) for vm in bodies]
+        for note in scheduler.waiting(m.session, [vm["ID"] for vm in bodies]):
+            m.module.warn(f"{note}; the server's scheduler places it")
     live = [vm for vm in after if vm["state"] != "DONE"]
     return {
         "changed": plan.changed,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -566,6 +567,31 @@ def test_errors_are_refused_and_change_nothing(flow):
     refused(curl(flow, "PUT", path, {"cardinality": 2}), 405)
 
 
+# ---- 2b. the scheduler's limits ---------------------------------------------------------
+@sqlite_only
+def test_a_roles_vms_obey_the_schedulers_limits(flow):
+    """sched.conf: MAX_HOST 1 per 2 s. A role of 6 VMs on the two hosts is dispatched two
+    at a time, one per host per window, by the step and then the server's scheduler: no
+    host gets two of them within one SCHED_INTERVAL (OneFlow's VMs used to skip the
+    limits and all went at once)."""
+    flow.instance.sched_config_path.write_text("SCHED_INTERVAL = 2\nMAX_HOST = 1\n")
+    flow.cli("onekit-server", "stop")
+    restart(flow)
+    (tid,) = vm_templates(flow, 1)
+    roles = [{"name": "app", "vm_template": tid, "cardinality": 6}]
+    _tid, sid = small_service(flow, roles, "limited")
+    made = service_vms(flow, sid)
+    assert len(made) == 6
+    deployed: dict[str, list[int]] = {}
+    for machine in made:
+        first = machine["HISTORY_RECORDS"][0]
+        deployed.setdefault(first["HOSTNAME"], []).append(first["STIME"])
+    assert sorted(len(times) for times in deployed.values()) == [3, 3]  # striping
+    for times in deployed.values():
+        times.sort()
+        assert all(b - a >= 1 for a, b in itertools.pairwise(times)), times
+
+
 # ---- 3. permissions -----------------------------------------------------------------------
 @sqlite_only
 def test_other_users_see_and_use_only_what_they_are_allowed(flow):
@@ -928,7 +954,7 @@ def restart(flow):
     result = flow.cli("onekit-server", "start")
     if result.returncode == 0:
         return flow
-    assert "address in use" in result.stderr + result.stdout, result.stderr
+    assert "in use" in (result.stderr + result.stdout).lower(), result.stderr
     config = flow.instance.config_path.read_text()
     old = flow.instance.config().port
     flow.instance.config_path.write_text(

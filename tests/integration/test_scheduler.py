@@ -105,7 +105,7 @@ def test_policies_with_room_for_all_on_one_host(cloud: Cloud, policy, host_tpl, 
 
 
 def test_packing_follows_the_vms_already_running(cloud: Cloud):
-    write_sched_conf(cloud, "DEFAULT_SCHED = [ POLICY = 0 ]\n")
+    write_sched_conf(cloud, "MAX_HOST = 10\nDEFAULT_SCHED = [ POLICY = 0 ]\n")
     first = pending_vms(cloud.admin, SMALL + 'SCHED_REQUIREMENTS = "NAME = \\"sim1\\""\n', 1)
     cloud.schedule(first)
     later = pending_vms(cloud.admin, SMALL, 1)
@@ -130,6 +130,55 @@ def test_cli_instantiate_places_vms_per_the_policy(cloud: Cloud, cli, tmp_path):
     assert sorted(placement(cloud, ids).values()) == ["sim0", "sim1"]
     listing = cli("onevm", "list", check=True).stdout
     assert len(re.findall(r"\bsim[01]\b", listing)) == 2
+
+
+# ---- MAX_HOST and MAX_DISPATCH, whoever places the VMs -------------------------------------
+def test_a_command_takes_only_what_the_limits_leave_and_the_rest_waits(cloud: Cloud, cli, tmp_path):
+    """MAX_HOST 1 per 30 s on two hosts: `--multiple 3` deploys two VMs at once, one per
+    host; the third waits, PENDING, saying for what (not an error: exit 0), and a second
+    command in the same window deploys nothing more."""
+    write_sched_conf(cloud, "SCHED_INTERVAL = 30\nMAX_HOST = 1\n")
+    path = tmp_path / "web.tmpl"
+    path.write_text('NAME = "web"\n' + SMALL)
+    cli("onetemplate", "create", str(path), check=True)
+    result = cli("onetemplate", "instantiate", "web", "--multiple", "3")
+    assert result.returncode == 0, result.stderr
+    ids = [int(n) for n in re.findall(r"^VM ID: (\d+)$", result.stdout, re.M)]
+    where = placement(cloud, ids)
+    assert sorted(h for h in where.values() if h) == ["sim0", "sim1"]
+    (waiting,) = [vm_id for vm_id, host in where.items() if host is None]
+    note = (
+        f"onetemplate instantiate: VM {waiting} waits for the next scheduling cycle: "
+        "MAX_HOST (1) VMs dispatched in 30 s to every host that fits it\n"
+    )
+    assert result.stderr == note
+    assert sched_message(cloud.admin, waiting).startswith("waiting for the next scheduling")
+    again = cli("onetemplate", "instantiate", "web")
+    assert again.returncode == 0 and "waits for the next scheduling cycle" in again.stderr
+    assert [h for h in placement(cloud, ids).values() if h] == [where[i] for i in ids if where[i]]
+    # once the window has passed (the hosts' dispatch times are older), the rest goes
+    with cloud.admin.write() as w:
+        for name in ("sim0", "sim1"):
+            host = pool.resolve(w.tx, schema.HOSTS, name, lock=True)
+            host["DISPATCHED"] = [t - 60 for t in host["DISPATCHED"]]
+            pool.update(w.tx, schema.HOSTS, host)
+    cloud.schedule()
+    assert None not in placement(cloud, ids).values()
+
+
+def test_max_dispatch_counts_every_placement_of_the_window(cloud: Cloud):
+    write_sched_conf(cloud, "MAX_HOST = 10\nMAX_DISPATCH = 3\n")
+    first = pending_vms(cloud.admin, SMALL, 2)
+    cloud.schedule(first)
+    later = pending_vms(cloud.admin, SMALL, 2)
+    cloud.schedule(later)
+    assert None not in placement(cloud, first).values()
+    where = placement(cloud, later)
+    assert len([h for h in where.values() if h]) == 1  # 2 + 1 = MAX_DISPATCH in 30 s
+    (held,) = [vm_id for vm_id, host in where.items() if host is None]
+    assert sched_message(cloud.admin, held) == (
+        "waiting for the next scheduling cycle: MAX_DISPATCH (3) VMs dispatched in 30 s"
+    )
 
 
 # ---- capacity -------------------------------------------------------------------------------
@@ -304,6 +353,7 @@ def test_200_vms_over_4_hosts_in_one_schedule_call(cloud: Cloud, sim_hosts):
     cloud.monitor()
     names = [f"sim{i}" for i in range(4)]
     assert [hosts.show(cloud.admin, n)["STATE"] for n in names] == [HostState.MONITORED] * 4
+    write_sched_conf(cloud, "MAX_HOST = 50\nMAX_DISPATCH = 200\n")  # room for all at once
     ids = pending_vms(cloud.admin, SMALL, 200)
 
     started = time.monotonic()

@@ -26,6 +26,7 @@ def place(ctx: Context, vm_ids: list[int]) -> int:
     for outcome in scheduler.schedule(ctx.session, ctx.instance.sched_config(), vm_ids):
         if outcome.error:
             status = ctx.error(OneError(f"VM {outcome.vm['ID']} was not deployed: {outcome.error}"))
-    for note in scheduler.still_pending(ctx.session, vm_ids):
+    notes = scheduler.still_pending(ctx.session, vm_ids) + scheduler.waiting(ctx.session, vm_ids)
+    for note in notes:
         print(f"{ctx.prog} {ctx.command}: {note}", file=sys.stderr)
     return status
