@@ -2,6 +2,7 @@
 
     etc/oned.conf       the instance configuration (see ``config``)
     var/one.db          the SQLite store (embedded default)
+    var/sim/            the embedded default's simulated host (its private libvirtd)
     var/*.log, *.pid    server logs and pid files
     one_auth            ``oneadmin:<password>``, written by ``onekit-server init``
 
@@ -12,6 +13,7 @@ homes never meet. Credentials come from the file named by ``$ONE_AUTH``, else
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass, replace
@@ -81,6 +83,17 @@ class Instance:
     @property
     def auth_path(self) -> Path:
         return self.home / "one_auth"
+
+    @property
+    def sim_dir(self) -> Path:
+        """Where the instance's own simulated host (the embedded default's hypervisor)
+        keeps its libvirtd: ``var/sim``, or, when that path is too long for the daemon's
+        unix socket, a directory in /tmp named after the home."""
+        own = self.var / "sim"
+        if len(str(own / "libvirt-sock").encode()) <= 107:
+            return own
+        digest = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:16]
+        return Path("/tmp") / f"onekit-sim-{digest}"
 
     def pid_path(self, name: str = "onekit-server") -> Path:
         return self.var / f"{name}.pid"

@@ -897,3 +897,38 @@ def conclude_from_host(
             vms.set_state(vm, new[0], new[1])
             return f"{name}: {old} -> {state_name(*map(int, new))} (the guest is {guest_state})"
     return None
+
+
+# ---- a hypervisor that forgot its guests ------------------------------------------------
+def restore_guests(session: Session, host_id: int) -> list[str]:
+    """Give their guests back to the VMs the store has on a host whose hypervisor lost
+    them all: libvirt's test driver keeps its domains only while its daemon runs, so the
+    embedded host comes back from a restart empty. RUNNING and UNKNOWN VMs are started
+    again, SUSPENDED ones started and paused; the others have no guest to restore. The
+    VMs' states are left as they are (the monitor's next poll confirms them). Returns a
+    line per VM restored, or that could not be."""
+    with session.read() as w:
+        host = pool.get(w.tx, schema.HOSTS, host_id)
+        on_host = pool.all_bodies(w.tx, schema.VMS, "hid = ?", (host_id,)) if host else []
+    if host is None:
+        raise NotFound(f"host {host_id} does not exist")
+    driver = driver_for(host)
+    present = driver.monitor().vms
+    notes = []
+    for vm in sorted(on_host, key=lambda body: body["ID"]):
+        suspended = vm["STATE"] == VmState.SUSPENDED
+        running = vm["STATE"] == A and vm["LCM_STATE"] in (Lcm.RUNNING, Lcm.UNKNOWN)
+        deploy_id = vm.get("DEPLOY_ID") or deploy_id_for(vm["ID"])
+        if not (running or suspended) or deploy_id in present:
+            continue
+        try:
+            driver.deploy(_spec(vm, session))
+            if suspended:
+                driver.suspend(deploy_id)
+        except OneError as err:
+            notes.append(f"VM {vm['ID']} ({vm['NAME']}): its guest could not be restored: {err}")
+            continue
+        notes.append(
+            f"VM {vm['ID']} ({vm['NAME']}): guest restored ({'paused' if suspended else 'running'})"
+        )
+    return notes

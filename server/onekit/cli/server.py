@@ -51,23 +51,25 @@ def _config_from(args: argparse.Namespace) -> InstanceConfig | None:
     )
 
 
-EMBEDDED_HOST = ("localhost", "test+unix:///default")
+EMBEDDED_HOST = "localhost"
 
 
 def _examples(ctx: Context) -> None:
-    """The embedded default: host localhost on libvirt's test driver (kept alive by the
-    running server) and the example templates; what exists already is left alone."""
+    """The embedded default: host localhost on libvirt's test driver, through a libvirtd
+    of this instance's own that the running server runs, and the example templates; what
+    exists already is left alone."""
     from importlib import resources
 
     from ansible_collections.onekit.cloud.plugins.module_utils import hosts, templates
     from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
+    from onekit.server.sim_host import SimHost
 
-    name, uri = EMBEDDED_HOST
+    name, uri = EMBEDDED_HOST, SimHost(ctx.instance.sim_dir).uri
     try:
         hosts.show(ctx.session, name)
     except NotFound:
         hosts.create(ctx.session, name, "kvm", "kvm", uri)
-        ctx.out(f"  host:        {name} (libvirt's test driver, {uri})")
+        ctx.out(f"  host:        {name} (libvirt's test driver, run by the server: {uri})")
     for entry in sorted(resources.files("onekit.examples").iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".tmpl"):
             try:

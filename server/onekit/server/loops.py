@@ -9,7 +9,8 @@ Only one server of an instance runs them: the one holding the store's leader loc
 others retry the lock, so a second server is a hot standby that takes over when the first
 one's lock goes (its process died), not a second brain. The loops also keep the
 hypervisor connections open, which is what keeps libvirt's simulated (test driver) VMs
-alive between commands.
+alive between commands, and the leader runs the instance's own simulated host
+(``embedded_host``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.db import Database, L
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from onekit.server.embedded_host import EmbeddedHost
 from onekit.server.flow_runner import FlowRunner
 from onekit.server.hook_runner import HookRunner
 
@@ -47,6 +49,7 @@ class Loops:
         self.hook_runner = HookRunner(
             instance, self.session, instance.config(), on_done=self.wake_scheduler
         )
+        self.embedded = EmbeddedHost(instance)
         self._flow_wake = threading.Event()
         self._wake = threading.Event()  # stop, or schedule now
         self._sched_now = False
@@ -81,6 +84,7 @@ class Loops:
         self.hook_runner.stop()
         for thread in self._threads:
             thread.join(timeout)
+        self.embedded.stop()
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -99,6 +103,8 @@ class Loops:
             self.monitor_config.interval,
             self.sched_config.interval,
         )
+        for line in self._guard("embedded host", self.start_embedded_host) or []:
+            log.info("%s", line)
         monitor_at = sched_at = time.monotonic()
         while not self._stop.is_set():
             if not self._lock.held():
@@ -123,6 +129,11 @@ class Loops:
                 self._guard("hooks", self.hook_runner.after_scheduling)
             self._wake.wait(max(0.0, min(monitor_at, sched_at) - time.monotonic()))
             self._wake.clear()
+
+    def start_embedded_host(self) -> list[str]:
+        """The instance's simulated host, with the guests of its VMs, before the first
+        monitoring cycle looks at them."""
+        return self.embedded.start(self.session)
 
     def _guard(self, what: str, step: Callable[[], object]) -> object:
         """One failing cycle (the store busy, a bug) is logged; the loop goes on."""
