@@ -17,7 +17,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ansible_collections.onekit.cloud.plugins.module_utils import remote
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import AuthenticationError
+from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+    AuthenticationError,
+    StoreError,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,9 +51,14 @@ def federated(local_zone: bool = False) -> Callable[[F], F]:
                 )
             if local_zone and kwargs.get("zone") is None:
                 kwargs = {**kwargs, "zone": session.zone}
-            return remote.call(
-                master, session.credentials, name, args, kwargs, what="the federation master"
-            )
+            try:
+                return remote.call(
+                    master, session.credentials, name, args, kwargs, what="the federation master"
+                )
+            except StoreError as err:  # not the slave's own store: say whose it is
+                raise StoreError(
+                    f"the federation master at {master} cannot use its store: {err}"
+                ) from None
 
         run.federated = True  # type: ignore[attr-defined]
         return run  # type: ignore[return-value]

@@ -131,6 +131,9 @@ def test_the_playbook_makes_a_federation_that_shares_users_and_keeps_vms_local(f
     ok(fed.cli("zone-b", "onevm", "release", str(vm_id)))
     refused = fed.cli("zone-b", "oneuser", "create", "carol", "pw")
     assert refused.returncode == 1 and refused.stderr.startswith("oneuser create: "), refused
+    # whose store is down: the master's, not the slave's own
+    assert "the federation master at http://" in refused.stderr, refused.stderr
+    assert "cannot use its store: cannot reach MySQL" in refused.stderr, refused.stderr
     with pytest.raises(NotFound):
         user_in(fed, "zone-b", "carol")
 
