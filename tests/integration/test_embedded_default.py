@@ -21,6 +21,7 @@ from pathlib import Path
 import libvirt
 import pytest
 from conftest import VENV_BIN
+from support.flow import wait_until as wait
 from support.ports import free_port
 
 from ansible_collections.onekit.cloud.plugins.module_utils import hosts
@@ -64,16 +65,6 @@ class Home:
             return {d.name(): d.state()[0] for d in conn.listAllDomains() if d.name() != "test"}
         finally:
             conn.close()
-
-
-def wait(check, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
 
 
 @pytest.fixture
