@@ -63,8 +63,8 @@ _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
 # The generic object operations, for the pools users own objects in (never users, groups,
 # zones or documents: those have their own operations, with their own bookkeeping).
 OWNED_POOLS = (schema.VMS, schema.TEMPLATES, schema.IMAGES, schema.NETWORKS)
-MAX_QUICK_WAIT = 10.0
-Ref = int | str  # seconds a remote `onevm poweroff` may watch its guest
+MAX_QUICK_WAIT = 10.0  # seconds a remote `onevm poweroff` may watch its guest
+Ref = int | str
 
 
 def _owned(spec: PoolSpec) -> PoolSpec:
@@ -140,7 +140,7 @@ OPERATIONS.update(
 
 @bp.post("/api/<operation>")
 def call(operation: str):
-    session = auth.session()  # before anything of the request is read
+    session = auth.session()  # authenticated by require_login, before the body is read
     fn = OPERATIONS.get(operation)
     if fn is None:
         raise NotFound(f"no operation {operation!r} in the core API")
