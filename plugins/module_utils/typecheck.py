@@ -111,6 +111,8 @@ def kind(value: Any) -> str:
         return "a boolean"
     if isinstance(value, int) and value not in INT_RANGE:
         return "an integer out of range"
+    if isinstance(value, float) and not (math.isfinite(value) and abs(value) < 2**63):
+        return "a number out of range"
     if isinstance(value, (int, float)):
         return "a number"
     if isinstance(value, str):
