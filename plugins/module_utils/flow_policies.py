@@ -158,9 +158,12 @@ def parse_start_time(text: str, tz: dt.tzinfo | None = None) -> float:
             f"{text!r} is not a time: give e.g. '2026-12-01 09:00', '2026-12-01T09:00:00+01:00' "
             "or 'Tue, 01 Dec 2026 09:00:00 +0100'"
         )
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=tz) if tz is not None else when.astimezone()
-    return when.timestamp()
+    try:  # the first or last hours of the calendar have no local time, or no epoch time
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=tz) if tz is not None else when.astimezone()
+        return when.timestamp()
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{text!r} is out of the range of times (years 1 to 9999)") from None
 
 
 def check_start_time(text: str) -> None:

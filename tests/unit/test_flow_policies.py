@@ -172,6 +172,18 @@ def test_parse_start_time_refuses_garbage_with_examples(text: str) -> None:
     assert "'2026-12-01 09:00'" in message
 
 
+@pytest.mark.parametrize("text", ["0001-01-01", "01/01/0001 00:00", "0001/01/01"])
+def test_a_start_time_with_no_local_time_is_out_of_range_not_a_crash(text: str) -> None:
+    """Read in the server's own zone, the first day of year 1 made
+    ``datetime.astimezone`` raise ValueError ("year 0 is out of range"): a 500 the fuzzer
+    found in OneFlow's template checks."""
+    with pytest.raises(InvalidInput, match="out of the range of times"):
+        flow_policies.parse_start_time(text, None)
+    with pytest.raises(InvalidInput, match="out of the range of times"):
+        flow_policies.check_start_time(text)
+    assert flow_policies.parse_start_time("0001-01-01T00:00:00+00:00") == -62135596800.0
+
+
 @pytest.mark.parametrize(
     "line",
     [
