@@ -203,6 +203,8 @@ INVALID = [
     ({"MEMORY": "lots"}, "MEMORY must be a positive number of MiB, got 'lots'"),
     ({"MEMORY": "-1"}, "MEMORY must be a positive number"),
     ({"MEMORY": "nan"}, "MEMORY must be a positive number"),
+    ({"MEMORY": "1e308"}, "MEMORY must be at most 9007199254740992 MiB"),  # was a 500
+    ({"CPU": "1e308"}, "CPU must be at most"),
     ({"MEMORY": ["1", "2"]}, "MEMORY is given 2 times"),
     ({"MEMORY": {"A": "1"}}, "MEMORY must be a single value"),
     ({"VCPU": "0"}, "VCPU must be a positive whole number"),

@@ -112,6 +112,11 @@ def _choice(label: str, value: str, choices: tuple[str, ...]) -> str:
     return lowered
 
 
+# The most MEMORY (MiB) or CPU a template may ask for: times 1024 (KiB, cgroup shares) it
+# still fits the 64-bit integers libvirt and the store hold.
+MAX_AMOUNT = 2**53
+
+
 def _positive_number(label: str, value: str, unit: str) -> float:
     try:
         number = float(value)
@@ -119,6 +124,8 @@ def _positive_number(label: str, value: str, unit: str) -> float:
         number = math.nan
     if not math.isfinite(number) or number <= 0:
         raise InvalidInput(f"{label} must be a positive number of {unit}, got {value!r}")
+    if number > MAX_AMOUNT:
+        raise InvalidInput(f"{label} must be at most {MAX_AMOUNT} {unit}, got {value!r}")
     return number
 
 
