@@ -23,6 +23,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import
     pool_envelope,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.typecheck import kind
 from onekit.server.auth import require_login, session
 
 bp = Blueprint("oneflow", __name__)
@@ -39,9 +40,11 @@ def _action() -> tuple[str, dict]:
     action = doc.get("action") if isinstance(doc, dict) else None
     if not isinstance(action, dict) or not isinstance(action.get("perform"), str):
         raise InvalidInput('the body must be {"action": {"perform": "<action>", "params": {...}}}')
-    params = action.get("params") or {}
-    if not isinstance(params, dict):
-        raise InvalidInput("action.params must be an object")
+    params = action.get("params")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):  # 0, "", [] and false too: none is "no params"
+        raise InvalidInput(f"action.params must be an object, got {kind(params)}")
     return action["perform"], params
 
 
