@@ -40,7 +40,8 @@ def create_app(
 ) -> Flask:
     """One app; the apps of one process share ``login_guard`` (its bounds are the
     process's: give them all the same one)."""
-    app = Flask(f"onekit.{api}")
+    # no static files: Flask would serve <the server's working directory>/static/ to anyone
+    app = Flask(f"onekit.{api}", static_folder=None)
     limit = gate_config.MAX_BODY if api == "onegate" else MAX_BODY
     app.config["MAX_CONTENT_LENGTH"] = limit
     app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
