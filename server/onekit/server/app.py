@@ -4,11 +4,12 @@
     flow = create_app(instance, db, "oneflow")       # + the OneFlow REST API
     gate = create_app(instance, db, "onegate")       # + the OneGate REST API
 
-One code base, one app per port. The app holds the instance and its store; blueprints
-reach them through ``onekit.server.context``. Every error is JSON
-``{"error": {"message": ...}}``: core errors with the status they name (400, 401, 403,
-404, 405, 409, 503), HTTP errors (an unknown route, a method a route does not take, a
-body over the size limit) with theirs.
+Each app also serves /health and its API's OpenAPI document, /openapi.json (see
+``onekit.server.openapi``). One code base, one app per port. The app holds the instance
+and its store; blueprints reach them through ``onekit.server.context``. Every error is
+JSON ``{"error": {"message": ...}}``: core errors with the status they name (400, 401,
+403, 404, 405, 409, 503), HTTP errors (an unknown route, a method a route does not take,
+a body over the size limit) with theirs.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
 from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError, TooManyRequests
 from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.login_guard import LoginGuard
-from onekit.server import core_api, flow_api, gate_api, health
+from onekit.server import core_api, flow_api, gate_api, health, openapi
 from onekit.server.body_limit import BodyLimit
 
 MAX_BODY = 1024 * 1024  # bytes: a service template of thousands of roles fits
-APIS = {
-    "core": (health.bp, core_api.bp),
-    "oneflow": (health.bp, flow_api.bp),
-    "onegate": (health.bp, gate_api.bp),
+APIS = {  # each app also serves its OpenAPI document, GET /openapi.json
+    "core": (health.bp, openapi.BLUEPRINTS["core"], core_api.bp),
+    "oneflow": (health.bp, openapi.BLUEPRINTS["oneflow"], flow_api.bp),
+    "onegate": (health.bp, openapi.BLUEPRINTS["onegate"], gate_api.bp),
 }
 
 
