@@ -129,6 +129,10 @@ def check_recurrence(text: str) -> None:
         )
     if not croniter.is_valid(line):
         raise InvalidInput(f"{text!r} is not a valid cron line (e.g. '0 9 * * mon,tue,wed')")
+    if next_time({"recurrence": text}, dt.datetime.now().timestamp(), None) is None:
+        raise InvalidInput(
+            f"{text!r} never comes (e.g. February 31st): the policy would never fire"
+        )
 
 
 def parse_start_time(text: str, tz: dt.tzinfo | None = None) -> float:
@@ -178,16 +182,26 @@ def _cron(policy: Mapping[str, Any], now: float, tz: dt.tzinfo | None):
 
 def next_time(policy: Mapping[str, Any], now: float, tz: dt.tzinfo | None) -> float | None:
     """A scheduled policy's first planned time after ``now`` (None: no more)."""
+    from croniter import CroniterBadDateError
+
     if policy.get("recurrence"):
-        return _cron(policy, now, tz).get_next(float)
+        try:
+            return _cron(policy, now, tz).get_next(float)
+        except CroniterBadDateError:  # a line that never comes (stored before it was refused)
+            return None
     planned = parse_start_time(policy["start_time"], tz)
     return planned if planned > now else None
 
 
 def last_time(policy: Mapping[str, Any], now: float, tz: dt.tzinfo | None) -> float | None:
     """A scheduled policy's latest planned time at or before ``now`` (None: none yet)."""
+    from croniter import CroniterBadDateError
+
     if policy.get("recurrence"):
-        return _cron(policy, now + 0.001, tz).get_prev(float)  # ``now`` itself included
+        try:
+            return _cron(policy, now + 0.001, tz).get_prev(float)  # ``now`` itself included
+        except CroniterBadDateError:
+            return None
     planned = parse_start_time(policy["start_time"], tz)
     return planned if planned <= now else None
 

@@ -206,6 +206,8 @@ def test_check_recurrence_accepts_cron_lines(line: str) -> None:
         ("* * *", "give 5 fields"),
         ("every day", "give 5 fields"),
         ("", "give 5 fields"),
+        ("0 0 31 2 *", "never comes"),  # February 31st
+        ("0 0 1 1 mon#5", "never comes"),  # a fifth Monday on January 1st
     ],
 )
 def test_check_recurrence_refuses_what_is_not_a_cron_line(line: str, needle: str) -> None:
@@ -213,6 +215,17 @@ def test_check_recurrence_refuses_what_is_not_a_cron_line(line: str, needle: str
         flow_policies.check_recurrence(line)
     assert repr(line) in str(raised.value)
     assert "e.g." in str(raised.value)
+
+
+def test_a_stored_line_that_never_comes_plans_nothing_and_never_fires() -> None:
+    """Stored before such lines were refused: the loop must not break on it."""
+    policy = {"type": "CHANGE", "adjust": 1, "recurrence": "0 0 31 2 *"}
+    assert flow_policies.next_time(policy, utc("2026-11-30", "08:00"), UTC) is None
+    assert flow_policies.last_time(policy, utc("2026-11-30", "08:00"), UTC) is None
+    role = time_windows()
+    role["scheduled_policies"] = [policy]
+    for clock in ("08:00", "09:00"):
+        assert evaluate(role, no_metrics, utc("2026-11-30", clock), UTC) == (None, [])
 
 
 def test_next_time_is_the_first_occurrence_after_now() -> None:
