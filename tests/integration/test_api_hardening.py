@@ -372,3 +372,14 @@ def test_health_answers_without_telling_about_the_store(server, api):
     assert reply.status == 200
     assert reply.json == {"status": "ok", "loops": "leader"}
     assert str(server.home).encode() not in reply.raw
+
+
+def test_405_says_what_is_allowed_and_401_how_to_authenticate(server):
+    base = urls(server)
+    refused = request(base["oneflow"] + "/service_template", "PATCH", "{}", admin_auth(server))
+    assert refused.status == 405
+    assert set(refused.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "POST"}
+    assert "error" in refused.json
+    anonymous = request(base["onegate"] + "/vm/0", "PUT", 'A = "1"')
+    assert anonymous.status == 401
+    assert anonymous.headers["WWW-Authenticate"] == 'X-ONEGATE-TOKEN realm="onegate"'

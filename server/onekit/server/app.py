@@ -8,13 +8,14 @@ Each app also serves /health and its API's OpenAPI document, /openapi.json (see
 ``onekit.server.openapi``). One code base, one app per port. The app holds the instance
 and its store; blueprints reach them through ``onekit.server.context``. Every error is
 JSON ``{"error": {"message": ...}}``: core errors with the status they name (400, 401,
-403, 404, 405, 409, 503), HTTP errors (an unknown route, a method a route does not take,
-a body over the size limit) with theirs.
+403, 404, 405, 409, 429, 502, 503), HTTP errors (an unknown route, a method a route does
+not take, a body over the size limit) with theirs; a 405 says what is allowed (Allow),
+a 401 how to authenticate (WWW-Authenticate), a 429 when to retry (Retry-After).
 """
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ansible_collections.onekit.cloud.plugins.module_utils import gate_config
@@ -62,17 +63,26 @@ def create_app(
         # werkzeug serves each request in a new thread; its connection goes with it
         app.extensions["onekit.db"].close()
 
+    # the challenge of a 401: how to authenticate here (OneGate takes a VM's token)
+    challenge = 'X-ONEGATE-TOKEN realm="onegate"' if api == "onegate" else 'Basic realm="onekit"'
+
     @app.errorhandler(OneError)
     def _core_error(err: OneError):
         response = jsonify(error={"message": str(err), "type": type(err).__name__})
         if err.http_status == 401:
-            response.headers["WWW-Authenticate"] = 'Basic realm="onekit"'
+            response.headers["WWW-Authenticate"] = challenge
+        if err.http_status == 405 and request.url_rule is not None:
+            response.headers["Allow"] = ", ".join(sorted(request.url_rule.methods or ()))
         if isinstance(err, TooManyRequests):
             response.headers["Retry-After"] = str(err.retry_after)
         return response, err.http_status
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
-        return jsonify(error={"message": err.description}), err.code
+        response = jsonify(error={"message": err.description})
+        for name, value in err.get_headers():  # Allow of a 405, for one
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, err.code
 
     return app
