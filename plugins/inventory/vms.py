@@ -74,6 +74,7 @@ keyed_groups:
 
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.onekit.cloud.plugins.module_utils import (
     templates,
@@ -131,8 +132,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         }
         if ips:
             variables["ansible_host"] = ips[0]
-        for key, value in variables.items():
-            self.inventory.set_variable(host, key, value)
+        for key, value in variables.items():  # guests write attributes: never templates
+            self.inventory.set_variable(host, key, wrap_var(value))
         template_id = vm["TEMPLATE"].get("TEMPLATE_ID")
         groups = []
         if self.get_option("group_by_template") and template_id is not None:

@@ -908,6 +908,38 @@ def test_inventory_plugin(cloud, tmp_path):
     assert hostvars[ip[1]]["onekit_vm_id"] == 1
 
 
+def test_inventory_values_are_data_in_a_playbook(cloud, tmp_path):
+    """A guest writes its VM's attributes (OneGate): a playbook over the inventory sees
+    them as written, and no lookup in them runs."""
+    marker = tmp_path / "ran"
+    text = f"{{{{ lookup('pipe', 'touch {marker}') }}}}{{{{ 7*7 }}}}"
+    templates.create(cloud.admin, {"CPU": "0.1", "MEMORY": "32"}, "g")
+    templates.instantiate(cloud.admin, "g", 1, extra={"NOTE": text})
+    cloud.schedule()
+    path = tmp_path / "cloud.onekit_vms.yml"
+    path.write_text(
+        yaml.safe_dump({"plugin": "onekit.cloud.vms", "onekit_home": str(cloud.instance.home)})
+    )
+    play = tmp_path / "play.yml"
+    play.write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.copy:\n"
+        f'        content: "{{{{ onekit_attributes.NOTE }}}}"\n        dest: {tmp_path}/seen\n'
+        "      delegate_to: localhost\n"
+    )
+    result = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(path), str(play)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=instance_env(cloud.instance),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "seen").read_text() == text
+    assert not marker.exists()
+
+
 # ---- ansible-doc ---------------------------------------------------------------------------
 def ansible_doc(*args: str, home: Path) -> str:
     env = {
