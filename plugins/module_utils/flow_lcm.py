@@ -189,16 +189,20 @@ class _Step:
     def live(self, role: Body) -> list[Body]:
         return [n for n in role["nodes"] if not n.get("disposed")]
 
-    def adopt(self, role: Body, tagged: list[VmView]) -> None:
-        """VMs made for the role are its nodes; VMs gone DONE leave it.
+    def asked_for(self, role: Body, vm: VmView) -> bool:
+        """Was ``vm`` made for the role: asked for by name (``creating``), and owned by
+        the service's owner, or by whoever owned the service when it was asked for (a
+        ``oneflow chown`` may come while the step that makes it runs). Tags alone are
+        anyone's to write (``onevm update``): they never hand a VM to a service."""
+        owners = {self.service["UID"], role.get("creating_uid", self.service["UID"])}
+        return vm.name in role.get("creating", []) and vm.uid in owners
 
-        A VM is the role's only if it was asked for (its name is in ``creating``) and
-        belongs to the service's owner: tags alone are anyone's to write (``onevm
-        update``), so they never hand a VM to another user's service."""
+    def adopt(self, role: Body, tagged: list[VmView]) -> None:
+        """VMs made for the role are its nodes (``asked_for``); VMs gone DONE leave it."""
         known = {n["deploy_id"] for n in role["nodes"]} | set(role.get("disposed_nodes", []))
         asked = list(role.get("creating", []))
         for vm in sorted(tagged, key=lambda vm: vm.id):
-            if vm.id not in known and vm.uid == self.service["UID"] and vm.name in asked:
+            if vm.id not in known and vm.name in asked and self.asked_for(role, vm):
                 asked.remove(vm.name)
                 node: Body = {"deploy_id": vm.id}
                 if role["state"] == S.SCALING:
@@ -240,6 +244,7 @@ class _Step:
             names.append(vm_name(self.cfg, self.service, role, number))
         role["creating"] = names
         if names:
+            role["creating_uid"] = self.service["UID"]
             self.plan.creates.append(
                 Create(
                     self.service["ID"],
@@ -431,11 +436,16 @@ class _Step:
     # -- the service
     def step(self, tagged: dict[str, list[VmView]]) -> Plan:
         if self.body.get("deleting"):
+            roles = {r["name"]: r for r in self.body["roles"]}
             ids = [
                 vm.id
-                for vms in tagged.values()
+                for name, vms in tagged.items()
                 for vm in vms
-                if vm.status != DONE and vm.uid == self.service["UID"]
+                if vm.status != DONE
+                and (
+                    vm.uid == self.service["UID"]
+                    or (name in roles and self.asked_for(roles[name], vm))
+                )
             ]
             ids += [
                 n["deploy_id"]

@@ -691,6 +691,28 @@ def test_other_users_see_and_use_only_what_they_are_allowed(flow):
     assert all(m["UID"] == bob["ID"] for m in made)
 
 
+@sqlite_only
+def test_a_service_changing_hands_and_deleted_while_its_vms_are_made_leaves_none(flow):
+    """The README's sequence: a scale-up, then at once oneflow chown and delete, while the
+    step making the new VMs still runs (as the old owner). They used to be left RUNNING
+    for good, tagged with the deleted service; now the service takes them and deletes
+    them with the rest."""
+    bob = users.create(flow.admin, "bob", "bobpass")
+    (tid,) = vm_templates(flow, 1)
+    roles = [{"name": "web", "vm_template": tid, "cardinality": 1}]
+    _tid, sid = small_service(flow, roles, "raced")
+    assert curl(flow, "PUT", f"/service/{sid}/role/web", {"cardinality": 3}).status == 204
+    wait_for(lambda: step_processes(flow), "the step making the new VMs", pause=0.05)
+    action = perform("chown", owner_id=bob["ID"])
+    assert curl(flow, "POST", f"/service/{sid}/action", action).status == 201
+    assert curl(flow, "DELETE", f"/service/{sid}").status == 204
+    wait_for(lambda: sid not in [d["ID"] for d in services.list_services(flow.admin)], "gone")
+    wait_for(
+        lambda: [vm["ID"] for vm in service_vms(flow, sid, include_done=False)] == [],
+        "no VM of the deleted service left",
+    )
+
+
 # ---- 4. role actions spread over time ---------------------------------------------------
 @sqlite_only
 def test_role_action_with_period_and_number_runs_in_groups(flow):

@@ -874,6 +874,31 @@ def test_a_vm_tagged_by_another_user_is_never_adopted():
     assert role(service, "web")["creating"] == [wanted]  # still asked for, by name
 
 
+def test_vms_asked_for_before_a_chown_join_the_role_and_change_hands():
+    """oneflow chown arrives while the step making the role's VMs runs: they are made
+    as the old owner, joined to the role all the same (never asked for again), and
+    handed to the new one."""
+    service = make_service(one_role(2), uid=0, gid=0)
+    cloud = Cloud(service)
+    plan = cloud.step()
+    made = cloud.make(plan)  # the step ran as oneadmin...
+    service.update(UID=5, GID=100)  # ...while the service changed hands
+    plan = cloud.step()
+    assert sorted(node_ids(service, "web")) == sorted(made)
+    assert plan.creates == []
+    assert sorted(plan.chowns) == [(vm_id, 5, 100) for vm_id in sorted(made)]
+
+
+def test_vms_asked_for_before_a_chown_and_a_delete_are_deleted_with_the_service():
+    service = make_service(one_role(2), uid=0, gid=0)
+    cloud = Cloud(service)
+    made = cloud.make(cloud.step())
+    service.update(UID=5, GID=100)
+    body(service)["deleting"] = True
+    (order,) = cloud.step().actions
+    assert (order.action, sorted(order.vm_ids)) == ("delete", sorted(made))
+
+
 def test_a_deleted_service_deletes_only_its_owners_vms():
     service = make_service(one_role(1), uid=5, gid=100)
     cloud = Cloud(service)
