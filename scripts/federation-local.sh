@@ -6,7 +6,8 @@
 #
 #   scripts/federation-local.sh start | stop
 #
-# Data under $ONEKIT_FEDERATION_BASE (default /var/tmp/onekit-federation)/zone-*/mysql;
+# Data under $ONEKIT_FEDERATION_BASE (default /var/tmp/onekit-federation)/zone-*/mysql,
+# ports 3311-3313 unless ONEKIT_FEDERATION_ZONE_{A,B,C}_MYSQL_PORT say otherwise;
 # the onekit login is $ONEKIT_FEDERATION_MYSQL_USER / _PASSWORD (default onekit/onekit-pw).
 # `stop` also stops the onekit servers the playbook started there.
 set -euo pipefail
@@ -15,7 +16,12 @@ USER_NAME=${ONEKIT_FEDERATION_MYSQL_USER:-onekit}
 USER_PW=${ONEKIT_FEDERATION_MYSQL_PASSWORD:-onekit-pw}
 DB=opennebula
 SHARED="user_pool group_pool zone_pool acl db_versioning"
-declare -A PORT=([zone-a]=3311 [zone-b]=3312 [zone-c]=3313)
+# the ports inventories/federation-local reads (ONEKIT_FEDERATION_ZONE_*_MYSQL_PORT)
+declare -A PORT=(
+    [zone-a]=${ONEKIT_FEDERATION_ZONE_A_MYSQL_PORT:-3311}
+    [zone-b]=${ONEKIT_FEDERATION_ZONE_B_MYSQL_PORT:-3312}
+    [zone-c]=${ONEKIT_FEDERATION_ZONE_C_MYSQL_PORT:-3313}
+)
 declare -A ID=([zone-a]=1 [zone-b]=2 [zone-c]=3)
 VENV_BIN=$(cd "$(dirname "$0")/.." && pwd)/.venv/bin
 

@@ -49,8 +49,6 @@ shows fails the test too.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import re
@@ -59,7 +57,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -647,21 +645,12 @@ def test_readme_commands_run_as_written() -> None:
         reader.close()
 
 
-@contextlib.contextmanager
-def federation_local_ports() -> Iterator[None]:
-    """scripts/federation-local.sh always takes ports 3311-3313 for its MariaDB servers:
-    one run of these commands on this machine at a time."""
-    with open("/tmp/onekit-federation-local.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
 @pytest.mark.timeout(900)
 def test_commands_in_comments_run_as_written() -> None:
     """The commands the comments of playbooks/*.yml and inventories/**/*.yml show, in file
     order, in the repository (they name its paths) or a scratch dir. The environment gives
     inventories/federation-local a directory and free onekit ports of its own, through the
-    ONEKIT_FEDERATION_* variables its comment names (its MariaDB ports are the script's)."""
+    ONEKIT_FEDERATION_* variables its comment names, MariaDB ports included."""
     lines = comment_lines()
     check_the_tables(readme_lines(README.read_text()) + lines)
     assert len(lines) >= 8, [line.text for line in lines]
@@ -670,21 +659,20 @@ def test_commands_in_comments_run_as_written() -> None:
     env = {**base_env(), "HOME": str(base / "home")}
     env["ONEKIT_FEDERATION_BASE"] = str(base / "federation")
     for zone in ("ZONE_A", "ZONE_B", "ZONE_C"):
-        for what in ("PORT", "FLOW_PORT", "GATE_PORT"):
+        for what in ("PORT", "FLOW_PORT", "GATE_PORT", "MYSQL_PORT"):
             env[f"ONEKIT_FEDERATION_{zone}_{what}"] = str(free_port())
     shell = Shell(env, base, base / "shell-vars")
     cib = Path("/tmp/onekit-cib.xml")  # playbooks/ha.yml's offline command writes it
     cib_was_there = cib.exists()
     ran: list[str] = []
     try:
-        with federation_local_ports():
-            for line in lines:
-                for command in line.commands:
-                    if command in CANNOT_RUN:
-                        continue
-                    cwd = REPO if names_repo_path(command) else None
-                    ok(shell.run(command, cwd=cwd), f"{line.source}: {command}")
-                    ran.append(command)
+        for line in lines:
+            for command in line.commands:
+                if command in CANNOT_RUN:
+                    continue
+                cwd = REPO if names_repo_path(command) else None
+                ok(shell.run(command, cwd=cwd), f"{line.source}: {command}")
+                ran.append(command)
     finally:
         if any(c.startswith("scripts/federation-local.sh start") for c in ran):
             shell.run("scripts/federation-local.sh stop", cwd=REPO)
