@@ -305,6 +305,15 @@ def validate(doc: Any) -> Body:
     return checked
 
 
+def check_merge(merge: Body) -> None:
+    """A ``merge_template`` holds template keys only, never what a service keeps for
+    itself (UID, state, nodes...); each other key is refused with its path."""
+    errors = _Errors()
+    errors.unknown_keys(merge, TEMPLATE_KEYS, "merge_template")
+    if errors:
+        raise InvalidInput("; ".join(errors))
+
+
 def _document(doc: Any) -> Body:
     if isinstance(doc, (str, bytes)):
         doc = parse_json(doc, "the service template")

@@ -81,12 +81,7 @@ def instantiate(session: Session, template_ref: Ref, merge: Any = None) -> Body:
         merge = parse_json(merge, "the merge template")
     if merge is not None and not isinstance(merge, dict):
         raise InvalidInput("merge_template must be a JSON object")
-    unknown = sorted(str(k) for k in merge or {} if k not in service_templates.TEMPLATE_KEYS)
-    if unknown:
-        raise InvalidInput(
-            f"merge_template.{pool.shorten(unknown[0])}: unknown key; a merge template "
-            f"holds template keys: {', '.join(sorted(service_templates.TEMPLATE_KEYS))}"
-        )
+    service_templates.check_merge(merge or {})
     with session.write() as w:
         tpl = service_templates._get(w, template_ref)
         w.authorize(objects.target(schema.DOCUMENTS, tpl), Right.USE)
