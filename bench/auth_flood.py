@@ -27,19 +27,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from support.ports import free_port  # noqa: E402
+from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import users  # noqa: E402
-from ansible_collections.onekit.cloud.plugins.module_utils.config import (  # noqa: E402
-    InstanceConfig,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import (  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import (
     FlowConfig,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import (  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import (
+    InstanceConfig,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import (
     GateConfig,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
 
 FLOOD_CLIENTS, FLOOD_SECONDS, FRESH_USERS = 200, 12.0, 40
 VENV_BIN = Path(sys.executable).parent

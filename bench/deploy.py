@@ -23,16 +23,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from support.libvirt import sim_hosts, stop_all  # noqa: E402
+from support.libvirt import sim_hosts, stop_all
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (  # noqa: E402
-    hosts,
-    monitor,
-    scheduler,
-    templates,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance  # noqa: E402
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import monitor, scheduler, templates
 
 VENV_BIN = Path(sys.executable).parent
 TINY = 'NAME = "tiny"\nCPU = 0.01\nMEMORY = 8\n'

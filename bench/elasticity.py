@@ -6,7 +6,7 @@ come from 50 distinct expressions over those attributes (comparisons, !, &&, ||)
 no period (so every policy is evaluated at every step) and a period_number no run
 reaches (so nothing scales and every step does the same work).
 
-(a) baseline: one decision (``flow_lcm.decide``) over that cloud without any policy;
+(a) baseline: one decision (``lcm.decide``) over that cloud without any policy;
 (b) the same with 3 policies per role (3,000 evaluations), and with all 50 policies on
     every role (50,000 evaluations): the time, and the ratio to (a);
 (c) what the step's read adds: VM views with their metric values looked up
@@ -28,19 +28,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (  # noqa: E402
-    flow_lcm,
-    flow_policies,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import (  # noqa: E402
-    FlowConfig,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import (  # noqa: E402
-    FlowState,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     Lcm,
     VmState,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
+    lcm,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
+    policies as flow_policies,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import (
+    FlowConfig,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import (
+    FlowState,
 )
 
 SERVICES, ROLES, PER_ROLE, ATTRIBUTES = 100, 10, 20, 10
@@ -146,20 +148,20 @@ def main() -> None:
     metrics = tuple(
         sorted(flow_policies.referenced(services(50, pool)[0]["TEMPLATE"]["BODY"]["roles"]))
     )
-    views = [flow_lcm.VmView.of(vm, metrics) for vm in bodies]
+    views = [lcm.VmView.of(vm, metrics) for vm in bodies]
     print(
         f"cloud: {SERVICES * ROLES} roles, {len(bodies)} VMs x {ATTRIBUTES} attributes; "
         f"{len(pool)} distinct expressions"
     )
 
     plain = services(0, pool)
-    base = median_time(lambda: flow_lcm.decide(plain, views, time.time(), config))
+    base = median_time(lambda: lcm.decide(plain, views, time.time(), config))
     print(f"(a) one decision, no policies:                  {base * 1000:7.1f} ms")
     for per_role in (3, 50):
         cloud = services(per_role, pool)
         now = time.time()
-        took = median_time(lambda c=cloud, t=now: flow_lcm.decide(c, views, t, config))
-        plan = flow_lcm.decide(cloud, views, now, config)
+        took = median_time(lambda c=cloud, t=now: lcm.decide(c, views, t, config))
+        plan = lcm.decide(cloud, views, now, config)
         assert plan.orders == 0, "a policy scaled: the bench must not change the cloud"
         evaluated = sum(
             1
@@ -175,8 +177,8 @@ def main() -> None:
             f"= (a) + {(took - base) * 1000:6.1f} ms, {took / base:4.1f}x (a)"
         )
 
-    bare = median_time(lambda: [flow_lcm.VmView.of(vm) for vm in bodies])
-    with_values = median_time(lambda: [flow_lcm.VmView.of(vm, metrics) for vm in bodies])
+    bare = median_time(lambda: [lcm.VmView.of(vm) for vm in bodies])
+    with_values = median_time(lambda: [lcm.VmView.of(vm, metrics) for vm in bodies])
     print(f"(c) {len(bodies)} VM views, no metrics:          {bare * 1000:7.1f} ms")
     print(
         f"    the same with {len(metrics)} metric values each:  {with_values * 1000:7.1f} ms  "

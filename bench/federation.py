@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from support.federation import LocalFederation  # noqa: E402
+from support.federation import LocalFederation
 
-from ansible_collections.onekit.cloud.plugins.module_utils import users  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
 
 WRITES = 100
 

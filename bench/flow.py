@@ -5,7 +5,7 @@
     driven by the server's own LCM step (``Loops.flow_once``: decide, write, one runner
     call) until every service is RUNNING: wall time, steps, runner calls, and the ratio
     to (a) -- the loop's cost in units of runner start-ups;
-(c) one decision (``flow_lcm.decide``) over 1,000 RUNNING services / 10,000 VMs, in
+(c) one decision (``lcm.decide``) over 1,000 RUNNING services / 10,000 VMs, in
     memory: the part of a step that grows with the cloud (goal: well under 100 ms).
 Hosts are 4 private libvirtd daemons on the test driver (tests/support/libvirt.py);
 needs root.
@@ -25,30 +25,29 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "server"))
 
-import ansible_runner  # noqa: E402
-from support.libvirt import sim_hosts, stop_all  # noqa: E402
+import ansible_runner
+from support.libvirt import sim_hosts, stop_all
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (  # noqa: E402
-    flow_lcm,
-    hosts,
-    monitor,
-    service_templates,
-    services,
-    templates,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import (  # noqa: E402
-    FlowConfig,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import (  # noqa: E402
-    FlowState,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance  # noqa: E402
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session  # noqa: E402
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     Lcm,
     VmState,
 )
-from onekit.server.loops import Loops  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
+    lcm,
+    service_templates,
+    services,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import (
+    FlowConfig,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import (
+    FlowState,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import monitor, templates
+from onekit.server.loops import Loops
 
 SERVICES, ROLES, PER_ROLE = 20, 4, 5
 
@@ -111,7 +110,7 @@ def decision(count: int = 1000, per_service: int = 10) -> float:
             nodes = []
             for _ in range(per_service // 2):
                 vms.append(
-                    flow_lcm.VmView(
+                    lcm.VmView(
                         vm_id, f"r{r}_{vm_id}", VmState.ACTIVE, Lcm.RUNNING, 0, 0, sid, f"r{r}"
                     )
                 )
@@ -144,7 +143,7 @@ def decision(count: int = 1000, per_service: int = 10) -> float:
     times = []
     for _ in range(5):
         started = time.perf_counter()
-        plan = flow_lcm.decide(bodies, vms, time.time(), config)
+        plan = lcm.decide(bodies, vms, time.time(), config)
         times.append(time.perf_counter() - started)
         assert plan.orders == 0 and not plan.changed
     return statistics.median(times)

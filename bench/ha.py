@@ -31,32 +31,32 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "server"))
 
-import libvirt  # noqa: E402
-from support.libvirt import sim_hosts, stop_all  # noqa: E402
-from support.ports import free_port  # noqa: E402
+import libvirt
+from support.libvirt import sim_hosts, stop_all
+from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (  # noqa: E402
-    hosts,
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
+    HostState,
+    Lcm,
+    VmState,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import (
+    FlowConfig,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import (
+    InstanceConfig,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import (
+    GateConfig,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
     lifecycle,
     monitor,
     templates,
     vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.config import (  # noqa: E402
-    InstanceConfig,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import (  # noqa: E402
-    FlowConfig,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import (  # noqa: E402
-    GateConfig,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance  # noqa: E402
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session  # noqa: E402
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (  # noqa: E402
-    HostState,
-    Lcm,
-    VmState,
 )
 
 VENV_BIN = Path(sys.executable).parent

@@ -23,26 +23,27 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-import pymysql  # noqa: E402
-from flask import Flask, request  # noqa: E402
-from support.mariadb import PASSWORD, USER, MariaDB  # noqa: E402
-from support.ports import free_port  # noqa: E402
-from werkzeug.serving import make_server  # noqa: E402
+import pymysql
+from flask import Flask, request
+from support.mariadb import PASSWORD, USER, MariaDB
+from support.ports import free_port
+from werkzeug.serving import make_server
 
-from ansible_collections.onekit.cloud.plugins.module_utils import gate, templates  # noqa: E402
-from ansible_collections.onekit.cloud.plugins.module_utils.config import (  # noqa: E402
-    InstanceConfig,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import (  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import (
     FlowConfig,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import (  # noqa: E402
-    GateConfig,
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import (
+    InstanceConfig,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import (  # noqa: E402
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import (
     Instance,
     mysql_config,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens as gate
+from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import (
+    GateConfig,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
 
 GUESTS, PUTS = 20, 200
 VENV_BIN = Path(sys.executable).parent

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.mariadb import PASSWORD, USER, MariaDB
 
-from ansible_collections.onekit.cloud.plugins.module_utils import auth, pool, schema
-from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import bootstrap
+from ansible_collections.onekit.cloud.plugins.module_utils.core import auth, pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import bootstrap
 
 ROUNDS = 400
 

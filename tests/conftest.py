@@ -26,16 +26,18 @@ from support.libvirt import sim_hosts as start_sim_hosts
 from support.mariadb import PASSWORD, USER, MariaDB
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import hosts, monitor, scheduler, schema
-from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import GateConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import (
     Instance,
     mysql_config,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import monitor, scheduler
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent

@@ -76,14 +76,10 @@ from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    templates,
-    vm_sets,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import state_name
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import state_name
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import sets, templates, vms
 
 
 class InventoryModule(BaseInventoryPlugin, Constructable):
@@ -111,7 +107,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
         for vm in found:
             if states and state_name(vm["STATE"], vm["LCM_STATE"]) not in states:
                 continue
-            self._add(vm, vm_sets.summary(vm), names)
+            self._add(vm, sets.summary(vm), names)
 
     def _add(self, vm: dict, info: dict, template_names: dict) -> None:
         ips = [n["ip"] for n in info["networks"] if n.get("ip")]

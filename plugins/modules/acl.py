@@ -82,8 +82,10 @@ acl:
       sample: "#0"
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls
-from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
+    OnekitModule,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls
 
 
 def summary(rule) -> dict:

@@ -74,8 +74,10 @@ group:
       sample: [3, 4]
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils import groups
-from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
+    OnekitModule,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups
 
 
 def summary(body: dict | None) -> dict:

@@ -323,7 +323,7 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.onekit.cloud.plugins.module_utils import ha_cluster as ha
+from ansible_collections.onekit.cloud.plugins.module_utils.ha import cluster as ha
 
 TOOLS = ("cibadmin", "crm_diff", "crm_verify")
 # Only types here: what is missing or wrong is reported by ha.parse_spec, with the fix.

@@ -117,11 +117,14 @@ host:
       sample: 16777216
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils import hosts, monitor
-from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import HostState
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
+    OnekitModule,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import monitor
 
 
 def summary(body: dict | None) -> dict:

@@ -401,7 +401,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.onekit.cloud.plugins.module_utils import mysql_replication as repl
+from ansible_collections.onekit.cloud.plugins.module_utils.federation import replication as repl
 
 GET_MODES = ("getprimary", "getreplica")
 REPLICA_MODES = ("changeprimary", "startreplica", "stopreplica")

@@ -126,11 +126,13 @@ service:
       elements: dict
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils import services
-from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, NotFound
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import name as state_name
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import services
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import name as state_name
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
+    OnekitModule,
+)
 
 _WAIT_FOR = {
     "running": {FlowState.RUNNING, FlowState.COOLDOWN},  # after a scale: its VMs run

@@ -85,10 +85,12 @@ service_template:
       type: dict
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils import service_templates
-from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
-from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
-from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import service_templates
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
+    OnekitModule,
+)
 
 
 def summary(body: dict | None) -> dict:

@@ -123,8 +123,10 @@ user:
       sample: true
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils import users
-from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
+    OnekitModule,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
 
 
 def summary(body: dict | None) -> dict:

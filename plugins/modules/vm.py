@@ -283,9 +283,17 @@ sets:
   elements: dict
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils import lifecycle, scheduler, vm_sets
-from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
+    OnekitModule,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
+    lifecycle,
+    scheduler,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
+    sets as vm_sets,
+)
 
 
 def _brief(vms: list[dict]) -> list[dict]:

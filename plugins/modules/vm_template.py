@@ -79,8 +79,10 @@ vm_template:
       sample: {CPU: "0.5", MEMORY: "128", NAME: web}
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils import templates
-from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
+    OnekitModule,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
 
 
 def summary(body: dict | None) -> dict:

@@ -81,8 +81,10 @@ zone:
       sample: http://10.0.0.2:2633
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils import zones
-from ansible_collections.onekit.cloud.plugins.module_utils.ansible_module import OnekitModule
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
+    OnekitModule,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import zones
 
 
 def summary(body: dict | None) -> dict:

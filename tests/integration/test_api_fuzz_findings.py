@@ -15,12 +15,9 @@ import pytest
 from conftest import VENV_BIN, instance_env
 from support.plays import sqlite_only
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    service_templates,
-    services,
-    templates,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import service_templates, services
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
 
 pytestmark = sqlite_only
 

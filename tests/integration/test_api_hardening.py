@@ -21,14 +21,11 @@ import pytest
 from conftest import store_snapshot
 from support.plays import sqlite_only
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    gate,
-    gate_config,
-    templates,
-    users,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates, vms
 
 pytestmark = sqlite_only  # the store is not what these are about
 
@@ -155,7 +152,7 @@ def token_vm(instance: Instance) -> tuple[dict, str]:
         )
     )
     (vm,) = templates.instantiate(admin, tpl["ID"])
-    return vm, gate.token(instance.gate_secret(), vm)
+    return vm, tokens.token(instance.gate_secret(), vm)
 
 
 def test_oversized_bodies_are_refused_whole_chunked_or_not(server):

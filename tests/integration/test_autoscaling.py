@@ -13,8 +13,8 @@ from support.flow import ok, run, service_json, wait_state, wait_until
 from support.guide_examples import scalability1_json, time_windows_json
 from support.plays import sqlite_only
 
-from ansible_collections.onekit.cloud.plugins.module_utils import templates
-from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
 
 
 def push(flow, vm_id: int, body: str) -> None:

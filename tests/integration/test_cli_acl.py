@@ -12,7 +12,7 @@ import re
 import pytest
 from support.cli import assert_error, assert_refused, created_id, login_as, run_help
 
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 
 BOOTSTRAP = ["@1 VM+IMAGE+TEMPLATE+DOCUMENT+SECGROUP/* CREATE *", "* ZONE/* USE *"]
 

@@ -11,7 +11,7 @@ import re
 import pytest
 from support.cli import assert_refused, json_of, login_as, run_help
 
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 
 
 def group_names(cli, env: dict | None = None) -> list[str]:

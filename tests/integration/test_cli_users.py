@@ -13,8 +13,8 @@ import pytest
 from conftest import store_snapshot
 from support.cli import assert_error, assert_refused, created_id, json_of, login_as, run_help
 
-from ansible_collections.onekit.cloud.plugins.module_utils import users
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
 
 
 def user_names(cli, env: dict | None = None) -> list[str]:

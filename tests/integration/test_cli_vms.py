@@ -18,8 +18,10 @@ from pathlib import Path
 import libvirt
 from support.cli import assert_error, assert_refused, created_id, json_of, login_as, run_help
 
-from ansible_collections.onekit.cloud.plugins.module_utils import hosts, pool, schema, vms
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 
 WEB = 'NAME = "web"\nCPU = 0.1\nMEMORY = 32\n'
 # A template no host meets: its VMs stay PENDING until an admin deploys them by hand.

@@ -24,8 +24,8 @@ from conftest import VENV_BIN
 from support.flow import wait_until as wait
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import hosts
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
 from onekit.server.sim_host import SimHost
 
 

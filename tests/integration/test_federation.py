@@ -17,10 +17,11 @@ from support.cli import created_id
 from support.federation import LocalFederation
 from support.mariadb import PASSWORD, USER
 
-from ansible_collections.onekit.cloud.plugins.module_utils import users, vms
-from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import mysql_config
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import mysql_config
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 
 
 @pytest.fixture

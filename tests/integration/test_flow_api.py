@@ -25,18 +25,13 @@ import pytest
 from support.plays import sqlite_only
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    acls,
-    lifecycle,
-    objects,
-    schema,
-    services,
-    templates,
-    users,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState as S
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils import objects
+from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import services
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState as S
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, templates, vms
 
 ADMIN = object()  # curl's default credentials: the flow fixture's oneadmin
 VM_TEMPLATE = 'NAME = "{name}"\nCPU = 0.1\nMEMORY = 32\n'

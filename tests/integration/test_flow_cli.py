@@ -23,13 +23,10 @@ from support.flow import ok, run, service_json, state_of, wait_state, wait_until
 from support.plays import sqlite_only
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    groups,
-    objects,
-    schema,
-    templates,
-    users,
-)
+from ansible_collections.onekit.cloud.plugins.module_utils import objects
+from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups, users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
 
 VM_TEMPLATE = 'NAME = "{name}"\nCPU = 0.1\nMEMORY = 32\n'
 

@@ -5,26 +5,23 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    flow_documents,
-    images,
-    objects,
-    pool,
-    schema,
-    service_templates,
-    services,
-    templates,
-    users,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+from ansible_collections.onekit.cloud.plugins.module_utils import objects
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthorizationError,
     NotAllowed,
     NotFound,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState as S
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
+    documents,
+    service_templates,
+    services,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState as S
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import images, users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates, vms
 
 TINY = 'NAME = "tiny"\nCPU = 0.1\nMEMORY = 32\n'
 
@@ -121,4 +118,4 @@ def test_scale_waits_for_a_warning_to_be_recovered(admin):
 def test_odd_ids_are_not_found(admin, ref):
     _service(admin)
     with admin.read() as w, pytest.raises(NotFound):
-        flow_documents.get(w.tx, ref, flow_documents.SERVICE)
+        documents.get(w.tx, ref, documents.SERVICE)

@@ -16,15 +16,11 @@ import pytest
 from conftest import REPO, VENV_BIN
 from support.plays import HEAD, ok, sqlite_only
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    service_templates,
-    services,
-    templates,
-    users,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import name as state_name
-from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import service_templates, services
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import name as state_name
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates, vms
 
 VM_TEMPLATE = 'NAME = "{name}"\nCPU = 0.1\nMEMORY = {memory}\n'
 

@@ -50,17 +50,13 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 from support.plays import sqlite_only
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    gate,
-    schema,
-    service_templates,
-    services,
-    templates,
-    users,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import service_templates, services
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens as gate
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates, vms
 from onekit.server import core_api
 
 pytestmark = [sqlite_only, pytest.mark.timeout(300)]

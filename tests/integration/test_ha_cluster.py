@@ -34,7 +34,7 @@ from conftest import REPO, VENV_BIN
 from support import pacemaker
 from support.pacemaker import LiveNode, Simulator
 
-from ansible_collections.onekit.cloud.plugins.module_utils import ha_cluster as ha
+from ansible_collections.onekit.cloud.plugins.module_utils.ha import cluster as ha
 
 # Pacemaker's tools are installed by `make setup`: a machine without them fails here, loudly
 assert pacemaker.have_tools(), "needs Pacemaker's tools (Debian: pacemaker-cli-utils)"

@@ -21,29 +21,26 @@ from support.cli import assert_error, run_help
 from support.mariadb import PASSWORD, USER
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    acls,
-    groups,
-    import_slave,
-    pool,
-    schema,
-    templates,
-    users,
-    zones,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.acl import AclRule
-from ansible_collections.onekit.cloud.plugins.module_utils.auth import acl_rules
-from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import AclRule
+from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import acl_rules
+from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthenticationError,
     Conflict,
     StoreError,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import GateConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance, mysql_config
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.federation import import_slave
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import (
+    Instance,
+    mysql_config,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, groups, users, zones
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
 
 ZONE = 100
 PROG, COMMAND = "onedb", "import-slave"

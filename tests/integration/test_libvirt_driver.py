@@ -21,6 +21,8 @@ import libvirt
 import pytest
 from support.libvirt import SimHost, sim_hosts, stop_all
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.template import parse
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers import libvirt as lv
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     MISSING,
@@ -32,8 +34,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     VmStatus,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.domain_xml import domain_xml
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.template import parse
 
 DISKLESS = {"MEMORY": "32"}
 QEMU_URI = "qemu:///system"

@@ -7,16 +7,11 @@ from __future__ import annotations
 import pytest
 from conftest import Cloud
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    hosts,
-    lifecycle,
-    pool,
-    schema,
-    templates,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import Conflict
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import Conflict
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, templates, vms
 
 
 def running(cloud: Cloud, count: int = 1, on: str = "sim0") -> list[int]:

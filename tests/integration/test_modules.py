@@ -12,12 +12,12 @@ import pytest
 from conftest import store_snapshot
 from support.plays import HEAD, ok
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls, groups, users
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthenticationError,
     NotFound,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, groups, users
 
 
 def can_login(instance: Instance, name: str, password: str) -> bool:

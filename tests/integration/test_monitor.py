@@ -15,19 +15,18 @@ import time
 import pytest
 from conftest import Cloud
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    hosts,
-    lifecycle,
-    monitor,
-    pool,
-    schema,
-    templates,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
     Lcm,
     VmState,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
+    lifecycle,
+    monitor,
+    templates,
+    vms,
 )
 
 TINY = 'NAME = "tiny"\nCPU = 0.1\nMEMORY = 32\n'

@@ -28,12 +28,16 @@ from conftest import REPO, VENV_BIN
 from support.mariadb import PASSWORD, USER, MariaDB
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import mysql_replication as repl
-from ansible_collections.onekit.cloud.plugins.module_utils import schema, users
-from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import GateConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance, mysql_config
+from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
+from ansible_collections.onekit.cloud.plugins.module_utils.federation import replication as repl
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import (
+    Instance,
+    mysql_config,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
 
 pytestmark = pytest.mark.mysql
 

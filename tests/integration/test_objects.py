@@ -9,15 +9,16 @@ from __future__ import annotations
 import pytest
 from conftest import store_snapshot
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls, groups, objects, users
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+from ansible_collections.onekit.cloud.plugins.module_utils import objects
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthorizationError,
     InvalidInput,
     NotFound,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.schema import DOCUMENTS
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import DOCUMENTS
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, groups, users
 
 DOC = {"TYPE": 100}
 
@@ -36,7 +37,7 @@ def people(instance: Instance, admin: Session) -> dict[str, Session]:
 
 
 def mode(body: dict) -> str:
-    from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+    from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 
     return Permissions.from_json(body["PERMISSIONS"]).octal()
 

@@ -14,19 +14,18 @@ import pytest
 from conftest import Cli
 from support.plays import sqlite_only
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    gate,
-    hosts,
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import service_templates, services
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
     lifecycle,
     monitor,
-    service_templates,
-    services,
     templates,
     vms,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
 
 TOKEN_TEMPLATE = 'NAME = "g"\nCPU = 0.1\nMEMORY = 32\nCONTEXT = [ TOKEN = "YES" ]\n'
 
@@ -74,7 +73,7 @@ def made(instance, admin, count: int = 2) -> list[dict]:
 
 
 def token_of(instance, admin, vm_id: int) -> str:
-    return gate.token(instance.gate_secret(), vms.show(admin, vm_id))
+    return tokens.token(instance.gate_secret(), vms.show(admin, vm_id))
 
 
 @sqlite_only
@@ -143,7 +142,7 @@ def test_bad_requests_leave_the_vm_untouched(instance, admin, onegate):
 def test_a_vm_that_asked_for_no_token_has_none(instance, admin, onegate):
     tpl = templates.create(admin, 'NAME = "plain"\nCPU = 0.1\nMEMORY = 32\n')
     vm = templates.instantiate(admin, tpl["ID"], 1)[0]
-    assert gate.NONCE not in vms.show(admin, vm["ID"])
+    assert tokens.NONCE not in vms.show(admin, vm["ID"])
     status, _ = curl("PUT", f"{onegate}/vm/{vm['ID']}", "anything", "A = 1")
     assert status == 401
 
@@ -217,7 +216,7 @@ def context_dir(instance, admin, vm_id: int, tmp_path) -> str:
     """The VM's context CD-ROM, as files (what the guest mounts at /mnt/context)."""
     folder = tmp_path / f"context-{vm_id}"
     folder.mkdir()
-    for name, text in gate.context_files(instance.gate_secret(), vms.show(admin, vm_id)).items():
+    for name, text in tokens.context_files(instance.gate_secret(), vms.show(admin, vm_id)).items():
         (folder / name).write_text(text)
     return str(folder)
 
@@ -277,7 +276,7 @@ def test_the_guides_sample_script_pushes_memory_swap_and_disks(instance, admin, 
 @sqlite_only
 def test_a_deployed_vm_keeps_its_context_files_on_the_test_driver(cloud):
     """The same files as on the CD-ROM, kept with the VM, and the image attached."""
-    from ansible_collections.onekit.cloud.plugins.module_utils import context_cd
+    from ansible_collections.onekit.cloud.plugins.module_utils.vm import context as context_cd
 
     instance = cloud.instance
     tpl = templates.create(cloud.admin, TOKEN_TEMPLATE)

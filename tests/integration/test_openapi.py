@@ -28,15 +28,12 @@ from schemathesis.core.result import Err
 from support import guide_examples
 from support.plays import sqlite_only
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    gate_config,
-    service_templates,
-    services,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import SHUTDOWN_ACTIONS
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import service_templates, services
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import SHUTDOWN_ACTIONS
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
 from onekit.server import app as server_app
 from onekit.server import core_api, openapi
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conftest import REPO, store_snapshot
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls, users
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, users
 
 
 def test_ec2_group_example_builds_the_guides_setup_and_reruns_clean(playbook, admin):

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from conftest import store_snapshot
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls, groups, users
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import AuthorizationError
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import AuthorizationError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, groups, users
 
 
 @pytest.fixture

@@ -8,17 +8,17 @@ import random
 import libvirt
 import pytest
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    hosts,
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
     lifecycle,
     monitor,
     scheduler,
     templates,
     vms,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
 
 URI = "qemu:///system"
 STATES = {
@@ -98,8 +98,9 @@ def test_a_qemu_guest_gets_its_context_cdrom_with_its_token(qemu):
     removed once the VM is DONE."""
     import xml.etree.ElementTree as ET
 
-    from ansible_collections.onekit.cloud.plugins.module_utils import context_cd, gate
     from ansible_collections.onekit.cloud.plugins.module_utils.drivers import context_volumes
+    from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
+    from ansible_collections.onekit.cloud.plugins.module_utils.vm import context as context_cd
 
     instance, admin, watcher, _base = qemu
     tpl = templates.create(
@@ -123,7 +124,7 @@ def test_a_qemu_guest_gets_its_context_cdrom_with_its_token(qemu):
     assert cdrom_source() == volume.path()
     files = context_cd.read_iso(volume.path())
     assert "APP='web'" in files["context.sh"] and "TOKEN='YES'" in files["context.sh"]
-    assert files["token.txt"].strip() == gate.token(
+    assert files["token.txt"].strip() == tokens.token(
         instance.gate_secret(), vms.show(admin, vm["ID"])
     )
     kept = instance.var / "context" / str(vm["ID"]) / "context.iso"

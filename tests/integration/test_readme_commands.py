@@ -66,11 +66,12 @@ from conftest import REPO, VENV_BIN
 from support.guide_examples import scalability1_json
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import flow_config, gate_config
-from ansible_collections.onekit.cloud.plugins.module_utils.config import (
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import config
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import (
     InstanceConfig,
     render_config,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
 
 README = REPO / "README.md"
 DEADLINE = 300.0  # seconds a polled command may take to show README's output
@@ -455,7 +456,7 @@ class Frontend:
         core, flow, gate = (self.ports[d] for d in DEFAULT_PORTS)
         files = {
             "oned.conf": render_config(InstanceConfig(port=core)),
-            "oneflow-server.conf": flow_config.render(flow_config.FlowConfig(port=flow)),
+            "oneflow-server.conf": config.render(config.FlowConfig(port=flow)),
             "onegate-server.conf": gate_config.render(gate_config.GateConfig(port=gate)),
         }
         for name, text in files.items():

@@ -12,22 +12,15 @@ import time
 import pytest
 from conftest import Cloud
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    acls,
-    hosts,
-    lifecycle,
-    pool,
-    schema,
-    templates,
-    users,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
     Lcm,
     VmState,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, hosts, users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, templates, vms
 
 SMALL = "CPU = 0.1\nMEMORY = 32\n"
 RUNNING = (VmState.ACTIVE, Lcm.RUNNING)

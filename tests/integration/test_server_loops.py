@@ -14,21 +14,16 @@ import pytest
 from conftest import Cli
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    hosts,
-    lifecycle,
-    service_templates,
-    services,
-    templates,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
     Lcm,
     VmState,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import service_templates, services
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, templates, vms
 
 
 def _fast_loops(instance: Instance) -> None:

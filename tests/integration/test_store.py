@@ -7,13 +7,14 @@ import multiprocessing
 import pytest
 from conftest import store_snapshot
 
-from ansible_collections.onekit.cloud.plugins.module_utils import pool, schema, users
-from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     Conflict,
     StoreError,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
 
 
 def test_init_creates_shared_and_local_tables(instance: Instance):
@@ -164,7 +165,7 @@ def test_mysql_wrong_password_is_a_clear_error(mariadb):
 
 
 def test_mysql_connection_dropped_by_the_server_is_replaced(mariadb, tmp_path):
-    from ansible_collections.onekit.cloud.plugins.module_utils.instance import mysql_config
+    from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import mysql_config
 
     instance = Instance(tmp_path / "i")
     instance.init(mysql_config("127.0.0.1", mariadb.port, "onekit", "onekit-test-pw", "t_dropped"))
@@ -198,7 +199,7 @@ def _ensure_users(args: tuple[str, int]) -> list[str]:
 def test_concurrent_ensures_neither_deadlock_nor_lose_members(instance: Instance, admin):
     """Four processes create users in the same two groups at once (both groups' member
     lists are read-modify-written by every call)."""
-    from ansible_collections.onekit.cloud.plugins.module_utils import groups
+    from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups
 
     groups.create(admin, "team")
     with multiprocessing.get_context("spawn").Pool(4) as workers:
@@ -225,7 +226,7 @@ def test_a_failing_init_leaves_no_tables_and_can_be_rerun(tmp_path, backend, req
     with pytest.raises(RuntimeError, match="disk full"):
         db.create_schema(fill=fail)
     assert not db.existing_tables() & set(schema.SHARED_TABLE_NAMES + schema.LOCAL_TABLE_NAMES)
-    from ansible_collections.onekit.cloud.plugins.module_utils.instance import bootstrap
+    from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import bootstrap
 
     bootstrap(db, "pw")
     db.check_schema()

@@ -20,8 +20,10 @@ from support.plays import sqlite_only
 from test_flow_api import curl, perform, service_vms, wait_state
 from test_onegate import curl as gate_curl
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls, gate, templates, users
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState as S
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState as S
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
 
 
 def payloads(tmp: Path, tag: str) -> dict[str, str]:
@@ -101,7 +103,7 @@ def test_jinja_in_every_service_field_reaches_the_vms_literally(flow, tmp_path):
 
         # a guest pushes Jinja2 through OneGate; a scale-up then runs another step
         (first,) = service_vms(flow, sid)
-        token = gate.token(flow.instance.gate_secret(), first)
+        token = tokens.token(flow.instance.gate_secret(), first)
         pushed = payloads(tmp_path, "onegate")
         status, _ = gate_curl(
             "PUT",

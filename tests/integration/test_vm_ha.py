@@ -25,22 +25,21 @@ import pytest
 from conftest import Cli
 from support.libvirt import SimHost
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    hosts,
-    lifecycle,
-    monitor,
-    pool,
-    schema,
-    templates,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
     Lcm,
     VmState,
     state_name,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
+    lifecycle,
+    monitor,
+    templates,
+    vms,
 )
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])  # the store is not the subject

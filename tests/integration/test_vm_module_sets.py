@@ -18,16 +18,14 @@ import pytest
 from conftest import store_snapshot
 from support.plays import HEAD, ok, sqlite_only
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import (
     acls,
     groups,
-    lifecycle,
     networks,
-    templates,
     users,
-    vms,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, templates, vms
 
 NET = 'NAME = "net"\nBRIDGE = "br0"\nTYPE = "RANGED"\nIP_START = "10.0.0.10"\nIP_END = "10.0.0.20"'
 

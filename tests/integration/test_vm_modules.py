@@ -22,21 +22,15 @@ import yaml
 from conftest import REPO, VENV_BIN, instance_env, store_snapshot
 from support.plays import HEAD, ok
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    hosts,
-    lifecycle,
-    networks,
-    pool,
-    schema,
-    templates,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
     Lcm,
     VmState,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts, networks
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, templates, vms
 
 NET = 'NAME = "net"\nBRIDGE = "br0"\nTYPE = "RANGED"\nIP_START = "10.0.0.10"\nIP_END = "10.0.0.20"'
 

@@ -7,21 +7,18 @@ from __future__ import annotations
 import pytest
 from conftest import Cloud, store_snapshot
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    acls,
-    hosts,
-    images,
-    lifecycle,
-    monitor,
-    templates,
-    users,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthorizationError,
     InvalidInput,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, hosts, images, users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
+    lifecycle,
+    monitor,
+    templates,
+    vms,
+)
 
 
 @pytest.fixture

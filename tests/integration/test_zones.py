@@ -18,20 +18,14 @@ from support.cli import assert_error, created_id
 from support.plays import HEAD, ok, sqlite_only
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    acls,
-    hosts,
-    templates,
-    users,
-    vms,
-    zones,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import GateConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, hosts, users, zones
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates, vms
 
 
 def other_instance(home: Path, password: str | None = None, federation: str = "") -> Instance:

@@ -18,8 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.schema import SHARED_TABLE_NAMES
+from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import SHARED_TABLE_NAMES
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from support.mariadb import PASSWORD, USER, MariaDB
 from support.ports import free_port
 

@@ -24,7 +24,7 @@ def service_json(flow, ref: str | int) -> dict:
 
 
 def state_of(doc: dict) -> str:
-    from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import name
+    from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import name
 
     return name(doc["TEMPLATE"]["BODY"]["state"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
 
 SCALABILITY1_TEXT = """\
 {

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.onekit.cloud.plugins.module_utils.acl import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import (
     BOOTSTRAP_RULES,
     AclRule,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
 
 UID, GID, ALL, CLUSTER = 0x100000000, 0x200000000, 0x400000000, 0x800000000
 T = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.onekit.cloud.plugins.module_utils.acl import AclRule
-from ansible_collections.onekit.cloud.plugins.module_utils.auth import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import AclRule
+from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import (
     Subject,
     Target,
     allowed,
@@ -18,8 +18,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.auth import (
     hash_password,
     verify_password,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import AuthorizationError
-from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import AuthorizationError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 
 # ACL right bits (reference: USE 1, MANAGE 2, ADMIN 4, CREATE 8).
 USE, MANAGE, ADMIN, CREATE = 1, 2, 4, 8

@@ -8,14 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.onekit.cloud.plugins.module_utils.config import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
+    ConfigError,
+    InvalidInput,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import (
     DbConfig,
     FederationConfig,
     InstanceConfig,
     parse_config,
     render_config,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import ConfigError, InvalidInput
 
 WHERE = Path("/srv/onekit/etc/oned.conf")
 

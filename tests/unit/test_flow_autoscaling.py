@@ -16,10 +16,15 @@ from typing import Any
 import pytest
 from support.guide_examples import scalability1_role
 
-from ansible_collections.onekit.cloud.plugins.module_utils import flow_lcm, service_templates
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState as S
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
+    lcm as flow_lcm,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
+    service_templates,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState as S
 
 NOW = 1_700_000_000.0
 CONFIG = FlowConfig()  # default_cooldown 300

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import ConfigError
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import ConfigError
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import (
     FlowConfig,
     load,
     parse,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_expressions import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.expressions import (
     MAX_DEPTH,
     MAX_LENGTH,
     Expression,

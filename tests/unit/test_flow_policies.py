@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from support.guide_examples import scalability1_role
 
-from ansible_collections.onekit.cloud.plugins.module_utils import flow_policies
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_policies import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import policies as flow_policies
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.policies import (
     CARDINALITY,
     CHANGE,
     PERCENTAGE_CHANGE,

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.onekit.cloud.plugins.module_utils import gate, gate_config
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthorizationError,
     ConfigError,
     InvalidInput,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import (
+    config as gate_config,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import (
+    tokens as gate,
 )
 
 # the guide's default file (§6.2.2) as printed, '#' lost on three comment lines

@@ -7,19 +7,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.onekit.cloud.plugins.module_utils import host_error
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.host_error import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
+    HostState,
+    Lcm,
+    VmState,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.ha import host_error
+from ansible_collections.onekit.cloud.plugins.module_utils.ha.host_error import (
     Options,
     Order,
     Skip,
     parse_arguments,
     select,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
-    HostState,
-    Lcm,
-    VmState,
 )
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.onekit.cloud.plugins.module_utils.config import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import ConfigError
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import (
     InstanceConfig,
     parse_config,
     render_config,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import ConfigError
-from ansible_collections.onekit.cloud.plugins.module_utils.host_error import Options
+from ansible_collections.onekit.cloud.plugins.module_utils.ha.host_error import Options
 
 WHERE = Path("/srv/onekit/etc/oned.conf")
 

@@ -12,9 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.json_text import MAX_DEPTH, parse_json
-from ansible_collections.onekit.cloud.plugins.module_utils.typecheck import check_arguments
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import (
+    MAX_DEPTH,
+    parse_json,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.core.typecheck import check_arguments
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ import threading
 
 import pytest
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthenticationError,
     TooManyRequests,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.login_guard import LoginGuard
+from ansible_collections.onekit.cloud.plugins.module_utils.core.login_guard import LoginGuard
 
 
 class Clock:

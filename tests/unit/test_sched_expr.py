@@ -6,8 +6,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, OneError
-from ansible_collections.onekit.cloud.plugins.module_utils.sched_expr import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.vm.placement import (
     MAX_DEPTH,
     MAX_LENGTH,
     Rank,

@@ -11,12 +11,12 @@ import copy
 
 import pytest
 
-from ansible_collections.onekit.cloud.plugins.module_utils import scheduler
-from ansible_collections.onekit.cloud.plugins.module_utils.acl import BOOTSTRAP_RULES, AclRule
-from ansible_collections.onekit.cloud.plugins.module_utils.auth import Subject
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import ConfigError
-from ansible_collections.onekit.cloud.plugins.module_utils.scheduler import SchedConfig, plan
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import HostState
+from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import BOOTSTRAP_RULES, AclRule
+from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import Subject
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import ConfigError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import scheduler
+from ansible_collections.onekit.cloud.plugins.module_utils.vm.scheduler import SchedConfig, plan
 
 GIB = 1024 * 1024  # KiB
 ONEADMIN = Subject(0, "oneadmin", 0, frozenset({0}))

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.json_text import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import (
     parse_json,
     strip_comments,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.service_templates import validate
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.service_templates import validate
 
 Body = dict[str, Any]
 

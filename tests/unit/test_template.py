@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     InvalidInput,
     TemplateSyntaxError,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.template import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.template import (
     as_list,
     dumps,
     merge,

@@ -18,7 +18,7 @@ _lock = threading.Lock()
 
 def driver_for(host: dict[str, Any]) -> Driver:
     """The driver of a host, by its VM_MAD (kvm, qemu: libvirt at TEMPLATE/URI)."""
-    from ansible_collections.onekit.cloud.plugins.module_utils.hosts import uri_of
+    from ansible_collections.onekit.cloud.plugins.module_utils.objects.hosts import uri_of
 
     vm_mad = host.get("VM_MAD")
     if vm_mad not in ("kvm", "qemu"):

@@ -15,7 +15,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
 
 DOMAIN_PREFIX = "one-"
 

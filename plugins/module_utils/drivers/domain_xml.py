@@ -29,9 +29,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.template import as_list
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import VmSpec
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.template import as_list
 
 __all__ = ["domain_xml"]
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils import remote
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, OneError
-from ansible_collections.onekit.cloud.plugins.module_utils.federation import operation_name
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core import remote
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.federation.proxy import operation_name
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 
 _NUMBER = re.compile(r"[0-9]+")
 MAX_RANGE = 10000
@@ -57,7 +57,7 @@ class Context:
         """The caller's user id and primary group id."""
         if self.endpoint is None:
             return self.session.subject.uid, self.session.subject.gid
-        from ansible_collections.onekit.cloud.plugins.module_utils import users
+        from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
 
         user = self.call(users.show, self.instance.credentials()[0])
         return user["ID"], user["GID"]
@@ -282,7 +282,7 @@ def timestamp(epoch: Any) -> str:
 
 
 def permissions_lines(body: dict) -> list[tuple[str, str]]:
-    from ansible_collections.onekit.cloud.plugins.module_utils.permissions import Permissions
+    from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 
     owner, group, other = str(Permissions.from_json(body.get("PERMISSIONS", {}))).split()
     return [("OWNER", owner), ("GROUP", group), ("OTHER", other)]

@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthenticationError,
     AuthorizationError,
     Conflict,
@@ -28,7 +28,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
     NotFound,
     OneError,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 
 DEFAULT_URL = "http://localhost:2474"
 _ERRORS: dict[int, type[OneError]] = {

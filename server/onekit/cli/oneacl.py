@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ansible_collections.onekit.cloud.plugins.module_utils import acls
-from ansible_collections.onekit.cloud.plugins.module_utils.acl import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import (
     RESOURCE_BITS,
     RIGHT_BITS,
     SYNTAX_HELP,
     TYPE_LETTERS,
     AclRule,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls
 from onekit.cli.common import Cli, Column, Context, add_json_flag, id_list, table
 
 

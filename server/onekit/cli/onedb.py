@@ -12,15 +12,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils import import_slave, pool, schema
-from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     Conflict,
     InvalidInput,
     OneError,
     StoreError,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.federation import import_slave
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from onekit.cli.common import Cli, Context, read_secret
 
 LOG_NAME = "onedb-import.log"

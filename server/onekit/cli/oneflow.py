@@ -7,15 +7,19 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    flow_policies,
-    flow_replay,
+from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
+    policies as flow_policies,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
+    replay as flow_replay,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
     service_templates,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import FlowState
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_states import name as state_name
-from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import name as state_name
 from onekit.cli.common import (
     Cli,
     Column,

@@ -88,7 +88,7 @@ def _instantiate(ctx: Context, args: argparse.Namespace) -> None:
     client = _client(ctx)
     params = {}
     if args.file:
-        from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
+        from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
 
         params["merge_template"] = parse_json(read_template_file(args.file), args.file)
     ref = part(args.id)

@@ -24,8 +24,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, OneError
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 
 CONTEXT_DIRS = ("/mnt/context", "/mnt")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ansible_collections.onekit.cloud.plugins.module_utils import groups
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups
 from onekit.cli.common import Cli, Column, Context, add_json_flag, id_list, show_fields, table
 
 

@@ -7,12 +7,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ansible_collections.onekit.cloud.plugins.module_utils import hosts, monitor, template
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core import template
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
     host_short_state,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import monitor
 from onekit.cli.common import (
     Cli,
     Column,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ansible_collections.onekit.cloud.plugins.module_utils import schema, template, templates
+from ansible_collections.onekit.cloud.plugins.module_utils.core import schema, template
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
 from onekit.cli.common import (
     Cli,
     Column,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ansible_collections.onekit.cloud.plugins.module_utils import groups, users
-from ansible_collections.onekit.cloud.plugins.module_utils.users import AUTH_DRIVERS
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups, users
+from ansible_collections.onekit.cloud.plugins.module_utils.objects.users import AUTH_DRIVERS
 from onekit.cli.common import (
     Cli,
     Column,

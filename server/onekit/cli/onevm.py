@@ -6,18 +6,14 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    lifecycle,
-    schema,
-    template,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core import schema, template
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     Lcm,
     VmState,
     short_state,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, vms
 from onekit.cli.common import (
     Cli,
     Column,

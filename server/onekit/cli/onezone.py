@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from ansible_collections.onekit.cloud.plugins.module_utils import zones
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import zones
 from onekit.cli.common import (
     Cli,
     Column,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from ansible_collections.onekit.cloud.plugins.module_utils import scheduler
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import scheduler
 from onekit.cli.common import Context
 
 

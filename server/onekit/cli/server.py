@@ -8,10 +8,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_config import FlowConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.gate_config import GateConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
 from onekit.cli.common import Cli, Context, Handler
 
 _DB_OPTIONS = ("db_server", "db_port", "db_user", "db_passwd", "db_name")
@@ -60,8 +60,9 @@ def _examples(ctx: Context) -> None:
     exists already is left alone."""
     from importlib import resources
 
-    from ansible_collections.onekit.cloud.plugins.module_utils import hosts, templates
-    from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound
+    from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound
+    from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+    from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
     from onekit.server.sim_host import SimHost
 
     name, uri = EMBEDDED_HOST, SimHost(ctx.instance.sim_dir).uri

@@ -18,11 +18,14 @@ from __future__ import annotations
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ansible_collections.onekit.cloud.plugins.module_utils import gate_config
-from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError, TooManyRequests
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.login_guard import LoginGuard
+from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
+    OneError,
+    TooManyRequests,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.core.login_guard import LoginGuard
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
 from onekit.server import core_api, flow_api, gate_api, health, openapi
 from onekit.server.body_limit import BodyLimit
 

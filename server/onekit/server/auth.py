@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from ansible_collections.onekit.cloud.plugins.module_utils import auth
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import AuthenticationError
-from ansible_collections.onekit.cloud.plugins.module_utils.login_guard import LoginGuard
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core import auth
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import AuthenticationError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.login_guard import LoginGuard
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from onekit.server.context import store
 
 

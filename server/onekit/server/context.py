@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import current_app
 
-from ansible_collections.onekit.cloud.plugins.module_utils.db import Database
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 
 
 def store() -> Database:

@@ -17,28 +17,28 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
+from ansible_collections.onekit.cloud.plugins.module_utils import objects
+from ansible_collections.onekit.cloud.plugins.module_utils.core import remote, schema, typecheck
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import PoolSpec
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.federation.proxy import operation_name
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import (
     acls,
     groups,
     hosts,
     images,
-    lifecycle,
-    monitor,
     networks,
-    objects,
-    remote,
-    schema,
-    templates,
-    typecheck,
     users,
-    vms,
     zones,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, NotFound
-from ansible_collections.onekit.cloud.plugins.module_utils.federation import operation_name
-from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
-from ansible_collections.onekit.cloud.plugins.module_utils.schema import PoolSpec
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
+    lifecycle,
+    monitor,
+    templates,
+    vms,
+)
 from onekit.server import auth
 from onekit.server.context import instance
 

@@ -19,9 +19,10 @@ import signal
 import time
 from pathlib import Path
 
-from ansible_collections.onekit.cloud.plugins.module_utils import hosts, lifecycle
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle
 from onekit.server.sim_host import SimHost
 
 log = logging.getLogger("onekit.server")

@@ -13,17 +13,14 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    service_templates,
-    services,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import (
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
+from ansible_collections.onekit.cloud.plugins.module_utils.core.typecheck import kind
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import service_templates, services
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.documents import (
     envelope,
     pool_envelope,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.json_text import parse_json
-from ansible_collections.onekit.cloud.plugins.module_utils.typecheck import kind
 from onekit.server.auth import require_login, session
 
 bp = Blueprint("oneflow", __name__)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_lcm import Plan
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.lcm import Plan
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from onekit.server.playbook_runner import PLAYBOOKS, run_local_playbook, stdout_tail
 
 log = logging.getLogger("onekit.flow")

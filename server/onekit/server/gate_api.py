@@ -13,9 +13,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
-from ansible_collections.onekit.cloud.plugins.module_utils import gate, pool, schema
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import InvalidInput, NotFound
-from ansible_collections.onekit.cloud.plugins.module_utils.flow_documents import SERVICE
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.documents import SERVICE
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
 from onekit.server.context import store
 
 bp = Blueprint("onegate", __name__)
@@ -57,7 +58,7 @@ def _vm_view(vm: dict) -> dict[str, Any]:
 
 
 def _put(vm_ref: str):
-    vm = gate.put(store(), _secret(), vm_ref, _token(), request.get_data())
+    vm = tokens.put(store(), _secret(), vm_ref, _token(), request.get_data())
     return jsonify(_vm_view(vm))
 
 
@@ -73,13 +74,13 @@ def put_vm_by_header():
 
 @bp.get("/vm")
 def show_vm():
-    return jsonify(_vm_view(gate.show(store(), _secret(), _header_vm(), _token())))
+    return jsonify(_vm_view(tokens.show(store(), _secret(), _header_vm(), _token())))
 
 
 @bp.get("/service")
 def show_service():
     """The guest's service: each role with its VMs' ids, names, states and IPs."""
-    vm = gate.show(store(), _secret(), _header_vm(), _token())
+    vm = tokens.show(store(), _secret(), _header_vm(), _token())
     service_id = str(vm["USER_TEMPLATE"].get("SERVICE_ID", ""))
     with store().snapshot() as tx:
         doc = pool.get(tx, schema.DOCUMENTS, int(service_id)) if service_id.isdigit() else None

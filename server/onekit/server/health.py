@@ -11,7 +11,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import StoreError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import StoreError
 from onekit.server.context import store
 
 bp = Blueprint("health", __name__)

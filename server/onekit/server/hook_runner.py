@@ -40,17 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils import (
-    hooks,
-    host_error,
-    hosts,
-    vms,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.config import InstanceConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import NotFound, OneError
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import HostState
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound, OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.ha import hooks, host_error
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 from onekit.server.playbook_runner import PLAYBOOKS as ALL_PLAYBOOKS
 from onekit.server.playbook_runner import run_local_playbook, stdout_tail, write_private_vars
 
@@ -302,7 +299,7 @@ class HookRunner:
             vm = vms.show(self.session, int(match.group(1)))
         except OneError:
             return ""
-        from ansible_collections.onekit.cloud.plugins.module_utils.vm_states import state_name
+        from ansible_collections.onekit.cloud.plugins.module_utils.core.states import state_name
 
         return f", now {state_name(vm['STATE'], vm['LCM_STATE'])}"
 

@@ -21,11 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from ansible_collections.onekit.cloud.plugins.module_utils import monitor, scheduler, services
-from ansible_collections.onekit.cloud.plugins.module_utils.db import Database, LeaderLock
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
-from ansible_collections.onekit.cloud.plugins.module_utils.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database, LeaderLock
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import services
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import monitor, scheduler
 from onekit.server.embedded_host import EmbeddedHost
 from onekit.server.flow_runner import FlowRunner
 from onekit.server.hook_runner import HookRunner

@@ -28,10 +28,10 @@ from typing import Any
 import ansible_runner
 import yaml
 
-from ansible_collections.onekit.cloud.plugins.module_utils import flow_lcm
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins import module_utils
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 
-_MODULE_UTILS = Path(flow_lcm.__file__).parent  # as imported: through collections/
+_MODULE_UTILS = Path(next(iter(module_utils.__path__)))  # as imported: through collections/
 COLLECTION_ROOT = _MODULE_UTILS.parents[1]  # .../ansible_collections/onekit/cloud (the repo)
 COLLECTIONS_PATH = _MODULE_UTILS.parents[4]
 PLAYBOOKS = COLLECTION_ROOT / "playbooks"

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
-from ansible_collections.onekit.cloud.plugins.module_utils.errors import OneError
-from ansible_collections.onekit.cloud.plugins.module_utils.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from onekit.server.app import create_app
 from onekit.server.loops import Loops
 

@@ -1,0 +1,150 @@
+"""Objects in pool tables: allocate, read, lock, update, delete.
+
+An object is a JSON body in OpenNebula's shape (``ID``, ``NAME``, ``UID``, ``GID``, ``UNAME``,
+``GNAME``, ``PERMISSIONS``, ...); the table's other columns are derived from it on every
+write, so they never disagree with the body. All functions run inside a caller's
+transaction (see ``db``); nothing here commits.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Tx
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import PoolSpec
+
+Body = dict[str, Any]
+MAX_OID = 2**31 - 1  # ids are 32-bit signed in oned (and in both stores' INTEGER columns)
+
+
+def shorten(text: str, limit: int = 64) -> str:
+    """Text fit for a one-line message (a name may be anything a caller typed)."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _columns(spec: PoolSpec, body: Body) -> dict[str, Any]:
+    perms = body.get("PERMISSIONS", {})
+    values = {
+        "oid": body["ID"],
+        "name": body["NAME"],
+        "body": json.dumps(body, separators=(",", ":"), sort_keys=False),
+        "uid": body["UID"],
+        "gid": body["GID"],
+        "owner_u": int(perms.get("OWNER_U", 0)),
+        "group_u": int(perms.get("GROUP_U", 0)),
+        "other_u": int(perms.get("OTHER_U", 0)),
+    }
+    values.update(spec.extra_values(body))
+    return values
+
+
+def next_oid(tx: Tx, table: str) -> int:
+    """Take the next id of a pool (ids are never reused, as in OpenNebula)."""
+    row = tx.row("SELECT last_oid FROM pool_control WHERE tablename = ?" + tx.for_update, (table,))
+    oid = (row[0] if row else -1) + 1
+    tx.execute("UPDATE pool_control SET last_oid = ? WHERE tablename = ?", (oid, table))
+    return oid
+
+
+def insert(tx: Tx, spec: PoolSpec, body: Body, oid: int | None = None) -> Body:
+    """Store a new object; ``body["ID"]`` is set from the pool's counter unless given."""
+    if spec.unique_name and find_by_name(tx, spec, body["NAME"]) is not None:
+        raise Conflict(f"{spec.noun} named {body['NAME']!r} already exists")
+    if oid is None:
+        body["ID"] = next_oid(tx, spec.table)
+    else:  # a reserved id (oneadmin, system groups): the counter moves past it
+        body["ID"] = oid
+        tx.execute(
+            "UPDATE pool_control SET last_oid = ? WHERE tablename = ? AND last_oid < ?",
+            (oid, spec.table, oid),
+        )
+    values = _columns(spec, body)
+    names = ", ".join(values)
+    marks = ", ".join("?" for _ in values)
+    try:
+        tx.execute(f"INSERT INTO {spec.table} ({names}) VALUES ({marks})", list(values.values()))
+    except Conflict:  # a concurrent writer committed the same name meanwhile
+        raise Conflict(f"{spec.noun} named {body['NAME']!r} already exists") from None
+    return body
+
+
+def update(tx: Tx, spec: PoolSpec, body: Body) -> Body:
+    values = _columns(spec, body)
+    oid = values.pop("oid")
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    tx.execute(f"UPDATE {spec.table} SET {assignments} WHERE oid = ?", [*values.values(), oid])
+    return body
+
+
+def delete(tx: Tx, spec: PoolSpec, oid: int) -> None:
+    tx.execute(f"DELETE FROM {spec.table} WHERE oid = ?", (oid,))
+
+
+def get(tx: Tx, spec: PoolSpec, oid: int, lock: bool = False) -> Body | None:
+    """The object, or None. ``lock`` holds it until the transaction ends (for a write)."""
+    sql = f"SELECT body FROM {spec.table} WHERE oid = ?" + (tx.for_update if lock else "")
+    row = tx.row(sql, (oid,))
+    return json.loads(row[0]) if row else None
+
+
+def find_by_name(tx: Tx, spec: PoolSpec, name: str, lock: bool = False) -> Body | None:
+    sql = f"SELECT body FROM {spec.table} WHERE name = ?" + (tx.for_update if lock else "")
+    rows = tx.rows(sql, (name,))
+    if len(rows) > 1:
+        raise Conflict(f"there are {len(rows)} {spec.noun}s named {name!r}; use the ID")
+    return json.loads(rows[0][0]) if rows else None
+
+
+def resolve(tx: Tx, spec: PoolSpec, ref: int | str, lock: bool = False) -> Body:
+    """The object named by id (an int or a string of digits) or by name; NotFound if none."""
+    kind = spec.noun
+    if isinstance(ref, bool) or ref is None or (isinstance(ref, str) and not ref.strip()):
+        raise InvalidInput(f"a {kind} id or name is required")
+    if isinstance(ref, int) or re.fullmatch(r"-?[0-9]+", str(ref).strip()):
+        oid = int(ref)
+        body = get(tx, spec, oid, lock=lock) if 0 <= oid <= MAX_OID else None
+        if body is None:
+            raise NotFound(f"{kind} {shorten(str(ref).strip())} does not exist")
+        return body
+    body = find_by_name(tx, spec, str(ref).strip(), lock=lock)
+    if body is None:
+        raise NotFound(f"{kind} named {shorten(str(ref).strip())!r} does not exist")
+    return body
+
+
+def all_bodies(tx: Tx, spec: PoolSpec, where: str = "", params: tuple = ()) -> list[Body]:
+    sql = f"SELECT body FROM {spec.table}" + (f" WHERE {where}" if where else "") + " ORDER BY oid"
+    return [json.loads(r[0]) for r in tx.rows(sql, params)]
+
+
+def check_name(kind: str, name: Any) -> str:
+    """A valid object name: 1-128 characters, no blanks, control characters or ':', not
+    only digits (the CLIs read a number as an ID)."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInput(f"{kind} name is required")
+    if len(name) > 128:
+        raise InvalidInput(f"{kind} name is longer than 128 characters")
+    if any(c.isspace() or not c.isprintable() or c == ":" for c in name):
+        raise InvalidInput(
+            f"{kind} name {shorten(name)!r} is invalid: no spaces, control or invisible "
+            "characters, or ':'"
+        )
+    if re.fullmatch(r"[0-9]+", name):
+        raise InvalidInput(f"{kind} name {name!r} is invalid: it would read as an ID")
+    return name
+
+
+STATES = ("present", "absent")
+
+
+def check_state(state: Any) -> str:
+    if state not in STATES:
+        raise InvalidInput(f"state must be present or absent, got {state!r}")
+    return state

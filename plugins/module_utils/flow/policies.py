@@ -1,0 +1,383 @@
+"""OneFlow auto-scaling: the adjustment arithmetic, policy times, and one role's
+evaluation. Pure functions of a role document, its VMs' metric values and the clock, so
+the loop, ``oneflow policy-check`` and the unit tests all run the same decision.
+
+Per role and step (the reference's order):
+
+1. **Scheduled policies** (``recurrence`` in cron syntax, or one ``start_time``): each
+   keeps its next planned time (``next_eval``), computed at its first evaluation from
+   the moment the service started (``since``), so nothing planned before the service
+   started fires, and a time between its start and that first evaluation (a slow or
+   busy server) is not lost. A policy fires once its time has
+   come; times missed while the server was down fire once, on the first evaluation back,
+   and when several policies were missed the one planned latest wins (it describes the
+   present: the guide's time windows).
+2. **Elasticity policies**, in order: a policy is evaluated at most once per ``period``
+   seconds; a true evaluation adds one to ``true_evals`` (capped at ``period_number``), a
+   false one resets it; reaching ``period_number`` (absent: 1) triggers it and resets it.
+   The first trigger that changes the cardinality wins.
+3. **min_vms** is a floor: a role below it scales up to it, with no cooldown.
+
+A policy's live state is kept in it: ``next_eval`` (scheduled), ``last_eval`` (elasticity
+with a period), ``true_evals``, ``expression_evaluated`` (the expression with the averages
+substituted).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
+    expressions as flow_expressions,
+)
+
+Body = dict[str, Any]
+CHANGE, CARDINALITY, PERCENTAGE_CHANGE = "CHANGE", "CARDINALITY", "PERCENTAGE_CHANGE"
+# Hypervisor monitoring, as the guide names it -> where onekit's monitor keeps it
+_MONITORING_ALIASES = {"NET_TX": "NETTX", "NET_RX": "NETRX"}
+_START_FORMATS = (
+    "%Y-%m-%d %H:%M:%S %z",
+    "%Y-%m-%d %H:%M %z",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d %b %Y %H:%M:%S",
+    "%d %b %Y %H:%M",
+    "%b %d %Y %H:%M:%S",
+    "%b %d %Y %H:%M",
+)
+
+
+# ---- the arithmetic -----------------------------------------------------------------------
+def adjusted(
+    kind: str,
+    adjust: int,
+    cardinality: int,
+    min_vms: int | None = None,
+    max_vms: int | None = None,
+    min_adjust_step: int | None = None,
+) -> int:
+    """The new cardinality a policy asks for. PERCENTAGE_CHANGE: a change under one VM
+    becomes one, else its integer part, then at least ``min_adjust_step``. The result is
+    clamped to [min_vms, max_vms], but a cardinality forced outside that range only ever
+    moves back toward it (5 % of 5 VMs, step 2: -0.25 -> -1 -> -2)."""
+    c = cardinality
+    if kind == CARDINALITY:
+        new = adjust
+    elif kind == CHANGE:
+        new = c + adjust
+    else:
+        change = c * adjust / 100
+        size = 1 if abs(change) < 1 else int(abs(change))
+        if min_adjust_step:
+            size = max(size, min_adjust_step)
+        new = c + int(math.copysign(size, adjust)) if adjust else c
+    if new > c and max_vms is not None:
+        new = min(new, max(c, max_vms))
+    if new < c and min_vms is not None:
+        new = max(new, min(c, min_vms))
+    return max(new, 0)
+
+
+def describe_adjust(policy: Mapping[str, Any]) -> str:
+    """``+ 2``, ``- 10 % (2)``, ``= 6``: the ADJUST column of ``oneflow show``."""
+    kind, adjust = policy.get("type"), int(policy.get("adjust", 0))
+    if kind == CARDINALITY:
+        return f"= {adjust}"
+    sign = "+" if adjust >= 0 else "-"
+    if kind == PERCENTAGE_CHANGE:
+        step = policy.get("min_adjust_step")
+        return f"{sign} {abs(adjust)} %" + (f" ({step})" if step else "")
+    return f"{sign} {abs(adjust)}"
+
+
+# ---- times --------------------------------------------------------------------------------
+def zone(name: str | None) -> dt.tzinfo | None:
+    """The time zone policies are read in: an IANA name, or None for the server's own."""
+    if not name:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"unknown time zone {name!r}: give an IANA name such as Europe/Madrid"
+        ) from None
+
+
+def normal_recurrence(text: str) -> str:
+    """The cron line with blanks after commas dropped (``mon, tue`` as the guide prints)."""
+    return re.sub(r",\s+", ",", text.strip())
+
+
+def check_recurrence(text: str) -> None:
+    from croniter import croniter  # here: modules that never evaluate a policy need not have it
+
+    line = normal_recurrence(text)
+    if len(line.split()) != 5:
+        raise InvalidInput(
+            f"{text!r} is not a cron line: give 5 fields, minute hour day month weekday "
+            "(e.g. '0 9 * * mon-fri')"
+        )
+    if not croniter.is_valid(line):
+        raise InvalidInput(f"{text!r} is not a valid cron line (e.g. '0 9 * * mon,tue,wed')")
+    if next_time({"recurrence": text}, dt.datetime.now().timestamp(), None) is None:
+        raise InvalidInput(
+            f"{text!r} never comes (e.g. February 31st): the policy would never fire"
+        )
+
+
+def parse_start_time(text: str, tz: dt.tzinfo | None = None) -> float:
+    """An exact time as epoch seconds: ISO-8601 (``2026-12-01T09:00:00+01:00``, a date
+    alone), ``YYYY/MM/DD HH:MM``, ``DD/MM/YYYY HH:MM``, RFC 2822, or epoch seconds. A time
+    without an offset is in ``tz`` (None: the server's zone)."""
+    raw = text.strip()
+    when = None
+    if re.fullmatch(r"\d{9,11}", raw):
+        return float(raw)
+    try:
+        when = dt.datetime.fromisoformat(raw.replace(" UTC", "+00:00"))
+    except ValueError:
+        for fmt in _START_FORMATS:
+            try:
+                when = dt.datetime.strptime(raw, fmt)
+                break
+            except ValueError:
+                continue
+    if when is None:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            when = None
+    if when is None:
+        raise InvalidInput(
+            f"{text!r} is not a time: give e.g. '2026-12-01 09:00', '2026-12-01T09:00:00+01:00' "
+            "or 'Tue, 01 Dec 2026 09:00:00 +0100'"
+        )
+    try:  # the first or last hours of the calendar have no local time, or no epoch time
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=tz) if tz is not None else when.astimezone()
+        return when.timestamp()
+    except (ValueError, OverflowError):
+        raise InvalidInput(f"{text!r} is out of the range of times (years 1 to 9999)") from None
+
+
+def check_start_time(text: str) -> None:
+    parse_start_time(text)
+
+
+def _cron(policy: Mapping[str, Any], now: float, tz: dt.tzinfo | None):
+    from croniter import croniter
+
+    return croniter(normal_recurrence(policy["recurrence"]), dt.datetime.fromtimestamp(now, tz))
+
+
+def next_time(policy: Mapping[str, Any], now: float, tz: dt.tzinfo | None) -> float | None:
+    """A scheduled policy's first planned time after ``now`` (None: no more)."""
+    from croniter import CroniterBadDateError
+
+    if policy.get("recurrence"):
+        try:
+            return _cron(policy, now, tz).get_next(float)
+        except CroniterBadDateError:  # a line that never comes (stored before it was refused)
+            return None
+    planned = parse_start_time(policy["start_time"], tz)
+    return planned if planned > now else None
+
+
+def last_time(policy: Mapping[str, Any], now: float, tz: dt.tzinfo | None) -> float | None:
+    """A scheduled policy's latest planned time at or before ``now`` (None: none yet)."""
+    from croniter import CroniterBadDateError
+
+    if policy.get("recurrence"):
+        try:
+            return _cron(policy, now + 0.001, tz).get_prev(float)  # ``now`` itself included
+        except CroniterBadDateError:
+            return None
+    planned = parse_start_time(policy["start_time"], tz)
+    return planned if planned <= now else None
+
+
+# ---- metrics ------------------------------------------------------------------------------
+def lookup(vm: Mapping[str, Any], name: str) -> Any:
+    """An attribute of a VM as the guide looks it up: USER_TEMPLATE, the VM itself (its
+    monitoring: CPU, MEMORY, NET_TX, NET_RX), then TEMPLATE; None when it has none."""
+    for scope in (vm.get("USER_TEMPLATE") or {}, vm):
+        if name in scope and not isinstance(scope[name], (dict, list)):
+            return scope[name]
+    monitoring = vm.get("MONITORING") or {}
+    key = _MONITORING_ALIASES.get(name, name)
+    if key in monitoring:
+        return monitoring[key]
+    value = (vm.get("TEMPLATE") or {}).get(name)
+    return None if isinstance(value, (dict, list)) else value
+
+
+def referenced(roles: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Every attribute the roles' elasticity expressions use."""
+    names: set[str] = set()
+    for role in roles:
+        for policy in role.get("elasticity_policies", ()):
+            try:
+                names.update(flow_expressions.parse(policy["expression"]).attributes)
+            except (InvalidInput, KeyError, TypeError):
+                continue  # validated at creation: only a hand-edited store gets here
+    return names
+
+
+@dataclass(frozen=True)
+class Averages:
+    """Each attribute's average over the VMs that have a number for it."""
+
+    values: dict[str, float | None]
+    counts: dict[str, int]
+    ignored: tuple[str, ...]  # "ATT of VM 5 is 'high'": left out, and said so
+
+
+def averages(names: Iterable[str], vms: Iterable[tuple[int, Mapping[str, Any]]]) -> Averages:
+    """``vms``: (VM id, {attribute: raw value}) of the role's running VMs."""
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    ignored: list[str] = []
+    names = tuple(names)
+    for vm_id, values in vms:
+        for name in names:
+            raw = values.get(name)
+            if raw is None:
+                continue
+            try:
+                number = float(raw)
+            except (TypeError, ValueError):
+                number = math.nan
+            if not math.isfinite(number):
+                ignored.append(f"{name} of VM {vm_id} is {str(raw)[:40]!r}")
+                continue
+            sums[name] = sums.get(name, 0.0) + number
+            counts[name] = counts.get(name, 0) + 1
+    values = {n: (sums[n] / counts[n] if counts.get(n) else None) for n in names}
+    return Averages(values, counts, tuple(ignored))
+
+
+# ---- one role's evaluation ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Scaling:
+    """A decision: the role goes from ``old`` to ``new`` VMs. ``cooldown`` None means
+    the role's (else the server's default)."""
+
+    old: int
+    new: int
+    reason: str
+    cooldown: int | None = None
+
+
+def _ignored(found: Averages, names: tuple[str, ...]) -> list[str]:
+    """The values of ``names`` left out of ``found`` (it may average more attributes)."""
+    if not found.ignored:
+        return []
+    prefixes = tuple(f"{n} of VM " for n in names)
+    return [i for i in found.ignored if i.startswith(prefixes)]
+
+
+def _number(value: float) -> str:
+    return format(value, ".6g")
+
+
+def _explain(expr: flow_expressions.Expression, found: Averages) -> str:
+    parts = [
+        f"{name} {_number(found.values[name])}"
+        for name in expr.attributes
+        if found.values.get(name) is not None
+    ]
+    if len(parts) == 1 and len(expr.attributes) == 1:
+        return f"avg {parts[0].split(' ', 1)[1]}"
+    return "avg " + ", ".join(parts) if parts else "no VM has its attributes"
+
+
+def evaluate(
+    role: Body,
+    metrics: Callable[[tuple[str, ...]], Averages],
+    now: float,
+    tz: dt.tzinfo | None = None,
+    since: float | None = None,
+) -> tuple[Scaling | None, list[str]]:
+    """One step of the role's policies (their counters change in place); ``metrics``
+    averages the named attributes (at least) over the role's running VMs; ``since`` is
+    when the service started (default: now). Returns the decision and
+    what the log should say besides: metric values left out as not numbers (each once,
+    not at every evaluation)."""
+    c = role["cardinality"]
+    low, high = role.get("min_vms"), role.get("max_vms")
+    notes: list[str] = []
+
+    fired: tuple[float, int, Body] | None = None
+    for index, policy in enumerate(role.get("scheduled_policies", ())):
+        if "next_eval" not in policy:  # the first evaluation: nothing before `since` fires
+            policy["next_eval"] = next_time(policy, min(now, since or now), tz)
+        due = policy["next_eval"]
+        if due is None or due > now:
+            continue
+        planned = last_time(policy, now, tz) or due  # the latest, when several were missed
+        policy["next_eval"] = next_time(policy, now, tz)
+        if fired is None or planned > fired[0]:
+            fired = (planned, index, policy)
+    if fired is not None:
+        planned, _index, policy = fired
+        new = adjusted(
+            policy["type"], policy["adjust"], c, low, high, policy.get("min_adjust_step")
+        )
+        if new != c:
+            when = dt.datetime.fromtimestamp(planned, tz).strftime("%Y-%m-%d %H:%M")
+            what = policy.get("recurrence") or policy.get("start_time")
+            return Scaling(c, new, f"scheduled {what} (planned {when})"), notes
+
+    for policy in role.get("elasticity_policies", ()):
+        period = int(policy.get("period") or 0)
+        if period:  # (kept only when it matters: an unchanged document is not written)
+            last = policy.get("last_eval")
+            if last is not None and now - float(last) < period:
+                continue
+            policy["last_eval"] = int(now)
+        expr = flow_expressions.parse(policy["expression"])
+        found = metrics(expr.attributes)
+        ignored = _ignored(found, expr.attributes)
+        if ignored or "ignored" in policy:
+            notes.extend(
+                n for n in ignored if n not in policy.get("ignored", ()) and n not in notes
+            )
+            policy["ignored"] = ignored
+            if not ignored:
+                del policy["ignored"]
+        true, evaluated = expr.evaluate(found.values)
+        policy["expression_evaluated"] = evaluated
+        needed = max(1, int(policy.get("period_number") or 1))
+        policy["true_evals"] = min(int(policy.get("true_evals", 0)) + 1, needed) if true else 0
+        if policy["true_evals"] < needed:
+            continue
+        policy["true_evals"] = 0
+        new = adjusted(
+            policy["type"], policy["adjust"], c, low, high, policy.get("min_adjust_step")
+        )
+        if new != c:
+            reason = f"{expr.text} true {needed}/{needed} ({_explain(expr, found)})"
+            return Scaling(c, new, reason, policy.get("cooldown")), notes
+
+    if low is not None and c < low:
+        return Scaling(c, low, f"below min_vms {low}", 0), notes
+    return None, notes
+
+
+def reset_counters(roles: Iterable[Body]) -> None:
+    """Entering SCALING clears every elasticity policy's true evaluations."""
+    for role in roles:
+        for policy in role.get("elasticity_policies", ()):
+            policy["true_evals"] = 0

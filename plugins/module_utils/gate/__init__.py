@@ -1,0 +1,1 @@
+"""OneGate: per-VM tokens, the metrics guests push, and the OneGate server's configuration."""

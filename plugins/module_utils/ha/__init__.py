@@ -1,0 +1,3 @@
+"""High availability: oned.conf's host and VM hooks, the host_error hook's rules, and the
+front-end's Pacemaker cluster.
+"""

@@ -1,0 +1,135 @@
+"""What every owned object shares: creation with owner/group/mode, show, list, chown,
+chgrp, chmod.
+
+Templates, VMs, images, networks and documents (OneFlow services) are owned objects;
+their modules call these functions rather than repeating them. Rights, as oned's
+RequestManagerChown/Chmod:
+
+* create: CREATE on the type, in the creator's primary group (ACL rules grant it);
+* show / list: USE;
+* chown: MANAGE on the object and MANAGE on the new owner;
+* chgrp: MANAGE on the object and USE on the new group;
+* chmod: MANAGE on the object, and ADMIN on it when an ADMIN bit changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
+from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import Target
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import Conflict
+from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
+from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import PoolSpec
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
+
+Body = dict[str, Any]
+Ref = int | str
+
+
+def target(spec: PoolSpec, body: Body) -> Target:
+    return Target.of(spec.resource, body)
+
+
+def create_in(
+    w: AuthTx, spec: PoolSpec, name: str, fields: Body | None = None, oid: int | None = None
+) -> Body:
+    """A new object owned by the caller, in its primary group, with the umask's mode.
+
+    ``oid`` is an id the caller took with ``pool.next_oid`` (to use it before the insert).
+    """
+    pool.check_name(spec.noun, name)
+    subject = w.subject
+    w.authorize(Target.new(spec.resource, subject.gid), Right.CREATE)
+    if spec.unique_per_owner:
+        check_name_free(w, spec, name, subject.uid)
+    group = pool.get(w.tx, schema.GROUPS, subject.gid)
+    body: Body = {  # type-specific fields first: they cannot override ownership or name
+        **(fields or {}),
+        "NAME": name,
+        "UID": subject.uid,
+        "GID": subject.gid,
+        "UNAME": subject.name,
+        "GNAME": group["NAME"] if group else str(subject.gid),
+        "PERMISSIONS": w.session.new_permissions().to_json(),
+    }
+    return pool.insert(w.tx, spec, body, oid=oid)
+
+
+def check_name_free(w: AuthTx, spec: PoolSpec, name: str, uid: int) -> None:
+    """Names are unique per owner for templates, images, networks (as oned checks)."""
+    row = w.tx.row(f"SELECT oid FROM {spec.table} WHERE name = ? AND uid = ?", (name, uid))
+    if row is not None:
+        raise Conflict(f"NAME {name!r} is already taken by {spec.resource} {row[0]}")
+
+
+def create(session: Session, spec: PoolSpec, name: str, fields: Body | None = None) -> Body:
+    with session.write() as w:
+        return create_in(w, spec, name, fields)
+
+
+def show(session: Session, spec: PoolSpec, ref: Ref) -> Body:
+    with session.read() as w:
+        body = pool.resolve(w.tx, spec, ref)
+        w.authorize(target(spec, body), Right.USE)
+        return body
+
+
+def list_visible(
+    session: Session, spec: PoolSpec, where: str = "", params: tuple = ()
+) -> list[Body]:
+    """The objects the caller may USE (oneadmin: all)."""
+    with session.read() as w:
+        return [
+            b
+            for b in pool.all_bodies(w.tx, spec, where, params)
+            if w.allowed(target(spec, b), Right.USE)
+        ]
+
+
+def chown_in(w: AuthTx, spec: PoolSpec, body: Body, owner: Ref | None, group: Ref | None) -> Body:
+    """Change owner and/or group of a locked object (the caller stores it)."""
+    w.authorize(target(spec, body), Right.MANAGE)
+    if owner is not None:
+        user = pool.resolve(w.tx, schema.USERS, owner)
+        w.authorize(Target.of("USER", user), Right.MANAGE)
+        body["UID"], body["UNAME"] = user["ID"], user["NAME"]
+    if group is not None:
+        new_group = pool.resolve(w.tx, schema.GROUPS, group)
+        w.authorize(Target.of("GROUP", new_group), Right.USE)
+        body["GID"], body["GNAME"] = new_group["ID"], new_group["NAME"]
+    return body
+
+
+def chown(
+    session: Session, spec: PoolSpec, ref: Ref, owner: Ref | None, group: Ref | None = None
+) -> Body:
+    """``oneflow chown 1 johndoe apptools``: new owner, and group if given."""
+    with session.write() as w:
+        body = pool.resolve(w.tx, spec, ref, lock=True)
+        chown_in(w, spec, body, owner, group)
+        return pool.update(w.tx, spec, body)
+
+
+def chgrp(session: Session, spec: PoolSpec, ref: Ref, group: Ref) -> Body:
+    return chown(session, spec, ref, None, group)
+
+
+def chmod_in(w: AuthTx, spec: PoolSpec, body: Body, mode: str | int) -> Body:
+    new = Permissions.from_octal(mode)
+    old = Permissions.from_json(body.get("PERMISSIONS", {}))
+    w.authorize(target(spec, body), Right.MANAGE)
+    if new.admin_bits() != old.admin_bits():
+        w.authorize(target(spec, body), Right.ADMIN)
+    body["PERMISSIONS"] = new.to_json()
+    return body
+
+
+def chmod(session: Session, spec: PoolSpec, ref: Ref, mode: str | int) -> Body:
+    """``oneflow chmod 1 660``."""
+    Permissions.from_octal(mode)  # a malformed mode is refused before anything is read
+    with session.write() as w:
+        body = pool.resolve(w.tx, spec, ref, lock=True)
+        chmod_in(w, spec, body, mode)
+        return pool.update(w.tx, spec, body)

@@ -1,0 +1,335 @@
+"""Placement of PENDING VMs on hosts, as OpenNebula's mm_sched does.
+
+One cycle (``plan``, a pure function of VMs, hosts, ACL rules and the configuration):
+candidate hosts are MONITORED ones where the VM's owner has MANAGE (ACL), that have room
+(``MAX_CPU - CPU_USAGE >= CPU*100`` and ``MAX_MEM - MEM_USAGE >= MEMORY*1024``, allocated
+not measured) and meet ``SCHED_REQUIREMENTS``; they are ranked by ``SCHED_RANK`` or the
+policy (0 packing, 1 striping, 2 load-aware, 3 custom rank, 4 fixed PRIORITY); the best is
+taken, at most ``MAX_HOST`` VMs per host and ``MAX_DISPATCH`` per cycle, capacity updated
+in memory as it goes. A VM with no host gets the reason in ``SCHED_MESSAGE``.
+
+``MAX_HOST`` and ``MAX_DISPATCH`` limit deployments per ``SCHED_INTERVAL``, whoever asks
+for the placement: the server's cycle, ``onetemplate instantiate``, the vm module, a
+OneFlow step. Each host keeps the times of its recent dispatches (``DISPATCHED``), so
+every scheduler shares one budget: a placement asked for now takes what the last
+``SCHED_INTERVAL`` seconds left, and the VMs it cannot take stay PENDING with
+``SCHED_MESSAGE`` saying they wait (``WAITING``) until the server's next cycle places
+them. ``schedule`` runs cycles until the VMs are placed or no progress is made, with the
+policy applied between cycles as mm_sched applies it between its cycles.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils.core import auth, pool, schema, template
+from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import AclRule, Right
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
+    ConfigError,
+    InvalidInput,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
+    lifecycle,
+    vms,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
+    placement as sched_expr,
+)
+
+Body = dict[str, Any]
+POLICY_RANKS = {0: "RUNNING_VMS", 1: "- RUNNING_VMS", 2: "FREE_CPU", 4: "PRIORITY"}
+# SCHED_MESSAGE of a VM held back by MAX_HOST or MAX_DISPATCH: not a failure to place it
+WAITING = "waiting for the next scheduling cycle: "
+CANDIDATE_STATES = (int(HostState.MONITORED), int(HostState.MONITORING_MONITORED))
+
+
+@dataclass(frozen=True)
+class SchedConfig:
+    """``etc/sched.conf`` (mm_sched's file and defaults)."""
+
+    interval: int = 30
+    max_vm: int = 5000
+    max_dispatch: int = 30
+    max_host: int = 1
+    policy: int = 1
+    rank: str = ""
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> SchedConfig:
+        try:
+            tpl = template.parse(text)
+        except InvalidInput as err:
+            raise ConfigError(f"{where}: {err}") from err
+        values: dict[str, Any] = {}
+        for key, attr, low in (
+            ("SCHED_INTERVAL", "interval", 1),
+            ("MAX_VM", "max_vm", 0),
+            ("MAX_DISPATCH", "max_dispatch", 1),
+            ("MAX_HOST", "max_host", 1),
+        ):
+            if key in tpl:
+                value = str(tpl[key]).strip()
+                if not re.fullmatch(r"[0-9]{1,9}", value) or int(value) < low:
+                    raise ConfigError(f"{where}: {key} must be a whole number >= {low}")
+                values[attr] = int(value)
+        default = tpl.get("DEFAULT_SCHED", {})
+        if default:
+            if not isinstance(default, dict):
+                raise ConfigError(f"{where}: DEFAULT_SCHED must be a vector [ POLICY = ... ]")
+            policy = str(default.get("POLICY", "1")).strip()
+            if policy not in ("0", "1", "2", "3", "4"):
+                raise ConfigError(f"{where}: DEFAULT_SCHED/POLICY must be 0 to 4")
+            values["policy"] = int(policy)
+            values["rank"] = str(default.get("RANK", ""))
+            if values["policy"] == 3:
+                try:
+                    sched_expr.parse_rank(values["rank"])
+                except InvalidInput as err:
+                    raise ConfigError(f"{where}: DEFAULT_SCHED/RANK: {err}") from err
+        return cls(**values)
+
+    def rank_source(self) -> str:
+        return self.rank if self.policy == 3 else POLICY_RANKS[self.policy]
+
+
+@dataclass
+class Plan:
+    placements: list[tuple[int, int]]  # (vm id, host id)
+    messages: dict[int, str]  # vm id -> why it has no host
+    deferred: dict[int, str] = field(default_factory=dict)  # vm id -> the limit that held it
+
+
+def plan(
+    pending: list[Body],
+    candidates: list[Body],
+    owners: dict[int, auth.Subject],
+    rules: list[AclRule],
+    config: SchedConfig,
+    dispatched: Mapping[int, int] | None = None,
+) -> Plan:
+    """One scheduling cycle: where each VM goes (pure: the inputs are not changed).
+    ``dispatched``: host id -> VMs dispatched to it in the last SCHED_INTERVAL, which
+    count against this cycle's MAX_HOST and MAX_DISPATCH."""
+    dispatched = dispatched or {}
+    share = {h["ID"]: dict(h["HOST_SHARE"]) for h in candidates}
+    given = {host_id: dispatched.get(host_id, 0) for host_id in share}
+    budget = config.max_dispatch - sum(dispatched.values())
+    default_rank = sched_expr.parse_rank(config.rank_source())
+    placements: list[tuple[int, int]] = []
+    messages: dict[int, str] = {}
+    deferred: dict[int, str] = {}
+    considered = pending[: config.max_vm or None]
+    for index, vm in enumerate(considered):
+        if len(placements) >= budget:
+            for later in considered[index:]:
+                deferred[later["ID"]] = (
+                    f"MAX_DISPATCH ({config.max_dispatch}) VMs dispatched in {config.interval} s"
+                )
+            break
+        cpu, memory = hosts.vm_demand(vm["TEMPLATE"])
+        owner = owners.get(vm["UID"])
+        hosts_left = [
+            h
+            for h in candidates
+            if owner is not None
+            and auth.allowed(owner, rules, auth.Target.of("HOST", h), Right.MANAGE)
+        ]
+        if not candidates:
+            messages[vm["ID"]] = "no host is MONITORED (enabled and reachable) to run VMs"
+            continue
+        if not hosts_left:
+            messages[vm["ID"]] = (
+                "the VM's owner may not deploy on any host: it needs "
+                "MANAGE on one (an ACL rule such as @<group> HOST/* MANAGE)"
+            )
+            continue
+        checkpoint = vm.get("CHECKPOINT")
+        if checkpoint:
+            hosts_left = [h for h in hosts_left if h["ID"] == checkpoint.get("HID")]
+        requirements = str(vm["USER_TEMPLATE"].get("SCHED_REQUIREMENTS", ""))
+        rank_text = vm["USER_TEMPLATE"].get("SCHED_RANK")
+        try:  # a bad expression keeps its own VM pending, never the others (mm_sched)
+            matcher = sched_expr.parse_requirements(requirements)
+            rank = sched_expr.parse_rank(str(rank_text)) if rank_text else default_rank
+        except InvalidInput as err:
+            messages[vm["ID"]] = f"cannot schedule the VM: {err}"
+            continue
+        # Requirements see the hosts as the cycle began. Capacity and the rank see the VMs
+        # given out so far in the cycle (mm_sched ranks once per cycle, which with
+        # MAX_HOST > 1 stacks a batch on one host): striping spreads it, packing fills.
+        hosts_left = [
+            h for h in hosts_left if matcher.matches(hosts.lookup(h), current_vms=h["VMS"])
+        ]
+        if not hosts_left:
+            messages[vm["ID"]] = (
+                f"no host meets SCHED_REQUIREMENTS: {requirements}"
+                if requirements
+                else "the checkpoint's host is not available"
+            )
+            continue
+        hosts_left = [h for h in hosts_left if hosts.share_fits(share[h["ID"]], cpu, memory)]
+        if not hosts_left:
+            messages[vm["ID"]] = (
+                f"no host with enough free capacity for CPU {cpu / 100:g} "
+                f"and MEMORY {memory / 1024:g} MiB"
+            )
+            continue
+        open_hosts = [h for h in hosts_left if given[h["ID"]] < config.max_host]
+        if not open_hosts:  # the next cycle, as mm_sched would
+            deferred[vm["ID"]] = (
+                f"MAX_HOST ({config.max_host}) VMs dispatched in {config.interval} s to "
+                "every host that fits it"
+            )
+            continue
+        best = max(
+            open_hosts,
+            key=lambda h: (
+                rank.evaluate(hosts.lookup({**h, "HOST_SHARE": share[h["ID"]]})),
+                -h["ID"],
+            ),
+        )
+        placements.append((vm["ID"], best["ID"]))
+        given[best["ID"]] += 1
+        _take(share[best["ID"]], cpu, memory)
+    return Plan(placements, messages, deferred)
+
+
+def _take(share: dict, cpu: int, memory: int) -> None:
+    share["CPU_USAGE"] += cpu
+    share["MEM_USAGE"] += memory
+    share["RUNNING_VMS"] += 1
+
+
+def schedule(
+    session: Session,
+    config: SchedConfig,
+    vm_ids: Iterable[int] | None = None,
+    max_cycles: int = 1000,
+) -> list[lifecycle.Outcome]:
+    """Place PENDING VMs (all, or just ``vm_ids``) until done or stuck; returns what was
+    deployed. Runs with the session's rights for reading; the placement rights checked
+    are those of each VM's owner."""
+    wanted = set(vm_ids) if vm_ids is not None else None
+    outcomes: list[lifecycle.Outcome] = []
+    for _ in range(max_cycles):
+        pending, candidates, owners, rules = _read(session, wanted)
+        if not pending:
+            break
+        now = time.time()
+        recent = {h["ID"]: len(_recent(h, now, config)) for h in candidates}
+        cycle = plan(pending, candidates, owners, rules, config, recent)
+        placements, held = _reserve(session, cycle.placements, now, config)
+        waiting = {vm_id: WAITING + why for vm_id, why in {**cycle.deferred, **held}.items()}
+        _record_messages(session, {**cycle.messages, **waiting})
+        if not placements:
+            break
+        outcomes += lifecycle.deploy(session, placements)
+    return outcomes
+
+
+def _recent(host: Body, now: float, config: SchedConfig) -> list[float]:
+    """The host's dispatch times within the last SCHED_INTERVAL."""
+    return [t for t in host.get("DISPATCHED", ()) if now - config.interval < t <= now]
+
+
+def _reserve(
+    session: Session, placements: list[tuple[int, int]], now: float, config: SchedConfig
+) -> tuple[list[tuple[int, int]], dict[int, str]]:
+    """Take each placement's place in its host's dispatch budget, under the host's lock:
+    two schedulers planning at once (the server's cycle, a command) never give a host more
+    than MAX_HOST in SCHED_INTERVAL. Returns the placements that got a place, and the VMs
+    that did not with why."""
+    if not placements:
+        return [], {}
+    accepted: list[tuple[int, int]] = []
+    held: dict[int, str] = {}
+    with session.write() as w:
+        locked = {
+            host_id: pool.get(w.tx, schema.HOSTS, host_id, lock=True)
+            for host_id in sorted({host_id for _vm, host_id in placements})
+        }
+        for host in locked.values():
+            if host is not None:
+                host["DISPATCHED"] = _recent(host, now, config)
+        for vm_id, host_id in placements:
+            host = locked[host_id]
+            if host is None:
+                continue  # deleted meanwhile: the next cycle finds another
+            if len(host["DISPATCHED"]) >= config.max_host:
+                held[vm_id] = (
+                    f"MAX_HOST ({config.max_host}) VMs dispatched to {host['NAME']} in "
+                    f"{config.interval} s"
+                )
+                continue
+            host["DISPATCHED"].append(now)
+            accepted.append((vm_id, host_id))
+        for host in locked.values():
+            if host is not None:
+                pool.update(w.tx, schema.HOSTS, host)
+    return accepted, held
+
+
+def _read(session: Session, wanted: set[int] | None):
+    with session.read() as w:
+        pending = pool.all_bodies(w.tx, schema.VMS, "state = ?", (int(VmState.PENDING),))
+        if wanted is not None:
+            pending = [vm for vm in pending if vm["ID"] in wanted]
+        candidates = [
+            h for h in pool.all_bodies(w.tx, schema.HOSTS) if h["STATE"] in CANDIDATE_STATES
+        ]
+        owners = {}
+        for uid in {vm["UID"] for vm in pending}:
+            user = pool.get(w.tx, schema.USERS, uid)
+            if user is not None:
+                owners[uid] = auth.Subject.of_user(user)
+        return pending, candidates, owners, list(w.rules)
+
+
+def _record_messages(session: Session, messages: dict[int, str]) -> None:
+    if not messages:
+        return
+    with session.write() as w:
+        for vm_id, message in messages.items():
+            vm = pool.get(w.tx, schema.VMS, vm_id, lock=True)
+            if (
+                vm is not None
+                and vm["STATE"] == VmState.PENDING
+                and vms.set_sched_message(vm, message)
+            ):
+                pool.update(w.tx, schema.VMS, vm)
+
+
+def still_pending(session: Session, vm_ids: Iterable[int]) -> list[str]:
+    """``VM <id> stays PENDING: <why>`` for each of these VMs no host took because none
+    can (those only waiting for the next cycle are in ``waiting``)."""
+    return [
+        f"VM {vm['ID']} stays PENDING: {message}"
+        for vm, message in _pending(session, vm_ids)
+        if not message.startswith(WAITING)
+    ]
+
+
+def waiting(session: Session, vm_ids: Iterable[int]) -> list[str]:
+    """``VM <id> waits for the next scheduling cycle: <limit>`` for each of these VMs
+    that MAX_HOST or MAX_DISPATCH held back (the server's cycle places them)."""
+    return [
+        f"VM {vm['ID']} {message.replace('waiting for', 'waits for', 1)}"
+        for vm, message in _pending(session, vm_ids)
+        if message.startswith(WAITING)
+    ]
+
+
+def _pending(session: Session, vm_ids: Iterable[int]) -> list[tuple[Body, str]]:
+    wanted = set(vm_ids)
+    return [
+        (vm, str(vm["USER_TEMPLATE"].get("SCHED_MESSAGE", "no host for it yet")))
+        for vm in vms.list_vms(session)
+        if vm["ID"] in wanted and vm["STATE"] == VmState.PENDING
+    ]

@@ -1,0 +1,278 @@
+"""VMs in the store: checking a template, allocating VMs, history records, show and list.
+
+What a VM *does* (deploy, shutdown, suspend...) lives in ``lifecycle``; this module only
+shapes VM bodies. A VM's body follows oned's: ``STATE``/``LCM_STATE`` (``vm_states``),
+``DEPLOY_ID`` (``one-<id>`` on its host), ``TEMPLATE`` (what the hypervisor needs: CPU,
+MEMORY, DISK, NIC...), ``USER_TEMPLATE`` (everything else: SCHED_*, the user's own
+attributes, ``ERROR``, ``SCHED_MESSAGE``, later what OneGate writes), ``MONITORING``
+(last usage) and ``HISTORY_RECORDS`` (one per stay on a host).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from ansible_collections.onekit.cloud.plugins.module_utils import objects
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema, template
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import VmSpec
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.domain_xml import domain_xml
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import images, networks
+
+Body = dict[str, Any]
+Ref = int | str
+
+# Attributes that describe the machine (TEMPLATE); the rest go to USER_TEMPLATE, as oned
+# splits them.
+MACHINE_ATTRIBUTES = frozenset(
+    {
+        "NAME",
+        "CPU",
+        "VCPU",
+        "MEMORY",
+        "OS",
+        "DISK",
+        "NIC",
+        "GRAPHICS",
+        "CONTEXT",
+        "RAW",
+        "FEATURES",
+        "INPUT",
+        "TEMPLATE_ID",
+        "VMID",
+    }
+)
+_VECTORS = ("OS", "GRAPHICS", "RAW", "FEATURES")
+
+
+def _number(tpl: dict, key: str, kind: type, required: bool) -> None:
+    value = tpl.get(key)
+    if value is None:
+        if required:
+            raise InvalidInput(
+                f"the template has no {key}; add {key} = ... "
+                f"({'MiB' if key == 'MEMORY' else 'cores'})"
+            )
+        return
+    try:
+        number = kind(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or number <= 0:
+        what = "whole number" if kind is int else "number"
+        raise InvalidInput(f"{key} must be a positive {what}, got {value!r}")
+
+
+def check_template(tpl: dict, instantiate: bool = False) -> None:
+    """Refuse what can never make a VM: bad numbers, malformed vectors, SCHED_* syntax.
+
+    ``instantiate`` also asks for CPU and MEMORY, which a VM needs but a template being
+    written may not have yet (oned's rule)."""
+    from ansible_collections.onekit.cloud.plugins.module_utils.vm import placement
+
+    _number(tpl, "CPU", float, instantiate)
+    _number(tpl, "MEMORY", float, instantiate)
+    _number(tpl, "VCPU", int, False)
+    for key in _VECTORS:
+        if key in tpl and not isinstance(tpl[key], dict):
+            raise InvalidInput(f"{key} must be one vector attribute, {key} = [ ... ]")
+    for key in ("DISK", "NIC"):
+        if any(not isinstance(v, dict) for v in template.as_list(tpl, key)):
+            raise InvalidInput(f"each {key} must be a vector attribute, {key} = [ ... ]")
+    if "SCHED_REQUIREMENTS" in tpl:
+        placement.parse_requirements(str(tpl["SCHED_REQUIREMENTS"]))
+    if "SCHED_RANK" in tpl:
+        placement.parse_rank(str(tpl["SCHED_RANK"]))
+
+
+def allocate_in(
+    w: AuthTx, tpl: dict, name: str | None, hold: bool, template_id: int | None
+) -> Body:
+    """A new VM, PENDING (or HOLD), from a template: images and networks resolved, leases
+    taken, CREATE VM checked. The caller's transaction holds it all."""
+    check_template(tpl, instantiate=True)
+    vm_id = pool.next_oid(w.tx, schema.VMS.table)
+    resolved = {k: v for k, v in tpl.items() if k not in ("VMID", "TEMPLATE_ID")}  # ours
+    resolved.pop("DISK", None)
+    resolved.pop("NIC", None)
+    disks = [images.resolve_disk(w, d) for d in template.as_list(tpl, "DISK")]
+    nics = [networks.lease_nic(w, n, vm_id) for n in template.as_list(tpl, "NIC")]
+    for key, values in (("DISK", disks), ("NIC", nics)):
+        if values:
+            resolved[key] = values if len(values) > 1 else values[0]
+    machine = {k: v for k, v in resolved.items() if k in MACHINE_ATTRIBUTES}
+    machine["VMID"] = str(vm_id)
+    if template_id is not None:
+        machine["TEMPLATE_ID"] = str(template_id)
+    user = {k: v for k, v in resolved.items() if k not in MACHINE_ATTRIBUTES}
+    fields = {
+        "STATE": int(VmState.HOLD if hold else VmState.PENDING),
+        "LCM_STATE": int(Lcm.LCM_INIT),
+        "RESCHED": 0,
+        "STIME": int(time.time()),
+        "ETIME": 0,
+        "DEPLOY_ID": "",
+        "MONITORING": {},
+        "TEMPLATE": machine,
+        "USER_TEMPLATE": user,
+        "HISTORY_RECORDS": [],
+    }
+    vm_name = name or f"{tpl.get('NAME') or 'one'}-{vm_id}"
+    machine["NAME"] = vm_name
+    from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
+
+    tokens.issue(vm_id, fields, w.session.onegate_endpoint)
+    # What the hypervisor would refuse is refused now, not at deploy (no libvirt needed).
+    domain_xml(VmSpec(vm_id, vm_name, machine), "kvm")
+    return objects.create_in(w, schema.VMS, vm_name, fields, oid=vm_id)
+
+
+def create(session: Session, tpl: template.Source, hold: bool = False) -> Body:
+    """``onevm create file.tmpl``: one VM straight from template text."""
+    tpl = template.load(tpl, "a VM template")
+    check_restricted(session.subject, tpl, "the template")
+    with session.write() as w:
+        return allocate_in(w, tpl, tpl.get("NAME"), hold, None)
+
+
+def show(session: Session, ref: Ref) -> Body:
+    return objects.show(session, schema.VMS, ref)
+
+
+def list_vms(session: Session, include_done: bool = False) -> list[Body]:
+    """The VMs the caller may see; DONE ones only when asked (``onevm list`` hides them)."""
+    where, params = ("", ()) if include_done else ("state != ?", (int(VmState.DONE),))
+    return objects.list_visible(session, schema.VMS, where, params)
+
+
+def chown_all(session: Session, ids: list[int], owner: Ref | None, group: Ref | None) -> None:
+    """``onevm chown`` on several VMs, in one transaction."""
+    with session.write() as w:
+        for vm_id in sorted(ids):
+            vm = pool.resolve(w.tx, schema.VMS, vm_id, lock=True)
+            objects.chown_in(w, schema.VMS, vm, owner, group)
+            pool.update(w.tx, schema.VMS, vm)
+
+
+# ---- body helpers (inside a caller's transaction) ---------------------------------------
+def set_state(vm: Body, state: VmState, lcm: Lcm = Lcm.LCM_INIT) -> None:
+    vm["STATE"], vm["LCM_STATE"] = int(state), int(lcm)
+    vm["STATE_TIME"] = int(time.time())
+
+
+def current_host_id(vm: Body) -> int | None:
+    history = vm.get("HISTORY_RECORDS") or []
+    return history[-1]["HID"] if history else None
+
+
+def open_history(vm: Body, host: Body, action: str) -> None:
+    history = vm.setdefault("HISTORY_RECORDS", [])
+    history.append(
+        {
+            "SEQ": len(history),
+            "HOSTNAME": host["NAME"],
+            "HID": host["ID"],
+            "STIME": int(time.time()),
+            "ETIME": 0,
+            "REASON": "NONE",
+            "ACTION": action,
+        }
+    )
+
+
+def close_history(vm: Body, reason: str, action: str) -> None:
+    """End the current stay on a host; ``reason`` is NONE, ERROR, USER or CANCEL."""
+    history = vm.get("HISTORY_RECORDS") or []
+    if history and not history[-1]["ETIME"]:
+        history[-1].update(ETIME=int(time.time()), REASON=reason, ACTION=action)
+
+
+def set_error(vm: Body, message: str | None) -> None:
+    """The last failure, shown by ``onevm show`` (USER_TEMPLATE/ERROR, as oned keeps it)."""
+    if message is None:
+        vm["USER_TEMPLATE"].pop("ERROR", None)
+        return
+    vm["USER_TEMPLATE"]["ERROR"] = {
+        "MESSAGE": message,
+        "TIMESTAMP": time.strftime("%a %b %d %H:%M:%S %Y"),
+    }
+
+
+def set_sched_message(vm: Body, message: str | None) -> bool:
+    """Why the scheduler cannot place a VM; True when it changed (to write it once)."""
+    old = vm["USER_TEMPLATE"].get("SCHED_MESSAGE")
+    if message is None:
+        vm["USER_TEMPLATE"].pop("SCHED_MESSAGE", None)
+        return old is not None
+    if old == message:
+        return False
+    vm["USER_TEMPLATE"]["SCHED_MESSAGE"] = message
+    return True
+
+
+def update_user_template(
+    session: Session, ref: Ref, tpl: template.Source, append: bool = False
+) -> Body:
+    """``onevm update``: replace (or merge into) the VM's USER_TEMPLATE (MANAGE)."""
+    from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
+
+    parsed = template.load(tpl, "the user template")
+    check_user_template(session.subject, parsed, "the template")
+    with session.write() as w:
+        vm = pool.resolve(w.tx, schema.VMS, ref, lock=True)
+        w.authorize(objects.target(schema.VMS, vm), Right.MANAGE)
+        new = template.merge(vm["USER_TEMPLATE"], parsed) if append else parsed
+        check_template({k: v for k, v in new.items() if k.startswith("SCHED_")})
+        vm["USER_TEMPLATE"] = new
+        return pool.update(w.tx, schema.VMS, vm)
+
+
+def check_user_template(subject: Any, tpl: dict, what: str) -> None:
+    """What ``onevm update`` checks of new user attributes (OneGate's PUT too): no
+    restricted attribute from a non-admin, and SCHED_* expressions that parse."""
+    check_restricted(subject, tpl, what)
+    check_template({k: v for k, v in tpl.items() if k.startswith("SCHED_")})
+
+
+# Attributes only members of the oneadmin group may write (oned's VM_RESTRICTED_ATTR):
+# they reach the hosts' files, bridges and the hypervisor's own configuration.
+RESTRICTED_ATTRIBUTES = (
+    "RAW",
+    "CONTEXT_ISO",
+    "CONTEXT/CONTEXT_ISO",
+    "CONTEXT/FILES",
+    "DISK/SOURCE",
+    "NIC/BRIDGE",
+    "NIC/MAC",
+    "NIC/NETWORK_NAME",
+    "NIC/TARGET",
+)
+
+
+def check_restricted(subject: Any, tpl: dict, what: str) -> None:
+    """Refuse restricted attributes in a template written by a non-admin."""
+    from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import AuthorizationError
+
+    if subject.is_admin:
+        return
+    found = []
+    for name in RESTRICTED_ATTRIBUTES:
+        top, _, sub = name.partition("/")
+        values = template.as_list(tpl, top)
+        if (not sub and values) or (sub and any(isinstance(v, dict) and sub in v for v in values)):
+            found.append(name)
+    if found:
+        raise AuthorizationError(
+            f"{what} sets restricted attributes ({', '.join(found)}); only members of the "
+            "oneadmin group may (use IMAGE and NETWORK instead of SOURCE and BRIDGE)"
+        )
+
+
+def host_name(vm: Body) -> str | None:
+    """The host a VM holds capacity on (RUNNING, SUSPENDED, POWEROFF...), else None."""
+    history = vm.get("HISTORY_RECORDS") or []
+    return history[-1]["HOSTNAME"] if history and vm["STATE"] in schema.HOSTED_STATES else None
