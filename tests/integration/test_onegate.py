@@ -21,6 +21,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import Fl
 from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
+    context,
     lifecycle,
     monitor,
     templates,
@@ -216,7 +217,7 @@ def context_dir(instance, admin, vm_id: int, tmp_path) -> str:
     """The VM's context CD-ROM, as files (what the guest mounts at /mnt/context)."""
     folder = tmp_path / f"context-{vm_id}"
     folder.mkdir()
-    for name, text in tokens.context_files(instance.gate_secret(), vms.show(admin, vm_id)).items():
+    for name, text in context.context_files(instance.gate_secret(), vms.show(admin, vm_id)).items():
         (folder / name).write_text(text)
     return str(folder)
 

@@ -7,19 +7,44 @@ and a driver keeps the last CPU samples it needs to turn CPU time into a percent
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import Driver, DriverError
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.libvirt import (
+    LibvirtDriver,
+)
 
+# a libvirt URI: qemu:///system, qemu+ssh://kvm1/system, test+unix:///default
+_URI = re.compile(r"^[a-z][a-z0-9]*(\+[a-z0-9]+)?://[^\s]*$")
 _cache: dict[str, Driver] = {}
 _lock = threading.Lock()
 
 
+def default_uri(name: str) -> str:
+    """The URI a kvm host gets when it names none: its libvirtd over ssh."""
+    return f"qemu+ssh://{name}/system"
+
+
+def check_uri(uri: str) -> str:
+    """The URI itself, if it is a libvirt URI."""
+    if not isinstance(uri, str) or not _URI.match(uri):
+        raise InvalidInput(
+            f"URI {uri!r} is not a libvirt URI; examples: qemu:///system, "
+            "qemu+ssh://kvm1/system, test+unix:///default"
+        )
+    return uri
+
+
+def uri_of(host: dict[str, Any]) -> str:
+    """The libvirt URI a host's driver talks to."""
+    return host["TEMPLATE"].get("URI") or default_uri(host["NAME"])
+
+
 def driver_for(host: dict[str, Any]) -> Driver:
     """The driver of a host, by its VM_MAD (kvm, qemu: libvirt at TEMPLATE/URI)."""
-    from ansible_collections.onekit.cloud.plugins.module_utils.objects.hosts import uri_of
-
     vm_mad = host.get("VM_MAD")
     if vm_mad not in ("kvm", "qemu"):
         raise DriverError(f"host {host.get('NAME')} has VM_MAD {vm_mad!r}, which no driver serves")
@@ -27,10 +52,6 @@ def driver_for(host: dict[str, Any]) -> Driver:
     with _lock:
         driver = _cache.get(uri)
         if driver is None:
-            from ansible_collections.onekit.cloud.plugins.module_utils.drivers.libvirt import (
-                LibvirtDriver,
-            )
-
             driver = _cache[uri] = LibvirtDriver(uri)
         return driver
 

@@ -31,6 +31,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.flow import config as flow_config
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend import features
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import (
     DbConfig,
     InstanceConfig,
@@ -50,6 +51,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.objects.users import 
 from ansible_collections.onekit.cloud.plugins.module_utils.objects.zones import zone_body
 from ansible_collections.onekit.cloud.plugins.module_utils.vm.monitor import MonitorConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.vm.scheduler import SchedConfig
+
+features.plug_in()  # before any store is opened: see frontend.features
 
 
 def default_home() -> Path:

@@ -39,7 +39,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core import (
+    events,
+    pool,
+    schema,
+    template,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     ConfigError,
     InvalidInput,
@@ -224,8 +229,6 @@ def parse_hooks(tpl: dict, where: Path) -> tuple[tuple[HostHook, ...], tuple[VmH
 
 def render_hooks(host_hooks: tuple[HostHook, ...], vm_hooks: tuple[VmHook, ...]) -> str:
     """oned.conf text for the hooks (the guide's samples, commented out, when none)."""
-    from ansible_collections.onekit.cloud.plugins.module_utils.core import template
-
     text = (
         "\n# VM high availability (the guide's 4.1). A host that goes ERROR runs ft/host_error\n"
         "# (-r recreate, -d delete, -m reschedule; -f also SUSPENDED/POWEROFF VMs; -p N wait N\n"
@@ -307,3 +310,10 @@ def vm_orders(hook: VmHook, vms: list[Body]) -> list[dict[str, Any]]:
     return [
         {"label": f"VM {vm['ID']}", "action": hook.action, "instance_ids": [vm["ID"]]} for vm in vms
     ]
+
+
+def register() -> None:
+    """Plug the hooks into the core: a VM going FAILED and a host going ERROR leave their
+    marks in the transaction of the move."""
+    events.subscribe(events.VM_FAILED, mark_failed)
+    events.subscribe(events.HOST_ERROR, mark_host_error)

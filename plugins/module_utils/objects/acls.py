@@ -24,7 +24,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
-from ansible_collections.onekit.cloud.plugins.module_utils.federation.proxy import federated
+from ansible_collections.onekit.cloud.plugins.module_utils.core.shared_writes import federated
 
 _ACL_TARGET = Target("ACL", -1, -1, -1, Permissions(0, 0, 0))
 

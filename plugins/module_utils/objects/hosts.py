@@ -14,25 +14,32 @@ hundredths of a core and memory in KiB, as oned does.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import drivers, objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema, template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import Target
-from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import Conflict, InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers import (
+    check_uri,
+    default_uri,
+    uri_of,
+)
 
 Body = dict[str, Any]
 Ref = int | str
 
-# IM/VM drivers a host may name, and the libvirt URI a kvm host gets by default.
+# IM/VM drivers a host may name.
 VM_MADS = ("kvm", "qemu")
 IM_MADS = ("kvm", "qemu")
-_URI = re.compile(r"^[a-z][a-z0-9]*(\+[a-z0-9]+)?://[^\s]*$")
 _HOST_MODE = Permissions.from_octal("600")
 # Host template attributes the monitor owns; `onehost update` cannot set them.
 MONITORED_ATTRIBUTES = (
@@ -48,23 +55,6 @@ MONITORED_ATTRIBUTES = (
     "ERROR",
     "HOSTNAME",
 )
-
-
-def default_uri(name: str) -> str:
-    return f"qemu+ssh://{name}/system"
-
-
-def check_uri(uri: str) -> str:
-    if not isinstance(uri, str) or not _URI.match(uri):
-        raise InvalidInput(
-            f"URI {uri!r} is not a libvirt URI; examples: qemu:///system, "
-            "qemu+ssh://kvm1/system, test+unix:///default"
-        )
-    return uri
-
-
-def uri_of(host: Body) -> str:
-    return host["TEMPLATE"].get("URI") or default_uri(host["NAME"])
 
 
 def empty_share() -> dict[str, int]:
@@ -280,8 +270,6 @@ def ensure(
     """Host ``name`` present (enabled or disabled) or absent; returns (changed, before,
     after). ``tpl`` attributes are merged into an existing host's template."""
     import copy
-
-    from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound
 
     pool.check_name("host", name)
     if state not in ("present", "absent", "enabled", "disabled"):

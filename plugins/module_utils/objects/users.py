@@ -36,7 +36,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
-from ansible_collections.onekit.cloud.plugins.module_utils.federation.proxy import federated
+from ansible_collections.onekit.cloud.plugins.module_utils.core.shared_writes import federated
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls
 
 AUTH_DRIVERS = ("core", "public", "ssh", "x509", "ldap", "server_cipher", "server_x509")

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core import events, pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     Conflict,
@@ -59,7 +59,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     VmSpec,
     deploy_id_for,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.ha import hooks
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts, networks
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import context as context_cd
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
@@ -227,7 +226,7 @@ def _to_failed(w: AuthTx, vm: Body, result: Any = None) -> None:
     and the server's VM_HOOK on FAILED is due (``hooks.claim_failed``)."""
     _leave_host(w, vm, "ERROR", "deploy")
     vms.set_state(vm, VmState.FAILED)
-    hooks.mark_failed(vm)
+    events.publish(events.VM_FAILED, vm)
 
 
 def _snapshot_taken(w: AuthTx, vm: Body, result: Any = None) -> None:

@@ -26,7 +26,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core import events, pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
+from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import Target
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
@@ -43,7 +45,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     deploy_id_for,
     vm_id_of,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.ha import hooks
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, vms
 
@@ -156,7 +157,7 @@ def _host_failed(
         report.went_error = host["STATE"] != HostState.ERROR
         host["STATE"] = int(HostState.ERROR)
     if report.went_error:  # the server's HOST_HOOK on ERROR is due (hooks.claim_host_errors)
-        hooks.mark_host_error(host)
+        events.publish(events.HOST_ERROR, host)
     host["TEMPLATE"]["ERROR"] = error
     pool.update(w.tx, schema.HOSTS, host)
     if report.went_error:
@@ -333,9 +334,6 @@ def poll_now(
 ) -> list[HostReport]:
     """``onehost forceupdate``: a cycle now, for a caller with ADMIN on every host polled
     (it also runs the reconciler, which is the server's to run)."""
-    from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
-    from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import Target
-
     with session.read() as w:
         for host in pool.all_bodies(w.tx, schema.HOSTS):
             if host_ids is None or host["ID"] in host_ids:

@@ -23,6 +23,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema, template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     Lcm,
@@ -337,8 +338,6 @@ def _place(
 
 def summary(vm: Body) -> dict[str, Any]:
     """A VM as the module returns it (community.general one_vm's keys)."""
-    from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
-
     nics = [n for n in template.as_list(vm["TEMPLATE"], "NIC") if isinstance(n, dict)]
     return {
         "vm_id": vm["ID"],

@@ -17,7 +17,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema, template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import Subject, Target
-from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, NotFound
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
@@ -199,8 +199,6 @@ def ensure(
 ) -> tuple[bool, Body | None, Body | None]:
     """Template ``name`` (of the caller) present with exactly ``tpl``, or absent."""
     import copy
-
-    from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound
 
     pool.check_name("template", name)
     pool.check_state(state)

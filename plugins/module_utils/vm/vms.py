@@ -15,13 +15,23 @@ import time
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema, template
-from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core import (
+    events,
+    pool,
+    schema,
+    template,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
+    AuthorizationError,
+    InvalidInput,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import VmSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.domain_xml import domain_xml
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import images, networks
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import placement
 
 Body = dict[str, Any]
 Ref = int | str
@@ -72,8 +82,6 @@ def check_template(tpl: dict, instantiate: bool = False) -> None:
 
     ``instantiate`` also asks for CPU and MEMORY, which a VM needs but a template being
     written may not have yet (oned's rule)."""
-    from ansible_collections.onekit.cloud.plugins.module_utils.vm import placement
-
     _number(tpl, "CPU", float, instantiate)
     _number(tpl, "MEMORY", float, instantiate)
     _number(tpl, "VCPU", int, False)
@@ -123,9 +131,7 @@ def allocate_in(
     }
     vm_name = name or f"{tpl.get('NAME') or 'one'}-{vm_id}"
     machine["NAME"] = vm_name
-    from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
-
-    tokens.issue(vm_id, fields, w.session.onegate_endpoint)
+    events.publish(events.VM_ALLOCATED, vm_id, fields, w.session.onegate_endpoint)
     # What the hypervisor would refuse is refused now, not at deploy (no libvirt needed).
     domain_xml(VmSpec(vm_id, vm_name, machine), "kvm")
     return objects.create_in(w, schema.VMS, vm_name, fields, oid=vm_id)
@@ -218,8 +224,6 @@ def update_user_template(
     session: Session, ref: Ref, tpl: template.Source, append: bool = False
 ) -> Body:
     """``onevm update``: replace (or merge into) the VM's USER_TEMPLATE (MANAGE)."""
-    from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
-
     parsed = template.load(tpl, "the user template")
     check_user_template(session.subject, parsed, "the template")
     with session.write() as w:
@@ -255,8 +259,6 @@ RESTRICTED_ATTRIBUTES = (
 
 def check_restricted(subject: Any, tpl: dict, what: str) -> None:
     """Refuse restricted attributes in a template written by a non-admin."""
-    from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import AuthorizationError
-
     if subject.is_admin:
         return
     found = []

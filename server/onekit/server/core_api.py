@@ -23,7 +23,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import In
 from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
 from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import PoolSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.federation.proxy import operation_name
+from ansible_collections.onekit.cloud.plugins.module_utils.core.shared_writes import operation_name
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import (
     acls,
     groups,

@@ -31,9 +31,12 @@ import yaml
 from ansible_collections.onekit.cloud.plugins import module_utils
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 
-_MODULE_UTILS = Path(next(iter(module_utils.__path__)))  # as imported: through collections/
-COLLECTION_ROOT = _MODULE_UTILS.parents[1]  # .../ansible_collections/onekit/cloud (the repo)
-COLLECTIONS_PATH = _MODULE_UTILS.parents[4]
+# Where the core was imported from: collections/ansible_collections/onekit/cloud (a link
+# to the repository) in a checkout, site-packages/ansible_collections/onekit/cloud when
+# onekit is installed (`pip install .`); either holds the playbooks and the modules.
+_MODULE_UTILS = Path(next(iter(module_utils.__path__)))
+COLLECTION_ROOT = _MODULE_UTILS.parents[1]  # .../ansible_collections/onekit/cloud
+COLLECTIONS_PATH = _MODULE_UTILS.parents[4]  # the directory that holds ansible_collections/
 PLAYBOOKS = COLLECTION_ROOT / "playbooks"
 
 
