@@ -120,7 +120,7 @@ class Database:
 
     @classmethod
     def from_config(cls, db: Any, sqlite_path: str | os.PathLike, create: bool = False) -> Database:
-        """The store an instance's ``DB = [...]`` names (a ``config.DbConfig``)."""
+        """The store an instance's ``DB = [...]`` names (a ``frontend.config.DbConfig``)."""
         if db.backend == "sqlite":
             return cls.sqlite(sqlite_path, create=create)
         return cls.mysql(db.server, db.port, db.user, db.passwd, db.db_name)

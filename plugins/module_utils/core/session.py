@@ -31,7 +31,7 @@ class Session:
     # no image is made, as for a session of no instance)
     context_dir: str | None = None
     gate_secret: bytes | None = field(default=None, repr=False)
-    # a federation slave's: where writes of the shared tables go (``federation``), and
+    # a federation slave's: where writes of the shared tables go (``core.shared_writes``), and
     # the caller's credentials to send with them
     master_endpoint: str = ""
     credentials: tuple[str, str] | None = field(default=None, repr=False)

@@ -79,7 +79,7 @@ class HostStatus:
 @dataclass(frozen=True)
 class VmSpec:
     """What a deploy needs: the VM id and its resolved template (CPU, MEMORY, DISK...),
-    and the VM's context CD-ROM image built on this machine (``context_cd``), which the
+    and the VM's context CD-ROM image built on this machine (``vm.context``), which the
     driver makes available to the guest as ``hdb``."""
 
     vm_id: int

@@ -16,7 +16,7 @@ recover: failed VMs are deleted and unknown ones booted), ``cooldown_end``,
 ``scaling_cooldown`` (the cooldown the scaling under way ends with, when it is not the
 role's own). A node made by a scale-up carries ``scale_up`` until the scaling ends.
 
-Auto-scaling (``flow_policies``) is evaluated while the service is RUNNING, role by role;
+Auto-scaling (``flow.policies``) is evaluated while the service is RUNNING, role by role;
 the first role that scales takes the service to SCALING, and the others wait for it.
 """
 

@@ -4,7 +4,7 @@ own hosts and VMs, sharing users, groups, ACL rules and this very table.
 Zone 0 is the master (a standalone instance is its own zone 0); zones made with
 ``onezone create`` take ids from 100. A zone's ENDPOINT is the URL of its onekit-server
 core API, where ``onezone set`` sends the commands. Zones are written on the master only:
-a slave forwards these operations (``federation``).
+a slave forwards these operations (``federation.proxy``).
 """
 
 from __future__ import annotations

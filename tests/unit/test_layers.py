@@ -1,0 +1,113 @@
+"""The structure the design relies on (docs/architecture.md): what lint-imports cannot see.
+
+lint-imports (run by ``make lint``) holds the layers; these tests hold the rest: no onekit
+import is hidden inside a function, the adapters (server, CLIs, modules, the inventory
+plugin) carry no SQL, and every feature is plugged into the core once a front-end is
+loaded.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.onekit.cloud.plugins.module_utils.core import events, shared_writes
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import StoreError
+from ansible_collections.onekit.cloud.plugins.module_utils.federation import proxy
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend import instance  # noqa: F401
+from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
+from ansible_collections.onekit.cloud.plugins.module_utils.ha import hooks
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
+
+REPO = Path(__file__).resolve().parents[2]
+CORE = REPO / "plugins" / "module_utils"
+ADAPTERS = [
+    REPO / "server" / "onekit",
+    REPO / "plugins" / "modules",
+    REPO / "plugins" / "inventory",
+]
+SQL = re.compile(
+    r"\b(SELECT\s+\S+.*\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b|\btx\.rows\("
+)
+
+
+def _python_files(*roots: Path) -> list[Path]:
+    return sorted(p for root in roots for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _function_level_imports(path: Path) -> list[str]:
+    # A CLI may load the server (Flask and all, about a second) only in the commands that
+    # run it: every other command would pay for it at each start.
+    lazy_ok = ("onekit.server",) if "cli" in path.relative_to(REPO).parts else ()
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for inner in ast.walk(node):
+                module = getattr(inner, "module", None) or ""
+                names = [a.name for a in getattr(inner, "names", []) if isinstance(a, ast.alias)]
+                targets = [module] if module else names
+                if isinstance(inner, ast.ImportFrom | ast.Import) and any(
+                    n.startswith(("ansible_collections.onekit", "onekit"))
+                    and not (lazy_ok and n.startswith(lazy_ok))
+                    for n in targets
+                ):
+                    found.append(f"{path.relative_to(REPO)}:{inner.lineno}")
+    return found
+
+
+def test_no_onekit_import_hides_inside_a_function():
+    found = [hit for p in _python_files(CORE, *ADAPTERS) for hit in _function_level_imports(p)]
+    assert found == [], "imports inside functions (they hide cycles): " + ", ".join(found)
+
+
+def test_the_adapters_carry_no_sql():
+    found = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in _python_files(*ADAPTERS)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if SQL.search(line)
+    ]
+    assert found == [], "SQL in an adapter (move it into the core): " + ", ".join(found)
+
+
+def test_every_feature_is_plugged_in_once_a_front_end_is_loaded():
+    assert tokens.issue in events.subscribers(events.VM_ALLOCATED)
+    assert tokens.token_file in events.subscribers(events.CONTEXT_FILES)
+    assert hooks.mark_failed in events.subscribers(events.VM_FAILED)
+    assert hooks.mark_host_error in events.subscribers(events.HOST_ERROR)
+    assert shared_writes._forwarder == [proxy.forward]
+
+
+def test_subscribing_twice_runs_a_handler_once():
+    seen = []
+    events.subscribe(events.VM_FAILED, seen.append)
+    events.subscribe(events.VM_FAILED, seen.append)
+    try:
+        events.publish(events.VM_FAILED, {"ID": 1})
+        assert len(seen) == 1
+    finally:
+        events._handlers[events.VM_FAILED].remove(seen.append)
+
+
+def test_an_unknown_event_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match="vm-failed"):
+        events.subscribe("vm-exploded", print)
+
+
+class _SlaveSession:
+    master_endpoint = "http://127.0.0.1:9"
+    credentials = ("alice", "secret")
+    zone = 100
+
+
+def test_a_slave_without_the_proxy_refuses_a_shared_write_instead_of_writing_its_replica():
+    saved = list(shared_writes._forwarder)
+    shared_writes._forwarder.clear()
+    try:
+        with pytest.raises(StoreError, match="only the master does"):
+            users.create(_SlaveSession(), "bob", "pw")
+    finally:
+        shared_writes._forwarder[:] = saved
