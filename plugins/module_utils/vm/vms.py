@@ -155,6 +155,13 @@ def list_vms(session: Session, include_done: bool = False) -> list[Body]:
     return objects.list_visible(session, schema.VMS, where, params)
 
 
+def on_host(session: Session, host_id: int) -> list[Body]:
+    """The VMs that hold host ``host_id`` now (``vm_pool.hid``, kept for ACTIVE,
+    SUSPENDED and POWEROFF VMs only), those the caller may see (the server's loops, as
+    oneadmin: all)."""
+    return objects.list_visible(session, schema.VMS, "hid = ?", (host_id,))
+
+
 def chown_all(session: Session, ids: list[int], owner: Ref | None, group: Ref | None) -> None:
     """``onevm chown`` on several VMs, in one transaction."""
     with session.write() as w:

@@ -29,7 +29,6 @@ placed at once. What each hook did is logged (logger ``onekit.hooks``) and appen
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import re
 import shutil
@@ -227,9 +226,7 @@ class HookRunner:
                 "nothing done"
             )
             return
-        with self.session.read() as w:  # the VMs holding the host (vm_pool.hid)
-            rows = w.tx.rows("SELECT body FROM vm_pool WHERE hid = ?", (host_id,))
-        orders, skipped = host_error.select(host_id, [json.loads(r[0]) for r in rows], opts)
+        orders, skipped = host_error.select(host_id, vms.on_host(self.session, host_id), opts)
         for skip in skipped:
             say(f"VM {skip.vm_id} left alone: {skip.reason}")
         if not orders:
