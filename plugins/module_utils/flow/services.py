@@ -21,6 +21,7 @@ from typing import Any
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
+from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database, Tx
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     InvalidInput,
     NotAllowed,
@@ -41,7 +42,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import Fl
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.documents import SERVICE
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.service_templates import MAX_VMS
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState as S
-from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, vms
 
 Body = dict[str, Any]
 Ref = int | str
@@ -103,17 +104,27 @@ def instantiate(session: Session, template_ref: Ref, merge: Any = None) -> Body:
         return objects.create_in(w, schema.DOCUMENTS, body["name"], fields)
 
 
-def with_vms(session: Session, services: list[Body]) -> list[Body]:
-    """The services with each node's ``vm_info`` read now (``{"VM": <the VM>}``)."""
-    ids = [
+def _node_ids(services: list[Body]) -> list[int]:
+    return [
         n["deploy_id"] for s in services for r in s["TEMPLATE"]["BODY"]["roles"] for n in r["nodes"]
     ]
+
+
+def _vms_by_id(tx: Tx, ids: list[int]) -> dict[int, Body]:
+    """The VMs of these ids that exist, by id (one query)."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    return {vm["ID"]: vm for vm in pool.all_bodies(tx, schema.VMS, f"oid IN ({marks})", tuple(ids))}
+
+
+def with_vms(session: Session, services: list[Body]) -> list[Body]:
+    """The services with each node's ``vm_info`` read now (``{"VM": <the VM>}``)."""
+    ids = _node_ids(services)
     if not ids:
         return services
     with session.read() as w:
-        marks = ", ".join("?" for _ in ids)
-        found = pool.all_bodies(w.tx, schema.VMS, f"oid IN ({marks})", tuple(ids))
-    by_id = {vm["ID"]: vm for vm in found}
+        by_id = _vms_by_id(w.tx, ids)
     for service in services:
         for role in service["TEMPLATE"]["BODY"]["roles"]:
             for node in role["nodes"]:
@@ -127,6 +138,37 @@ def show(session: Session, ref: Ref) -> Body:
         service = _get(w, ref)
         w.authorize(objects.target(schema.DOCUMENTS, service), Right.USE)
     return with_vms(session, [service])[0]
+
+
+def guest_view(db: Database, vm: Body) -> Body:
+    """OneGate's ``GET /service`` for the guest of ``vm`` (the VM its token proved):
+    ``{"SERVICE": ...}``, the service its ``USER_TEMPLATE/SERVICE_ID`` names, with each
+    role's nodes and their VMs as ``vms.guest_view`` shows them (nodes whose VM is gone
+    are left out). A guest is no user: it sees its own owner's service only, so a
+    SERVICE_ID it wrote itself reaches no one else's (NotFound, as for no service)."""
+    service_id = str(vm["USER_TEMPLATE"].get("SERVICE_ID", ""))
+    with db.snapshot() as tx:
+        doc = pool.get(tx, schema.DOCUMENTS, int(service_id)) if service_id.isdigit() else None
+        if doc is None or doc.get("TYPE") != SERVICE or doc["UID"] != vm["UID"]:
+            raise NotFound(f"VM {vm['ID']} belongs to no service")
+        found = _vms_by_id(tx, _node_ids([doc]))
+    body = doc["TEMPLATE"]["BODY"]
+    roles = [
+        {
+            "name": r["name"],
+            "state": r["state"],
+            "cardinality": r["cardinality"],
+            "nodes": [
+                {"deploy_id": n["deploy_id"], "vm_info": vms.guest_view(found[n["deploy_id"]])}
+                for n in r["nodes"]
+                if n["deploy_id"] in found
+            ],
+        }
+        for r in body["roles"]
+    ]
+    return {
+        "SERVICE": {"id": doc["ID"], "name": doc["NAME"], "state": body["state"], "roles": roles}
+    }
 
 
 def list_services(session: Session) -> list[Body]:

@@ -162,6 +162,17 @@ def on_host(session: Session, host_id: int) -> list[Body]:
     return objects.list_visible(session, schema.VMS, "hid = ?", (host_id,))
 
 
+def guest_view(vm: Body) -> Body:
+    """What OneGate shows a guest of a VM, its own or one of its service's:
+    ``{"VM": ...}`` with the VM's identity, state and owner, its USER_TEMPLATE, and of its
+    TEMPLATE only NIC and CONTEXT (never the token's nonce, nor the rest of the machine)."""
+    keep = ("ID", "NAME", "STATE", "LCM_STATE", "UID", "GID", "UNAME", "GNAME", "STIME")
+    view = {k: vm[k] for k in keep if k in vm}
+    view["USER_TEMPLATE"] = vm["USER_TEMPLATE"]
+    view["TEMPLATE"] = {k: v for k, v in vm["TEMPLATE"].items() if k in ("NIC", "CONTEXT")}
+    return {"VM": view}
+
+
 def chown_all(session: Session, ids: list[int], owner: Ref | None, group: Ref | None) -> None:
     """``onevm chown`` on several VMs, in one transaction."""
     with session.write() as w:

@@ -9,14 +9,13 @@ no token or another VM's, 403 a DONE VM, 404 an unknown VM, 413 a body over 64 K
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, current_app, jsonify, request
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, NotFound
-from ansible_collections.onekit.cloud.plugins.module_utils.flow.documents import SERVICE
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import services
 from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 from onekit.server.context import store
 
 bp = Blueprint("onegate", __name__)
@@ -48,18 +47,9 @@ def _path_vm(vm_ref: str) -> str:
     return vm_ref
 
 
-def _vm_view(vm: dict) -> dict[str, Any]:
-    """What a guest sees of its VM (never the token's nonce)."""
-    keep = ("ID", "NAME", "STATE", "LCM_STATE", "UID", "GID", "UNAME", "GNAME", "STIME")
-    view = {k: vm[k] for k in keep if k in vm}
-    view["USER_TEMPLATE"] = vm["USER_TEMPLATE"]
-    view["TEMPLATE"] = {k: v for k, v in vm["TEMPLATE"].items() if k in ("NIC", "CONTEXT")}
-    return {"VM": view}
-
-
 def _put(vm_ref: str):
     vm = tokens.put(store(), _secret(), vm_ref, _token(), request.get_data())
-    return jsonify(_vm_view(vm))
+    return jsonify(vms.guest_view(vm))
 
 
 @bp.put("/vm/<vm_ref>")
@@ -74,38 +64,11 @@ def put_vm_by_header():
 
 @bp.get("/vm")
 def show_vm():
-    return jsonify(_vm_view(tokens.show(store(), _secret(), _header_vm(), _token())))
+    return jsonify(vms.guest_view(tokens.show(store(), _secret(), _header_vm(), _token())))
 
 
 @bp.get("/service")
 def show_service():
     """The guest's service: each role with its VMs' ids, names, states and IPs."""
     vm = tokens.show(store(), _secret(), _header_vm(), _token())
-    service_id = str(vm["USER_TEMPLATE"].get("SERVICE_ID", ""))
-    with store().snapshot() as tx:
-        doc = pool.get(tx, schema.DOCUMENTS, int(service_id)) if service_id.isdigit() else None
-        if doc is None or doc.get("TYPE") != SERVICE or doc["UID"] != vm["UID"]:
-            raise NotFound(f"VM {vm['ID']} belongs to no service")
-        body = doc["TEMPLATE"]["BODY"]
-        ids = [n["deploy_id"] for r in body["roles"] for n in r["nodes"]]
-        found = {}
-        if ids:
-            marks = ", ".join("?" for _ in ids)
-            found = {
-                v["ID"]: v for v in pool.all_bodies(tx, schema.VMS, f"oid IN ({marks})", tuple(ids))
-            }
-    roles = [
-        {
-            "name": r["name"],
-            "state": r["state"],
-            "cardinality": r["cardinality"],
-            "nodes": [
-                {"deploy_id": n["deploy_id"], "vm_info": _vm_view(found[n["deploy_id"]])}
-                for n in r["nodes"]
-                if n["deploy_id"] in found
-            ],
-        }
-        for r in body["roles"]
-    ]
-    service = {"id": doc["ID"], "name": doc["NAME"], "state": body["state"], "roles": roles}
-    return jsonify({"SERVICE": service})
+    return jsonify(services.guest_view(store(), vm))
