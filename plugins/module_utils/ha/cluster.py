@@ -263,20 +263,126 @@ def _int(
     return number
 
 
+_Problems = list[tuple[str, str]]
+# fence options the module computes itself (from fence.plug and the priorities)
+_RESERVED_FENCE_OPTIONS = ("pcmk_host_list", "pcmk_host_map", "pcmk_delay_base")
+
+
+@dataclass(frozen=True)
+class _FenceDraft:
+    """A node's fence device as given; ``delay`` None: derived from the priorities."""
+
+    agent: str | None = None
+    plug: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    delay: int | None = None
+    monitor_interval: int = 60
+
+
+@dataclass(frozen=True)
+class _NodeDraft:
+    """A node as given: its score and default fence delay need every node's priority."""
+
+    name: str
+    node_id: int
+    priority: int
+    address: str | None
+    fence: _FenceDraft
+
+
+@dataclass
+class _Seen:
+    """Which node (by index, the first one) took each name, node id and address so far."""
+
+    names: dict[str, int] = field(default_factory=dict)
+    ids: dict[int, int] = field(default_factory=dict)
+    addresses: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Vip:
+    address: str
+    cidr: int
+    interface: str | None
+    monitor_interval: int
+
+
+@dataclass(frozen=True)
+class _Recovery:
+    failback: bool
+    recovery: str
+    max_restarts: int
+    restart_expire_time: int
+
+
 def parse_spec(raw: Mapping[str, Any], known_agents: Iterable[str] | None = None) -> Spec:
     """Check a spec (the module's options) and return it normalised, or raise
     :class:`SpecError` listing every problem with the field it is in and the fix.
 
-    ``known_agents``: the fence agents that may be used (default: those installed here)."""
-    problems: list[tuple[str, str]] = []
+    ``known_agents``: the fence agents that may be used (default: those installed here).
+
+    Every section is checked even when an earlier one is wrong, so the error lists all the
+    problems, in the order of the sections below."""
+    problems: _Problems = []
+    known = _usable_fence_agents(known_agents)
+    prefix = _parse_prefix(raw, problems)
+    nodes, node_addresses = _parse_nodes(raw, known, problems)
+    vip = _parse_vip(raw, node_addresses, problems)
+    services = _parse_services(raw, problems)
+    recovery = _parse_recovery(raw, problems)
+    policy = _parse_no_quorum_policy(raw, problems)
+    if problems:
+        raise SpecError(problems)
+    return Spec(
+        nodes=tuple(nodes),
+        vip=vip.address,
+        vip_cidr=vip.cidr,
+        vip_if=vip.interface,
+        vip_monitor_interval=vip.monitor_interval,
+        services=services,
+        failback=recovery.failback,
+        recovery=recovery.recovery,
+        max_restarts=recovery.max_restarts,
+        restart_expire_time=recovery.restart_expire_time,
+        no_quorum_policy=policy,
+        prefix=prefix,
+    )
+
+
+def _usable_fence_agents(known_agents: Iterable[str] | None) -> set[str]:
+    """``known_agents`` (default: the installed ones), onekit's own always among them."""
     known = set(installed_fence_agents() if known_agents is None else known_agents)
     known.add(ONEKIT_FENCE_AGENT)
+    return known
+
+
+def _parse_prefix(raw: Mapping[str, Any], problems: _Problems) -> str:
     prefix = raw.get("id_prefix") or "onekit"
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", prefix):
         problems.append(("id_prefix", "must start with a letter; letters, digits, _ . - only"))
+    return prefix
 
-    # --- nodes
-    nodes_raw = raw.get("nodes") or []
+
+# ---- nodes and their fence devices
+def _parse_nodes(
+    raw: Mapping[str, Any], known: set[str], problems: _Problems
+) -> tuple[list[Node], dict[str, int]]:
+    """The nodes, and which node (by index) has each address (the VIP must be none of them)."""
+    nodes_raw = _node_list(raw.get("nodes"), problems)
+    fence_delay = _int(raw.get("fence_delay"), "fence_delay", problems, default=15)
+    seen = _Seen()
+    drafts = []
+    for index, node in enumerate(nodes_raw):
+        draft = _parse_node(node, index, seen, known, problems)
+        if draft is not None:
+            drafts.append(draft)
+    nodes = _rank_nodes(drafts, fence_delay)
+    _check_fence_delays(nodes, problems)
+    return nodes, seen.addresses
+
+
+def _node_list(value: Any, problems: _Problems) -> list[Any]:
+    nodes_raw = value or []
     if not isinstance(nodes_raw, list):
         problems.append(("nodes", "give a list of nodes"))
         nodes_raw = []
@@ -288,120 +394,162 @@ def parse_spec(raw: Mapping[str, Any], known_agents: Iterable[str] | None = None
                 "add the passive front-end(s) to nodes (each with name, priority and fence)",
             )
         )
-    fence_delay = _int(raw.get("fence_delay"), "fence_delay", problems, default=15)
-    drafts = []
-    seen_names: dict[str, int] = {}
-    seen_ids: dict[int, int] = {}
-    seen_addresses: dict[str, int] = {}
-    for index, node in enumerate(nodes_raw):
-        where = f"nodes[{index}]"
-        if not isinstance(node, Mapping):
-            problems.append((where, "give each node as a mapping with name, priority, fence"))
-            continue
-        name = node.get("name")
-        if not isinstance(name, str) or not _NODE_NAME.fullmatch(name):
-            problems.append(
-                (f"{where}.name", f"give the node's name as the cluster knows it, not {name!r}")
-            )
-            name = f"?{index}"
-        elif name in seen_names:
-            problems.append(
-                (
-                    f"{where}.name",
-                    f"duplicate node name {name!r} (also nodes[{seen_names[name]}]); "
-                    "give each node its own name",
-                )
-            )
-        seen_names.setdefault(name, index)
-        node_id = _int(node.get("node_id"), f"{where}.node_id", problems, 1, index + 1)
-        if node_id in seen_ids:
-            problems.append(
-                (
-                    f"{where}.node_id",
-                    f"duplicate node_id {node_id} (also nodes[{seen_ids[node_id]}]); "
-                    "give each node its own corosync node id",
-                )
-            )
-        seen_ids.setdefault(node_id, index)
-        priority = _int(node.get("priority"), f"{where}.priority", problems, 1, index + 1)
-        address = node.get("address")
-        if address is not None:
-            try:
-                address = str(ipaddress.ip_address(str(address)))
-            except ValueError:
-                if not _HOST_NAME.fullmatch(str(address)):
-                    problems.append(
-                        (f"{where}.address", f"{address!r} is neither an IP address nor a name")
-                    )
-                    address = None
-        if address is not None:
-            if address in seen_addresses:
-                problems.append(
-                    (
-                        f"{where}.address",
-                        f"duplicate address {address} (also nodes[{seen_addresses[address]}]); "
-                        "give each node its own address",
-                    )
-                )
-            seen_addresses.setdefault(address, index)
-        fence = node.get("fence")
-        fwhere = f"{where}.fence"
-        agent = plug = None
-        foptions: tuple = ()
-        delay = None
-        fmonitor = 60
-        if not isinstance(fence, Mapping) or not fence.get("agent"):
-            problems.append(
-                (
-                    f"{fwhere}.agent",
-                    "every node needs a fence device (stonith-enabled=true): give "
-                    f"fence: {{agent: {ONEKIT_FENCE_AGENT}, plug: <domain>, options: {{uri: "
-                    "...}}} or another installed fence agent",
-                )
-            )
-        else:
-            agent = str(fence["agent"])
-            if not _AGENT_NAME.fullmatch(agent) or agent not in known:
-                listed = ", ".join(sorted(known)[:12])
-                problems.append(
-                    (
-                        f"{fwhere}.agent",
-                        f"unknown fence agent {agent!r}; use an installed one ({listed}"
-                        f"{', ...' if len(known) > 12 else ''}) or install it (fence-agents)",
-                    )
-                )
-            plug = fence.get("plug")
-            if plug is not None:
-                plug = str(plug)
-                if not plug or ":" in plug or ";" in plug:
-                    problems.append((f"{fwhere}.plug", "a plug name cannot hold ':' or ';'"))
-            foptions = _options(fence.get("options"), f"{fwhere}.options", problems)
-            reserved = {"pcmk_host_list", "pcmk_host_map", "pcmk_delay_base"}
-            for key, _ in foptions:
-                if key in reserved:
-                    problems.append(
-                        (
-                            f"{fwhere}.options.{key}",
-                            "set by the module: use fence.plug and fence.delay instead",
-                        )
-                    )
-            if fence.get("delay") is not None:
-                delay = _int(fence.get("delay"), f"{fwhere}.delay", problems)
-            fmonitor = _int(
-                fence.get("monitor_interval"), f"{fwhere}.monitor_interval", problems, 1, 60
-            )
-        drafts.append((name, node_id, priority, address, agent, plug, foptions, delay, fmonitor))
+    return nodes_raw
 
-    # scores mirror the ordered failover domain; fence delays go the other way round
-    priorities = sorted({d[2] for d in drafts})
+
+def _parse_node(
+    node: Any, index: int, seen: _Seen, known: set[str], problems: _Problems
+) -> _NodeDraft | None:
+    """One item of ``nodes``; None when it is not even a mapping."""
+    where = f"nodes[{index}]"
+    if not isinstance(node, Mapping):
+        problems.append((where, "give each node as a mapping with name, priority, fence"))
+        return None
+    name = _parse_node_name(node.get("name"), index, seen, problems)
+    node_id = _parse_node_id(node.get("node_id"), index, seen, problems)
+    priority = _int(node.get("priority"), f"{where}.priority", problems, 1, index + 1)
+    address = _parse_node_address(node.get("address"), index, seen, problems)
+    fence = _parse_fence(node.get("fence"), f"{where}.fence", known, problems)
+    return _NodeDraft(name, node_id, priority, address, fence)
+
+
+def _parse_node_name(name: Any, index: int, seen: _Seen, problems: _Problems) -> str:
+    """The node's name; a placeholder (``?<index>``) when it is not a valid one."""
+    where = f"nodes[{index}].name"
+    if not isinstance(name, str) or not _NODE_NAME.fullmatch(name):
+        problems.append((where, f"give the node's name as the cluster knows it, not {name!r}"))
+        name = f"?{index}"
+    elif name in seen.names:
+        problems.append(
+            (
+                where,
+                f"duplicate node name {name!r} (also nodes[{seen.names[name]}]); "
+                "give each node its own name",
+            )
+        )
+    seen.names.setdefault(name, index)
+    return name
+
+
+def _parse_node_id(value: Any, index: int, seen: _Seen, problems: _Problems) -> int:
+    """The corosync node id, by default the node's place in the list (from 1)."""
+    where = f"nodes[{index}].node_id"
+    node_id = _int(value, where, problems, 1, index + 1)
+    if node_id in seen.ids:
+        problems.append(
+            (
+                where,
+                f"duplicate node_id {node_id} (also nodes[{seen.ids[node_id]}]); "
+                "give each node its own corosync node id",
+            )
+        )
+    seen.ids.setdefault(node_id, index)
+    return node_id
+
+
+def _parse_node_address(value: Any, index: int, seen: _Seen, problems: _Problems) -> str | None:
+    """An IP address (normalised) or a host name; None when not given or not valid."""
+    if value is None:
+        return None
+    where = f"nodes[{index}].address"
+    try:
+        address = str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        if not _HOST_NAME.fullmatch(str(value)):
+            problems.append((where, f"{value!r} is neither an IP address nor a name"))
+            return None
+        address = value
+    if address in seen.addresses:
+        problems.append(
+            (
+                where,
+                f"duplicate address {address} (also nodes[{seen.addresses[address]}]); "
+                "give each node its own address",
+            )
+        )
+    seen.addresses.setdefault(address, index)
+    return address
+
+
+def _parse_fence(fence: Any, where: str, known: set[str], problems: _Problems) -> _FenceDraft:
+    """A node's ``fence``: every node needs one (stonith-enabled=true)."""
+    if not isinstance(fence, Mapping) or not fence.get("agent"):
+        problems.append(
+            (
+                f"{where}.agent",
+                "every node needs a fence device (stonith-enabled=true): give "
+                f"fence: {{agent: {ONEKIT_FENCE_AGENT}, plug: <domain>, options: {{uri: "
+                "...}}} or another installed fence agent",
+            )
+        )
+        return _FenceDraft()
+    agent = _parse_fence_agent(str(fence["agent"]), where, known, problems)
+    plug = _parse_fence_plug(fence.get("plug"), where, problems)
+    options = _parse_fence_options(fence.get("options"), where, problems)
+    delay = None
+    if fence.get("delay") is not None:
+        delay = _int(fence.get("delay"), f"{where}.delay", problems)
+    monitor = _int(fence.get("monitor_interval"), f"{where}.monitor_interval", problems, 1, 60)
+    return _FenceDraft(agent, plug, options, delay, monitor)
+
+
+def _parse_fence_agent(agent: str, where: str, known: set[str], problems: _Problems) -> str:
+    if not _AGENT_NAME.fullmatch(agent) or agent not in known:
+        listed = ", ".join(sorted(known)[:12])
+        problems.append(
+            (
+                f"{where}.agent",
+                f"unknown fence agent {agent!r}; use an installed one ({listed}"
+                f"{', ...' if len(known) > 12 else ''}) or install it (fence-agents)",
+            )
+        )
+    return agent
+
+
+def _parse_fence_plug(value: Any, where: str, problems: _Problems) -> str | None:
+    """The node's name for the device: it goes into pcmk_host_map, where ':' ';' separate."""
+    if value is None:
+        return None
+    plug = str(value)
+    if not plug or ":" in plug or ";" in plug:
+        problems.append((f"{where}.plug", "a plug name cannot hold ':' or ';'"))
+    return plug
+
+
+def _parse_fence_options(
+    value: Any, where: str, problems: _Problems
+) -> tuple[tuple[str, str], ...]:
+    options = _options(value, f"{where}.options", problems)
+    for key, _ in options:
+        if key in _RESERVED_FENCE_OPTIONS:
+            problems.append(
+                (
+                    f"{where}.options.{key}",
+                    "set by the module: use fence.plug and fence.delay instead",
+                )
+            )
+    return options
+
+
+def _rank_nodes(drafts: Sequence[_NodeDraft], fence_delay: int) -> list[Node]:
+    """Scores mirror the ordered failover domain; fence delays go the other way round (the
+    preferred node's device waits longest, so the preferred node wins a fence race)."""
+    priorities = sorted({d.priority for d in drafts})
     rank = {p: i for i, p in enumerate(priorities)}
     nodes = []
-    for name, node_id, priority, address, agent, plug, foptions, delay, fmonitor in drafts:
-        score = SCORE_STEP * (len(priorities) - rank[priority])
+    for draft in drafts:
+        score = SCORE_STEP * (len(priorities) - rank[draft.priority])
+        delay = draft.fence.delay
         if delay is None:
-            delay = fence_delay * (len(priorities) - 1 - rank[priority])
-        fence_spec = Fence(agent or "", delay, plug, foptions, fmonitor)
-        nodes.append(Node(name, node_id, priority, score, fence_spec, address))
+            delay = fence_delay * (len(priorities) - 1 - rank[draft.priority])
+        f = draft.fence
+        fence = Fence(f.agent or "", delay, f.plug, f.options, f.monitor_interval)
+        nodes.append(Node(draft.name, draft.node_id, draft.priority, score, fence, draft.address))
+    return nodes
+
+
+def _check_fence_delays(nodes: Sequence[Node], problems: _Problems) -> None:
+    """No two nodes fenced after the same delay: they could shoot each other at once."""
     by_delay: dict[int, str] = {}
     for index, node in enumerate(nodes):
         other = by_delay.get(node.fence.delay)
@@ -416,19 +564,34 @@ def parse_spec(raw: Mapping[str, Any], known_agents: Iterable[str] | None = None
             )
         by_delay.setdefault(node.fence.delay, node.name)
 
-    # --- the floating IP (one-deploy's names)
-    vip_raw = raw.get("one_vip")
-    vip = ""
-    if not vip_raw:
+
+# ---- the floating IP (one-deploy's names)
+def _parse_vip(
+    raw: Mapping[str, Any], node_addresses: Mapping[str, int], problems: _Problems
+) -> _Vip:
+    vip = _parse_vip_address(raw.get("one_vip"), problems)
+    cidr = _parse_vip_cidr(raw.get("one_vip_cidr"), raw.get("one_vip"), vip, problems)
+    _check_vip_is_its_own(vip, cidr, node_addresses, problems)
+    vip_if = _parse_vip_if(raw.get("one_vip_if"), problems)
+    monitor = _int(raw.get("vip_monitor_interval"), "vip_monitor_interval", problems, 1, 20)
+    return _Vip(vip, cidr, vip_if, monitor)
+
+
+def _parse_vip_address(value: Any, problems: _Problems) -> str:
+    """The VIP, normalised; "" when missing or not an IP address."""
+    if not value:
         problems.append(("one_vip", "give the floating IP the front-end is reached at"))
-    else:
-        try:
-            vip = str(ipaddress.ip_address(str(vip_raw)))
-        except ValueError:
-            problems.append(("one_vip", f"{vip_raw!r} is not an IP address"))
-    cidr_raw = raw.get("one_vip_cidr")
-    cidr = 0
-    if cidr_raw is None or cidr_raw == "":
+        return ""
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        problems.append(("one_vip", f"{value!r} is not an IP address"))
+        return ""
+
+
+def _parse_vip_cidr(value: Any, vip_raw: Any, vip: str, problems: _Problems) -> int:
+    """The VIP's prefix length (required: IPaddr2 cannot always guess the netmask)."""
+    if value is None or value == "":
         problems.append(
             (
                 "one_vip_cidr",
@@ -436,16 +599,23 @@ def parse_spec(raw: Mapping[str, Any], known_agents: Iterable[str] | None = None
                 "IPaddr2 cannot always guess the netmask",
             )
         )
-    else:
-        cidr = _int(cidr_raw, "one_vip_cidr", problems, 1)
-        limit = 128 if vip and ipaddress.ip_address(vip).version == 6 else 32
-        if cidr > limit:
-            problems.append(("one_vip_cidr", f"must be 1 to {limit} for {vip or 'the VIP'}"))
-    if vip and vip in seen_addresses:
+        return 0
+    cidr = _int(value, "one_vip_cidr", problems, 1)
+    limit = 128 if vip and ipaddress.ip_address(vip).version == 6 else 32
+    if cidr > limit:
+        problems.append(("one_vip_cidr", f"must be 1 to {limit} for {vip or 'the VIP'}"))
+    return cidr
+
+
+def _check_vip_is_its_own(
+    vip: str, cidr: int, node_addresses: Mapping[str, int], problems: _Problems
+) -> None:
+    """The VIP is neither a node's address nor its network's address."""
+    if vip and vip in node_addresses:
         problems.append(
             (
                 "one_vip",
-                f"{vip} is the address of nodes[{seen_addresses[vip]}]: the floating IP must "
+                f"{vip} is the address of nodes[{node_addresses[vip]}]: the floating IP must "
                 "be an address of its own, not a node's",
             )
         )
@@ -453,53 +623,49 @@ def parse_spec(raw: Mapping[str, Any], known_agents: Iterable[str] | None = None
         net = ipaddress.ip_network(f"{vip}/{cidr}", strict=False)
         if vip == str(net.network_address) and net.num_addresses > 2:
             problems.append(("one_vip", f"{vip} is the network address of {net}"))
-    vip_if = raw.get("one_vip_if") or None
+
+
+def _parse_vip_if(value: Any, problems: _Problems) -> Any:
+    """The interface IPaddr2 puts the VIP on; None: IPaddr2 finds it from the routes."""
+    vip_if = value or None
     if vip_if is not None and not re.fullmatch(r"[A-Za-z0-9_.:@-]{1,15}", str(vip_if)):
         problems.append(("one_vip_if", f"{vip_if!r} is not an interface name"))
-    vip_monitor = _int(
-        raw.get("vip_monitor_interval"), "vip_monitor_interval", problems, 1, default=20
-    )
+    return vip_if
 
-    # --- services: the local DB (optional), then onekit-server
-    services = []
-    if raw.get("db_agent"):
-        agent = parse_agent(raw["db_agent"], "db_agent", problems)
-        if agent:
-            services.append(
-                Service(
-                    "db",
-                    agent,
-                    _options(raw.get("db_options"), "db_options", problems),
-                    _int(
-                        raw.get("db_monitor_interval"),
-                        "db_monitor_interval",
-                        problems,
-                        1,
-                        default=30,
-                    ),
-                    start_timeout=120,
-                    stop_timeout=120,
-                )
-            )
-    elif raw.get("db_options"):
-        problems.append(("db_options", "set db_agent too (e.g. systemd:mariadb)"))
+
+# ---- services: the local DB (optional), then onekit-server
+def _parse_services(raw: Mapping[str, Any], problems: _Problems) -> tuple[Service, ...]:
+    """The group's services after the VIP, in start order."""
+    db = _parse_db_service(raw, problems)
+    server = _parse_server_service(raw, problems)
+    return tuple(s for s in (db, server) if s is not None)
+
+
+def _parse_db_service(raw: Mapping[str, Any], problems: _Problems) -> Service | None:
+    if not raw.get("db_agent"):
+        if raw.get("db_options"):
+            problems.append(("db_options", "set db_agent too (e.g. systemd:mariadb)"))
+        return None
+    agent = parse_agent(raw["db_agent"], "db_agent", problems)
+    if not agent:
+        return None
+    options = _options(raw.get("db_options"), "db_options", problems)
+    monitor = _int(raw.get("db_monitor_interval"), "db_monitor_interval", problems, 1, 30)
+    return Service("db", agent, options, monitor, start_timeout=120, stop_timeout=120)
+
+
+def _parse_server_service(raw: Mapping[str, Any], problems: _Problems) -> Service | None:
     agent = parse_agent(raw.get("onekit_agent") or DEFAULT_SERVER_AGENT, "onekit_agent", problems)
-    if agent:
-        services.append(
-            Service(
-                "server",
-                agent,
-                _options(raw.get("onekit_options"), "onekit_options", problems),
-                _int(
-                    raw.get("onekit_monitor_interval"),
-                    "onekit_monitor_interval",
-                    problems,
-                    1,
-                    default=10,
-                ),
-            )
-        )
+    if not agent:
+        return None
+    options = _options(raw.get("onekit_options"), "onekit_options", problems)
+    monitor = _int(raw.get("onekit_monitor_interval"), "onekit_monitor_interval", problems, 1, 10)
+    return Service("server", agent, options, monitor)
 
+
+# ---- recovery and quorum
+def _parse_recovery(raw: Mapping[str, Any], problems: _Problems) -> _Recovery:
+    """Failback, and what a failed service gets (restart in place, then move)."""
     failback = raw.get("failback", True)
     if not isinstance(failback, bool):
         problems.append(("failback", "true (return to the preferred node) or false"))
@@ -509,27 +675,16 @@ def parse_spec(raw: Mapping[str, Any], known_agents: Iterable[str] | None = None
         problems.append(("recovery", f"use restart or relocate, not {recovery!r}"))
     max_restarts = _int(raw.get("max_restarts"), "max_restarts", problems, default=3)
     expire = _int(raw.get("restart_expire_time"), "restart_expire_time", problems, default=600)
+    return _Recovery(failback, recovery, max_restarts, expire)
+
+
+def _parse_no_quorum_policy(raw: Mapping[str, Any], problems: _Problems) -> str:
     policy = raw.get("no_quorum_policy") or "stop"
     if policy not in NO_QUORUM_POLICIES:
         problems.append(
             ("no_quorum_policy", f"use one of {', '.join(NO_QUORUM_POLICIES)}, not {policy!r}")
         )
-    if problems:
-        raise SpecError(problems)
-    return Spec(
-        nodes=tuple(nodes),
-        vip=vip,
-        vip_cidr=cidr,
-        vip_if=vip_if,
-        vip_monitor_interval=vip_monitor,
-        services=tuple(services),
-        failback=failback,
-        recovery=recovery,
-        max_restarts=max_restarts,
-        restart_expire_time=expire,
-        no_quorum_policy=policy,
-        prefix=prefix,
-    )
+    return policy
 
 
 def corosync_quorum(spec: Spec) -> dict[str, Any]:
