@@ -85,6 +85,11 @@ class Elsewhere:
     covered_by: str  # what runs it, or its equivalent, instead
 
 
+PACKAGED_COLLECTION = Elsewhere(
+    "would write dist/ into the checkout and install into the user's collections path",
+    "tests/integration/test_packaging.py::test_galaxy_built_collection_runs_outside_the_"
+    "repository (the same two commands into temporary directories)",
+)
 FEDERATION_PLAYBOOK = Elsewhere(
     "builds a federation of three remote front-ends (fe-a/b/c.example.com, replication from "
     "10.0.0.%) over SSH",
@@ -120,6 +125,13 @@ CANNOT_RUN: dict[str, Elsewhere] = {
         "tests/integration/test_cli_vms.py::test_guide_session (onehost create --im kvm "
         "--vm kvm on a libvirt host), test_qemu_vms.py (real QEMU guests)",
     ),
+    "pip install .": Elsewhere(
+        "would replace the editable install the suite itself runs from",
+        "tests/integration/test_packaging.py::test_pip_installed_server_and_commands (the "
+        "wheel in a new virtualenv, its commands run outside the repository)",
+    ),
+    "ansible-galaxy collection build --output-path dist": PACKAGED_COLLECTION,
+    "ansible-galaxy collection install dist/onekit-cloud-*.tar.gz": PACKAGED_COLLECTION,
     "ansible-playbook -i inventories/federation playbooks/federation.yml": FEDERATION_PLAYBOOK,
     "onezone show 100": Elsewhere(
         "zone 100 exists once the federation playbook made it",
