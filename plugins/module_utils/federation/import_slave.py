@@ -440,62 +440,107 @@ def _plan_objects(
                 plan.lines.append(f"{spec.noun} {body['ID']} {body['NAME']!r}: {', '.join(notes)}")
 
 
+@dataclass(frozen=True)
+class _Pools:
+    """The users and groups of both stores: the slave's as listed, the master's by id."""
+
+    slave_users: list[Body]
+    slave_groups: list[Body]
+    master_users: dict[int, Body]
+    master_groups: dict[int, Body]
+
+
 def plan(master_tx: Tx, slave_tx: Tx, options: Options) -> Plan:
     """Compute the import without writing anything (see the module for the rules)."""
     zone = check_zone(master_tx, options.zone_id)
     check_stores(master_tx, slave_tx)
     result = Plan(options, zone)
-
-    slave_users = pool.all_bodies(slave_tx, schema.USERS)
-    slave_groups = pool.all_bodies(slave_tx, schema.GROUPS)
-    master_users = {b["ID"]: b for b in pool.all_bodies(master_tx, schema.USERS)}
-    master_groups = {b["ID"]: b for b in pool.all_bodies(master_tx, schema.GROUPS)}
-
-    result.users = _map_pool(
-        "user",
-        slave_users,
-        list(master_users.values()),
-        options.merge_users,
-        SYSTEM_USERS,
-        _counter(_last_oid(master_tx, schema.USERS.table)),
-    )
-    result.groups = _map_pool(
-        "group",
-        slave_groups,
-        list(master_groups.values()),
-        options.merge_groups,
-        SYSTEM_GROUPS,
-        _counter(_last_oid(master_tx, schema.GROUPS.table)),
-    )
+    pools = _read_pools(master_tx, slave_tx)
+    result.users, result.groups = _map_ids(master_tx, options, pools)
     users = {m.old_id: m for m in result.users}
     groups = {m.old_id: m for m in result.groups}
     result.lines += [m.line() for m in result.users] + [m.line() for m in result.groups]
 
-    # the master's bodies after the import: copies of merged ones, remapped new ones
-    final_users: dict[int, Body] = {}
-    final_groups: dict[int, Body] = {}
-    for body in slave_groups:
+    final_groups = _final_groups(pools, users, groups)
+    final_users = _final_users(pools, users, groups, result.lines)
+    _join_memberships(pools, users, groups, final_users, final_groups)
+    _plan_master_rows(result, pools, final_users, final_groups)
+    _plan_rules(master_tx, slave_tx, result, users, groups)
+    names = {m.old_name: m.new_name for m in result.users}
+    _plan_objects(slave_tx, result, users, groups, names)
+    return result
+
+
+def _read_pools(master_tx: Tx, slave_tx: Tx) -> _Pools:
+    return _Pools(
+        slave_users=pool.all_bodies(slave_tx, schema.USERS),
+        slave_groups=pool.all_bodies(slave_tx, schema.GROUPS),
+        master_users={b["ID"]: b for b in pool.all_bodies(master_tx, schema.USERS)},
+        master_groups={b["ID"]: b for b in pool.all_bodies(master_tx, schema.GROUPS)},
+    )
+
+
+def _map_ids(master_tx: Tx, options: Options, pools: _Pools) -> tuple[list[Mapping], list[Mapping]]:
+    """What each slave user and group becomes on the master; new ones get ids after the
+    master's last one."""
+    users = _map_pool(
+        "user",
+        pools.slave_users,
+        list(pools.master_users.values()),
+        options.merge_users,
+        SYSTEM_USERS,
+        _counter(_last_oid(master_tx, schema.USERS.table)),
+    )
+    groups = _map_pool(
+        "group",
+        pools.slave_groups,
+        list(pools.master_groups.values()),
+        options.merge_groups,
+        SYSTEM_GROUPS,
+        _counter(_last_oid(master_tx, schema.GROUPS.table)),
+    )
+    return users, groups
+
+
+def _final_groups(
+    pools: _Pools, users: dict[int, Mapping], groups: dict[int, Mapping]
+) -> dict[int, Body]:
+    """The master's body of every slave group after the import, by its new id: a copy of
+    the master's group it merges into, or the slave's group renumbered (members joined
+    later by ``_join_memberships``)."""
+    final: dict[int, Body] = {}
+    for body in pools.slave_groups:
         m = groups[body["ID"]]
         if m.merged:
-            final_groups[m.new_id] = copy.deepcopy(master_groups[m.new_id])
-            _merge_template(final_groups[m.new_id], body)
+            final[m.new_id] = copy.deepcopy(pools.master_groups[m.new_id])
+            _merge_template(final[m.new_id], body)
             continue
         owner = users.get(body.get("UID"), users.get(ONEADMIN_UID))
         new = copy.deepcopy(body)
         new.update(ID=m.new_id, NAME=m.new_name, GID=m.new_id, USERS=[])
         if owner is not None:
             new.update(UID=owner.new_id, UNAME=owner.new_name)
-        final_groups[m.new_id] = new
-    for body in slave_users:
+        final[m.new_id] = new
+    return final
+
+
+def _final_users(
+    pools: _Pools, users: dict[int, Mapping], groups: dict[int, Mapping], lines: list[str]
+) -> dict[int, Body]:
+    """The master's body of every slave user after the import, by its new id (as
+    ``_final_groups``); a user whose primary group is gone goes to group users, noted in
+    ``lines``."""
+    final: dict[int, Body] = {}
+    for body in pools.slave_users:
         m = users[body["ID"]]
         if m.merged:
-            final_users[m.new_id] = copy.deepcopy(master_users[m.new_id])
-            _merge_template(final_users[m.new_id], body)
+            final[m.new_id] = copy.deepcopy(pools.master_users[m.new_id])
+            _merge_template(final[m.new_id], body)
             continue
         primary = groups.get(body.get("GID"))
         if primary is None:
             primary = groups[USERS_GID]
-            result.lines.append(
+            lines.append(
                 f"user {body['ID']} {body['NAME']!r}: primary group {body.get('GID')} does not "
                 f"exist; the user goes to group {primary.new_id} {primary.new_name!r}"
             )
@@ -508,17 +553,27 @@ def plan(master_tx: Tx, slave_tx: Tx, options: Options) -> Plan:
             GNAME=primary.new_name,
             GROUPS=[primary.new_id],
         )
-        final_users[m.new_id] = new
+        final[m.new_id] = new
+    return final
 
-    # membership, from both sides of the slave, made whole on both sides of the master
+
+def _join_memberships(
+    pools: _Pools,
+    users: dict[int, Mapping],
+    groups: dict[int, Mapping],
+    final_users: dict[int, Body],
+    final_groups: dict[int, Body],
+) -> None:
+    """Membership from both sides of the slave (a user's ``GROUPS``, a group's ``USERS``),
+    made whole on both sides of the master's bodies."""
     pairs: list[tuple[int, int]] = []
-    for body in slave_users:
+    for body in pools.slave_users:
         pairs += [
             (users[body["ID"]].new_id, groups[g].new_id)
             for g in body.get("GROUPS", [])
             if g in groups
         ]
-    for body in slave_groups:
+    for body in pools.slave_groups:
         pairs += [
             (users[u].new_id, groups[body["ID"]].new_id)
             for u in body.get("USERS", [])
@@ -531,23 +586,24 @@ def plan(master_tx: Tx, slave_tx: Tx, options: Options) -> Plan:
         if uid not in group.setdefault("USERS", []):
             group["USERS"].append(uid)
 
+
+def _plan_master_rows(
+    result: Plan, pools: _Pools, final_users: dict[int, Body], final_groups: dict[int, Body]
+) -> None:
+    """Which final bodies are new master rows and which change a master row (merged ones
+    that differ from the master's); merged ones that do not are left alone."""
     for m in result.users:
         body = final_users[m.new_id]
         if not m.merged:
             result.new_users.append(body)
-        elif body != master_users[m.new_id]:
+        elif body != pools.master_users[m.new_id]:
             result.changed_users.append(body)
     for m in result.groups:
         body = final_groups[m.new_id]
         if not m.merged:
             result.new_groups.append(body)
-        elif body != master_groups[m.new_id]:
+        elif body != pools.master_groups[m.new_id]:
             result.changed_groups.append(body)
-
-    _plan_rules(master_tx, slave_tx, result, users, groups)
-    names = {m.old_name: m.new_name for m in result.users}
-    _plan_objects(slave_tx, result, users, groups, names)
-    return result
 
 
 def preview(master: Database, slave: Database, options: Options) -> Plan:
