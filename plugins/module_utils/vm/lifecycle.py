@@ -603,6 +603,20 @@ def authorize_deploy(session: Session, vm_ref: Ref, host_ref: Ref) -> tuple[int,
         return vm["ID"], host["ID"]
 
 
+def deploy_by_hand(
+    session: Session, targets: list[tuple[Ref, Ref]], enforce: bool = True
+) -> list[Outcome]:
+    """``onevm deploy`` from a caller who has not been checked: ``authorize_deploy`` on
+    every (VM, host) first, so one refused target deploys none, then ``deploy``. The core
+    API serves it as ``lifecycle.deploy``: a remote client (another zone's CLI) may have
+    asked ``lifecycle.authorize_deploy`` first, but the server never relies on that.
+    ``deploy`` itself checks nothing: its in-process callers are the scheduler (the
+    server's own placement) and the CLI and tests, which ask ``authorize_deploy`` first
+    where a user deploys."""
+    checked = [authorize_deploy(session, vm, host) for vm, host in targets]
+    return deploy(session, checked, enforce=enforce)
+
+
 def _run(session: Session, steps: list[_Step], quick_wait: float) -> list[Outcome]:
     """Phase 2 (driver calls, hosts in parallel) and phase 3 (outcomes in one tx).
 

@@ -107,13 +107,6 @@ def _act(
     return lifecycle.act(session, refs, action, quick_wait=wait, name=name)
 
 
-def _deploy(session: Session, targets: list[tuple[Ref, Ref]], enforce: bool = True) -> Any:
-    """``onevm deploy``: the caller's rights on each VM and host are checked here, not
-    left to a previous call."""
-    checked = [tuple(lifecycle.authorize_deploy(session, vm, host)) for vm, host in targets]
-    return lifecycle.deploy(session, checked, enforce=enforce)
-
-
 def _poll_now(session: Session, _config: None = None, host_ids: list[int] | None = None) -> Any:
     """``onehost forceupdate``, with this server's monitoring settings."""
     return monitor.poll_now(session, instance().monitor_config(), host_ids)
@@ -132,7 +125,9 @@ OPERATIONS.update(
         "objects.chgrp": _chgrp,
         "objects.chmod": _chmod,
         "lifecycle.act": _act,
-        "lifecycle.deploy": _deploy,
+        # the caller's rights on each VM and host are checked by the operation itself,
+        # not left to a previous lifecycle.authorize_deploy
+        "lifecycle.deploy": lifecycle.deploy_by_hand,
         "monitor.poll_now": _poll_now,
     }
 )
