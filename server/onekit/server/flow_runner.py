@@ -18,7 +18,7 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.lcm import Plan
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
-from onekit.server.playbook_runner import PLAYBOOKS, run_local_playbook, stdout_tail
+from onekit.server.playbook_runner import PLAYBOOKS, RunnerEvent, run_playbook
 
 log = logging.getLogger("onekit.flow")
 
@@ -108,46 +108,40 @@ class FlowRunner:
         failures: list[Failure] = []
         seen: set[str] = set()
 
-        def on_event(event: dict) -> bool:
-            if event.get("event") != "runner_on_failed":
-                return True
-            res = event.get("event_data", {}).get("res", {})
-            items = res.get("sets")
-            if not isinstance(items, list):  # the task failed as a whole
-                items = [{"label": k, "failed": True, "msg": res.get("msg")} for k in owners]
+        def on_event(event: RunnerEvent) -> None:
+            if not event.failed:
+                return
+            items = event.items()
+            if items is None:  # the task failed as a whole
+                items = [{"label": k, "failed": True, "msg": event.res.get("msg")} for k in owners]
             for item in items:
                 key = item.get("label")
                 if item.get("failed") and key in owners and key not in seen:
                     seen.add(key)
                     failures.append((*owners[key], str(item.get("msg") or "failed")))
-            return True
 
         self.runs += 1
-        try:
-            runner = run_local_playbook(
-                self.instance,
-                self.data_dir,
-                STEP_PLAYBOOK,
-                {"flow_orders": orders},
-                on_event,
-                rotate_artifacts=5,
-            )
-        except Exception as err:  # the runner itself broke: every order failed
-            log.exception("ansible-runner could not run the flow step")
-            message = f"ansible-runner failed: {err}"
+        run = run_playbook(
+            self.instance,
+            self.data_dir,
+            STEP_PLAYBOOK,
+            {"flow_orders": orders},
+            on_event,
+            "the flow step",
+            log,
+            rotate_artifacts=5,
+        )
+        if run.error is not None:  # the runner itself broke: every order failed
             return StepResult(
-                "error",
-                -1,
-                [(*owners[k][:3], message) for k in owners],
-                self.runs,
+                run.status, run.rc, [(*owners[k][:3], run.error) for k in owners], self.runs
             )
-        if runner.status != "successful" or runner.rc != 0:
+        if run.failed:
             missing = [k for k in owners if k not in seen]
-            if runner.rc not in (0, 2) or (missing and not failures):
-                tail = stdout_tail(runner)
+            if run.rc not in (0, 2) or (missing and not failures):
+                tail = run.tail()
                 for key in missing:
                     failures.append((*owners[key][:3], f"the flow playbook failed: {tail}"))
-        return StepResult(runner.status, runner.rc, failures, self.runs)
+        return StepResult(run.status, run.rc, failures, self.runs)
 
 
 def _processes() -> list[tuple[int, bytes]]:

@@ -48,7 +48,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.ha import hooks, host
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 from onekit.server.playbook_runner import PLAYBOOKS as ALL_PLAYBOOKS
-from onekit.server.playbook_runner import run_local_playbook, stdout_tail, write_private_vars
+from onekit.server.playbook_runner import RunnerEvent, run_playbook, write_private_vars
 
 log = logging.getLogger("onekit.hooks")
 PLAYBOOKS = ALL_PLAYBOOKS / "hooks"
@@ -319,37 +319,33 @@ class HookRunner:
         steps, in a directory of its own (hooks of several hosts may run at once)."""
         result = PlaybookResult("error", -1)
 
-        def on_event(event: dict) -> bool:
-            kind = event.get("event", "")
-            data = event.get("event_data", {})
-            res = data.get("res", {}) if isinstance(data.get("res"), dict) else {}
-            task = str(data.get("task", ""))
-            if (
-                kind == "runner_on_start"
-                and str(data.get("task_action", "")).split(".")[-1] == "vm"
-            ):
+        def on_event(event: RunnerEvent) -> None:
+            if event.kind == "runner_on_start" and event.module == "vm":
                 result.vm_task_started = True
-            if kind == "runner_on_failed" and task.lower().startswith("fence"):
-                result.fence_error = _fence_message(res, extravars.get("fence_timeout"))
-            elif kind in ("runner_on_ok", "runner_on_failed") and isinstance(res.get("sets"), list):
-                result.items.extend(i for i in res["sets"] if isinstance(i, dict))
-            elif kind == "runner_on_failed":
-                result.error = str(res.get("msg") or "a task failed")
-            return True
+            items = event.items()
+            if event.failed and event.task.lower().startswith("fence"):
+                result.fence_error = _fence_message(event.res, extravars.get("fence_timeout"))
+            elif event.finished and items is not None:
+                result.items.extend(items)
+            elif event.failed:
+                result.error = str(event.res.get("msg") or "a task failed")
 
-        try:
-            runner = run_local_playbook(
-                self.instance, run_dir, self.playbook_path(name), extravars, on_event
-            )
-        except Exception as err:  # the runner itself broke
-            log.exception("ansible-runner could not run the %s hook", name)
-            result.error = f"ansible-runner failed: {err}"
+        run = run_playbook(
+            self.instance,
+            run_dir,
+            self.playbook_path(name),
+            extravars,
+            on_event,
+            f"the {name} hook",
+            log,
+        )
+        if run.error is not None:  # the runner itself broke
+            result.error = run.error
             return result
-        result.status, result.rc = runner.status, runner.rc
-        failed = runner.status != "successful" or runner.rc != 0
+        result.status, result.rc = run.status, run.rc
         explained = result.fence_error or result.error or any(i.get("failed") for i in result.items)
-        if failed and not explained:
-            result.error = stdout_tail(runner)  # e.g. a playbook that does not parse
+        if run.failed and not explained:
+            result.error = run.tail()  # e.g. a playbook that does not parse
         return result
 
 

@@ -11,17 +11,22 @@ extra var as a Jinja2 template, so such text would run as code on the front-end
 * every string in that file, keys included, is tagged ``!unsafe``, Ansible's own mark
   for data that is never templated: it reaches the modules exactly as written.
 
-``run_local_playbook`` is the one way the server starts a playbook; ``stdout_tail`` is how
-its loops explain a run that failed without saying why.
+``run_playbook`` is the one way the server's loops (``flow_runner``, ``hook_runner``) run
+a playbook: it hands them each ansible-runner event as a ``RunnerEvent`` (the task, its
+module, its result, the vm module's per-order ``sets``), and answers a ``PlaybookRun``,
+whose ``tail`` explains a run that failed without saying why, and whose ``error`` says
+why ansible-runner could not run it at all.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import sys
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +109,89 @@ def run_local_playbook(
         )
     finally:
         vars_file.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class RunnerEvent:
+    """What the loops read of one ansible-runner event."""
+
+    kind: str  # runner_on_start, runner_on_ok, runner_on_failed...
+    task: str  # the task's name
+    module: str  # its module's short name: vm for onekit.cloud.vm
+    res: dict[str, Any]  # the task's result ({} if it has none)
+
+    @classmethod
+    def of(cls, event: dict[str, Any]) -> RunnerEvent:
+        data = event.get("event_data") or {}
+        res = data.get("res")
+        return cls(
+            kind=str(event.get("event", "")),
+            task=str(data.get("task", "")),
+            module=str(data.get("task_action", "")).split(".")[-1],
+            res=res if isinstance(res, dict) else {},
+        )
+
+    @property
+    def failed(self) -> bool:
+        return self.kind == "runner_on_failed"
+
+    @property
+    def finished(self) -> bool:
+        """A task's result on a host (ok or failed)."""
+        return self.kind in ("runner_on_ok", "runner_on_failed")
+
+    def items(self) -> list[dict[str, Any]] | None:
+        """The vm module's result per order (``sets``), or None when the task answered
+        none (it failed as a whole, or is another module)."""
+        sets = self.res.get("sets")
+        if not isinstance(sets, list):
+            return None
+        return [item for item in sets if isinstance(item, dict)]
+
+
+@dataclass
+class PlaybookRun:
+    """How a run ended: ansible-runner's status and rc, or ``error``, why the runner
+    could not run the playbook at all (status ``error``, rc -1)."""
+
+    status: str
+    rc: int
+    runner: Any = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status != "successful" or self.rc != 0
+
+    def tail(self) -> str:
+        """Why the run failed when no task said (see ``stdout_tail``)."""
+        return stdout_tail(self.runner)
+
+
+def run_playbook(
+    instance: Instance,
+    data_dir: Path,
+    playbook: Path,
+    variables: dict[str, Any],
+    on_event: Callable[[RunnerEvent], None],
+    what: str,
+    log: logging.Logger,
+    **options: Any,
+) -> PlaybookRun:
+    """``run_local_playbook``, each event handed to ``on_event`` as it comes; a runner
+    that breaks (it could not start ansible-playbook, a bug) is logged on ``log`` as
+    "ansible-runner could not run ``what``" and answered as a run with ``error``."""
+
+    def handler(event: dict) -> bool:
+        on_event(RunnerEvent.of(event))
+        return True  # keep every event in the artifacts
+
+    try:
+        runner = run_local_playbook(instance, data_dir, playbook, variables, handler, **options)
+    except Exception as err:  # the runner itself broke
+        log.exception("ansible-runner could not run %s", what)
+        return PlaybookRun("error", -1, error=f"ansible-runner failed: {err}")
+    return PlaybookRun(runner.status, runner.rc, runner)
 
 
 def stdout_tail(runner: Any, lines: int = 3) -> str:
