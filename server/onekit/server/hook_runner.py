@@ -41,7 +41,7 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound, OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState, state_name
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.ha import hooks, host_error
@@ -296,8 +296,6 @@ class HookRunner:
             vm = vms.show(self.session, int(match.group(1)))
         except OneError:
             return ""
-        from ansible_collections.onekit.cloud.plugins.module_utils.core.states import state_name
-
         return f", now {state_name(vm['STATE'], vm['LCM_STATE'])}"
 
     # ---- ansible-runner -----------------------------------------------------------------
