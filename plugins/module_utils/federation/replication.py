@@ -27,7 +27,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import IO, Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
 
@@ -385,6 +386,19 @@ def _dump_table(server: Server, database: str, table: str, write: Callable[[str]
     return count
 
 
+_READ_LOCK = "FLUSH TABLES WITH READ LOCK"
+
+
+@dataclass(frozen=True)
+class _TablesRead:
+    """What one read of the tables under the lock gave: the binlog position at the read
+    (``primary_status``), the dump's statements and the rows per table."""
+
+    status: dict[str, Any]
+    body: list[str]
+    rows: dict[str, int]
+
+
 def dump_primary(
     server: Server,
     database: str,
@@ -400,34 +414,79 @@ def dump_primary(
     ``dest`` that is a dump of the same tables of the same database and server is kept
     unless ``force``. Returns (changed, info) with ``File``, ``Position``,
     ``Gtid_Binlog_Pos``, ``server_id``, ``rows`` (per table) and ``dumped``."""
-    db = quote_name(database)
+    tables = _dump_tables(database, tables)
+    with doing("reading the primary's server_id"):
+        server_id = server.value("SELECT @@server_id")
+    if os.path.exists(dest) and not force:
+        kept = _kept_dump(dest, database, tables, server_id)
+        if kept is not None:
+            return False, kept
+    if server.check_mode:
+        _record_dump(server, database, tables)
+        return True, {"dest": dest, "dumped": False, "server_id": server_id, "rows": {}}
+    # the temporary file comes first: a dest that cannot be written fails before the lock
+    with _replaced_atomically(dest) as handle:
+        read = _read_tables_locked(server, database, tables, where)
+        handle.write("\n".join(_dump_header(database, tables, where, server_id, read)) + "\n")
+        for piece in read.body:
+            handle.write(piece)
+    return True, {
+        "dest": dest,
+        "dumped": True,
+        "onekit": True,
+        "database": database,
+        "tables": tables,
+        "server_id": server_id,
+        "File": read.status["File"],
+        "Position": read.status["Position"],
+        "Gtid_Binlog_Pos": read.status["Gtid_Binlog_Pos"],
+        "rows": read.rows,
+    }
+
+
+def _dump_tables(database: str, tables: Sequence[str]) -> list[str]:
+    """``tables`` as a list, once the database and every table are known to be plain names
+    (they are put into SQL as names)."""
+    quote_name(database)
     tables = list(tables)
     for table in tables:
         quote_name(table)
     if not tables:
         raise ReplicationError("tables must name at least one table")
-    with doing("reading the primary's server_id"):
-        server_id = server.value("SELECT @@server_id")
-    if os.path.exists(dest) and not force:
-        header = read_dump_header(dest)
-        if (
-            header["onekit"]
-            and header["database"] == database
-            and header["tables"] == tables
-            and header["server_id"] == server_id
-        ):
-            return False, {**header, "dest": dest, "dumped": False, "rows": {}}
-    lock = "FLUSH TABLES WITH READ LOCK"
-    if server.check_mode:
-        server.change(lock, run=False)
-        server.queries += [f"SELECT * FROM {db}.{quote_name(t)}" for t in tables]
-        server.change("UNLOCK TABLES", run=False)
-        return True, {"dest": dest, "dumped": False, "server_id": server_id, "rows": {}}
-    directory = os.path.dirname(os.path.abspath(dest))
-    counts: dict[str, int] = {}
+    return tables
+
+
+def _kept_dump(
+    dest: str, database: str, tables: list[str], server_id: Any
+) -> dict[str, Any] | None:
+    """The info of the dump at ``dest`` when it is onekit's dump of the same tables of the
+    same database and server (nothing to do), else None."""
+    header = read_dump_header(dest)
+    if (
+        header["onekit"]
+        and header["database"] == database
+        and header["tables"] == tables
+        and header["server_id"] == server_id
+    ):
+        return {**header, "dest": dest, "dumped": False, "rows": {}}
+    return None
+
+
+def _record_dump(server: Server, database: str, tables: list[str]) -> None:
+    """Check mode: the statements a dump would run, none of them run."""
+    db = quote_name(database)
+    server.change(_READ_LOCK, run=False)
+    server.queries += [f"SELECT * FROM {db}.{quote_name(t)}" for t in tables]
+    server.change("UNLOCK TABLES", run=False)
+
+
+@contextmanager
+def _replaced_atomically(dest: str) -> Iterator[IO[str]]:
+    """A temporary file next to ``dest`` to write; on success it becomes ``dest`` (mode 0600),
+    on any failure it is removed and ``dest`` is left as it was."""
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (renamed or removed below)
         "w",
-        dir=directory,
+        dir=os.path.dirname(os.path.abspath(dest)),
         prefix=".dump-",
         suffix=".sql",
         delete=False,
@@ -435,48 +494,7 @@ def dump_primary(
         errors="surrogateescape",
     )
     try:
-        with doing(f"dumping {database} ({', '.join(tables)})"):
-            server.change(lock)
-            try:
-                status = primary_status(server)
-                if not status["is_primary"]:
-                    raise ReplicationError(
-                        f"the server at {where or 'login_host'} has no binary log: start it "
-                        "with log-bin (and binlog-format=ROW) to make it a primary"
-                    )
-                body: list[str] = []
-                for table in tables:
-                    server.queries.append(f"SELECT * FROM {db}.{quote_name(table)}")
-                    counts[table] = _dump_table(server, database, table, body.append)
-            finally:
-                server.change("UNLOCK TABLES")
-        taken = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        header = [
-            DUMP_MARK,
-            f"-- Database: {database}",
-            f"-- Tables: {' '.join(tables)}",
-            f"-- Primary: {where}",
-            f"-- Server_id: {server_id}",
-            f"-- Taken: {taken}",
-            f"-- File: {status['File']}",
-            f"-- Position: {status['Position']}",
-            f"-- Gtid_Binlog_Pos: {status['Gtid_Binlog_Pos'] or ''}",
-            "--",
-            "-- Position of the primary's binary log at the dump (for CHANGE MASTER TO):",
-            f"-- CHANGE MASTER TO MASTER_LOG_FILE='{status['File']}', "
-            f"MASTER_LOG_POS={status['Position']};",
-        ]
-        if status["Gtid_Binlog_Pos"] is not None:
-            header.append(f"-- SET GLOBAL gtid_slave_pos='{status['Gtid_Binlog_Pos']}';")
-        header += [
-            "",
-            "SET NAMES utf8mb4;",
-            "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';",
-            "SET SESSION foreign_key_checks = 0;",
-        ]
-        handle.write("\n".join(header) + "\n")
-        for piece in body:
-            handle.write(piece)
+        yield handle
         handle.close()
         os.chmod(handle.name, 0o600)
         os.replace(handle.name, dest)
@@ -485,19 +503,64 @@ def dump_primary(
         if os.path.exists(handle.name):
             os.unlink(handle.name)
         raise
-    info = {
-        "dest": dest,
-        "dumped": True,
-        "onekit": True,
-        "database": database,
-        "tables": tables,
-        "server_id": server_id,
-        "File": status["File"],
-        "Position": status["Position"],
-        "Gtid_Binlog_Pos": status["Gtid_Binlog_Pos"],
-        "rows": counts,
-    }
-    return True, info
+
+
+def _read_tables_locked(
+    server: Server, database: str, tables: list[str], where: str
+) -> _TablesRead:
+    """The binlog position and every table, read under one ``FLUSH TABLES WITH READ LOCK``
+    (so the position is the dump's), the lock released whatever happens."""
+    db = quote_name(database)
+    rows: dict[str, int] = {}
+    body: list[str] = []
+    with doing(f"dumping {database} ({', '.join(tables)})"):
+        server.change(_READ_LOCK)
+        try:
+            status = primary_status(server)
+            if not status["is_primary"]:
+                raise ReplicationError(
+                    f"the server at {where or 'login_host'} has no binary log: start it "
+                    "with log-bin (and binlog-format=ROW) to make it a primary"
+                )
+            for table in tables:
+                server.queries.append(f"SELECT * FROM {db}.{quote_name(table)}")
+                rows[table] = _dump_table(server, database, table, body.append)
+        finally:
+            server.change("UNLOCK TABLES")
+    return _TablesRead(status, body, rows)
+
+
+def _dump_header(
+    database: str, tables: list[str], where: str, server_id: Any, read: _TablesRead
+) -> list[str]:
+    """The dump's leading lines: what ``read_dump_header`` reads back, the position as
+    (commented) ``CHANGE MASTER TO``, and the session settings the load needs."""
+    status = read.status
+    taken = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    header = [
+        DUMP_MARK,
+        f"-- Database: {database}",
+        f"-- Tables: {' '.join(tables)}",
+        f"-- Primary: {where}",
+        f"-- Server_id: {server_id}",
+        f"-- Taken: {taken}",
+        f"-- File: {status['File']}",
+        f"-- Position: {status['Position']}",
+        f"-- Gtid_Binlog_Pos: {status['Gtid_Binlog_Pos'] or ''}",
+        "--",
+        "-- Position of the primary's binary log at the dump (for CHANGE MASTER TO):",
+        f"-- CHANGE MASTER TO MASTER_LOG_FILE='{status['File']}', "
+        f"MASTER_LOG_POS={status['Position']};",
+    ]
+    if status["Gtid_Binlog_Pos"] is not None:
+        header.append(f"-- SET GLOBAL gtid_slave_pos='{status['Gtid_Binlog_Pos']}';")
+    return [
+        *header,
+        "",
+        "SET NAMES utf8mb4;",
+        "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO';",
+        "SET SESSION foreign_key_checks = 0;",
+    ]
 
 
 _TOKEN = re.compile(
