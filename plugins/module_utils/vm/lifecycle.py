@@ -355,124 +355,200 @@ def checkpoint_path(vm: Body, host: Body) -> str:
 
 
 _RUNNING_OR_UNKNOWN = "RUNNING or UNKNOWN"
+_GONE = frozenset({MISSING, SHUTOFF})  # what a guest asked to power off becomes
+VmTest = Callable[[Body], bool]
+
+
+@dataclass
+class _Planning:
+    """One VM's action being planned (phase 1): what each planning step of ``_RULES``
+    works on."""
+
+    w: AuthTx
+    vm: Body
+    action: str
+    options: dict
+    did: str  # the guest's name on its host, as planning began
+
+    def step(
+        self, lcm: Lcm, call: Callable[[Driver], Any], wait: frozenset[str] = frozenset()
+    ) -> _Step:
+        """Enter transient state ``lcm``; ``call`` runs in phase 2 on the VM's host."""
+        host = _host_of(self.w, self.vm)
+        return _Step(self.vm["ID"], _enter(self.vm, lcm), host, call, wait)
+
+
+PlanStep = Callable[[_Planning], "_Step | None"]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One action: the states it is allowed in (``wanted`` names them when it is
+    refused), and how it is planned there."""
+
+    allowed: VmTest
+    wanted: str
+    plan: PlanStep
+
+
+def _in(state: VmState, *lcms: Lcm) -> VmTest:
+    return lambda vm: _is(vm, state, *lcms)
+
+
+def _in_any(*states: int) -> VmTest:
+    return lambda vm: vm["STATE"] in states
+
+
+def _either(*tests: VmTest) -> VmTest:
+    return lambda vm: any(test(vm) for test in tests)
+
+
+def _check_driver_method(method: str) -> None:
+    if not callable(getattr(Driver, method, None)):  # a typo in _RULES fails at import
+        raise AttributeError(f"drivers have no method {method!r}")
+
+
+# ---- planning steps: the table's plain kinds, then the actions that need their own -----
+def _becomes(state: VmState) -> PlanStep:
+    """No driver work: the action is a change of state (hold, release)."""
+
+    def plan(p: _Planning) -> None:
+        vms.set_state(p.vm, state)
+
+    return plan
+
+
+def _driver_call(lcm: Lcm, method: str, wait: frozenset[str] = frozenset()) -> PlanStep:
+    """The driver's ``method`` on the guest, through transient state ``lcm``; ``wait``:
+    the guest states that end it (an ACPI shutdown only asks the guest, then polls)."""
+    _check_driver_method(method)
+
+    def plan(p: _Planning) -> _Step:
+        did = p.did
+        return p.step(lcm, lambda d: getattr(d, method)(did), wait)
+
+    return plan
+
+
+def _in_place(method: str) -> PlanStep:
+    """A driver call with no state change: the VM stays RUNNING (oned's reboot too)."""
+    _check_driver_method(method)
+
+    def plan(p: _Planning) -> _Step:
+        host, did = _host_of(p.w, p.vm), p.did
+        return _Step(p.vm["ID"], _mark(p.vm), host, lambda d: getattr(d, method)(did))
+
+    return plan
+
+
+def _plan_stop(p: _Planning) -> _Step:
+    """The guest's memory is saved on its host; a resume restores it there only."""
+    host, did = _host_of(p.w, p.vm), p.did
+    path = checkpoint_path(p.vm, host)
+    p.vm["SAVING_TO"] = {"HID": host["ID"], "PATH": path}
+    return p.step(Lcm.SAVE_STOP, lambda d: d.save(did, path))
+
+
+def _plan_resume(p: _Planning) -> _Step | None:
+    """resume: SUSPENDED -> RUNNING, STOPPED/UNDEPLOYED -> PENDING, POWEROFF -> boot.
+    boot: UNKNOWN or POWEROFF -> deploy again on the same host."""
+    vm, did = p.vm, p.did
+    if _is(vm, VmState.SUSPENDED):
+        return p.step(Lcm.BOOT_SUSPENDED, lambda d: d.resume(did))
+    if vm["STATE"] in (VmState.STOPPED, VmState.UNDEPLOYED):
+        vms.set_state(vm, VmState.PENDING)  # the scheduler places it (restoring a checkpoint)
+        return None
+    lcm = Lcm.BOOT_POWEROFF if vm["STATE"] == VmState.POWEROFF else Lcm.BOOT_UNKNOWN
+    spec = _spec(vm, p.w.session)
+    return p.step(lcm, lambda d: d.deploy(spec))
+
+
+def _plan_snapshot(p: _Planning) -> _Step:
+    name = p.options.get("name") or f"snapshot-{int(time.time())}"
+    did = p.did
+
+    def snap(d: Driver) -> str:
+        d.snapshot_create(did, name)
+        return name
+
+    return p.step(Lcm.HOTPLUG_SNAPSHOT, snap)
+
+
+def _plan_delete(p: _Planning) -> _Step | None:
+    """A hosted VM's guest is removed, a STOPPED VM's saved memory too (oned too); any
+    other VM is DONE at once."""
+    vm, did = p.vm, p.did
+    if vm["STATE"] in schema.HOSTED_STATES:
+        return p.step(Lcm.CLEANUP_DELETE, lambda d: d.cancel(did))
+    checkpoint = vm.get("CHECKPOINT")
+    has_host = checkpoint and pool.get(p.w.tx, schema.HOSTS, checkpoint["HID"]) is not None
+    if _is(vm, VmState.STOPPED) and has_host:
+        path = checkpoint["PATH"]
+        return p.step(Lcm.CLEANUP_DELETE, lambda d: d.remove_checkpoint(path))
+    _to_done(p.w, vm)
+    return None
+
+
+def _plan_delete_recreate(p: _Planning) -> _Step | None:
+    """A FAILED VM is PENDING again at once; a hosted one's guest is discarded first."""
+    if _is(p.vm, VmState.FAILED):
+        vms.set_state(p.vm, VmState.PENDING)
+        return None
+    did = p.did
+    return p.step(Lcm.CLEANUP_RESUBMIT, lambda d: d.cancel(did))
+
+
+_RUNNING = _in(A, Lcm.RUNNING)
+_UP = _in(A, Lcm.RUNNING, Lcm.UNKNOWN)
+# Every onevm action (ACTIONS): the states it is allowed in, and how it is planned there.
+_RULES: dict[str, _Rule] = {
+    "hold": _Rule(_in(VmState.PENDING), "PENDING", _becomes(VmState.HOLD)),
+    "release": _Rule(_in(VmState.HOLD), "HOLD", _becomes(VmState.PENDING)),
+    "shutdown": _Rule(_UP, _RUNNING_OR_UNKNOWN, _driver_call(Lcm.SHUTDOWN, "shutdown", _GONE)),
+    "poweroff": _Rule(
+        _UP, _RUNNING_OR_UNKNOWN, _driver_call(Lcm.SHUTDOWN_POWEROFF, "shutdown", _GONE)
+    ),
+    "undeploy": _Rule(
+        _UP, _RUNNING_OR_UNKNOWN, _driver_call(Lcm.SHUTDOWN_UNDEPLOY, "shutdown", _GONE)
+    ),
+    "shutdown-hard": _Rule(_UP, _RUNNING_OR_UNKNOWN, _driver_call(Lcm.CANCEL, "cancel")),
+    "poweroff-hard": _Rule(_UP, _RUNNING_OR_UNKNOWN, _driver_call(Lcm.SHUTDOWN_POWEROFF, "cancel")),
+    "undeploy-hard": _Rule(_UP, _RUNNING_OR_UNKNOWN, _driver_call(Lcm.SHUTDOWN_UNDEPLOY, "cancel")),
+    "stop": _Rule(_RUNNING, "RUNNING", _plan_stop),
+    "suspend": _Rule(_RUNNING, "RUNNING", _driver_call(Lcm.SAVE_SUSPEND, "suspend")),
+    "resume": _Rule(
+        _in_any(VmState.SUSPENDED, VmState.STOPPED, VmState.UNDEPLOYED, VmState.POWEROFF),
+        "SUSPENDED, STOPPED, UNDEPLOYED or POWEROFF",
+        _plan_resume,
+    ),
+    "boot": _Rule(
+        _either(_in(A, Lcm.UNKNOWN), _in(VmState.POWEROFF)), "UNKNOWN or POWEROFF", _plan_resume
+    ),
+    "reboot": _Rule(_RUNNING, "RUNNING", _in_place("reboot")),
+    "reboot-hard": _Rule(_RUNNING, "RUNNING", _in_place("reset")),
+    "snapshot-create": _Rule(_RUNNING, "RUNNING", _plan_snapshot),
+    "delete": _Rule(lambda vm: not _is(vm, VmState.DONE), "a VM that is not DONE", _plan_delete),
+    # SUSPENDED and POWEROFF too (4.x refused them, "resume it first", which broke
+    # host_error -f; 5.x's recover --recreate takes them): the guest is discarded.
+    "delete-recreate": _Rule(
+        _in_any(VmState.FAILED, *schema.HOSTED_STATES),
+        "an ACTIVE or FAILED VM, or a SUSPENDED or POWEROFF one (resume a STOPPED or "
+        "UNDEPLOYED one first)",
+        _plan_delete_recreate,
+    ),
+}
 
 
 def _plan(w: AuthTx, vm: Body, action: str, options: dict) -> _Step | None:
-    """Check the action against the VM's state, write the transient state, return the
-    driver work (None when the action is complete already)."""
+    """Check the action against the VM's state (``_RULES``), write the transient state,
+    return the driver work (None when the action is complete already)."""
+    rule = _RULES.get(action)
+    if rule is None:
+        raise AssertionError(f"action {action!r} has no plan")  # act() checked the name
+    if not rule.allowed(vm):
+        raise _wrong_state(vm, action, rule.wanted)
     did = vm.get("DEPLOY_ID") or deploy_id_for(vm["ID"])
-    running_or_unknown = _is(vm, A, Lcm.RUNNING, Lcm.UNKNOWN)
-    gone = frozenset({MISSING, SHUTOFF})
-
-    def step(lcm: Lcm, call: Callable[[Driver], Any], wait: frozenset = frozenset()) -> _Step:
-        host = _host_of(w, vm)
-        return _Step(vm["ID"], _enter(vm, lcm), host, call, wait)
-
-    if action == "hold":
-        if not _is(vm, VmState.PENDING):
-            raise _wrong_state(vm, action, "PENDING")
-        vms.set_state(vm, VmState.HOLD)
-        return None
-    if action == "release":
-        if not _is(vm, VmState.HOLD):
-            raise _wrong_state(vm, action, "HOLD")
-        vms.set_state(vm, VmState.PENDING)
-        return None
-    if action in ("shutdown", "poweroff", "undeploy"):
-        if not running_or_unknown:
-            raise _wrong_state(vm, action, _RUNNING_OR_UNKNOWN)
-        lcm = {
-            "shutdown": Lcm.SHUTDOWN,
-            "poweroff": Lcm.SHUTDOWN_POWEROFF,
-            "undeploy": Lcm.SHUTDOWN_UNDEPLOY,
-        }[action]
-        return step(lcm, lambda d: d.shutdown(did), gone)
-    if action in ("shutdown-hard", "poweroff-hard", "undeploy-hard"):
-        if not running_or_unknown:
-            raise _wrong_state(vm, action, _RUNNING_OR_UNKNOWN)
-        lcm = {
-            "shutdown-hard": Lcm.CANCEL,
-            "poweroff-hard": Lcm.SHUTDOWN_POWEROFF,
-            "undeploy-hard": Lcm.SHUTDOWN_UNDEPLOY,
-        }[action]
-        return step(lcm, lambda d: d.cancel(did))
-    if action == "stop":
-        if not _is(vm, A, Lcm.RUNNING):
-            raise _wrong_state(vm, action, "RUNNING")
-        host = _host_of(w, vm)
-        path = checkpoint_path(vm, host)
-        vm["SAVING_TO"] = {"HID": host["ID"], "PATH": path}
-        return step(Lcm.SAVE_STOP, lambda d: d.save(did, path))
-    if action == "suspend":
-        if not _is(vm, A, Lcm.RUNNING):
-            raise _wrong_state(vm, action, "RUNNING")
-        return step(Lcm.SAVE_SUSPEND, lambda d: d.suspend(did))
-    if action in ("resume", "boot"):
-        return _plan_resume(w, vm, action, did, step)
-    if action in ("reboot", "reboot-hard"):
-        if not _is(vm, A, Lcm.RUNNING):
-            raise _wrong_state(vm, action, "RUNNING")
-        host = _host_of(w, vm)
-        call = (lambda d: d.reboot(did)) if action == "reboot" else (lambda d: d.reset(did))
-        # No state change: the VM stays RUNNING (oned does the same).
-        return _Step(vm["ID"], _mark(vm), host, call)
-    if action == "snapshot-create":
-        if not _is(vm, A, Lcm.RUNNING):
-            raise _wrong_state(vm, action, "RUNNING")
-        name = options.get("name") or f"snapshot-{int(time.time())}"
-
-        def snap(d: Driver) -> str:
-            d.snapshot_create(did, name)
-            return name
-
-        return step(Lcm.HOTPLUG_SNAPSHOT, snap)
-    if action == "delete":
-        if _is(vm, VmState.DONE):
-            raise _wrong_state(vm, action, "a VM that is not DONE")
-        if vm["STATE"] in schema.HOSTED_STATES:
-            return step(Lcm.CLEANUP_DELETE, lambda d: d.cancel(did))
-        checkpoint = vm.get("CHECKPOINT")
-        has_host = checkpoint and pool.get(w.tx, schema.HOSTS, checkpoint["HID"]) is not None
-        if _is(vm, VmState.STOPPED) and has_host:  # its saved memory goes too (oned too)
-            path = checkpoint["PATH"]
-            return step(Lcm.CLEANUP_DELETE, lambda d: d.remove_checkpoint(path))
-        _to_done(w, vm)
-        return None
-    if action == "delete-recreate":
-        if _is(vm, VmState.FAILED):
-            vms.set_state(vm, VmState.PENDING)
-            return None
-        # SUSPENDED and POWEROFF too (4.x refused them, "resume it first", which broke
-        # host_error -f; 5.x's recover --recreate takes them): the guest is discarded.
-        if vm["STATE"] not in schema.HOSTED_STATES:
-            raise _wrong_state(
-                vm,
-                action,
-                "an ACTIVE or FAILED VM, or a SUSPENDED or POWEROFF one (resume a STOPPED "
-                "or UNDEPLOYED one first)",
-            )
-        return step(Lcm.CLEANUP_RESUBMIT, lambda d: d.cancel(did))
-    raise AssertionError(f"action {action!r} has no plan")  # act() checked the name
-
-
-def _plan_resume(w: AuthTx, vm: Body, action: str, did: str, step) -> _Step | None:
-    """resume: SUSPENDED -> RUNNING, STOPPED/UNDEPLOYED -> PENDING, POWEROFF -> boot.
-    boot: UNKNOWN or POWEROFF -> deploy again on the same host."""
-    if action == "resume" and _is(vm, VmState.SUSPENDED):
-        return step(Lcm.BOOT_SUSPENDED, lambda d: d.resume(did))
-    if action == "resume" and vm["STATE"] in (VmState.STOPPED, VmState.UNDEPLOYED):
-        vms.set_state(vm, VmState.PENDING)  # the scheduler places it (restoring a checkpoint)
-        return None
-    if _is(vm, VmState.POWEROFF) or (action == "boot" and _is(vm, A, Lcm.UNKNOWN)):
-        lcm = Lcm.BOOT_POWEROFF if vm["STATE"] == VmState.POWEROFF else Lcm.BOOT_UNKNOWN
-        spec = _spec(vm, w.session)
-        return step(lcm, lambda d: d.deploy(spec), frozenset())
-    wanted = (
-        "SUSPENDED, STOPPED, UNDEPLOYED or POWEROFF"
-        if action == "resume"
-        else "UNKNOWN or POWEROFF"
-    )
-    raise _wrong_state(vm, action, wanted)
+    return rule.plan(_Planning(w, vm, action, options, did))
 
 
 # ---- running actions --------------------------------------------------------------------
