@@ -1,8 +1,14 @@
-"""What every onekit CLI shares: sub-commands, login, id lists, tables, errors.
+"""What every onekit CLI shares: sub-commands, login, id lists, tables, errors, and the
+standard commands of an object pool.
 
 A CLI declares its sub-commands with ``Cli.command``; ``Cli.main`` parses argv, runs the
 handler and turns any core error into one line on stderr and exit status 1 (argparse usage
 errors exit 2). Tables follow the OpenNebula CLI: upper-case headers, ids right-aligned.
+
+The commands every pool has (create, delete, list, show, update, rename, chown, chgrp,
+chmod) come from a ``Pool``, a declaration of the calls behind them and of how their
+answers print; ``Cli.pool(pool)`` adds them one by one, so a CLI writes only its own words
+(the help texts) and its own commands.
 """
 
 from __future__ import annotations
@@ -13,16 +19,21 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import remote
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
+from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import PoolSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.federation.proxy import operation_name
+from ansible_collections.onekit.cloud.plugins.module_utils.core.shared_writes import operation_name
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
 
 _NUMBER = re.compile(r"[0-9]+")
 MAX_RANGE = 10000
@@ -57,8 +68,6 @@ class Context:
         """The caller's user id and primary group id."""
         if self.endpoint is None:
             return self.session.subject.uid, self.session.subject.gid
-        from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
-
         user = self.call(users.show, self.instance.credentials()[0])
         return user["ID"], user["GID"]
 
@@ -148,11 +157,22 @@ class Cli:
         self._sub.required = True
 
     def command(
-        self, name: str, help: str, handler: Handler, description: str | None = None
+        self,
+        name: str,
+        help: str,
+        handler: Handler,
+        description: str | None = None,
+        arguments: Iterable[Arg] = (),
     ) -> argparse.ArgumentParser:
         parser = self._sub.add_parser(name, help=help, description=description or help)
         parser.set_defaults(handler=handler)
+        for argument in arguments:
+            parser.add_argument(*argument.names, **argument.options)
         return parser
+
+    def pool(self, pool: Pool) -> PoolCommands:
+        """The standard commands of ``pool``, to add to this CLI."""
+        return PoolCommands(self, pool)
 
     def main(self, argv: Sequence[str] | None = None) -> int:
         args = self.parser.parse_args(argv)
@@ -171,8 +191,31 @@ class Cli:
                 ctx._session.db.close()
 
 
-def add_json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-j", "--json", action="store_true", help="print JSON")
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a sub-command, declared before its parser exists."""
+
+    names: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def dest(self) -> str:
+        """The attribute argparse stores it in (its rule: ``dest``, else the first long
+        option, else the first name)."""
+        if "dest" in self.options:
+            return self.options["dest"]
+        name = next((n for n in self.names if n.startswith("--")), self.names[0])
+        return name.lstrip("-").replace("-", "_")
+
+
+def arg(*names: str, **options: Any) -> Arg:
+    """``arg("--all", action="store_true", help=...)``: ``add_argument``'s words."""
+    return Arg(names, options)
+
+
+JSON = arg("-j", "--json", action="store_true", help="print JSON")
+FILE = arg("file", help="template file (- for stdin)")
+APPEND = arg("--append", "-a", action="store_true", help="merge instead of replace")
 
 
 def id_list(text: str) -> list[str]:
@@ -273,51 +316,26 @@ def duration(seconds: float) -> str:
 
 
 def timestamp(epoch: Any) -> str:
-    import time
-
     try:
         return time.strftime("%m/%d %H:%M:%S", time.localtime(int(epoch))) if epoch else "-"
     except (TypeError, ValueError):
         return "-"
 
 
-def permissions_lines(body: dict) -> list[tuple[str, str]]:
-    from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
-
+def permissions(body: dict) -> str:
+    """The PERMISSIONS block of an owned object's ``show``."""
     owner, group, other = str(Permissions.from_json(body.get("PERMISSIONS", {}))).split()
-    return [("OWNER", owner), ("GROUP", group), ("OTHER", other)]
+    return show_fields("PERMISSIONS", [("OWNER", owner), ("GROUP", group), ("OTHER", other)])
 
 
-def add_ownership_commands(cli: Cli, spec: Any, noun: str) -> None:
-    """chown, chgrp, chmod for an owned object type (templates, VMs, images, networks)."""
-    from ansible_collections.onekit.cloud.plugins.module_utils import objects
-
-    def chown(ctx: Context, args: argparse.Namespace) -> int:
-        return ctx.for_each(
-            id_list(args.ids),
-            lambda ref: ctx.call(objects.chown, spec, ref, args.user, args.group),
-        )
-
-    def chgrp(ctx: Context, args: argparse.Namespace) -> int:
-        return ctx.for_each(
-            id_list(args.ids), lambda ref: ctx.call(objects.chgrp, spec, ref, args.group)
-        )
-
-    def chmod(ctx: Context, args: argparse.Namespace) -> int:
-        return ctx.for_each(
-            id_list(args.ids), lambda ref: ctx.call(objects.chmod, spec, ref, args.mode)
-        )
-
-    p = cli.command("chown", f"change the owner (and group) of {noun}s", chown)
-    p.add_argument("ids", help=f"{noun} ids or names: 3,4 or a range 3..7")
-    p.add_argument("user", help="new owner, id or name")
-    p.add_argument("group", nargs="?", help="new group, id or name")
-    p = cli.command("chgrp", f"change the group of {noun}s", chgrp)
-    p.add_argument("ids", help=f"{noun} ids or names")
-    p.add_argument("group", help="new group, id or name")
-    p = cli.command("chmod", f"change the permissions of {noun}s (octal, e.g. 640)", chmod)
-    p.add_argument("ids", help=f"{noun} ids or names")
-    p.add_argument("mode", help="three octal digits: owner, group, other (USE 4 MANAGE 2 ADMIN 1)")
+def owned_fields(body: dict) -> list[tuple[str, Any]]:
+    """ID NAME USER GROUP, the first fields of every owned object's show."""
+    return [
+        ("ID", body["ID"]),
+        ("NAME", body["NAME"]),
+        ("USER", body["UNAME"]),
+        ("GROUP", body["GNAME"]),
+    ]
 
 
 def owned_columns(user_width: int = 10, name_width: int = 15) -> list[Column]:
@@ -328,3 +346,242 @@ def owned_columns(user_width: int = 10, name_width: int = 15) -> list[Column]:
         Column("GROUP", lambda o: o["GNAME"], width=user_width),
         Column("NAME", lambda o: o["NAME"], width=name_width),
     ]
+
+
+Call = Callable[..., Any]
+"""An operation of a pool, ``call(conn, *args)``: conn is what ``Pool.connect`` made of the
+Context (the Context itself for the core, a REST client for OneFlow)."""
+
+
+def core(fn: Callable[..., Any], *bound: Any) -> Call:
+    """The core function ``fn`` as a pool operation: ``fn(session, *bound, *args)`` through
+    ``Context.call``, so in-process or on the active zone's front-end."""
+
+    def call(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        return ctx.call(fn, *bound, *args, **kwargs)
+
+    return call
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """chown ``(conn, ref, user, group)``, chgrp ``(conn, ref, group)``, chmod
+    ``(conn, ref, mode)``."""
+
+    chown: Call
+    chgrp: Call
+    chmod: Call
+
+    @classmethod
+    def of(cls, spec: PoolSpec) -> Ownership:
+        """Those of the core's owned object types (templates, VMs, images, networks)."""
+        return cls(core(objects.chown, spec), core(objects.chgrp, spec), core(objects.chmod, spec))
+
+
+def _itself(value: Any) -> Any:
+    return value
+
+
+def _id_and_name(_ctx: Context, body: dict) -> Sequence[tuple[str, Any]]:
+    return [("ID", body["ID"]), ("NAME", body["NAME"])]
+
+
+def _no_sections(_ctx: Context, _body: dict) -> Sequence[str]:
+    return ()
+
+
+@dataclass(frozen=True)
+class Pool:
+    """An object type as its CLI sees it: the operations behind the standard commands
+    (None: the CLI has no such command) and how their answers print.
+
+    ``key`` names the JSON: ``"IMAGE"`` makes ``show -j`` print ``{"IMAGE": {...}}`` and
+    ``list -j`` ``{"IMAGE_POOL": {"IMAGE": [...]}}``, as oned's CLI; without a key the
+    answers print as they come (the OneFlow API's are that JSON already)."""
+
+    noun: str  # "image": the object word of the default help texts
+    key: str = ""
+    title: str = ""  # show's "VIRTUAL NETWORK 3 INFORMATION" (default: key)
+    ref_arg: str = ""  # the argument naming one object (default: the noun)
+    ids_arg: str = ""  # the argument naming a list of them (default: the noun's plural)
+    connect: Callable[[Context], Any] = _itself  # the conn the operations get
+    create: Callable[[Any, argparse.Namespace], Any] | None = None  # -> the new object's id
+    list: Call | None = None  # (conn, **list options) -> answer
+    show: Call | None = None  # (conn, ref) -> answer
+    update: Call | None = None  # (conn, ref, text[, append])
+    rename: Call | None = None  # (conn, ref, name)
+    delete: Call | None = None  # (conn, ref)
+    owners: Ownership | None = None
+    rows: Callable[[Any], Sequence[Any]] = _itself  # the objects of a list answer
+    body: Callable[[Any], dict] = _itself  # the object of a show answer
+    row_json: Callable[[Any], Any] = _itself  # one object as list --json prints it
+    columns: Sequence[Column] | Callable[[Context], Sequence[Column]] = ()
+    fields: Callable[[Context, dict], Sequence[tuple[str, Any]]] = _id_and_name  # INFORMATION
+    sections: Callable[[Context, dict], Sequence[str]] = _no_sections  # the blocks after it
+
+    def __post_init__(self) -> None:
+        word = self.noun.lower().replace(" ", "_")
+        object.__setattr__(self, "title", self.title or self.key)
+        object.__setattr__(self, "ref_arg", self.ref_arg or word)
+        object.__setattr__(self, "ids_arg", self.ids_arg or f"{word}s")
+
+    def list_json(self, answer: Any) -> Any:
+        if not self.key:
+            return answer
+        return {f"{self.key}_POOL": {self.key: [self.row_json(r) for r in self.rows(answer)]}}
+
+    def show_json(self, answer: Any) -> Any:
+        return {self.key: self.body(answer)} if self.key else answer
+
+    def list_text(self, ctx: Context, answer: Any) -> str:
+        """The table of a list answer (columns may depend on the Context: the active zone)."""
+        columns = self.columns(ctx) if callable(self.columns) else self.columns
+        return table(self.rows(answer), columns)
+
+    def show_text(self, ctx: Context, answer: Any) -> str:
+        """``<TITLE> <id> INFORMATION`` and the fields, then the other blocks, a blank line
+        between each."""
+        body = self.body(answer)
+        info = show_fields(f"{self.title} {body['ID']} INFORMATION", self.fields(ctx, body))
+        return "\n\n".join([info, *self.sections(ctx, body)])
+
+
+class PoolCommands:
+    """Adds the standard commands of one pool to a CLI, each where it is called (their
+    order in ``--help``). Help texts are the CLI's; an id list takes ids, names and ranges,
+    and each of its objects is acted on in its own transaction."""
+
+    def __init__(self, cli: Cli, pool: Pool):
+        self.cli = cli
+        self.pool = pool
+
+    def _needs(self, operation: Any, command: str) -> Any:
+        """The pool's operation behind a command (a CLI that adds the command declares it)."""
+        if operation is None:
+            raise TypeError(f"{self.cli.prog} {command}: the {self.pool.noun} pool has no call")
+        return operation
+
+    def _ref(self, help: str | None, **options: Any) -> Arg:
+        return arg(self.pool.ref_arg, help=help or f"{self.pool.noun} id or name", **options)
+
+    def create(self, help: str, *arguments: Arg, description: str | None = None) -> None:
+        """``create``: prints ``ID: <id>`` of what ``pool.create(conn, args)`` made."""
+        pool, create = self.pool, self._needs(self.pool.create, "create")
+
+        def handler(ctx: Context, args: argparse.Namespace) -> None:
+            ctx.out(f"ID: {create(pool.connect(ctx), args)}")
+
+        self.cli.command("create", help, handler, description, arguments)
+
+    def each(
+        self,
+        name: str,
+        help: str,
+        call: Call,
+        *extra: Arg,
+        ids_help: str | None = None,
+        ids_arg: str | None = None,
+    ) -> None:
+        """A command running ``call(conn, ref, *extra values)`` on every object of an id
+        list: a failure is reported and the others still run (exit status 1)."""
+        pool = self.pool
+        ids = arg(ids_arg or pool.ids_arg, help=ids_help or f"{pool.noun} ids or names")
+
+        def handler(ctx: Context, args: argparse.Namespace) -> int:
+            conn = pool.connect(ctx)
+            values = [getattr(args, a.dest) for a in extra]
+            refs = id_list(getattr(args, ids.dest))
+            return ctx.for_each(refs, lambda ref: call(conn, ref, *values))
+
+        self.cli.command(name, help, handler, arguments=[ids, *extra])
+
+    def delete(self, help: str, ids_help: str | None = None) -> None:
+        self.each("delete", help, self._needs(self.pool.delete, "delete"), ids_help=ids_help)
+
+    def list(self, help: str, *options: Arg) -> None:
+        """``list [options] [-j]``: the options' values go to ``pool.list`` by keyword."""
+        pool, fetch = self.pool, self._needs(self.pool.list, "list")
+
+        def handler(ctx: Context, args: argparse.Namespace) -> None:
+            answer = fetch(pool.connect(ctx), **{o.dest: getattr(args, o.dest) for o in options})
+            if args.json:
+                ctx.json(pool.list_json(answer))
+            else:
+                ctx.out(pool.list_text(ctx, answer))
+
+        self.cli.command("list", help, handler, arguments=[*options, JSON])
+
+    def show(
+        self,
+        help: str,
+        ref_help: str | None = None,
+        default: Callable[[Context], Any] | None = None,
+    ) -> None:
+        """``show <ref> [-j]``; with ``default``, the ref may be left out (yourself)."""
+        pool, fetch = self.pool, self._needs(self.pool.show, "show")
+
+        def handler(ctx: Context, args: argparse.Namespace) -> None:
+            conn = pool.connect(ctx)
+            ref = getattr(args, pool.ref_arg)
+            if ref is None and default is not None:
+                ref = default(ctx)
+            answer = fetch(conn, ref)
+            if args.json:
+                ctx.json(pool.show_json(answer))
+            else:
+                ctx.out(pool.show_text(ctx, answer))
+
+        ref = self._ref(ref_help, **({"nargs": "?"} if default else {}))
+        self.cli.command("show", help, handler, arguments=[ref, JSON])
+
+    def update(
+        self,
+        help: str,
+        file: Arg = FILE,
+        append: Arg | None = APPEND,
+        ref_help: str | None = None,
+    ) -> None:
+        """``update <ref> <file> [--append]``: ``pool.update(conn, ref, text[, append])``."""
+        pool, update = self.pool, self._needs(self.pool.update, "update")
+
+        def handler(ctx: Context, args: argparse.Namespace) -> None:
+            conn = pool.connect(ctx)
+            text = read_template_file(getattr(args, file.dest))
+            more = (getattr(args, append.dest),) if append else ()
+            update(conn, getattr(args, pool.ref_arg), text, *more)
+
+        arguments = [self._ref(ref_help), file, *([append] if append else [])]
+        self.cli.command("update", help, handler, arguments=arguments)
+
+    def rename(self, help: str, ref_help: str | None = None) -> None:
+        pool, rename = self.pool, self._needs(self.pool.rename, "rename")
+
+        def handler(ctx: Context, args: argparse.Namespace) -> None:
+            rename(pool.connect(ctx), getattr(args, pool.ref_arg), args.name)
+
+        name = arg("name", help="the new name")
+        self.cli.command("rename", help, handler, arguments=[self._ref(ref_help), name])
+
+    def ownership(self, mode_example: str = "640") -> None:
+        """chown, chgrp and chmod (their id list is ``ids`` in every CLI)."""
+        noun = self.pool.noun
+        owners: Ownership = self._needs(self.pool.owners, "chown")
+        self.each(
+            "chown",
+            f"change the owner (and group) of {noun}s",
+            owners.chown,
+            arg("user", help="new owner, id or name"),
+            arg("group", nargs="?", help="new group, id or name"),
+            ids_help=f"{noun} ids or names: 3,4 or a range 3..7",
+            ids_arg="ids",
+        )
+        group = arg("group", help="new group, id or name")
+        self.each("chgrp", f"change the group of {noun}s", owners.chgrp, group, ids_arg="ids")
+        mode = arg("mode", help="three octal digits: owner, group, other (USE 4 MANAGE 2 ADMIN 1)")
+        self.each(
+            "chmod",
+            f"change the permissions of {noun}s (octal, e.g. {mode_example})",
+            owners.chmod,
+            mode,
+            ids_arg="ids",
+        )

@@ -5,7 +5,8 @@ Endpoint from ``ONEFLOW_URL``, else the instance's own OneFlow server (``:host:`
 credentials from the file named by ``ONE_AUTH`` (else ``$ONEKIT_HOME/one_auth``), as
 OpenNebula's CLIs read them.
 An error answer becomes the core error of its status, so the CLI prints the server's
-message and exits 1.
+message and exits 1. ``rest_pool`` makes the API's documents a ``Pool``, for the standard
+commands of both CLIs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
@@ -29,6 +31,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     OneError,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from onekit.cli.common import Context, Ownership, Pool
 
 DEFAULT_URL = "http://localhost:2474"
 _ERRORS: dict[int, type[OneError]] = {
@@ -108,10 +111,49 @@ def part(ref: str) -> str:
     return urllib.parse.quote(ref.strip(), safe="")
 
 
-def top(render, delay: float) -> None:
+def top(render: Callable[[], str], delay: float) -> None:
     """``top``: clear the screen and print ``render()`` every ``delay`` s until Ctrl-C."""
     while True:
         text = render()
         print("\033[H\033[2J", end="")
         print(text)
         time.sleep(delay)
+
+
+def _connect(_ctx: Context) -> FlowClient:
+    return FlowClient()
+
+
+def rest_pool(path: str, noun: str, **declared: Any) -> Pool:
+    """The documents under ``path`` (``/service``) as a ``Pool`` whose operations are
+    requests of one FlowClient per command; --json prints the API's answers as they are."""
+
+    def at(ref: str) -> str:
+        return f"{path}/{part(ref)}"
+
+    def chown(client: FlowClient, ref: str, user: str, group: str | None) -> Any:
+        params = {"owner_id": user} | ({"group_id": group} if group else {})
+        return client.action(f"{at(ref)}/action", "chown", params)
+
+    return Pool(
+        noun=noun,
+        ref_arg="id",
+        ids_arg="ids",
+        connect=_connect,
+        list=lambda client: client.call("GET", path),
+        show=lambda client, ref: client.call("GET", at(ref)),
+        update=lambda client, ref, text: client.call("PUT", at(ref), text),
+        delete=lambda client, ref: client.call("DELETE", at(ref)),
+        owners=Ownership(
+            chown=chown,
+            chgrp=lambda client, ref, group: client.action(
+                f"{at(ref)}/action", "chgrp", {"group_id": group}
+            ),
+            chmod=lambda client, ref, mode: client.action(
+                f"{at(ref)}/action", "chmod", {"octet": mode}
+            ),
+        ),
+        rows=documents,
+        body=lambda answer: answer["DOCUMENT"],
+        **declared,
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
 from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
@@ -21,42 +22,33 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import Fl
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import name as state_name
 from onekit.cli.common import (
+    Call,
     Cli,
     Column,
     Context,
-    add_json_flag,
-    id_list,
     owned_columns,
-    permissions_lines,
+    owned_fields,
+    permissions,
     read_template_file,
     read_text_file,
     show_fields,
     table,
 )
-from onekit.cli.flow_client import FlowClient, documents, part, top
-from onekit.cli.oneflow_template import add_ownership
+from onekit.cli.flow_client import FlowClient, part, rest_pool, top
 from onekit.cli.onevm import state_columns
 
 PATH = "/service"
 
 
-def _list_table(client: FlowClient) -> str:
-    rows = documents(client.call("GET", PATH))
-    state = Column("STATE", lambda s: state_name(s["TEMPLATE"]["BODY"]["state"]))
-    return table(rows, [*owned_columns(10, 15), state])
-
-
-def _list(ctx: Context, args: argparse.Namespace) -> None:
-    client = FlowClient()
-    if args.json:
-        ctx.json(client.call("GET", PATH))
-        return
-    ctx.out(_list_table(client))
-
-
 def _top(ctx: Context, args: argparse.Namespace) -> None:
     client = FlowClient()
-    top(lambda: _show_text(client, args.id) if args.id else _list_table(client), args.delay)
+
+    def render() -> str:
+        if args.id:
+            return SERVICES.show_text(ctx, client.call("GET", f"{PATH}/{part(args.id)}"))
+        return SERVICES.list_text(ctx, client.call("GET", PATH))
+
+    top(render, args.delay)
 
 
 UP, DOWN = "\u2191", "\u2193"  # a node being made by a scale-up, one being shut down
@@ -142,23 +134,22 @@ def _log_line(entry: dict) -> str:
     return f"{stamp} [{entry['severity']}] {entry['message']}"
 
 
-def _show_text(client: FlowClient, ref: str) -> str:
-    service = client.call("GET", f"{PATH}/{part(ref)}")["DOCUMENT"]
+def _fields(_ctx: Context, service: dict) -> list[tuple[str, Any]]:
     body = service["TEMPLATE"]["BODY"]
     fields = [
-        ("ID", service["ID"]),
-        ("NAME", service["NAME"]),
-        ("USER", service["UNAME"]),
-        ("GROUP", service["GNAME"]),
+        *owned_fields(service),
         ("STRATEGY", body.get("deployment", "none")),
         ("SERVICE STATE", state_name(body["state"])),
     ]
     if body.get("shutdown_action"):
         fields.append(("SHUTDOWN", body["shutdown_action"]))
-    parts = [
-        show_fields(f"SERVICE {service['ID']} INFORMATION", fields),
-        show_fields("PERMISSIONS", permissions_lines(service)),
-    ]
+    return fields
+
+
+def _sections(_ctx: Context, service: dict) -> list[str]:
+    """PERMISSIONS, each role with its VMs and rules, the log."""
+    body = service["TEMPLATE"]["BODY"]
+    parts = [permissions(service)]
     now = time.time()
     for role in body["roles"]:
         role_fields = [("ROLE STATE", state_name(role["state"]))]
@@ -172,31 +163,25 @@ def _show_text(client: FlowClient, ref: str) -> str:
         rules = _elasticity(role)
         parts.append(text + ("\n\n" + rules if rules else ""))
     parts.append("\n".join(["LOG MESSAGES", *(_log_line(e) for e in body.get("log", []))]))
-    return "\n\n".join(parts)
+    return parts
 
 
-def _show(ctx: Context, args: argparse.Namespace) -> None:
-    client = FlowClient()
-    if args.json:
-        ctx.json(client.call("GET", f"{PATH}/{part(args.id)}"))
-        return
-    ctx.out(_show_text(client, args.id))
+SERVICES = rest_pool(
+    PATH,
+    "service",
+    title="SERVICE",
+    columns=[
+        *owned_columns(10, 15),
+        Column("STATE", lambda s: state_name(s["TEMPLATE"]["BODY"]["state"])),
+    ],
+    fields=_fields,
+    sections=_sections,
+)
 
 
-def _delete(ctx: Context, args: argparse.Namespace) -> int:
-    client = FlowClient()
-    return ctx.for_each(id_list(args.ids), lambda ref: client.call("DELETE", f"{PATH}/{part(ref)}"))
-
-
-def _perform(perform: str):
-    def run(ctx: Context, args: argparse.Namespace) -> int:
-        client = FlowClient()
-        return ctx.for_each(
-            id_list(args.ids),
-            lambda ref: client.action(f"{PATH}/{part(ref)}/action", perform),
-        )
-
-    return run
+def _perform(perform: str) -> Call:
+    """A service action, ``pool.each``'s call on every service of the list."""
+    return lambda client, ref: client.action(f"{PATH}/{part(ref)}/action", perform)
 
 
 def _scale(ctx: Context, args: argparse.Namespace) -> None:
@@ -246,26 +231,23 @@ def build() -> Cli:
         "Manage OneFlow services through the OneFlow API "
         "($ONEFLOW_URL, default http://localhost:2474; credentials from $ONE_AUTH).",
     )
-    p = cli.command("list", "list the services you may use", _list)
-    add_json_flag(p)
-    p = cli.command("show", "show a service: roles, their VMs, the log", _show)
-    p.add_argument("id", help="service id or name")
-    add_json_flag(p)
+    pool = cli.pool(SERVICES)
+    pool.list("list the services you may use")
+    pool.show("show a service: roles, their VMs, the log")
     p = cli.command("top", "list the services (or show one), refreshed (Ctrl-C stops)", _top)
     p.add_argument("id", nargs="?", help="a service to show instead of the list")
     p.add_argument("-d", "--delay", type=float, default=3.0, help="seconds between refreshes")
-    p = cli.command("delete", "delete services and their VMs, from any state", _delete)
-    p.add_argument("ids", help="service ids or names: 3,4 or a range 3..7")
-    p = cli.command(
+    pool.delete(
+        "delete services and their VMs, from any state", "service ids or names: 3,4 or a range 3..7"
+    )
+    pool.each(
         "shutdown", "shut a service's VMs down (children first with straight)", _perform("shutdown")
     )
-    p.add_argument("ids", help="service ids or names")
-    p = cli.command(
+    pool.each(
         "recover",
         "retry what failed (FAILED_*), heal a WARNING, end a COOLDOWN",
         _perform("recover"),
     )
-    p.add_argument("ids", help="service ids or names")
     p = cli.command("scale", "set the cardinality of a role", _scale)
     p.add_argument("id", help="service id or name")
     p.add_argument("role", help="role name")
@@ -300,7 +282,7 @@ def build() -> Cli:
     p.add_argument("--start", help="the time of step 0 (default: now), e.g. 2026-11-30 08:59")
     p.add_argument("--until", type=float, help="seconds to run (default: past the last sample)")
     p.add_argument("--time-zone", default="", help="zone of scheduled policies (IANA name)")
-    add_ownership(cli, "service", PATH)
+    pool.ownership(mode_example="604")
     return cli
 
 

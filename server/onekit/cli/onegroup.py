@@ -6,72 +6,45 @@ import argparse
 from collections.abc import Sequence
 
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups
-from onekit.cli.common import Cli, Column, Context, add_json_flag, id_list, show_fields, table
+from onekit.cli.common import Cli, Column, Context, Pool, arg, core
 
 
-def _create(ctx: Context, args: argparse.Namespace) -> None:
-    group = ctx.call(groups.create, args.name, resources=args.resources or None)
-    ctx.out(f"ID: {group['ID']}")
+def _create(ctx: Context, args: argparse.Namespace) -> int:
+    return ctx.call(groups.create, args.name, resources=args.resources or None)["ID"]
 
 
-def _delete(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(id_list(args.groups), lambda ref: ctx.call(groups.delete, ref))
-
-
-def _list(ctx: Context, args: argparse.Namespace) -> None:
-    rows = ctx.call(groups.list_groups)
-    if args.json:
-        ctx.json({"GROUP_POOL": {"GROUP": rows}})
-        return
-    ctx.out(
-        table(
-            rows,
-            [
-                Column("ID", lambda g: g["ID"], right=True, width=4),
-                Column("NAME", lambda g: g["NAME"], width=15),
-                Column("USERS", lambda g: len(g["USERS"]), right=True, width=5),
-            ],
-        )
-    )
-
-
-def _show(ctx: Context, args: argparse.Namespace) -> None:
-    ref = args.group if args.group is not None else ctx.me()[1]
-    group = ctx.call(groups.show, ref)
-    if args.json:
-        ctx.json({"GROUP": group})
-        return
-    ctx.out(
-        show_fields(
-            f"GROUP {group['ID']} INFORMATION",
-            [
-                ("ID", group["ID"]),
-                ("NAME", group["NAME"]),
-            ],
-        )
-    )
-    ctx.out("\nUSERS\nID")
-    for uid in group["USERS"]:
-        ctx.out(str(uid))
+GROUPS = Pool(
+    noun="group",
+    key="GROUP",
+    create=_create,
+    list=core(groups.list_groups),
+    show=core(groups.show),
+    delete=core(groups.delete),
+    columns=[
+        Column("ID", lambda g: g["ID"], right=True, width=4),
+        Column("NAME", lambda g: g["NAME"], width=15),
+        Column("USERS", lambda g: len(g["USERS"]), right=True, width=5),
+    ],
+    sections=lambda _ctx, group: ["\n".join(["USERS", "ID", *map(str, group["USERS"])])],
+)
 
 
 def build() -> Cli:
     cli = Cli("onegroup", "Manage onekit groups.")
-    p = cli.command("create", "create a group; prints its ID", _create)
-    p.add_argument("name", help="group name")
-    p.add_argument(
-        "--resources",
-        default=groups.DEFAULT_RESOURCES,
-        help="what its users may create, '+'-joined "
-        f"(default {groups.DEFAULT_RESOURCES}; '' for nothing)",
+    pool = cli.pool(GROUPS)
+    pool.create(
+        "create a group; prints its ID",
+        arg("name", help="group name"),
+        arg(
+            "--resources",
+            default=groups.DEFAULT_RESOURCES,
+            help="what its users may create, '+'-joined "
+            f"(default {groups.DEFAULT_RESOURCES}; '' for nothing)",
+        ),
     )
-    p = cli.command("delete", "delete empty groups", _delete)
-    p.add_argument("groups", help="group ids or names: 100,101,web or a range 100..104")
-    p = cli.command("list", "list the groups you may see", _list)
-    add_json_flag(p)
-    p = cli.command("show", "show a group (default: your primary group)", _show)
-    p.add_argument("group", nargs="?", help="group id or name")
-    add_json_flag(p)
+    pool.delete("delete empty groups", "group ids or names: 100,101,web or a range 100..104")
+    pool.list("list the groups you may see")
+    pool.show("show a group (default: your primary group)", default=lambda ctx: ctx.me()[1])
     return cli
 
 

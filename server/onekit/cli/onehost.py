@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
@@ -19,12 +20,13 @@ from onekit.cli.common import (
     Cli,
     Column,
     Context,
-    add_json_flag,
+    Pool,
+    arg,
+    core,
     id_list,
     read_template_file,
     show_fields,
     size,
-    table,
     timestamp,
 )
 
@@ -50,22 +52,6 @@ def _create(ctx: Context, args: argparse.Namespace) -> None:
                 )
 
 
-def _delete(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(id_list(args.hosts), lambda ref: ctx.call(hosts.delete, ref))
-
-
-def _enable(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(id_list(args.hosts), lambda ref: ctx.call(hosts.enable, ref))
-
-
-def _disable(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(id_list(args.hosts), lambda ref: ctx.call(hosts.disable, ref))
-
-
-def _update(ctx: Context, args: argparse.Namespace) -> None:
-    ctx.call(hosts.update, args.host, read_template_file(args.template), args.append)
-
-
 def _monitor(ctx: Context, args: argparse.Namespace) -> int:
     """Poll now (what the server does every MONITORING_INTERVAL)."""
     ids = [ctx.call(hosts.show, ref)["ID"] for ref in id_list(args.hosts)] if args.hosts else None
@@ -79,85 +65,70 @@ def _monitor(ctx: Context, args: argparse.Namespace) -> int:
     return status
 
 
-def _allocated(used: int, total: int, unit) -> str:
+def _allocated(used: int, total: int, unit: Callable[[Any], str]) -> str:
     percent = f" ({100 * used // total}%)" if total else ""
     return f"{unit(used)} / {unit(total)}{percent}"
 
 
-def _list(ctx: Context, args: argparse.Namespace) -> None:
-    rows = ctx.call(hosts.list_hosts)
-    if args.json:
-        ctx.json({"HOST_POOL": {"HOST": rows}})
-        return
-    ctx.out(
-        table(
-            rows,
-            [
-                Column("ID", lambda h: h["ID"], right=True, width=4),
-                Column("NAME", lambda h: h["NAME"], width=15),
-                Column("CLUSTER", lambda h: h.get("CLUSTER") or "-", width=10),
-                Column("RVM", lambda h: h["HOST_SHARE"]["RUNNING_VMS"], right=True, width=4),
-                Column(
-                    "ALLOCATED_CPU",
-                    lambda h: _allocated(
-                        h["HOST_SHARE"]["CPU_USAGE"], h["HOST_SHARE"]["MAX_CPU"], str
-                    ),
-                    right=True,
-                ),
-                Column(
-                    "ALLOCATED_MEM",
-                    lambda h: _allocated(
-                        h["HOST_SHARE"]["MEM_USAGE"], h["HOST_SHARE"]["MAX_MEM"], size
-                    ),
-                    right=True,
-                ),
-                Column("STAT", lambda h: host_short_state(h["STATE"]), width=4),
-            ],
-        )
-    )
+def _fields(_ctx: Context, host: dict) -> list[tuple[str, Any]]:
+    return [
+        ("ID", host["ID"]),
+        ("NAME", host["NAME"]),
+        ("CLUSTER", host.get("CLUSTER") or "-"),
+        ("STATE", HostState(host["STATE"]).name),
+        ("IM_MAD", host["IM_MAD"]),
+        ("VM_MAD", host["VM_MAD"]),
+        ("VN_MAD", host["VN_MAD"]),
+        ("URI", hosts.uri_of(host)),
+        ("LAST MONITORING TIME", timestamp(host["LAST_MON_TIME"])),
+    ]
 
 
-def _show(ctx: Context, args: argparse.Namespace) -> None:
-    host = ctx.call(hosts.show, args.host)
-    if args.json:
-        ctx.json({"HOST": host})
-        return
+def _sections(_ctx: Context, host: dict) -> list[str]:
     share = host["HOST_SHARE"]
-    ctx.out(
-        show_fields(
-            f"HOST {host['ID']} INFORMATION",
-            [
-                ("ID", host["ID"]),
-                ("NAME", host["NAME"]),
-                ("CLUSTER", host.get("CLUSTER") or "-"),
-                ("STATE", HostState(host["STATE"]).name),
-                ("IM_MAD", host["IM_MAD"]),
-                ("VM_MAD", host["VM_MAD"]),
-                ("VN_MAD", host["VN_MAD"]),
-                ("URI", hosts.uri_of(host)),
-                ("LAST MONITORING TIME", timestamp(host["LAST_MON_TIME"])),
-            ],
-        )
-    )
-    ctx.out()
-    ctx.out(
-        show_fields(
-            "HOST SHARES",
-            [
-                ("TOTAL MEM", size(share["MAX_MEM"])),
-                ("USED MEM (REAL)", size(share["USED_MEM"])),
-                ("USED MEM (ALLOCATED)", size(share["MEM_USAGE"])),
-                ("TOTAL CPU", share["MAX_CPU"]),
-                ("USED CPU (REAL)", share["USED_CPU"]),
-                ("USED CPU (ALLOCATED)", share["CPU_USAGE"]),
-                ("RUNNING VMS", share["RUNNING_VMS"]),
-            ],
-        )
-    )
-    ctx.out("\nMONITORING INFORMATION")
-    ctx.out(template.dumps(host["TEMPLATE"]).rstrip())
-    ctx.out("\nVIRTUAL MACHINES")
-    ctx.out(" ".join(str(v) for v in host["VMS"]) or "-")
+    shares = [
+        ("TOTAL MEM", size(share["MAX_MEM"])),
+        ("USED MEM (REAL)", size(share["USED_MEM"])),
+        ("USED MEM (ALLOCATED)", size(share["MEM_USAGE"])),
+        ("TOTAL CPU", share["MAX_CPU"]),
+        ("USED CPU (REAL)", share["USED_CPU"]),
+        ("USED CPU (ALLOCATED)", share["CPU_USAGE"]),
+        ("RUNNING VMS", share["RUNNING_VMS"]),
+    ]
+    return [
+        show_fields("HOST SHARES", shares),
+        "MONITORING INFORMATION\n" + template.dumps(host["TEMPLATE"]).rstrip(),
+        "VIRTUAL MACHINES\n" + (" ".join(str(v) for v in host["VMS"]) or "-"),
+    ]
+
+
+HOSTS = Pool(
+    noun="host",
+    key="HOST",
+    list=core(hosts.list_hosts),
+    show=core(hosts.show),
+    update=core(hosts.update),
+    delete=core(hosts.delete),
+    columns=[
+        Column("ID", lambda h: h["ID"], right=True, width=4),
+        Column("NAME", lambda h: h["NAME"], width=15),
+        Column("CLUSTER", lambda h: h.get("CLUSTER") or "-", width=10),
+        Column("RVM", lambda h: h["HOST_SHARE"]["RUNNING_VMS"], right=True, width=4),
+        Column(
+            "ALLOCATED_CPU",
+            lambda h: _allocated(h["HOST_SHARE"]["CPU_USAGE"], h["HOST_SHARE"]["MAX_CPU"], str),
+            right=True,
+        ),
+        Column(
+            "ALLOCATED_MEM",
+            lambda h: _allocated(h["HOST_SHARE"]["MEM_USAGE"], h["HOST_SHARE"]["MAX_MEM"], size),
+            right=True,
+        ),
+        Column("STAT", lambda h: host_short_state(h["STATE"]), width=4),
+    ],
+    fields=_fields,
+    sections=_sections,
+)
 
 
 def build() -> Cli:
@@ -177,24 +148,19 @@ def build() -> Cli:
     p.add_argument("--uri", help="libvirt URI (default qemu+ssh://<name>/system)")
     p.add_argument("--template", help="a file of host attributes (PRIORITY, RESERVED_CPU...)")
     p.add_argument("--no-monitor", action="store_true", help="do not poll the host now")
-    for name, handler, text in (
-        ("delete", _delete, "delete hosts that run no VMs"),
-        ("enable", _enable, "enable hosts"),
-        ("disable", _disable, "disable hosts (no new VMs)"),
-    ):
-        p = cli.command(name, text, handler)
-        p.add_argument("hosts", help="host ids or names: 0,1 or a range 0..3")
-    p = cli.command("update", "replace (or --append to) a host's attributes", _update)
-    p.add_argument("host", help="host id or name")
-    p.add_argument("template", help="file with the attributes (- for stdin)")
-    p.add_argument("--append", "-a", action="store_true", help="merge instead of replace")
+    pool = cli.pool(HOSTS)
+    ids_help = "host ids or names: 0,1 or a range 0..3"
+    pool.delete("delete hosts that run no VMs", ids_help)
+    pool.each("enable", "enable hosts", core(hosts.enable), ids_help=ids_help)
+    pool.each("disable", "disable hosts (no new VMs)", core(hosts.disable), ids_help=ids_help)
+    pool.update(
+        "replace (or --append to) a host's attributes",
+        arg("template", help="file with the attributes (- for stdin)"),
+    )
     p = cli.command("forceupdate", "poll hosts now and print their states", _monitor)
     p.add_argument("hosts", nargs="?", help="host ids or names (default: all)")
-    p = cli.command("list", "list hosts", _list)
-    add_json_flag(p)
-    p = cli.command("show", "show a host", _show)
-    p.add_argument("host", help="host id or name")
-    add_json_flag(p)
+    pool.list("list hosts")
+    pool.show("show a host")
     return cli
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema, template
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
@@ -12,34 +13,25 @@ from onekit.cli.common import (
     Cli,
     Column,
     Context,
-    add_json_flag,
-    add_ownership_commands,
-    id_list,
+    Ownership,
+    Pool,
+    arg,
+    core,
     owned_columns,
-    permissions_lines,
+    owned_fields,
+    permissions,
     read_template_file,
-    show_fields,
-    table,
     timestamp,
 )
 from onekit.cli.placement import place
 
 
-def _create(ctx: Context, args: argparse.Namespace) -> None:
-    body = ctx.call(templates.create, read_template_file(args.file), name=args.name)
-    ctx.out(f"ID: {body['ID']}")
-
-
-def _update(ctx: Context, args: argparse.Namespace) -> None:
-    ctx.call(templates.update, args.template, read_template_file(args.file), args.append)
+def _create(ctx: Context, args: argparse.Namespace) -> int:
+    return ctx.call(templates.create, read_template_file(args.file), name=args.name)["ID"]
 
 
 def _clone(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out(f"ID: {ctx.call(templates.clone, args.template, args.name)['ID']}")
-
-
-def _delete(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.for_each(id_list(args.templates), lambda ref: ctx.call(templates.delete, ref))
 
 
 def _instantiate(ctx: Context, args: argparse.Namespace) -> int:
@@ -54,59 +46,47 @@ def _instantiate(ctx: Context, args: argparse.Namespace) -> int:
     return place(ctx, [vm["ID"] for vm in created])
 
 
-def _list(ctx: Context, args: argparse.Namespace) -> None:
-    rows = ctx.call(templates.list_templates)
-    if args.json:
-        ctx.json({"VMTEMPLATE_POOL": {"VMTEMPLATE": rows}})
-        return
-    ctx.out(
-        table(
-            rows,
-            [
-                *owned_columns(),
-                Column("REGTIME", lambda t: timestamp(t["REGTIME"]), right=True),
-            ],
-        )
-    )
+def _fields(_ctx: Context, body: dict) -> list[tuple[str, Any]]:
+    return [
+        *owned_fields(body),
+        ("REGISTER TIME", timestamp(body["REGTIME"])),
+    ]
 
 
-def _show(ctx: Context, args: argparse.Namespace) -> None:
-    body = ctx.call(templates.show, args.template)
-    if args.json:
-        ctx.json({"VMTEMPLATE": body})
-        return
-    ctx.out(
-        show_fields(
-            f"TEMPLATE {body['ID']} INFORMATION",
-            [
-                ("ID", body["ID"]),
-                ("NAME", body["NAME"]),
-                ("USER", body["UNAME"]),
-                ("GROUP", body["GNAME"]),
-                ("REGISTER TIME", timestamp(body["REGTIME"])),
-            ],
-        )
-    )
-    ctx.out()
-    ctx.out(show_fields("PERMISSIONS", permissions_lines(body)))
-    ctx.out("\nTEMPLATE CONTENTS")
-    ctx.out(template.dumps(body["TEMPLATE"]).rstrip())
+def _sections(_ctx: Context, body: dict) -> list[str]:
+    contents = template.dumps(body["TEMPLATE"]).rstrip()
+    return [permissions(body), f"TEMPLATE CONTENTS\n{contents}"]
+
+
+TEMPLATES = Pool(
+    noun="template",
+    key="VMTEMPLATE",
+    title="TEMPLATE",
+    create=_create,
+    list=core(templates.list_templates),
+    show=core(templates.show),
+    update=core(templates.update),
+    delete=core(templates.delete),
+    owners=Ownership.of(schema.TEMPLATES),
+    columns=[*owned_columns(), Column("REGTIME", lambda t: timestamp(t["REGTIME"]), right=True)],
+    fields=_fields,
+    sections=_sections,
+)
 
 
 def build() -> Cli:
     cli = Cli("onetemplate", "Manage VM templates (OpenNebula template syntax).")
-    p = cli.command("create", "register a template file; prints its ID", _create)
-    p.add_argument("file", help="template file (- for stdin); its NAME names the template")
-    p.add_argument("--name", help="name it this instead")
-    p = cli.command("update", "replace (or --append to) a template", _update)
-    p.add_argument("template", help="template id or name")
-    p.add_argument("file", help="template file (- for stdin)")
-    p.add_argument("--append", "-a", action="store_true", help="merge instead of replace")
+    pool = cli.pool(TEMPLATES)
+    pool.create(
+        "register a template file; prints its ID",
+        arg("file", help="template file (- for stdin); its NAME names the template"),
+        arg("--name", help="name it this instead"),
+    )
+    pool.update("replace (or --append to) a template")
     p = cli.command("clone", "copy a template under a new name", _clone)
     p.add_argument("template", help="template id or name")
     p.add_argument("name", help="the copy's name")
-    p = cli.command("delete", "delete templates", _delete)
-    p.add_argument("templates", help="template ids or names: 0,1 or a range 0..3")
+    pool.delete("delete templates", "template ids or names: 0,1 or a range 0..3")
     p = cli.command(
         "instantiate",
         "create VMs from a template and place them; prints their IDs",
@@ -119,12 +99,9 @@ def build() -> Cli:
     p.add_argument("--name", "-n", help="VM name; %%i is the index when several are made")
     p.add_argument("--hold", action="store_true", help="create them on HOLD (not placed)")
     p.add_argument("--extra", help="a file of attributes merged over the template")
-    p = cli.command("list", "list the templates you may see", _list)
-    add_json_flag(p)
-    p = cli.command("show", "show a template", _show)
-    p.add_argument("template", help="template id or name")
-    add_json_flag(p)
-    add_ownership_commands(cli, schema.TEMPLATES, "template")
+    pool.list("list the templates you may see")
+    pool.show("show a template")
+    pool.ownership()
     return cli
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema, template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
@@ -18,12 +19,15 @@ from onekit.cli.common import (
     Cli,
     Column,
     Context,
-    add_json_flag,
-    add_ownership_commands,
+    Ownership,
+    Pool,
+    arg,
+    core,
     duration,
     id_list,
     owned_columns,
-    permissions_lines,
+    owned_fields,
+    permissions,
     read_template_file,
     show_fields,
     size,
@@ -91,18 +95,6 @@ def _recover(ctx: Context, args: argparse.Namespace) -> int:
     return status
 
 
-def _update(ctx: Context, args: argparse.Namespace) -> None:
-    ctx.call(vms.update_user_template, args.vm, read_template_file(args.file), args.append)
-
-
-def _list(ctx: Context, args: argparse.Namespace) -> None:
-    rows = ctx.call(vms.list_vms, include_done=args.all)
-    if args.json:
-        ctx.json({"VM_POOL": {"VM": rows}})
-        return
-    ctx.out(table(rows, [*owned_columns(8, 14), *state_columns(time.time())]))
-
-
 def state_columns(now: float) -> list[Column]:
     """STAT UCPU UMEM HOST TIME: a VM's state and use (``onevm list``, ``oneflow show``)."""
     return [
@@ -114,69 +106,62 @@ def state_columns(now: float) -> list[Column]:
     ]
 
 
-def _show(ctx: Context, args: argparse.Namespace) -> None:
-    vm = ctx.call(vms.show, args.vm)
-    if args.json:
-        ctx.json({"VM": vm})
-        return
+def _fields(_ctx: Context, vm: dict) -> list[tuple[str, Any]]:
     active = vm["STATE"] == VmState.ACTIVE
-    ctx.out(
-        show_fields(
-            f"VIRTUAL MACHINE {vm['ID']} INFORMATION",
-            [
-                ("ID", vm["ID"]),
-                ("NAME", vm["NAME"]),
-                ("USER", vm["UNAME"]),
-                ("GROUP", vm["GNAME"]),
-                ("STATE", VmState(vm["STATE"]).name),
-                ("LCM_STATE", Lcm(vm["LCM_STATE"]).name if active else "LCM_INIT"),
-                ("RESCHED", "Yes" if vm.get("RESCHED") else "No"),
-                ("HOST", vms.host_name(vm) or "-"),
-                ("START TIME", timestamp(vm["STIME"])),
-                ("END TIME", timestamp(vm["ETIME"])),
-                ("DEPLOY ID", vm.get("DEPLOY_ID") or "-"),
-            ],
-        )
-    )
+    return [
+        *owned_fields(vm),
+        ("STATE", VmState(vm["STATE"]).name),
+        ("LCM_STATE", Lcm(vm["LCM_STATE"]).name if active else "LCM_INIT"),
+        ("RESCHED", "Yes" if vm.get("RESCHED") else "No"),
+        ("HOST", vms.host_name(vm) or "-"),
+        ("START TIME", timestamp(vm["STIME"])),
+        ("END TIME", timestamp(vm["ETIME"])),
+        ("DEPLOY ID", vm.get("DEPLOY_ID") or "-"),
+    ]
+
+
+def _sections(_ctx: Context, vm: dict) -> list[str]:
+    """Monitoring, permissions, the history (if any), the templates."""
     mon = vm.get("MONITORING", {})
-    ctx.out()
-    ctx.out(
-        show_fields(
-            "VIRTUAL MACHINE MONITORING",
-            [
-                ("USED MEMORY", size(mon.get("MEMORY", 0))),
-                ("USED CPU", mon.get("CPU", 0)),
-                ("NET_TX", size((mon.get("NETTX") or 0) / 1024)),
-                ("NET_RX", size((mon.get("NETRX") or 0) / 1024)),
-            ],
-        )
-    )
-    ctx.out()
-    ctx.out(show_fields("PERMISSIONS", permissions_lines(vm)))
+    monitoring = [
+        ("USED MEMORY", size(mon.get("MEMORY", 0))),
+        ("USED CPU", mon.get("CPU", 0)),
+        ("NET_TX", size((mon.get("NETTX") or 0) / 1024)),
+        ("NET_RX", size((mon.get("NETRX") or 0) / 1024)),
+    ]
+    blocks = [show_fields("VIRTUAL MACHINE MONITORING", monitoring), permissions(vm)]
     history = vm.get("HISTORY_RECORDS") or []
     if history:
-        ctx.out("\nVIRTUAL MACHINE HISTORY")
-        ctx.out(
-            table(
-                history,
-                [
-                    Column("SEQ", lambda h: h["SEQ"], right=True, width=4),
-                    Column("HOST", lambda h: h["HOSTNAME"], width=12),
-                    Column("ACTION", lambda h: h["ACTION"], width=14),
-                    Column("REASON", lambda h: h["REASON"], width=6),
-                    Column("START", lambda h: timestamp(h["STIME"]), right=True),
-                    Column(
-                        "TIME",
-                        lambda h: duration((h["ETIME"] or time.time()) - h["STIME"]),
-                        right=True,
-                    ),
-                ],
-            )
-        )
-    ctx.out("\nUSER TEMPLATE")
-    ctx.out(template.dumps(vm["USER_TEMPLATE"]).rstrip())
-    ctx.out("\nVIRTUAL MACHINE TEMPLATE")
-    ctx.out(template.dumps(vm["TEMPLATE"]).rstrip())
+        columns = [
+            Column("SEQ", lambda h: h["SEQ"], right=True, width=4),
+            Column("HOST", lambda h: h["HOSTNAME"], width=12),
+            Column("ACTION", lambda h: h["ACTION"], width=14),
+            Column("REASON", lambda h: h["REASON"], width=6),
+            Column("START", lambda h: timestamp(h["STIME"]), right=True),
+            Column(
+                "TIME", lambda h: duration((h["ETIME"] or time.time()) - h["STIME"]), right=True
+            ),
+        ]
+        blocks.append("VIRTUAL MACHINE HISTORY\n" + table(history, columns))
+    return [
+        *blocks,
+        "USER TEMPLATE\n" + template.dumps(vm["USER_TEMPLATE"]).rstrip(),
+        "VIRTUAL MACHINE TEMPLATE\n" + template.dumps(vm["TEMPLATE"]).rstrip(),
+    ]
+
+
+VMS = Pool(
+    noun="VM",
+    key="VM",
+    title="VIRTUAL MACHINE",
+    list=core(vms.list_vms),
+    show=core(vms.show),
+    update=core(vms.update_user_template),
+    owners=Ownership.of(schema.VMS),
+    columns=lambda _ctx: [*owned_columns(8, 14), *state_columns(time.time())],
+    fields=_fields,
+    sections=_sections,
+)
 
 
 _ACTIONS = (
@@ -241,17 +226,14 @@ def build() -> Cli:
         ("--recreate", "resubmit the VM (PENDING, its state lost), in any state it held a host"),
     ):
         how.add_argument(flag, dest="operation", action="store_const", const=flag[2:], help=text)
-    p = cli.command("update", "replace (or --append to) a VM's user template", _update)
-    p.add_argument("vm", help="VM id or name")
-    p.add_argument("file", help="template file (- for stdin)")
-    p.add_argument("--append", "-a", action="store_true", help="merge instead of replace")
-    p = cli.command("list", "list VMs (not DONE ones unless --all)", _list)
-    p.add_argument("--all", action="store_true", help="include DONE VMs")
-    add_json_flag(p)
-    p = cli.command("show", "show a VM", _show)
-    p.add_argument("vm", help="VM id or name")
-    add_json_flag(p)
-    add_ownership_commands(cli, schema.VMS, "VM")
+    pool = cli.pool(VMS)
+    pool.update("replace (or --append to) a VM's user template")
+    pool.list(
+        "list VMs (not DONE ones unless --all)",
+        arg("--all", dest="include_done", action="store_true", help="include DONE VMs"),
+    )
+    pool.show("show a VM")
+    pool.ownership()
     return cli
 
 
