@@ -7,11 +7,14 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import replace
+from importlib import resources
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, NotFound
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
 from onekit.cli.common import Cli, Context, Handler
 
 _DB_OPTIONS = ("db_server", "db_port", "db_user", "db_passwd", "db_name")
@@ -58,12 +61,7 @@ def _examples(ctx: Context) -> None:
     """The embedded default: host localhost on libvirt's test driver, through a libvirtd
     of this instance's own that the running server runs, and the example templates; what
     exists already is left alone."""
-    from importlib import resources
-
-    from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound
-    from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
-    from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
-    from onekit.server.sim_host import SimHost
+    from onekit.server.sim_host import SimHost  # the server's, loaded only for init
 
     name, uri = EMBEDDED_HOST, SimHost(ctx.instance.sim_dir).uri
     try:
