@@ -3,14 +3,19 @@
 It adds the connection options of the ``onekit.cloud.connection`` doc fragment, logs in
 lazily, turns core errors into ``fail_json`` with the core's message, and builds the
 result with ``diff`` when Ansible asks for one.
+
+A module may take its argument spec from its own DOCUMENTATION
+(:func:`documented_argument_spec`), so its options are written once.
 """
 
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.common.yaml import yaml_load
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
@@ -22,6 +27,31 @@ CONNECTION_ARGS: dict[str, dict[str, Any]] = {
     "api_username": {"type": "str", "fallback": (env_fallback, ["ONE_USERNAME"])},
     "api_password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["ONE_PASSWORD"])},
 }
+
+# what an option's documentation says that its argument spec says too; the rest
+# (description, version_added...) is for the reader, and suboptions become options
+_SPEC_KEYS = ("type", "elements", "choices", "default", "required", "aliases")
+
+
+def documented_argument_spec(documentation: str) -> dict[str, dict[str, Any]]:
+    """The argument spec of the options a module's DOCUMENTATION declares (suboptions
+    included; the doc fragments' options are not in it).
+
+    The reverse way round cannot work: ansible-doc and validate-modules read DOCUMENTATION
+    as a literal string without running the module. Taken from it, the spec agrees with
+    the documentation by construction, which validate-modules checks. Spec keys the
+    documentation has no field for (``no_log``, ``fallback``...) the module adds itself."""
+    return _argument_spec(yaml_load(documentation)["options"])
+
+
+def _argument_spec(options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    spec: dict[str, dict[str, Any]] = {}
+    for name, doc in options.items():
+        entry = {key: doc[key] for key in _SPEC_KEYS if key in doc}
+        if "suboptions" in doc:
+            entry["options"] = _argument_spec(doc["suboptions"])
+        spec[name] = entry
+    return spec
 
 
 def check_endpoint(instance: Instance, url: str | None) -> None:
