@@ -38,7 +38,7 @@ options:
   state:
     description: The state the VMs end in. V(absent) deletes them.
     type: str
-    choices: [present, running, poweroff, suspended, stopped, undeployed, absent]
+    choices: &states [present, running, poweroff, suspended, stopped, undeployed, absent]
     default: present
   hard:
     description: Power off and undeploy without ACPI (at once).
@@ -91,9 +91,9 @@ options:
       - An action to run on O(instance_ids), as C(onevm <action>) does; the task always
         reports a change. Not used with O(state).
     type: str
-    choices: [shutdown, shutdown-hard, undeploy, undeploy-hard, poweroff, poweroff-hard, hold,
-              release, stop, suspend, resume, boot, reboot, reboot-hard, delete,
-              delete-recreate, snapshot-create]
+    choices: &actions [shutdown, shutdown-hard, undeploy, undeploy-hard, poweroff, poweroff-hard,
+                       hold, release, stop, suspend, resume, boot, reboot, reboot-hard, delete,
+                       delete-recreate, snapshot-create]
   owner_id:
     description:
       - The user new VMs belong to (and the set's VMs are given to), as C(onevm chown).
@@ -121,7 +121,7 @@ options:
       state:
         description: The item's O(state) (default - the module's; C(present) with O(sets[].action)).
         type: str
-        choices: [present, running, poweroff, suspended, stopped, undeployed, absent]
+        choices: *states
       template_id:
         description: As O(template_id).
         type: int
@@ -138,17 +138,6 @@ options:
       exact_count:
         description: As O(exact_count).
         type: int
-      count_labels:
-        description: As O(count_labels).
-        type: list
-        elements: str
-      labels:
-        description: As O(labels).
-        type: list
-        elements: str
-      hard:
-        description: As O(hard) (default - the module's).
-        type: bool
       names:
         description: As O(names).
         type: list
@@ -156,15 +145,24 @@ options:
       count_attributes:
         description: As O(count_attributes).
         type: dict
+      count_labels:
+        description: As O(count_labels).
+        type: list
+        elements: str
       attributes:
         description: As O(attributes).
         type: dict
+      labels:
+        description: As O(labels).
+        type: list
+        elements: str
+      hard:
+        description: As O(hard) (default - the module's).
+        type: bool
       action:
         description: As O(action).
         type: str
-        choices: [shutdown, shutdown-hard, undeploy, undeploy-hard, poweroff, poweroff-hard,
-                  hold, release, stop, suspend, resume, boot, reboot, reboot-hard, delete,
-                  delete-recreate, snapshot-create]
+        choices: *actions
       owner_id:
         description: As O(owner_id).
         type: int
@@ -286,6 +284,7 @@ sets:
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
     OnekitModule,
+    documented_argument_spec,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
     lifecycle,
@@ -410,48 +409,15 @@ def apply_sets(m: OnekitModule) -> dict:
     return result
 
 
-_SET_OPTIONS = {
-    "label": {"type": "str"},
-    "state": {"type": "str", "choices": list(vm_sets.STATES)},
-    "template_id": {"type": "int"},
-    "template_name": {"type": "str"},
-    "instance_ids": {"type": "list", "elements": "int"},
-    "count": {"type": "int"},
-    "exact_count": {"type": "int"},
-    "names": {"type": "list", "elements": "str"},
-    "count_attributes": {"type": "dict"},
-    "count_labels": {"type": "list", "elements": "str"},
-    "attributes": {"type": "dict"},
-    "labels": {"type": "list", "elements": "str"},
-    "hard": {"type": "bool"},
-    "action": {"type": "str", "choices": list(lifecycle.ACTIONS)},
-    "owner_id": {"type": "int"},
-    "group_id": {"type": "int"},
-    "extra_template": {"type": "str"},
-}
+# DOCUMENTATION is the one definition of the options: the argument spec is read from it
+# (the top level's and, for sets, the items'), so the two cannot disagree
+ARGUMENT_SPEC = documented_argument_spec(DOCUMENTATION)
+_SET_OPTIONS = ARGUMENT_SPEC["sets"]["options"]
 
 
 def main() -> None:
     OnekitModule(
-        {
-            "template_id": {"type": "int"},
-            "template_name": {"type": "str"},
-            "instance_ids": {"type": "list", "elements": "int", "aliases": ["ids"]},
-            "state": {"type": "str", "default": "present", "choices": list(vm_sets.STATES)},
-            "hard": {"type": "bool", "default": False},
-            "count": {"type": "int", "default": 1},
-            "exact_count": {"type": "int"},
-            "count_attributes": {"type": "dict", "default": {}},
-            "count_labels": {"type": "list", "elements": "str", "default": []},
-            "attributes": {"type": "dict", "default": {}},
-            "labels": {"type": "list", "elements": "str", "default": []},
-            "names": {"type": "list", "elements": "str"},
-            "action": {"type": "str", "choices": list(lifecycle.ACTIONS)},
-            "owner_id": {"type": "int"},
-            "group_id": {"type": "int"},
-            "extra_template": {"type": "str"},
-            "sets": {"type": "list", "elements": "dict", "options": _SET_OPTIONS},
-        },
+        ARGUMENT_SPEC,
         mutually_exclusive=[
             ("template_id", "template_name"),
             ("instance_ids", "exact_count", "names"),
