@@ -117,7 +117,6 @@ host:
       sample: 16777216
 """
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
     OnekitModule,
@@ -158,7 +157,7 @@ def apply(m: OnekitModule) -> dict:
     )
     if changed and after is not None and p["monitor"] and not m.check_mode:
         instance = Instance.locate(p["onekit_home"])
-        monitor.cycle(Session.system(m.session.db), instance.monitor_config(), [after["ID"]])
+        monitor.first_poll(m.session, instance.monitor_config(), [after["ID"]])
         after = hosts.show(m.session, after["ID"])
     result = summary(after if p["state"] != "absent" else before)
     return m.result(changed, summary(before), summary(after), host=result)

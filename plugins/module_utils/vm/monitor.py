@@ -329,6 +329,13 @@ def history(session: Session, host_id: int) -> list[dict]:
     return [{"TIME": t, **json.loads(b)} for t, b in rows]
 
 
+def first_poll(session: Session, config: MonitorConfig, host_ids: list[int]) -> list[HostReport]:
+    """The first monitoring pass of hosts the caller has just registered, so they are
+    usable at once. oned monitors every host it knows, whoever registered it: the pass runs
+    with the system's rights, not the caller's (who may lack ADMIN on the host)."""
+    return cycle(Session.system(session.db), config, host_ids)
+
+
 def poll_now(
     session: Session, config: MonitorConfig, host_ids: list[int] | None = None
 ) -> list[HostReport]:

@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import template
-from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
     host_short_state,
@@ -36,8 +35,7 @@ def _monitor_now(ctx: Context, host_ids: list[int]) -> list[monitor.HostReport]:
     zone's server monitors its own hosts)."""
     if ctx.endpoint is not None:
         return []
-    system = Session.system(ctx.session.db)
-    return monitor.cycle(system, ctx.instance.monitor_config(), host_ids)
+    return monitor.first_poll(ctx.session, ctx.instance.monitor_config(), host_ids)
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> None:
