@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.frontend import insta
 from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
 from ansible_collections.onekit.cloud.plugins.module_utils.ha import hooks
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, sets
+from ansible_collections.onekit.cloud.plugins.modules import vm as vm_module
 
 REPO = Path(__file__).resolve().parents[2]
 CORE = REPO / "plugins" / "module_utils"
@@ -111,3 +115,32 @@ def test_a_slave_without_the_proxy_refuses_a_shared_write_instead_of_writing_its
             users.create(_SlaveSession(), "bob", "pw")
     finally:
         shared_writes._forwarder[:] = saved
+
+
+def test_the_vm_module_offers_every_state_and_action_the_core_has():
+    """vm.py's options come from its DOCUMENTATION alone: a state or action the core gains
+    must be documented there too, or the module would refuse it."""
+    spec = vm_module.ARGUMENT_SPEC
+    assert tuple(spec["state"]["choices"]) == sets.STATES
+    assert tuple(spec["action"]["choices"]) == lifecycle.ACTIONS
+    assert spec["sets"]["options"]["state"]["choices"] == spec["state"]["choices"]
+    assert spec["sets"]["options"]["action"]["choices"] == spec["action"]["choices"]
+
+
+def test_the_core_loads_without_libvirt_and_a_host_says_what_is_missing():
+    """ansible-test's sanity venv (and a controller) may lack libvirt-python: the modules
+    must still load, and only a host's driver fails, naming the fix."""
+    code = (
+        "import sys; sys.modules['libvirt'] = None\n"
+        "from ansible_collections.onekit.cloud.plugins.module_utils import drivers\n"
+        "from ansible_collections.onekit.cloud.plugins.module_utils.frontend import instance\n"
+        "try:\n"
+        "    drivers.driver_for({'NAME': 'kvm1', 'VM_MAD': 'kvm', 'TEMPLATE': {}})\n"
+        "except drivers.DriverError as err:\n"
+        "    print(err)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("host kvm1: the libvirt Python bindings cannot be imported")
+    assert "pip install libvirt-python" in out
