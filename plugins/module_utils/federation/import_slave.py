@@ -166,6 +166,19 @@ def check_zone(master_tx: Tx, zone_id: Any) -> Body:
     return zone
 
 
+def master_zone_for_slave(master: Database, zone_id: Any) -> Body:
+    """``check_zone`` in a read of the master's store (``onedb import-slave`` asks first)."""
+    with master.snapshot() as tx:
+        return check_zone(tx, zone_id)
+
+
+def master_endpoint(master: Database) -> str:
+    """The master's own ENDPOINT, as its zone 0 says (for the slave's next steps)."""
+    with master.snapshot() as tx:
+        zone = pool.get(tx, schema.ZONES, MASTER_ZONE)
+    return (zone or {}).get("TEMPLATE", {}).get("ENDPOINT") or "<the master's endpoint>"
+
+
 def _is_slave_store(tx: Tx) -> bool:
     row = tx.row("SELECT is_slave FROM local_db_versioning ORDER BY oid DESC LIMIT 1")
     return bool(row and row[0])

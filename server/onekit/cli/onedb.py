@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     Conflict,
@@ -221,11 +220,6 @@ def _import_slave(ctx: Context, args: argparse.Namespace) -> int:
             db.close()
 
 
-def _check_zone(master: Database, zone_id: int) -> dict:
-    with master.snapshot() as tx:
-        return import_slave.check_zone(tx, zone_id)
-
-
 def _run(
     ctx: Context, args: argparse.Namespace, home: Instance, slave: Database, master: Database
 ) -> int:
@@ -236,7 +230,7 @@ def _run(
             "Please enter the zone ID that you created to represent the new slave:"
         )
         zone_id = _ask("Zone ID: ", _zone_answer, "--zone-id")
-    zone = _check_zone(master, zone_id)
+    zone = import_slave.master_zone_for_slave(master, zone_id)
     if args.zone_id is None:
         ctx.out(f"The slave will be imported as zone {zone['ID']} {zone['NAME']!r}.\n")
     merge_users, merge_groups = args.merge_users, args.merge_groups
@@ -282,7 +276,7 @@ def _run(
         _write_log(log_path, [*header, *planned.lines, f"# FAILED: {outcome}"])
         raise _reworded(err, outcome) from err
     _write_log(log_path, [*header, *done.lines, "# done"])
-    ctx.out(_summary(done, home, log_path, _master_endpoint(master)))
+    ctx.out(_summary(done, home, log_path, import_slave.master_endpoint(master)))
     return 0
 
 
@@ -291,12 +285,6 @@ def _write_log(path: Path, lines: list[str]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(lines) + "\n")
-
-
-def _master_endpoint(master: Database) -> str:
-    with master.snapshot() as tx:
-        zone = pool.get(tx, schema.ZONES, import_slave.MASTER_ZONE)
-    return (zone or {}).get("TEMPLATE", {}).get("ENDPOINT") or "<the master's endpoint>"
 
 
 def _summary(plan: import_slave.Plan, home: Instance, log_path: Path, endpoint: str) -> str:
