@@ -106,6 +106,13 @@ class Plan:
     deferred: dict[int, str] = field(default_factory=dict)  # vm id -> the limit that held it
 
 
+_NO_MONITORED_HOST = "no host is MONITORED (enabled and reachable) to run VMs"
+_NO_MANAGE = (
+    "the VM's owner may not deploy on any host: it needs "
+    "MANAGE on one (an ACL rule such as @<group> HOST/* MANAGE)"
+)
+
+
 def plan(
     pending: list[Body],
     candidates: list[Body],
@@ -117,88 +124,195 @@ def plan(
     """One scheduling cycle: where each VM goes (pure: the inputs are not changed).
     ``dispatched``: host id -> VMs dispatched to it in the last SCHED_INTERVAL, which
     count against this cycle's MAX_HOST and MAX_DISPATCH."""
-    dispatched = dispatched or {}
-    share = {h["ID"]: dict(h["HOST_SHARE"]) for h in candidates}
-    given = {host_id: dispatched.get(host_id, 0) for host_id in share}
-    budget = config.max_dispatch - sum(dispatched.values())
-    default_rank = sched_expr.parse_rank(config.rank_source())
-    placements: list[tuple[int, int]] = []
-    messages: dict[int, str] = {}
-    deferred: dict[int, str] = {}
+    cycle = _Cycle.begin(candidates, owners, rules, config, dispatched or {})
     considered = pending[: config.max_vm or None]
     for index, vm in enumerate(considered):
-        if len(placements) >= budget:
-            for later in considered[index:]:
-                deferred[later["ID"]] = (
-                    f"MAX_DISPATCH ({config.max_dispatch}) VMs dispatched in {config.interval} s"
-                )
+        if cycle.dispatch_spent():
+            cycle.defer(considered[index:], _max_dispatch_wait(config))
             break
         cpu, memory = hosts.vm_demand(vm["TEMPLATE"])
-        owner = owners.get(vm["UID"])
-        hosts_left = [
-            h
-            for h in candidates
-            if owner is not None
-            and auth.allowed(owner, rules, auth.Target.of("HOST", h), Right.MANAGE)
-        ]
-        if not candidates:
-            messages[vm["ID"]] = "no host is MONITORED (enabled and reachable) to run VMs"
-            continue
-        if not hosts_left:
-            messages[vm["ID"]] = (
-                "the VM's owner may not deploy on any host: it needs "
-                "MANAGE on one (an ACL rule such as @<group> HOST/* MANAGE)"
-            )
-            continue
-        checkpoint = vm.get("CHECKPOINT")
-        if checkpoint:
-            hosts_left = [h for h in hosts_left if h["ID"] == checkpoint.get("HID")]
-        requirements = str(vm["USER_TEMPLATE"].get("SCHED_REQUIREMENTS", ""))
-        rank_text = vm["USER_TEMPLATE"].get("SCHED_RANK")
-        try:  # a bad expression keeps its own VM pending, never the others (mm_sched)
-            matcher = sched_expr.parse_requirements(requirements)
-            rank = sched_expr.parse_rank(str(rank_text)) if rank_text else default_rank
-        except InvalidInput as err:
-            messages[vm["ID"]] = f"cannot schedule the VM: {err}"
-            continue
-        # Requirements see the hosts as the cycle began. Capacity and the rank see the VMs
-        # given out so far in the cycle (mm_sched ranks once per cycle, which with
-        # MAX_HOST > 1 stacks a batch on one host): striping spreads it, packing fills.
-        hosts_left = [
-            h for h in hosts_left if matcher.matches(hosts.lookup(h), current_vms=h["VMS"])
-        ]
-        if not hosts_left:
-            messages[vm["ID"]] = (
-                f"no host meets SCHED_REQUIREMENTS: {requirements}"
-                if requirements
-                else "the checkpoint's host is not available"
-            )
-            continue
-        hosts_left = [h for h in hosts_left if hosts.share_fits(share[h["ID"]], cpu, memory)]
-        if not hosts_left:
-            messages[vm["ID"]] = (
-                f"no host with enough free capacity for CPU {cpu / 100:g} "
-                f"and MEMORY {memory / 1024:g} MiB"
-            )
-            continue
-        open_hosts = [h for h in hosts_left if given[h["ID"]] < config.max_host]
-        if not open_hosts:  # the next cycle, as mm_sched would
-            deferred[vm["ID"]] = (
-                f"MAX_HOST ({config.max_host}) VMs dispatched in {config.interval} s to "
-                "every host that fits it"
-            )
-            continue
-        best = max(
-            open_hosts,
-            key=lambda h: (
-                rank.evaluate(hosts.lookup({**h, "HOST_SHARE": share[h["ID"]]})),
-                -h["ID"],
-            ),
-        )
-        placements.append((vm["ID"], best["ID"]))
-        given[best["ID"]] += 1
-        _take(share[best["ID"]], cpu, memory)
-    return Plan(placements, messages, deferred)
+        chosen = _host_for(cycle, vm, cpu, memory)
+        if isinstance(chosen, _NoHost):
+            cycle.keep_pending(vm["ID"], chosen)
+        else:
+            cycle.take(vm["ID"], chosen, cpu, memory)
+    return cycle.result()
+
+
+@dataclass(frozen=True)
+class _NoHost:
+    """Why a VM gets no host this cycle; ``limit``: MAX_HOST held it back (it waits for the
+    next cycle), else no host can take it."""
+
+    why: str
+    limit: bool = False
+
+
+@dataclass
+class _Cycle:
+    """One cycle's inputs and what it has given out so far. ``share`` and ``given`` start
+    as the hosts were and count each placement, so capacity, MAX_HOST and the rank see
+    the VMs placed earlier in the cycle; the inputs themselves are never changed."""
+
+    candidates: list[Body]
+    owners: dict[int, auth.Subject]
+    rules: list[AclRule]
+    config: SchedConfig
+    default_rank: sched_expr.Rank  # the policy's (or sched.conf's) rank
+    share: dict[int, dict]  # host id -> its HOST_SHARE, this cycle's VMs included
+    given: dict[int, int]  # host id -> VMs dispatched in SCHED_INTERVAL, this cycle's too
+    budget: int  # MAX_DISPATCH less what the interval already dispatched
+    placements: list[tuple[int, int]] = field(default_factory=list)
+    messages: dict[int, str] = field(default_factory=dict)
+    deferred: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def begin(
+        cls,
+        candidates: list[Body],
+        owners: dict[int, auth.Subject],
+        rules: list[AclRule],
+        config: SchedConfig,
+        dispatched: Mapping[int, int],
+    ) -> _Cycle:
+        share = {h["ID"]: dict(h["HOST_SHARE"]) for h in candidates}
+        given = {host_id: dispatched.get(host_id, 0) for host_id in share}
+        budget = config.max_dispatch - sum(dispatched.values())
+        default_rank = sched_expr.parse_rank(config.rank_source())
+        return cls(candidates, owners, rules, config, default_rank, share, given, budget)
+
+    def dispatch_spent(self) -> bool:
+        """MAX_DISPATCH reached: no more placements this cycle."""
+        return len(self.placements) >= self.budget
+
+    def defer(self, vms: list[Body], why: str) -> None:
+        for vm in vms:
+            self.deferred[vm["ID"]] = why
+
+    def keep_pending(self, vm_id: int, no_host: _NoHost) -> None:
+        (self.deferred if no_host.limit else self.messages)[vm_id] = no_host.why
+
+    def take(self, vm_id: int, host_id: int, cpu: int, memory: int) -> None:
+        self.placements.append((vm_id, host_id))
+        self.given[host_id] += 1
+        _take(self.share[host_id], cpu, memory)
+
+    def result(self) -> Plan:
+        return Plan(self.placements, self.messages, self.deferred)
+
+
+def _host_for(cycle: _Cycle, vm: Body, cpu: int, memory: int) -> int | _NoHost:
+    """The host the VM goes to, or why none. Each step narrows the hosts, in mm_sched's
+    order (the owner's rights, the checkpoint's host, SCHED_REQUIREMENTS, free capacity,
+    MAX_HOST); the first that leaves none gives the VM's message."""
+    if not cycle.candidates:
+        return _NoHost(_NO_MONITORED_HOST)
+    hosts_left = _manageable(cycle.candidates, cycle.owners.get(vm["UID"]), cycle.rules)
+    if not hosts_left:
+        return _NoHost(_NO_MANAGE)
+    hosts_left = _checkpoint_hosts(vm, hosts_left)
+    try:  # a bad expression keeps its own VM pending, never the others (mm_sched)
+        requirements, matcher, rank = _expressions(vm, cycle.default_rank)
+    except InvalidInput as err:
+        return _NoHost(f"cannot schedule the VM: {err}")
+    # Requirements see the hosts as the cycle began. Capacity and the rank see the VMs
+    # given out so far in the cycle (mm_sched ranks once per cycle, which with
+    # MAX_HOST > 1 stacks a batch on one host): striping spreads it, packing fills.
+    hosts_left = _meeting(matcher, hosts_left)
+    if not hosts_left:
+        return _NoHost(_unmet(requirements))
+    hosts_left = _with_room(hosts_left, cycle.share, cpu, memory)
+    if not hosts_left:
+        return _NoHost(_no_room(cpu, memory))
+    open_hosts = _below_max_host(hosts_left, cycle.given, cycle.config.max_host)
+    if not open_hosts:  # the next cycle, as mm_sched would
+        return _NoHost(_max_host_wait(cycle.config), limit=True)
+    return _best(open_hosts, cycle.share, rank)["ID"]
+
+
+def _manageable(
+    candidates: list[Body], owner: auth.Subject | None, rules: list[AclRule]
+) -> list[Body]:
+    """The hosts where the VM's owner has MANAGE (none when the owner is gone)."""
+    if owner is None:
+        return []
+    return [
+        h for h in candidates if auth.allowed(owner, rules, auth.Target.of("HOST", h), Right.MANAGE)
+    ]
+
+
+def _checkpoint_hosts(vm: Body, hosts_left: list[Body]) -> list[Body]:
+    """Only the host holding the VM's checkpoint, when it has one."""
+    checkpoint = vm.get("CHECKPOINT")
+    if not checkpoint:
+        return hosts_left
+    return [h for h in hosts_left if h["ID"] == checkpoint.get("HID")]
+
+
+def _expressions(
+    vm: Body, default_rank: sched_expr.Rank
+) -> tuple[str, sched_expr.Requirements, sched_expr.Rank]:
+    """The VM's SCHED_REQUIREMENTS (text and parsed) and its rank: SCHED_RANK, else the
+    cycle's. Raises InvalidInput for a malformed expression."""
+    requirements = str(vm["USER_TEMPLATE"].get("SCHED_REQUIREMENTS", ""))
+    rank_text = vm["USER_TEMPLATE"].get("SCHED_RANK")
+    matcher = sched_expr.parse_requirements(requirements)
+    rank = sched_expr.parse_rank(str(rank_text)) if rank_text else default_rank
+    return requirements, matcher, rank
+
+
+def _meeting(matcher: sched_expr.Requirements, hosts_left: list[Body]) -> list[Body]:
+    """The hosts that meet the requirements, as they were when the cycle began."""
+    return [h for h in hosts_left if matcher.matches(hosts.lookup(h), current_vms=h["VMS"])]
+
+
+def _with_room(hosts_left: list[Body], share: dict[int, dict], cpu: int, memory: int) -> list[Body]:
+    """The hosts with room for the VM, counting what the cycle gave them."""
+    return [h for h in hosts_left if hosts.share_fits(share[h["ID"]], cpu, memory)]
+
+
+def _below_max_host(hosts_left: list[Body], given: dict[int, int], max_host: int) -> list[Body]:
+    """The hosts that MAX_HOST still lets take a VM in this SCHED_INTERVAL."""
+    return [h for h in hosts_left if given[h["ID"]] < max_host]
+
+
+def _best(open_hosts: list[Body], share: dict[int, dict], rank: sched_expr.Rank) -> Body:
+    """The highest-ranked host (ranked with the cycle's capacity); a tie goes to the
+    lowest host id."""
+    return max(
+        open_hosts,
+        key=lambda h: (
+            rank.evaluate(hosts.lookup({**h, "HOST_SHARE": share[h["ID"]]})),
+            -h["ID"],
+        ),
+    )
+
+
+def _unmet(requirements: str) -> str:
+    """No host left once SCHED_REQUIREMENTS applied; without requirements, it was the
+    checkpoint's host that is gone."""
+    if requirements:
+        return f"no host meets SCHED_REQUIREMENTS: {requirements}"
+    return "the checkpoint's host is not available"
+
+
+def _no_room(cpu: int, memory: int) -> str:
+    return (
+        f"no host with enough free capacity for CPU {cpu / 100:g} and MEMORY {memory / 1024:g} MiB"
+    )
+
+
+def _max_host_wait(config: SchedConfig) -> str:
+    """A VM MAX_HOST holds back: every host that fits it had its share this interval."""
+    return (
+        f"MAX_HOST ({config.max_host}) VMs dispatched in {config.interval} s to "
+        "every host that fits it"
+    )
+
+
+def _max_dispatch_wait(config: SchedConfig) -> str:
+    """The VMs MAX_DISPATCH holds back: the cycle dispatched all it may."""
+    return f"MAX_DISPATCH ({config.max_dispatch}) VMs dispatched in {config.interval} s"
 
 
 def _take(share: dict, cpu: int, memory: int) -> None:
