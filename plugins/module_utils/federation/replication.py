@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
@@ -670,6 +670,25 @@ def load_replica(
 
 
 # ---- CHANGE MASTER, START / STOP SLAVE --------------------------------------------------------
+@dataclass(frozen=True)
+class _PrimarySettings:
+    """Where ``change_primary`` points the replica, as ``CHANGE MASTER TO`` gets it (None:
+    left as the replica has it)."""
+
+    host: str
+    port: int
+    user: str | None
+    password: str | None = field(repr=False)
+    log_file: str | None
+    log_pos: int | None
+    use_gtid: str | None
+    connect_retry: int | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
 def change_primary(
     server: Server,
     host: str,
@@ -694,75 +713,122 @@ def change_primary(
     replica is stopped for the change and started again."""
     if use_gtid is not None and use_gtid not in GTID_MODES:
         raise ReplicationError(f"primary_use_gtid must be one of {', '.join(GTID_MODES)}")
+    wanted = _PrimarySettings(
+        host, port, user, password, log_file, log_pos, use_gtid, connect_retry
+    )
     status = replica_status(server)
-    wanted = {"Master_Host": host, "Master_Port": port, "Master_User": user}
-    if use_gtid is not None:
-        wanted["Using_Gtid"] = use_gtid
-    if connect_retry is not None:
-        wanted["Connect_Retry"] = connect_retry
-    differs = [
-        key
-        for key, value in wanted.items()
-        if value is not None and str(status.get(key) or "").lower() != str(value).lower()
-    ]
-    if not status["is_replica"]:
-        differs = ["is_replica"]
-    if not differs and not force and status.get("Last_IO_Errno") != ACCESS_DENIED:
+    if not force and _points_at(status, wanted):
         return False
-    where = f"{host}:{port}"
-    try:
-        conn = login(
-            host=host, port=port, user=user, password=password, connect_timeout=connect_timeout
+    _check_primary(wanted, status["server_id"], connect_timeout, login)
+    _point_replica_at(server, wanted, was_running=running(status))
+    return True
+
+
+def _points_at(status: dict[str, Any], wanted: _PrimarySettings) -> bool:
+    """The replica already replicates from ``wanted``: host, port, user and, when given,
+    ``use_gtid`` and ``connect_retry`` match, as SHOW SLAVE STATUS shows them (any case),
+    and its IO thread is not denied access (the password, which the server never shows,
+    may be what is wrong)."""
+    shown: dict[str, Any] = {
+        "Master_Host": wanted.host,
+        "Master_Port": wanted.port,
+        "Master_User": wanted.user,
+    }
+    if wanted.use_gtid is not None:
+        shown["Using_Gtid"] = wanted.use_gtid
+    if wanted.connect_retry is not None:
+        shown["Connect_Retry"] = wanted.connect_retry
+    return (
+        status["is_replica"]
+        and status.get("Last_IO_Errno") != ACCESS_DENIED
+        and all(
+            value is None or str(status.get(key) or "").lower() == str(value).lower()
+            for key, value in shown.items()
         )
-    except ReplicationError as err:
-        raise ReplicationError(
-            f"cannot connect to the primary {where} as {user}: {err.__cause__ or err}"
-        ) from err
-    primary = Server(conn)
-    try:
-        with doing(f"reading the primary {where}'s settings"):
-            primary_id = primary.value("SELECT @@server_id")
-            log_bin = primary.value("SELECT @@log_bin")
-    finally:
-        primary.close()
-    if primary_id == status["server_id"]:
+    )
+
+
+def _check_primary(
+    wanted: _PrimarySettings, replica_id: Any, connect_timeout: int, login: Callable[..., Any]
+) -> None:
+    """Refuse a primary the replica could not replicate from: one that shares its
+    ``server_id`` or has no binary log (``_primary_settings`` refuses one that does not
+    answer)."""
+    primary_id, log_bin = _primary_settings(wanted, connect_timeout, login)
+    if primary_id == replica_id:
         raise ReplicationError(
             f"server-id clash: both servers have server_id {primary_id}; give each a unique "
-            f"server-id (the primary {where} and this replica)"
+            f"server-id (the primary {wanted.where} and this replica)"
         )
     if not log_bin:
         raise ReplicationError(
-            f"the primary {where} has no binary log: start it with log-bin (and binlog-format=ROW)"
+            f"the primary {wanted.where} has no binary log: start it with log-bin "
+            "(and binlog-format=ROW)"
         )
+
+
+def _primary_settings(
+    wanted: _PrimarySettings, connect_timeout: int, login: Callable[..., Any]
+) -> tuple[Any, Any]:
+    """The primary's ``@@server_id`` and ``@@log_bin``, read over a connection of its own
+    made with the replication credentials (so wrong ones fail here, before any change)."""
+    try:
+        conn = login(
+            host=wanted.host,
+            port=wanted.port,
+            user=wanted.user,
+            password=wanted.password,
+            connect_timeout=connect_timeout,
+        )
+    except ReplicationError as err:
+        raise ReplicationError(
+            f"cannot connect to the primary {wanted.where} as {wanted.user}: {err.__cause__ or err}"
+        ) from err
+    primary = Server(conn)
+    try:
+        with doing(f"reading the primary {wanted.where}'s settings"):
+            return primary.value("SELECT @@server_id"), primary.value("SELECT @@log_bin")
+    finally:
+        primary.close()
+
+
+def _change_master(wanted: _PrimarySettings) -> tuple[str, list[Any], list[int]]:
+    """The ``CHANGE MASTER TO`` statement, its parameters and the positions of the secret
+    ones (the password, masked in ``queries``). Options left None are not named."""
     options = ["MASTER_HOST = %s", "MASTER_PORT = %s"]
-    params: list[Any] = [host, int(port)]
+    params: list[Any] = [wanted.host, int(wanted.port)]
     secret: list[int] = []
-    if user is not None:
+    if wanted.user is not None:
         options.append("MASTER_USER = %s")
-        params.append(user)
-    if password is not None:
+        params.append(wanted.user)
+    if wanted.password is not None:
         options.append("MASTER_PASSWORD = %s")
         secret.append(len(params))
-        params.append(password)
-    if log_file is not None:
+        params.append(wanted.password)
+    if wanted.log_file is not None:
         options.append("MASTER_LOG_FILE = %s")
-        params.append(log_file)
-    if log_pos is not None:
+        params.append(wanted.log_file)
+    if wanted.log_pos is not None:
         options.append("MASTER_LOG_POS = %s")
-        params.append(int(log_pos))
-    if connect_retry is not None:
+        params.append(int(wanted.log_pos))
+    if wanted.connect_retry is not None:
         options.append("MASTER_CONNECT_RETRY = %s")
-        params.append(int(connect_retry))
-    if use_gtid is not None:
-        options.append(f"MASTER_USE_GTID = {use_gtid}")  # a keyword, checked above
-    was_running = running(status)
-    with doing(f"pointing the replica at {where}"):
+        params.append(int(wanted.connect_retry))
+    if wanted.use_gtid is not None:
+        options.append(f"MASTER_USE_GTID = {wanted.use_gtid}")  # a keyword, checked first
+    return "CHANGE MASTER TO " + ", ".join(options), params, secret
+
+
+def _point_replica_at(server: Server, wanted: _PrimarySettings, was_running: bool) -> None:
+    """``CHANGE MASTER TO``; a running replica is stopped for it (the server refuses the
+    change while the threads run) and started again."""
+    sql, params, secret = _change_master(wanted)
+    with doing(f"pointing the replica at {wanted.where}"):
         if was_running:
             server.change("STOP SLAVE")
-        server.change("CHANGE MASTER TO " + ", ".join(options), params, secret)
+        server.change(sql, params, secret)
         if was_running:
             server.change("START SLAVE")
-    return True
 
 
 def _failure(status: dict[str, Any]) -> str:
