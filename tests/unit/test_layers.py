@@ -43,9 +43,16 @@ def _python_files(*roots: Path) -> list[Path]:
 
 
 def _function_level_imports(path: Path) -> list[str]:
-    # A CLI may load the server (Flask and all, about a second) only in the commands that
-    # run it: every other command would pay for it at each start.
-    lazy_ok = ("onekit.server",) if "cli" in path.relative_to(REPO).parts else ()
+    # Two deliberate exceptions, both for load cost, neither hiding a cycle: a CLI loads the
+    # server (Flask and all, about a second) only in the commands that run it, and
+    # drivers/ loads a driver (libvirt-python, ~40 ms a process) only when a host needs it.
+    where = path.relative_to(REPO)
+    if "cli" in where.parts:
+        lazy_ok: tuple[str, ...] = ("onekit.server",)
+    elif where == Path("plugins/module_utils/drivers/__init__.py"):
+        lazy_ok = ("ansible_collections.onekit.cloud.plugins.module_utils.drivers.",)
+    else:
+        lazy_ok = ()
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -129,11 +136,12 @@ def test_the_vm_module_offers_every_state_and_action_the_core_has():
 
 def test_the_core_loads_without_libvirt_and_a_host_says_what_is_missing():
     """ansible-test's sanity venv (and a controller) may lack libvirt-python: the modules
-    must still load, and only a host's driver fails, naming the fix."""
+    must still load without it, and only a host's driver fails, naming the fix."""
     code = (
         "import sys; sys.modules['libvirt'] = None\n"
         "from ansible_collections.onekit.cloud.plugins.module_utils import drivers\n"
         "from ansible_collections.onekit.cloud.plugins.module_utils.frontend import instance\n"
+        "from ansible_collections.onekit.cloud.plugins.modules import vm, host\n"
         "try:\n"
         "    drivers.driver_for({'NAME': 'kvm1', 'VM_MAD': 'kvm', 'TEMPLATE': {}})\n"
         "except drivers.DriverError as err:\n"

@@ -14,19 +14,6 @@ from typing import Any
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import Driver, DriverError
 
-try:
-    from ansible_collections.onekit.cloud.plugins.module_utils.drivers.libvirt import (
-        LibvirtDriver,
-    )
-
-    LIBVIRT_MISSING = ""
-except ImportError as missing:  # no libvirt-python here (ansible-test's sanity venv): the
-    LibvirtDriver = None  # modules still load, and a host's driver says what is missing
-    LIBVIRT_MISSING = (
-        f"the libvirt Python bindings cannot be imported on this machine ({missing}); "
-        "install them: pip install libvirt-python, or apt install python3-libvirt"
-    )
-
 # a libvirt URI: qemu:///system, qemu+ssh://kvm1/system, test+unix:///default
 _URI = re.compile(r"^[a-z][a-z0-9]*(\+[a-z0-9]+)?://[^\s]*$")
 _cache: dict[str, Driver] = {}
@@ -62,10 +49,27 @@ def driver_for(host: dict[str, Any]) -> Driver:
     with _lock:
         driver = _cache.get(uri)
         if driver is None:
-            if LibvirtDriver is None:
-                raise DriverError(f"host {host.get('NAME')}: {LIBVIRT_MISSING}")
-            driver = _cache[uri] = LibvirtDriver(uri)
+            driver = _cache[uri] = _libvirt_driver_class(host)(uri)
         return driver
+
+
+def _libvirt_driver_class(host: dict[str, Any]) -> type[Driver]:
+    """The libvirt driver, loaded on first use. Every CLI, module and server process imports
+    the core, and most never talk to a hypervisor: importing libvirt-python costs each of
+    them about 40 ms, and a machine without it (ansible-test's sanity venv, a controller)
+    must still load the modules. A driver's library is a plugin's: loaded when a host
+    needs it (the EC2 driver's boto3 will be loaded the same way)."""
+    try:
+        from ansible_collections.onekit.cloud.plugins.module_utils.drivers.libvirt import (
+            LibvirtDriver,
+        )
+    except ImportError as missing:
+        raise DriverError(
+            f"host {host.get('NAME')}: the libvirt Python bindings cannot be imported on "
+            f"this machine ({missing}); install them: pip install libvirt-python, or apt "
+            "install python3-libvirt"
+        ) from None
+    return LibvirtDriver
 
 
 def forget(uri: str) -> None:
