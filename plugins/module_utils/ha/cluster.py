@@ -413,21 +413,31 @@ def _parse_node(
     return _NodeDraft(name, node_id, priority, address, fence)
 
 
+def _claim(
+    taken: dict[Any, int],
+    key: Any,
+    shown: str,
+    index: int,
+    where: str,
+    own: str,
+    problems: _Problems,
+) -> None:
+    """Node ``index`` uses ``key`` (a name, node id or address); a problem if an earlier
+    node took it, which keeps it (the first one named in every later message)."""
+    if key in taken:
+        problems.append(
+            (where, f"duplicate {shown} (also nodes[{taken[key]}]); give each node {own}")
+        )
+    taken.setdefault(key, index)
+
+
 def _parse_node_name(name: Any, index: int, seen: _Seen, problems: _Problems) -> str:
     """The node's name; a placeholder (``?<index>``) when it is not a valid one."""
     where = f"nodes[{index}].name"
     if not isinstance(name, str) or not _NODE_NAME.fullmatch(name):
         problems.append((where, f"give the node's name as the cluster knows it, not {name!r}"))
-        name = f"?{index}"
-    elif name in seen.names:
-        problems.append(
-            (
-                where,
-                f"duplicate node name {name!r} (also nodes[{seen.names[name]}]); "
-                "give each node its own name",
-            )
-        )
-    seen.names.setdefault(name, index)
+        return f"?{index}"  # never a valid name, so never anyone's duplicate
+    _claim(seen.names, name, f"node name {name!r}", index, where, "its own name", problems)
     return name
 
 
@@ -435,15 +445,9 @@ def _parse_node_id(value: Any, index: int, seen: _Seen, problems: _Problems) -> 
     """The corosync node id, by default the node's place in the list (from 1)."""
     where = f"nodes[{index}].node_id"
     node_id = _int(value, where, problems, 1, index + 1)
-    if node_id in seen.ids:
-        problems.append(
-            (
-                where,
-                f"duplicate node_id {node_id} (also nodes[{seen.ids[node_id]}]); "
-                "give each node its own corosync node id",
-            )
-        )
-    seen.ids.setdefault(node_id, index)
+    _claim(
+        seen.ids, node_id, f"node_id {node_id}", index, where, "its own corosync node id", problems
+    )
     return node_id
 
 
@@ -459,15 +463,7 @@ def _parse_node_address(value: Any, index: int, seen: _Seen, problems: _Problems
             problems.append((where, f"{value!r} is neither an IP address nor a name"))
             return None
         address = value
-    if address in seen.addresses:
-        problems.append(
-            (
-                where,
-                f"duplicate address {address} (also nodes[{seen.addresses[address]}]); "
-                "give each node its own address",
-            )
-        )
-    seen.addresses.setdefault(address, index)
+    _claim(seen.addresses, address, f"address {address}", index, where, "its own address", problems)
     return address
 
 
