@@ -2,7 +2,7 @@
 user's operations — shutdown, recover, delete, scale, role actions, chown, chgrp, chmod.
 
 Each operation checks rights and state and writes its decision to the service document
-in one transaction; the life-cycle loop (``flow_lcm`` deciding, playbooks acting) does
+in one transaction; the life-cycle loop (``flow.lcm`` deciding, playbooks acting) does
 the VM work. So a request answers at once, and a server that dies leaves nothing half
 done: the next step of the loop picks the document up where it is.
 

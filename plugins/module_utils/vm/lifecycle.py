@@ -335,7 +335,7 @@ def _host_of(w: AuthTx, vm: Body) -> Body:
 
 def _spec(vm: Body, session: Session | None = None) -> VmSpec:
     """What the driver deploys; with a session of an instance, the VM's CONTEXT comes
-    with a CD-ROM image (``context_cd``) unless CONTEXT_ISO names one already."""
+    with a CD-ROM image (``vm.context``) unless CONTEXT_ISO names one already."""
     context = vm["TEMPLATE"].get("CONTEXT")
     image = None
     if (

@@ -1,7 +1,7 @@
 """VMs in the store: checking a template, allocating VMs, history records, show and list.
 
 What a VM *does* (deploy, shutdown, suspend...) lives in ``lifecycle``; this module only
-shapes VM bodies. A VM's body follows oned's: ``STATE``/``LCM_STATE`` (``vm_states``),
+shapes VM bodies. A VM's body follows oned's: ``STATE``/``LCM_STATE`` (``core.states``),
 ``DEPLOY_ID`` (``one-<id>`` on its host), ``TEMPLATE`` (what the hypervisor needs: CPU,
 MEMORY, DISK, NIC...), ``USER_TEMPLATE`` (everything else: SCHED_*, the user's own
 attributes, ``ERROR``, ``SCHED_MESSAGE``, later what OneGate writes), ``MONITORING``
