@@ -137,3 +137,15 @@ def test_at_most_n_hashes_at_once_and_no_endless_queue():
     for thread in threads:
         thread.join(5)
     assert guard.login("b", "u9", "pw", lambda u, p: u) == "u9"
+
+
+def test_failed_logins_are_counted_for_the_metrics_and_successes_are_not():
+    guard, _clock, store = make(max_failures=2)
+    guard.login("a", "ann", "pw", store)
+    for password in ("bad", "worse"):
+        with pytest.raises(AuthenticationError):
+            guard.login("a", "ann", password, store)
+    with pytest.raises(TooManyRequests):  # refused without a check: not another failure
+        guard.login("a", "ann", "again", store)
+    guard.login("b", "bob", "pw2", store)
+    assert guard.failed_logins == 2

@@ -20,6 +20,8 @@ guard puts three bounds around ``auth.login``, as OpenNebula caches login tokens
   others at that address.
 
 Everything here is in memory, per process: the bounds are about this server's cores.
+``failed_logins`` counts the failed logins (wrong or unreadable credentials) since the process
+started; the server's ``/metrics`` shows it (``onekit.server.metrics``).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class LoginGuard(Generic[Subject]):
         self._lock = threading.Lock()
         self._verified: OrderedDict[tuple[str, bytes], tuple[Subject, float]] = OrderedDict()
         self._failures: dict[str, deque[float]] = {}
+        self.failed_logins = 0  # so far, never reset, never reset (a Prometheus counter)
 
     def login(
         self, client: str, username: str, password: str, verify: Callable[[str, str], Subject]
@@ -124,6 +127,7 @@ class LoginGuard(Generic[Subject]):
 
     def _failed(self, client: str) -> None:
         with self._lock:
+            self.failed_logins += 1
             failures = self._failures.setdefault(client, deque(maxlen=self.max_failures))
             failures.append(self.clock())
             if len(self._failures) > self.cache_size:  # many addresses: forget the oldest
