@@ -30,6 +30,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.vm import monitor, sc
 from onekit.server.embedded_host import EmbeddedHost
 from onekit.server.flow_runner import FlowRunner
 from onekit.server.hook_runner import HookRunner
+from onekit.server.metrics import LCM_STEP, MONITOR_CYCLE, SCHEDULER_CYCLE
 
 log = logging.getLogger("onekit.loops")
 LOCK_NAME = "loops"
@@ -189,6 +190,7 @@ class Loops:
             ]
             (folder / f"{service['ID']}.log").write_text("".join(lines))
 
+    @LCM_STEP.time()  # /metrics
     def flow_once(self) -> bool:
         """One LCM step: decide and write, then run the orders in one runner call; True
         when orders ran (the next step goes on at once: it takes in the VMs made, and
@@ -212,9 +214,11 @@ class Loops:
         )
         return True
 
+    @MONITOR_CYCLE.time()  # /metrics
     def monitor_once(self) -> list[monitor.HostReport]:
         return monitor.cycle(self.session, self.monitor_config)
 
+    @SCHEDULER_CYCLE.time()  # /metrics
     def schedule_once(self) -> None:
         """One mm_sched cycle per SCHED_INTERVAL: MAX_DISPATCH and MAX_HOST limit each."""
         for outcome in scheduler.schedule(self.session, self.sched_config, max_cycles=1):

@@ -24,6 +24,7 @@ import logging
 import os
 import shlex
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ import yaml
 
 from ansible_collections.onekit.cloud.plugins import module_utils
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from onekit.server import metrics
 
 # Where the core was imported from: collections/ansible_collections/onekit/cloud (a link
 # to the repository) in a checkout, site-packages/ansible_collections/onekit/cloud when
@@ -186,12 +188,16 @@ def run_playbook(
         on_event(RunnerEvent.of(event))
         return True  # keep every event in the artifacts
 
+    started = time.monotonic()
     try:
         runner = run_local_playbook(instance, data_dir, playbook, variables, handler, **options)
     except Exception as err:  # the runner itself broke
         log.exception("ansible-runner could not run %s", what)
-        return PlaybookRun("error", -1, error=f"ansible-runner failed: {err}")
-    return PlaybookRun(runner.status, runner.rc, runner)
+        run = PlaybookRun("error", -1, error=f"ansible-runner failed: {err}")
+    else:
+        run = PlaybookRun(runner.status, runner.rc, runner)
+    metrics.observe_runner_call(playbook, run.status, started)
+    return run
 
 
 def stdout_tail(runner: Any, lines: int = 3) -> str:
