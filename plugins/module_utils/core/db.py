@@ -10,6 +10,9 @@ Why no update is ever lost with several processes: on SQLite a write transaction
 with ``BEGIN IMMEDIATE`` (the database write lock is taken before the first read); on MySQL
 the read of a row that will be written is ``SELECT ... FOR UPDATE`` (``tx.for_update``).
 Driver errors become the core's errors with a message that names the store.
+
+Each transaction borrows a connection from the process's pool (``core.connections``) and
+gives it back when it ends; the leader lock keeps a connection of its own.
 """
 
 from __future__ import annotations
@@ -24,9 +27,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.connections import (
+    ConnectionPool,
+    Lease,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import Conflict, StoreError
 
 INIT_HINT = "run `onekit-server init` to create it"
+
+
+def _ping(conn: Any) -> None:
+    """Raise if the MySQL server is no longer there for this connection."""
+    conn.ping(reconnect=False)
 
 
 class Tx:
@@ -81,13 +93,15 @@ class LeaderLock:
 
 
 class Database:
-    """A store: SQLite file or MySQL database. Connections are per thread and per process."""
+    """A store: SQLite file or MySQL database. Its connections are pooled per process
+    (``core.connections``): a transaction borrows one and gives it back when it ends."""
 
     def __init__(self, dialect: str, description: str, connect_args: dict[str, Any]):
         self.dialect = dialect
         self.description = description
         self._connect_args = connect_args
-        self._local = threading.local()
+        self._pool = ConnectionPool(self._connect, _ping if dialect == "mysql" else None)
+        self._local = threading.local()  # is a transaction open in this thread
 
     # ---- construction ---------------------------------------------------------------
     @classmethod
@@ -166,19 +180,10 @@ class Database:
         except pymysql.err.MySQLError as err:
             raise StoreError(self._mysql_message(err)) from err
 
-    def _connection(self) -> Any:
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            local.conn, local.pid = None, os.getpid()
-        if local.conn is None:
-            local.conn = self._connect()
-        return local.conn
-
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and getattr(self._local, "pid", None) == os.getpid():
-            conn.close()
-        self._local.conn = None
+        """Close this process's idle connections; those lent to running transactions are
+        closed when they end. The store stays usable: the next transaction connects again."""
+        self._pool.clear()
 
     # ---- leadership -------------------------------------------------------------------
     def try_leader_lock(self, name: str) -> LeaderLock | None:
@@ -201,11 +206,16 @@ class Database:
             return LeaderLock(handle.close)
         conn = self._connect()
         lock_name = f"onekit.{self._connect_args['database']}.{name}"[:64]
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT GET_LOCK(%s, 0)", (lock_name,))
-            if cursor.fetchone()[0] != 1:
-                conn.close()
-                return None
+        try:
+            with self.translate_errors(), conn.cursor() as cursor:
+                cursor.execute("SELECT GET_LOCK(%s, 0)", (lock_name,))
+                taken = cursor.fetchone()[0] == 1
+        except BaseException:
+            conn.close()
+            raise
+        if not taken:
+            conn.close()
+            return None
 
         def check() -> bool:
             with conn.cursor() as cursor:
@@ -233,47 +243,73 @@ class Database:
 
     @contextmanager
     def _transaction(self, write: bool, dry_run: bool = False) -> Iterator[Tx]:
-        conn = self._connection()
-        if self.dialect == "mysql":
-            begin = "START TRANSACTION" if write else "START TRANSACTION READ ONLY"
-            cursor = self._mysql_begin(conn, begin)
-            conn = cursor.connection
-        else:
-            cursor = conn.cursor()
-            with self.translate_errors():
-                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        if getattr(self._local, "open", False):
+            # one thread, two connections: the inner transaction would wait for the
+            # outer one's locks (SQLite's write lock, MySQL's row locks) forever
+            raise StoreError(
+                f"{self.description}: a transaction is already open in this thread; "
+                "finish it before starting another (nested transactions are not supported)"
+            )
+        lease, cursor = self._begin(write)
+        self._local.open = True
         try:
-            yield Tx(self, cursor)
-        except BaseException:
-            self._finish(conn, "ROLLBACK")
-            raise
-        self._finish(conn, "ROLLBACK" if dry_run else "COMMIT")
+            try:
+                yield Tx(self, cursor)
+            except BaseException:
+                self._finish(lease, "ROLLBACK")
+                raise
+            self._finish(lease, "ROLLBACK" if dry_run else "COMMIT")
+        finally:
+            self._local.open = False
 
-    def _mysql_begin(self, conn: Any, begin: str) -> Any:
-        """BEGIN on the thread's connection; a connection the server dropped (idle timeout,
-        restart) is replaced once. No ping per transaction: it would cost a round trip."""
+    def _begin(self, write: bool) -> tuple[Lease, Any]:
+        """A pooled connection with a transaction begun on it. A MySQL connection that
+        fails at BEGIN (the server dropped it: idle timeout, restart, KILL) is replaced
+        once by a new one, and the idle ones are pinged before their next use. No ping
+        per transaction: it would cost a round trip."""
+        lease = self._pool.check_out()
+        if self.dialect == "sqlite":
+            try:
+                cursor = lease.conn.cursor()
+                with self.translate_errors():
+                    cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            except BaseException:
+                self._pool.discard(lease)
+                raise
+            return lease, cursor
         import pymysql
 
+        begin = "START TRANSACTION" if write else "START TRANSACTION READ ONLY"
         for attempt in (1, 2):
             try:
-                cursor = conn.cursor()
+                cursor = lease.conn.cursor()
                 cursor.execute(begin)
-                return cursor
+                return lease, cursor
             except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as err:
-                self.close()
+                self._pool.discard(lease)
                 if attempt == 2:
                     raise StoreError(self._mysql_message(err)) from err
-                conn = self._connection()
+                self._pool.suspect_idle()
+                lease = self._pool.fresh()
+            except BaseException:
+                self._pool.discard(lease)
+                raise
         raise AssertionError("unreachable")
 
-    def _finish(self, conn: Any, statement: str) -> None:
+    def _finish(self, lease: Lease, statement: str) -> None:
+        """COMMIT or ROLLBACK, then the connection goes back to the pool; one that failed
+        is closed (closing also rolls back what it held). A failed ROLLBACK is not the
+        error to report: the one that caused it is."""
+        finished = False
         try:
             with self.translate_errors():
-                conn.cursor().execute(statement)
+                lease.conn.cursor().execute(statement)
+            finished = True
         except StoreError:
-            self.close()
             if statement == "COMMIT":
                 raise
+        finally:
+            (self._pool.give_back if finished else self._pool.discard)(lease)
 
     # ---- errors -----------------------------------------------------------------------
     def _mysql_message(self, err: Exception) -> str:

@@ -61,11 +61,8 @@ def create_app(
     app.extensions["onekit.db"] = db if db is not None else instance.open_store()
     for blueprint in APIS[api]:
         app.register_blueprint(blueprint)
-
-    @app.teardown_appcontext
-    def _close_store(_exc: BaseException | None) -> None:
-        # werkzeug serves each request in a new thread; its connection goes with it
-        app.extensions["onekit.db"].close()
+    # no teardown closes the store: a request's transactions give their connections back
+    # to the store's pool (core.connections), for the next request to reuse
 
     # the challenge of a 401: how to authenticate here (OneGate takes a VM's token)
     challenge = 'X-ONEGATE-TOKEN realm="onegate"' if api == "onegate" else 'Basic realm="onekit"'

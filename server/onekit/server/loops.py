@@ -93,10 +93,14 @@ class Loops:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._lock = self.db.try_leader_lock(LOCK_NAME)
-            if self._lock is not None:
-                break
-            log.info("another server runs the loops; standing by")
+            try:
+                self._lock = self.db.try_leader_lock(LOCK_NAME)
+            except OneError as err:  # the store is away (a MariaDB restart): try again
+                log.error("cannot take the leader lock: %s; retrying", err)
+            else:
+                if self._lock is not None:
+                    break
+                log.info("another server runs the loops; standing by")
             self._stop.wait(self.monitor_config.interval)
         if self._stop.is_set():
             return
