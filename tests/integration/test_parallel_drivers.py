@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import Cli, Cloud
+from support.libvirt import SimHost
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
@@ -23,7 +24,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, templates, vms
-from support.libvirt import SimHost
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])  # the store is not the subject
 TINY = 'NAME = "tiny"\nCPU = 0.1\nMEMORY = 32\n'
