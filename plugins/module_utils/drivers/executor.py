@@ -37,7 +37,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 #: seconds a call to a host in ERROR may take (it failed its last poll already)
-ERROR_HOST_TIMEOUT = 3.0
+ERROR_HOST_TIMEOUT = 2.0
 
 _lock = threading.Lock()
 _slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
