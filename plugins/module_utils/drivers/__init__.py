@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers import executor
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     Driver,
@@ -37,8 +38,8 @@ _mads: dict[str, Mapping[str, MadConfig]] = {"VM_MAD": {}, "IM_MAD": {}}
 # host; they are bounded by this many seconds, and a host that stops answering meanwhile
 # by libvirt's keepalive (drivers.libvirt).
 TRANSFER_TIMEOUT = 900
-# the host states (oned's codes) whose calls get executor.ERROR_HOST_TIMEOUT at most
-_ERROR_STATES = (3, 5)  # ERROR, MONITORING_ERROR
+# the host states whose calls get executor.ERROR_HOST_TIMEOUT at most
+_ERROR_STATES = (HostState.ERROR, HostState.MONITORING_ERROR)
 
 
 def configure(vm_mads: Mapping[str, MadConfig], im_mads: Mapping[str, MadConfig]) -> None:
