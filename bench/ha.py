@@ -1,18 +1,26 @@
-"""VM high availability: the time from a host's death to its VMs running elsewhere.
+"""VM high availability: the time from a host's failure to its VMs running elsewhere.
 
 Each run: a fresh instance, three simulated hosts (a private libvirtd each on libvirt's
 test driver, tests/support/libvirt.py), the real onekit-server with oned.conf's
-``HOST_HOOK = [ ..., command = "ft/host_error", arguments = "$HID -r" ]`` and a short
-MONITORING_INTERVAL, four VMs on sim0. sim0's libvirtd is SIGKILLed; the clock stops
-when the store has every one of those VMs RUNNING on sim1 or sim2 and libvirt there
-shows its guest running. Printed: each run split into detection (kill -> host ERROR)
-and recovery (ERROR -> all running: the hook's ansible-runner call, then the scheduler),
-and the median over 5 runs in seconds and as a multiple of the monitoring interval.
+``HOST_HOOK = [ ..., command = "ft/host_error", arguments = "$HID -r" ]``, a short
+MONITORING_INTERVAL and the guide's ``VM_MAD = [ ..., arguments = "-t 15 -r 0 kvm" ]``
+(onekit's default per-host timeout, ``-w``, 15 s), six VMs on sim0. sim0 fails:
 
-The kill lands at a random point of the monitoring cycle, so detection is between 0 and
-one interval (half on average); recovery is mostly one ansible-runner start-up.
-Needs root (simulated hosts). Run: .venv/bin/python bench/ha.py [interval] [runs]
-(default 5 s, 5 runs: about two minutes)
+* killed (the baseline): its libvirtd is SIGKILLed; calls to it fail at once;
+* hung: its libvirtd is SIGSTOPped; its socket accepts, nothing answers: every call to
+  it waits until the driver's per-host timeout gives it up.
+
+The clock stops when the store has every one of those VMs RUNNING on sim1 or sim2 and
+libvirt there shows its guest running. Printed: each run split into detection (failure
+-> host ERROR) and recovery (ERROR -> all running: the hook's ansible-runner call, its
+clean-up on sim0, then the scheduler), the medians, the hung host as a multiple of the
+killed one, and the goal for the hung host: 2 x MONITORING_INTERVAL + one connection
+timeout (the VM_MAD's -w).
+
+The failure lands at a random point of the monitoring cycle, so detection is between 0
+and one interval (half on average), plus, for a hung host, the timeout of the poll that
+finds it. Needs root (simulated hosts). Run: .venv/bin/python bench/ha.py [interval]
+[runs] (default 5 s, 3 runs of each: about four minutes)
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,6 +50,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     Lcm,
     VmState,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers import mads
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import (
     FlowConfig,
 )
@@ -60,11 +70,14 @@ from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
 )
 
 VENV_BIN = Path(sys.executable).parent
-VMS = 4
+VMS = 6
 HOOK = (
     'HOST_HOOK = [ name = "error", on = "ERROR", command = "ft/host_error",\n'
     '  arguments = "$HID -r", remote = "no" ]\n'
+    'VM_MAD = [ name = "kvm", executable = "one_vmm_exec", arguments = "-t 15 -r 0 kvm",\n'
+    '  default = "vmm_exec/vmm_exec_kvm.conf", type = "kvm" ]\n'
 )
+TIMEOUT = mads.DEFAULT_TIMEOUT  # the per-host timeout of the VM_MAD above
 
 
 def _server(instance: Instance, command: str) -> None:
@@ -83,9 +96,10 @@ def _server(instance: Instance, command: str) -> None:
 
 
 def _running_on(sims, vm_id: int) -> list[int]:
+    """The hosts whose libvirt runs the VM's guest (sim0, failed, is not asked)."""
     found = []
     for index, sim in enumerate(sims):
-        if sim.hold is None:
+        if sim.hold is None or index == 0:
             continue
         try:
             if sim.hold.lookupByName(f"one-{vm_id}").isActive() == 1:
@@ -95,8 +109,9 @@ def _running_on(sims, vm_id: int) -> list[int]:
     return found
 
 
-def one_run(base: Path, interval: int) -> tuple[float, float]:
-    """(kill -> ERROR, ERROR -> every VM running elsewhere), in seconds."""
+def one_run(base: Path, interval: int, failure: str) -> tuple[float, float]:
+    """(failure -> ERROR, ERROR -> every VM running elsewhere), in seconds; ``failure``
+    is "killed" or "hung"."""
     instance = Instance(base / "onekit")
     instance.init(
         InstanceConfig(port=free_port()),
@@ -119,9 +134,12 @@ def one_run(base: Path, interval: int) -> tuple[float, float]:
         assert not [o.error for o in lifecycle.deploy(admin, [(i, sim0) for i in made]) if o.error]
         _server(instance, "start")
         try:
-            time.sleep(random.uniform(0, interval))  # the kill lands anywhere in a cycle
+            time.sleep(random.uniform(0, interval))  # the failure lands anywhere in a cycle
             killed = time.monotonic()
-            sims[0].kill()
+            if failure == "killed":
+                sims[0].kill()
+            else:
+                os.kill(sims[0].pid, signal.SIGSTOP)
             detected = None
             while True:
                 now = time.monotonic()
@@ -138,33 +156,49 @@ def one_run(base: Path, interval: int) -> tuple[float, float]:
                     raise RuntimeError("the VMs were not recreated")
                 time.sleep(0.05)
         finally:
+            if failure == "hung":
+                os.kill(sims[0].pid, signal.SIGCONT)
             _server(instance, "stop")
     finally:
         admin.db.close()
         stop_all(sims)
 
 
-def main() -> None:
-    interval = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+def measure(interval: int, runs: int, failure: str) -> float:
+    """The median failure -> VMs running elsewhere over ``runs`` runs, each printed."""
     totals = []
-    print(f"MONITORING_INTERVAL = {interval} s, {VMS} VMs on the killed host, {runs} runs")
     for run in range(1, runs + 1):
         base = Path(tempfile.mkdtemp(prefix="okha-", dir="/tmp"))
         try:
-            detect, recover = one_run(base, interval)
+            detect, recover = one_run(base, interval, failure)
         finally:
             shutil.rmtree(base, ignore_errors=True)
         total = detect + recover
         totals.append(total)
         print(
-            f"run {run}: kill -> ERROR {detect:5.2f} s, ERROR -> running elsewhere "
-            f"{recover:5.2f} s, total {total:5.2f} s ({total / interval:.2f} x interval)"
+            f"{failure} host, run {run}: failure -> ERROR {detect:5.2f} s, ERROR -> running "
+            f"elsewhere {recover:5.2f} s, total {total:5.2f} s ({total / interval:.2f} x interval)",
+            flush=True,
         )
-    median = statistics.median(totals)
+    return statistics.median(totals)
+
+
+def main() -> None:
+    interval = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     print(
-        f"median host death -> VMs running elsewhere: {median:.2f} s = "
-        f"{median / interval:.2f} x MONITORING_INTERVAL ({interval} s)"
+        f"MONITORING_INTERVAL = {interval} s, VM_MAD -w (per-host timeout) = {TIMEOUT} s, "
+        f"{VMS} VMs on the failed host, {runs} runs of each",
+        flush=True,
+    )
+    killed = measure(interval, runs, "killed")
+    hung = measure(interval, runs, "hung")
+    goal = 2 * interval + TIMEOUT
+    print(f"killed host (baseline): median {killed:.2f} s = {killed / interval:.2f} x interval")
+    print(
+        f"hung host: median {hung:.2f} s = {hung / killed:.1f} x the killed host; goal "
+        f"<= 2 x {interval} + {TIMEOUT} = {goal} s: {'met' if hung <= goal else 'NOT met'} "
+        f"({hung / goal:.2f} x the goal)"
     )
 
 

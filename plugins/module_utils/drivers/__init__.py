@@ -3,21 +3,54 @@
 
 Drivers are cached per process and URI: a libvirt connection is opened once and shared,
 and a driver keeps the last CPU samples it needs to turn CPU time into a percentage.
+Callers get it wrapped in a ``Bounded`` driver: every call runs through ``executor``
+(the driver's ``-t`` threads, the host's ``-w`` timeout), configured from oned.conf's
+VM_MAD/IM_MAD sections by ``configure``.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
-from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import Driver, DriverError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers import executor
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
+    Driver,
+    DriverError,
+    HostStatus,
+    VmSpec,
+    VmStatus,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.mads import MadConfig
+
+T = TypeVar("T")
 
 # a libvirt URI: qemu:///system, qemu+ssh://kvm1/system, test+unix:///default
 _URI = re.compile(r"^[a-z][a-z0-9]*(\+[a-z0-9]+)?://[^\s]*$")
 _cache: dict[str, Driver] = {}
 _lock = threading.Lock()
+_mads: dict[str, Mapping[str, MadConfig]] = {"VM_MAD": {}, "IM_MAD": {}}
+# Calls that move a guest's memory (save, restore, snapshot) may take minutes on a live
+# host; they are bounded by this many seconds, and a host that stops answering meanwhile
+# by libvirt's keepalive (drivers.libvirt).
+TRANSFER_TIMEOUT = 900
+# the host states whose calls get executor.ERROR_HOST_TIMEOUT at most
+_ERROR_STATES = (HostState.ERROR, HostState.MONITORING_ERROR)
+
+
+def configure(vm_mads: Mapping[str, MadConfig], im_mads: Mapping[str, MadConfig]) -> None:
+    """This process's driver settings (oned.conf's VM_MAD and IM_MAD sections, by name);
+    a driver without a section gets the defaults (15 threads, 15 s)."""
+    _mads["VM_MAD"], _mads["IM_MAD"] = dict(vm_mads), dict(im_mads)
+
+
+def mad(kind: str, name: str) -> MadConfig:
+    """The settings of driver ``name`` of ``kind`` (VM_MAD or IM_MAD)."""
+    return _mads[kind].get(name) or MadConfig(name)
 
 
 def default_uri(name: str) -> str:
@@ -41,7 +74,8 @@ def uri_of(host: dict[str, Any]) -> str:
 
 
 def driver_for(host: dict[str, Any]) -> Driver:
-    """The driver of a host, by its VM_MAD (kvm, qemu: libvirt at TEMPLATE/URI)."""
+    """The driver of a host, by its VM_MAD (kvm, qemu: libvirt at TEMPLATE/URI), its
+    calls bounded as ``executor`` says."""
     vm_mad = host.get("VM_MAD")
     if vm_mad not in ("kvm", "qemu"):
         raise DriverError(f"host {host.get('NAME')} has VM_MAD {vm_mad!r}, which no driver serves")
@@ -50,7 +84,84 @@ def driver_for(host: dict[str, Any]) -> Driver:
         driver = _cache.get(uri)
         if driver is None:
             driver = _cache[uri] = _libvirt_driver_class(host)(uri)
-        return driver
+    return Bounded(driver, host)
+
+
+def width(hosts: list[dict[str, Any]]) -> int:
+    """How many actions on these hosts' VMs may run at once: the threads of their VM_MADs."""
+    names = {str(h.get("VM_MAD")) for h in hosts}
+    return sum(mad("VM_MAD", name).threads for name in names)
+
+
+class Bounded(Driver):
+    """A host's driver as the core uses it: each call through ``executor.call``, in a
+    thread of the host's VM_MAD (``monitor``: its IM_MAD), bounded by the host's timeout."""
+
+    def __init__(self, inner: Driver, host: dict[str, Any]):
+        self.inner = inner
+        self.name = inner.name
+        self.host_label = f"host {host.get('NAME')} ({uri_of(host)})"
+        self.vm = mad("VM_MAD", str(host.get("VM_MAD")))
+        self.im = mad("IM_MAD", str(host.get("IM_MAD") or host.get("VM_MAD")))
+        self.in_error = host.get("STATE") in _ERROR_STATES
+
+    def __repr__(self) -> str:
+        return f"Bounded({self.inner!r})"
+
+    def _run(self, what: str, fn: Callable[[], T], im: bool = False, slow: bool = False) -> T:
+        mad_ = self.im if im else self.vm
+        timeout = float(max(mad_.timeout, TRANSFER_TIMEOUT) if slow else mad_.timeout)
+        if self.in_error:
+            timeout = min(timeout, executor.ERROR_HOST_TIMEOUT)
+        pool = f"{'IM_MAD' if im else 'VM_MAD'} {mad_.name}"
+        return executor.call(pool, mad_.threads, self.host_label, what, fn, timeout)
+
+    def deploy(self, vm: VmSpec) -> str:
+        return self._run(f"deploy {vm.deploy_id}", lambda: self.inner.deploy(vm))
+
+    def shutdown(self, deploy_id: str) -> None:
+        self._run(f"shutdown {deploy_id}", lambda: self.inner.shutdown(deploy_id))
+
+    def cancel(self, deploy_id: str) -> None:
+        self._run(f"cancel {deploy_id}", lambda: self.inner.cancel(deploy_id))
+
+    def reboot(self, deploy_id: str) -> None:
+        self._run(f"reboot {deploy_id}", lambda: self.inner.reboot(deploy_id))
+
+    def reset(self, deploy_id: str) -> None:
+        self._run(f"reset {deploy_id}", lambda: self.inner.reset(deploy_id))
+
+    def suspend(self, deploy_id: str) -> None:
+        self._run(f"suspend {deploy_id}", lambda: self.inner.suspend(deploy_id))
+
+    def resume(self, deploy_id: str) -> None:
+        self._run(f"resume {deploy_id}", lambda: self.inner.resume(deploy_id))
+
+    def save(self, deploy_id: str, path: str) -> None:
+        self._run(f"save {deploy_id}", lambda: self.inner.save(deploy_id, path), slow=True)
+
+    def restore(self, path: str) -> str:
+        return self._run(f"restore {path}", lambda: self.inner.restore(path), slow=True)
+
+    def remove_checkpoint(self, path: str) -> None:
+        self._run(f"remove {path}", lambda: self.inner.remove_checkpoint(path))
+
+    def snapshot_create(self, deploy_id: str, name: str) -> None:
+        self._run(
+            f"snapshot {deploy_id}", lambda: self.inner.snapshot_create(deploy_id, name), slow=True
+        )
+
+    def poll(self, deploy_id: str) -> VmStatus:
+        return self._run(f"poll {deploy_id}", lambda: self.inner.poll(deploy_id))
+
+    def monitor(self) -> HostStatus:
+        return self._run("monitor", self.inner.monitor, im=True)
+
+    def release(self, deploy_id: str) -> None:
+        self._run(f"release {deploy_id}", lambda: self.inner.release(deploy_id))
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def _libvirt_driver_class(host: dict[str, Any]) -> type[Driver]:

@@ -23,6 +23,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     InvalidInput,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers import mads
 from ansible_collections.onekit.cloud.plugins.module_utils.ha import hooks
 
 DEFAULT_PORT = 2633
@@ -76,6 +77,9 @@ class InstanceConfig:
     # the guide's HOST_HOOK (ERROR, ft/host_error) and VM_HOOK (FAILED, onevm delete)
     host_hooks: tuple[hooks.HostHook, ...] = ()
     vm_hooks: tuple[hooks.VmHook, ...] = ()
+    # the guide's VM_MAD / IM_MAD sections by driver name (-t threads, -w timeout)
+    vm_mads: dict[str, mads.MadConfig] = field(default_factory=dict)
+    im_mads: dict[str, mads.MadConfig] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -191,6 +195,8 @@ def parse_config(text: str, where: Path) -> InstanceConfig:
         )
     host_hooks, vm_hooks = hooks.parse_hooks(tpl, where)
     return InstanceConfig(
+        vm_mads=mads.parse_mads(tpl, "VM_MAD", where),
+        im_mads=mads.parse_mads(tpl, "IM_MAD", where),
         host_hooks=host_hooks,
         vm_hooks=vm_hooks,
         federation=_federation(tpl, where),
@@ -259,4 +265,8 @@ def render_config(config: InstanceConfig) -> str:
             else '# ONEGATE_ENDPOINT = "http://192.168.0.5:5030"\n'
         )
         + hooks.render_hooks(config.host_hooks, config.vm_hooks)
+        + "\n# Drivers: -t threads (actions at once, default 15), -w seconds a host may take\n"
+        + '# VM_MAD = [ name = "kvm", executable = "one_vmm_exec", arguments = "-t 15 -r 0 kvm" ]\n'
+        + mads.render_mads("VM_MAD", config.vm_mads)
+        + mads.render_mads("IM_MAD", config.im_mads)
     )

@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ansible_collections.onekit.cloud.plugins.module_utils import drivers
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import BOOTSTRAP_RULES, AclRule
 from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import hash_password
@@ -211,8 +212,10 @@ class Instance:
         )
 
     def session_settings(self, config: InstanceConfig | None = None) -> dict:
-        """What every session of this instance carries besides its user."""
+        """What every session of this instance carries besides its user (and, for the
+        whole process, the drivers' threads and timeouts from oned.conf)."""
         config = config or self.config()
+        drivers.configure(config.vm_mads, config.im_mads)
         return {
             "zone": config.federation.zone_id,
             "master_endpoint": config.federation.master_oned if config.federation.slave else "",

@@ -22,7 +22,6 @@ poll shows the guest gone (briefly here, else by the monitor), or SHUTDOWN_TIMEO
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import os
 import time
@@ -31,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils import objects
+from ansible_collections.onekit.cloud.plugins.module_utils import drivers, objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import events, pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
@@ -47,7 +46,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     VmState,
     state_name,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.drivers import driver_for
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers import driver_for, executor
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     MISSING,
     PAUSED,
@@ -735,10 +734,9 @@ Result = tuple[Any, "str | None", bool]
 
 
 def _call_drivers(session: Session, steps: list[_Step], quick_wait: float) -> dict[int, Result]:
-    """{vm id: (result, error message, finished)} for every step."""
-    by_host: dict[int, list[_Step]] = {}
-    for step in steps:
-        by_host.setdefault(step.host["ID"], []).append(step)
+    """{vm id: (result, error message, finished)} for every step. The steps run at once,
+    as many as their hosts' drivers have threads (``drivers.executor``): a slow or hung
+    host delays only its own VMs, and each call gives up after the host's timeout."""
 
     def still_wanted(step: _Step) -> bool:
         """Re-read just before the call: the VM may have been concluded meanwhile."""
@@ -746,40 +744,27 @@ def _call_drivers(session: Session, steps: list[_Step], quick_wait: float) -> di
             vm = pool.get(w.tx, schema.VMS, step.vm_id)
         return vm is not None and _mark(vm) == step.transient
 
-    def run_host(host_steps: list[_Step]) -> dict[int, Result]:
-        out: dict[int, Result] = {}
+    def run_step(step: _Step) -> Result:
         try:
-            driver = driver_for(host_steps[0].host)
-        except OneError as err:
-            return {s.vm_id: (None, str(err), False) for s in host_steps}
-        for step in host_steps:
-            try:
-                if not still_wanted(step):
-                    out[step.vm_id] = (None, "the VM changed while it waited its turn", False)
-                    continue
-                result = step.call(driver)
-            except HostUnreachable as err:
-                if Lcm(step.transient[1]) in (Lcm.CLEANUP_DELETE, Lcm.CLEANUP_RESUBMIT):
-                    out[step.vm_id] = (None, None, True)  # nothing left to clean up there
-                else:
-                    out[step.vm_id] = (None, str(err), False)
-                continue
-            except OneError as err:  # the hypervisor's refusal, or a template it cannot take
-                out[step.vm_id] = (None, str(err), False)
-                continue
-            except Exception as err:  # a driver bug must not lose the other VMs' outcomes
-                log.exception("VM %s: driver call failed", step.vm_id)
-                out[step.vm_id] = (None, f"{type(err).__name__}: {err}", False)
-                continue
-            finished = not step.wait_for or _wait(driver, step, quick_wait)
-            out[step.vm_id] = (result, None, finished)
-        return out
+            driver = driver_for(step.host)
+            if not still_wanted(step):
+                return (None, "the VM changed while it waited its turn", False)
+            result = step.call(driver)
+        except HostUnreachable as err:
+            if Lcm(step.transient[1]) in (Lcm.CLEANUP_DELETE, Lcm.CLEANUP_RESUBMIT):
+                return (None, None, True)  # nothing left to clean up there
+            return (None, str(err), False)
+        except OneError as err:  # the hypervisor's refusal, or a template it cannot take
+            return (None, str(err), False)
+        except Exception as err:  # a driver bug must not lose the other VMs' outcomes
+            log.exception("VM %s: driver call failed", step.vm_id)
+            return (None, f"{type(err).__name__}: {err}", False)
+        finished = not step.wait_for or _wait(driver, step, quick_wait)
+        return (result, None, finished)
 
-    results: dict[int, Result] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, len(by_host))) as workers:
-        for part in workers.map(run_host, by_host.values()):
-            results.update(part)
-    return results
+    width = drivers.width([step.host for step in steps])
+    results = executor.each(steps, run_step, width)
+    return {step.vm_id: result for step, result in zip(steps, results, strict=True)}
 
 
 def _wait(driver: Driver, step: _Step, seconds: float) -> bool:

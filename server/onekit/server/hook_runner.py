@@ -17,7 +17,11 @@ scripts an admin may edit):
   (nothing is done if it is no longer ERROR); the VMs are chosen from the store
   (``host_error.select``: their current host is the failed one); if there are none,
   no playbook runs. ``host_error.yml`` fences first (a fence that fails or times out ends
-  the play: no VM touched) and then recreates or deletes the VMs with the vm module;
+  the play: no VM touched) and then recreates or deletes the VMs with the vm module. Its
+  clean-up asks the failed host to remove each guest, bounded by ``drivers.executor``:
+  a host in ERROR gets a short try, and once one call to it hangs the other VMs' calls
+  fail at once, so a hung host's VMs are resubmitted after one short wait, not one
+  timeout per VM (the monitor destroys their old guests if it answers again);
 * vm_failed: ``vm_failed.yml`` recreates or deletes the VMs with the vm module.
 
 The server's scheduler is woken when a hook is done, so recreated (PENDING) VMs are
