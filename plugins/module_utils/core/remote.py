@@ -18,6 +18,7 @@ import types
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import errors
@@ -116,6 +117,41 @@ def call(
     what: str = "the zone",
 ) -> Any:
     """Run ``operation`` (``users.create``) at ``endpoint`` as ``credentials``."""
+    answer = _post(endpoint, credentials, operation, args, kwargs, what)
+    return decode(answer["result"]) if answer else None
+
+
+def pages(
+    endpoint: str,
+    credentials: tuple[str, str],
+    operation: str,
+    args: tuple | list = (),
+    kwargs: dict | None = None,
+    page_size: int | None = None,
+    what: str = "the zone",
+) -> Iterator[list[Any]]:
+    """Every page of a listing (``vms.list_vms``) at ``endpoint``, one request each: the
+    first with ``start`` 0, the next where the answer's ``next`` says, until it says
+    none (``page_size`` None: one request for everything)."""
+    start: int | None = 0
+    while start is not None:
+        paging = {"start": start, "page_size": page_size}
+        answer = _post(endpoint, credentials, operation, args, {**(kwargs or {}), **paging}, what)
+        page = decode(answer["result"])
+        if page or start == 0:
+            yield page
+        start = (answer.get("next") or {}).get("start")
+
+
+def _post(
+    endpoint: str,
+    credentials: tuple[str, str],
+    operation: str,
+    args: tuple | list,
+    kwargs: dict | None,
+    what: str,
+) -> dict[str, Any]:
+    """The core API's answer (``{"result": ..., "next": ...}``), or {} for an empty one."""
     url = f"{endpoint.rstrip('/')}/api/{urllib.parse.quote(operation)}"
     body = json.dumps({"args": encode(list(args)), "kwargs": encode(kwargs or {})}).encode()
     token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
@@ -133,4 +169,4 @@ def call(
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise Unreachable(f"cannot reach {what} at {endpoint} ({reason})") from None
-    return decode(json.loads(raw)["result"]) if raw.strip() else None
+    return json.loads(raw) if raw.strip() else {}
