@@ -246,7 +246,7 @@ def test_the_core_api_pages_and_says_where_the_next_page_starts(filled, server):
         assert needle in answer["error"]["message"], answer
 
 
-# ---- another zone (onezone set / ONE_XMLRPC) ---------------------------------------------
+# ---- another zone (onezone set) ---------------------------------------------------------
 @sqlite_only
 def test_a_remote_zone_is_listed_page_by_page(instance, cli, tmp_path):
     """The zone's server answers one page per request (remote.pages, as the CLI uses it)
@@ -267,7 +267,11 @@ def test_a_remote_zone_is_listed_page_by_page(instance, cli, tmp_path):
         pages = list(remote.pages(endpoint, zone_b.credentials(), "vms.list_vms", page_size=7))
         assert [len(page) for page in pages] == [7] * 7 + [1]
         assert [vm["ID"] for page in pages for vm in page] == list(range(VM_COUNT))
-        at_b = {"ONE_XMLRPC": endpoint}
+        zone = tmp_path / "zone-b.zone"
+        zone.write_text(f'NAME = "zone-b"\nENDPOINT = "{endpoint}"\n')
+        cli("onezone", "create", str(zone), check=True)
+        cli("onezone", "set", "zone-b", check=True)  # every command now goes to zone-b
+        at_b: dict[str, str] = {}
         here = onevm_list(on_b, PAGE)
         assert onevm_list(cli, PAGE, at_b) == here
         assert onevm_list(cli, "disabled", at_b) == here
