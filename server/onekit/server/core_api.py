@@ -1,7 +1,8 @@
 """The core API: ``POST /api/<module>.<function>`` runs one operation of
 ``module_utils`` as the caller (HTTP basic auth), with the JSON body's ``args`` and
-``kwargs``, and answers ``{"result": ...}``; errors answer ``{"error": {"message",
-"type"}}`` with the error's HTTP status. ``remote.call`` is its client.
+``kwargs``, and answers ``{"result": ...}`` (``remote.dumps``); errors answer
+``{"error": {"message", "type"}}`` with the error's HTTP status. ``remote.call`` is its
+client.
 
 It is what the CLIs use when the active zone is another front-end (``onezone set``), and
 what a federation slave sends its writes of the shared tables to. Only the operations
@@ -21,7 +22,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, request
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import (
@@ -169,9 +170,8 @@ def call(operation: str):
     except TypeError as err:  # arguments the operation does not take
         raise InvalidInput(f"{operation}: {err}") from None
     typecheck.check_arguments(fn, bound, operation)
-    result = fn(*bound.args, **bound.kwargs)
-    if "page_size" not in bound.arguments:
-        return jsonify(result=remote.encode(result))
-    following = pool.next_start(result, bound.arguments["page_size"])
-    next_page = None if following is None else {"start": following}
-    return jsonify(result=remote.encode(result), next=next_page)
+    answer: dict[str, Any] = {"result": fn(*bound.args, **bound.kwargs)}
+    if "page_size" in bound.arguments:
+        following = pool.next_start(answer["result"], bound.arguments["page_size"])
+        answer["next"] = None if following is None else {"start": following}
+    return Response(remote.dumps(answer), mimetype="application/json")
