@@ -13,7 +13,7 @@ Goal (issue 14): `onevm list` over 100k VMs keeps memory flat: paged peak RSS at
 <= 1.2x the one-page baseline, while `disabled` grows with the pool; paging costs little
 time (paged time <= 1.2x disabled).
 
-Run: .venv/bin/python bench/list.py [--vms 100000]   (about a minute; the temporary
+Run: .venv/bin/python bench/list.py [--vms 100000]   (about two minutes; the temporary
 instance is removed at the end)
 """
 
