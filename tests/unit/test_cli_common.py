@@ -8,8 +8,22 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound
-from onekit.cli.common import Cli, Column, Context, Ownership, Pool, arg
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
+    InvalidInput,
+    NotFound,
+)
+from onekit.cli.common import (
+    Cli,
+    Column,
+    Context,
+    Ownership,
+    Pool,
+    TableLayout,
+    arg,
+    pool_json_lines,
+    pool_page_size,
+    table,
+)
 
 
 class Store:
@@ -166,3 +180,32 @@ def test_context_is_the_default_conn():
     ctx = Context("onething", "list")
     assert pool.connect(ctx) is ctx
     assert (pool.ref_arg, pool.ids_arg, pool.title) == ("thing", "things", "")
+
+
+def test_one_pool_page_size_is_a_number_from_2_or_disabled():
+    assert pool_page_size({}) == 2000  # the guide's default
+    assert pool_page_size({"ONE_POOL_PAGE_SIZE": " "}) == 2000
+    assert pool_page_size({"ONE_POOL_PAGE_SIZE": "5000"}) == 5000
+    assert pool_page_size({"ONE_POOL_PAGE_SIZE": "2"}) == 2
+    assert pool_page_size({"ONE_POOL_PAGE_SIZE": "disabled"}) is None
+    assert pool_page_size({"ONE_POOL_PAGE_SIZE": "DISABLED"}) is None
+    for bad in ("1", "0", "-3", "abc", "1e3", "2147483648", "x" * 200):
+        with pytest.raises(InvalidInput, match=r"ONE_POOL_PAGE_SIZE must be .* or 'disabled'"):
+            pool_page_size({"ONE_POOL_PAGE_SIZE": bad})
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_a_pool_printed_row_by_row_is_the_pools_json(count):
+    rows = [{"ID": i, "NAME": f"n{i}", "T": {"A": [1, "x\ny"]}} for i in range(count)]
+    text = "\n".join(pool_json_lines("VM", iter(rows)))
+    assert text == json.dumps({"VM_POOL": {"VM": rows}}, indent=2)
+
+
+def test_a_table_laid_out_page_by_page_widens_for_later_cells():
+    columns = [Column("ID", lambda r: r[0], right=True, width=2), Column("NAME", lambda r: r[1])]
+    layout = TableLayout(columns)
+    assert layout.lines([(1, "a")]) == ["ID NAME", " 1 a"]
+    assert layout.lines([]) == []  # the header only once
+    assert layout.lines([(123, "b")]) == ["123 b"]  # ID widened from here on
+    assert layout.lines([(4, "c")]) == ["  4 c"]
+    assert table([(1, "a"), (123, "b")], columns) == " ID NAME\n  1 a\n123 b"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Tx
@@ -122,6 +123,75 @@ def resolve(tx: Tx, spec: PoolSpec, ref: int | str, lock: bool = False) -> Body:
 def all_bodies(tx: Tx, spec: PoolSpec, where: str = "", params: tuple = ()) -> list[Body]:
     sql = f"SELECT body FROM {spec.table}" + (f" WHERE {where}" if where else "") + " ORDER BY oid"
     return [json.loads(r[0]) for r in tx.rows(sql, params)]
+
+
+# ---- paging (ONE_POOL_PAGE_SIZE) --------------------------------------------------------
+# A listing pages as oned's pool info calls do: objects in id order from a start id, at
+# most a page size of them. A full page means more may follow, from ``next_start``; a
+# shorter one is the last. Every listing that pages takes ``start`` and ``page_size``
+# (None: everything), so callers page the same way in-process and through the core API.
+READ_CHUNK = 1000  # rows per query when a listing reads everything
+
+
+def check_page(start: int, page_size: int | None) -> None:
+    """Refuse a page request out of range, naming the parameter."""
+    if not 0 <= start <= MAX_OID:
+        raise InvalidInput(f"start must be an object id from 0 to {MAX_OID}, got {start}")
+    if page_size is not None and not 1 <= page_size <= MAX_OID:
+        raise InvalidInput(
+            f"page_size must be from 1 to {MAX_OID} (or null for every object), got {page_size}"
+        )
+
+
+def bodies_from(
+    tx: Tx,
+    spec: PoolSpec,
+    start: int = 0,
+    where: str = "",
+    params: tuple = (),
+    chunk: int = READ_CHUNK,
+) -> Iterator[Body]:
+    """The objects with ID >= ``start`` in ID order, read ``chunk`` rows per query, so
+    a caller that stops early (a page) reads no more than it needs, and one that reads
+    everything holds one chunk of rows at a time."""
+    sql = (
+        f"SELECT oid, body FROM {spec.table} WHERE oid >= ?"
+        + (f" AND ({where})" if where else "")
+        + " ORDER BY oid LIMIT ?"
+    )
+    cursor = start
+    while True:
+        rows = tx.rows(sql, (cursor, *params, chunk))
+        for _oid, body in rows:
+            yield json.loads(body)
+        if len(rows) < chunk:
+            return
+        cursor = rows[-1][0] + 1
+
+
+def next_start(page: list[Any], page_size: int | None) -> int | None:
+    """Where the page after ``page`` starts, or None when ``page`` was the last (not
+    full, or no paging): the next-page marker of a listing."""
+    if page_size is None or len(page) < page_size or not page:
+        return None
+    return int(page[-1]["ID"]) + 1
+
+
+def pages(
+    fetch: Callable[[int, int | None], list[Any]], page_size: int | None, start: int = 0
+) -> Iterator[list[Any]]:
+    """Every page of a listing, ``fetch(start, page_size)`` one after another: the first
+    page always (it may be empty), later ones until a page is the last."""
+    first = True
+    while True:
+        page = fetch(start, page_size)
+        if page or first:
+            yield page
+        first = False
+        following = next_start(page, page_size)
+        if following is None:
+            return
+        start = following
 
 
 def check_name(kind: str, name: Any) -> str:

@@ -6,7 +6,7 @@ their modules call these functions rather than repeating them. Rights, as oned's
 RequestManagerChown/Chmod:
 
 * create: CREATE on the type, in the creator's primary group (ACL rules grant it);
-* show / list: USE;
+* show / list: USE (a listing pages: ``start`` and ``page_size``, see ``core.pool``);
 * chown: MANAGE on the object and MANAGE on the new owner;
 * chgrp: MANAGE on the object and USE on the new group;
 * chmod: MANAGE on the object, and ADMIN on it when an ADMIN bit changes.
@@ -14,9 +14,10 @@ RequestManagerChown/Chmod:
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core import acl, pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import Target
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import Conflict
@@ -77,15 +78,67 @@ def show(session: Session, spec: PoolSpec, ref: Ref) -> Body:
 
 
 def list_visible(
-    session: Session, spec: PoolSpec, where: str = "", params: tuple = ()
+    session: Session,
+    spec: PoolSpec,
+    where: str = "",
+    params: tuple = (),
+    start: int = 0,
+    page_size: int | None = None,
 ) -> list[Body]:
-    """The objects the caller may USE (oneadmin: all)."""
+    """The objects the caller may USE (oneadmin: all), in ID order from ID ``start``;
+    with ``page_size``, one page of them (``pool.next_start`` says where the next one
+    starts). The rows read are those the caller's rights select in SQL, each checked
+    again before it is kept, so a page holds ``page_size`` objects whenever that many
+    remain, whoever asks."""
+    pool.check_page(start, page_size)
     with session.read() as w:
-        return [
-            b
-            for b in pool.all_bodies(w.tx, spec, where, params)
-            if w.allowed(target(spec, b), Right.USE)
-        ]
+        rights, rights_params = _use_filter(w, spec)
+        sql = " AND ".join(f"({c})" for c in (where, rights) if c)
+        chunk = pool.READ_CHUNK if page_size is None else min(page_size, pool.READ_CHUNK * 10)
+        rows = pool.bodies_from(w.tx, spec, start, sql, (*params, *rights_params), chunk)
+        if not w.subject.is_admin:  # oneadmin may use anything: no row to check
+            rows = (b for b in rows if w.allowed(target(spec, b), Right.USE))
+        return list(itertools.islice(rows, page_size))
+
+
+_SELECTOR = acl.UID | acl.GID | acl.ALL | acl.CLUSTER
+_ID_MASK = 0xFFFFFFFF  # the id (user, group, object, cluster) under a selector bit
+
+
+def _use_filter(w: AuthTx, spec: PoolSpec) -> tuple[str, tuple]:
+    """SQL keeping the rows the caller may USE, as oned's reverse ACL search: the
+    permission bits of its own objects and its groups', other's, and the ACL rules that
+    grant it USE on some objects of the type (``#<id>``, ``@<group>``). "" when it may
+    use them all (oneadmin, a rule on ``*``) or when a rule grants by cluster, which is
+    not a column: then every row is read, and ``w.allowed`` decides row by row."""
+    subject = w.subject
+    if subject.is_admin:
+        return "", ()
+    oids: list[int] = []
+    gids: list[int] = []
+    for rule in w.rules:
+        rid, number = rule.resource & _SELECTOR, rule.resource & _ID_MASK
+        # the rule's own selector value, asked as the object's id, group and cluster:
+        # True when the rule applies to this subject, zone, type and right
+        probe = (number, number, number, Right.USE, w.session.zone)
+        if not rule.grants(subject.uid, subject.groups, spec.resource, *probe):
+            continue
+        if rid & (acl.ALL | acl.CLUSTER):
+            return "", ()
+        (oids if rid & acl.UID else gids).append(number)
+    groups = sorted(subject.groups)
+    clauses = ["(uid = ? AND owner_u = 1)", "other_u = 1"]
+    params: list[int] = [subject.uid]
+    for column, values, extra in (
+        ("gid", groups, " AND group_u = 1"),
+        ("oid", oids, ""),
+        ("gid", gids, ""),
+    ):
+        if values:
+            marks = ", ".join("?" for _ in values)
+            clauses.append(f"({column} IN ({marks}){extra})")
+            params += values
+    return " OR ".join(clauses), tuple(params)
 
 
 def chown_in(w: AuthTx, spec: PoolSpec, body: Body, owner: Ref | None, group: Ref | None) -> Body:

@@ -136,8 +136,8 @@ def show(session: Session, ref: int | str) -> Body:
     return objects.show(session, schema.GROUPS, ref)
 
 
-def list_groups(session: Session) -> list[Body]:
-    return objects.list_visible(session, schema.GROUPS)
+def list_groups(session: Session, start: int = 0, page_size: int | None = None) -> list[Body]:
+    return objects.list_visible(session, schema.GROUPS, start=start, page_size=page_size)
 
 
 def name_map(session: Session) -> dict[int, str]:

@@ -201,8 +201,8 @@ def show(session: Session, ref: Ref) -> Body:
     return objects.show(session, schema.HOSTS, ref)
 
 
-def list_hosts(session: Session) -> list[Body]:
-    return objects.list_visible(session, schema.HOSTS)
+def list_hosts(session: Session, start: int = 0, page_size: int | None = None) -> list[Body]:
+    return objects.list_visible(session, schema.HOSTS, start=start, page_size=page_size)
 
 
 # ---- capacity (inside a caller's transaction, host row locked) -------------------------

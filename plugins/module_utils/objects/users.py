@@ -265,8 +265,9 @@ def show(session: Session, ref: Ref) -> Body:
     return public(objects.show(session, schema.USERS, ref))
 
 
-def list_users(session: Session) -> list[Body]:
-    return [public(u) for u in objects.list_visible(session, schema.USERS)]
+def list_users(session: Session, start: int = 0, page_size: int | None = None) -> list[Body]:
+    found = objects.list_visible(session, schema.USERS, start=start, page_size=page_size)
+    return [public(u) for u in found]
 
 
 # ---- declarative (the Ansible module) --------------------------------------------------

@@ -87,8 +87,8 @@ def show(session: Session, ref: Ref) -> Body:
     return objects.show(session, schema.ZONES, ref)
 
 
-def list_zones(session: Session) -> list[Body]:
-    return objects.list_visible(session, schema.ZONES)
+def list_zones(session: Session, start: int = 0, page_size: int | None = None) -> list[Body]:
+    return objects.list_visible(session, schema.ZONES, start=start, page_size=page_size)
 
 
 @federated()

@@ -75,8 +75,8 @@ def show(session: Session, ref: Ref) -> Body:
     return objects.show(session, schema.TEMPLATES, ref)
 
 
-def list_templates(session: Session) -> list[Body]:
-    return objects.list_visible(session, schema.TEMPLATES)
+def list_templates(session: Session, start: int = 0, page_size: int | None = None) -> list[Body]:
+    return objects.list_visible(session, schema.TEMPLATES, start=start, page_size=page_size)
 
 
 def instantiate(

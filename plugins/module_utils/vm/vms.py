@@ -149,10 +149,13 @@ def show(session: Session, ref: Ref) -> Body:
     return objects.show(session, schema.VMS, ref)
 
 
-def list_vms(session: Session, include_done: bool = False) -> list[Body]:
-    """The VMs the caller may see; DONE ones only when asked (``onevm list`` hides them)."""
+def list_vms(
+    session: Session, include_done: bool = False, start: int = 0, page_size: int | None = None
+) -> list[Body]:
+    """The VMs the caller may see; DONE ones only when asked (``onevm list`` hides them).
+    ``start``/``page_size``: one page (``objects.list_visible``)."""
     where, params = ("", ()) if include_done else ("state != ?", (int(VmState.DONE),))
-    return objects.list_visible(session, schema.VMS, where, params)
+    return objects.list_visible(session, schema.VMS, where, params, start, page_size)
 
 
 def on_host(session: Session, host_id: int) -> list[Body]:

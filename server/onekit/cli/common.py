@@ -9,23 +9,31 @@ The commands every pool has (create, delete, list, show, update, rename, chown, 
 chmod) come from a ``Pool``, a declaration of the calls behind them and of how their
 answers print; ``Cli.pool(pool)`` adds them one by one, so a CLI writes only its own words
 (the help texts) and its own commands.
+
+``list`` pages through the store as OpenNebula's CLI does: ONE_POOL_PAGE_SIZE objects per
+request (default 2000, ``disabled``: one request for everything), each page printed as it
+comes, so a list of 100k VMs never sits in memory whole; a table's columns widen as wider
+cells come (from their declared widths), never waiting for the whole list.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import inspect
+import itertools
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool as store_pool
 from ansible_collections.onekit.cloud.plugins.module_utils.core import remote
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
@@ -85,6 +93,27 @@ class Context:
             what=f"the active zone ({ZONE_FILE_HELP})",
         )
 
+    def pages(
+        self, fn: Callable[..., Any], *args: Any, page_size: int | None, **kwargs: Any
+    ) -> Iterator[list[Any]]:
+        """The pages of the listing ``fn`` (one that takes ``start`` and ``page_size``),
+        here or on the active zone's front-end, one request per page."""
+        if self.endpoint is None:
+
+            def fetch(start: int, size: int | None) -> list[Any]:
+                return fn(self.session, *args, start=start, page_size=size, **kwargs)
+
+            return store_pool.pages(fetch, page_size)
+        return remote.pages(
+            self.endpoint,
+            self.instance.credentials(),
+            operation_name(fn),
+            args,
+            kwargs,
+            page_size,
+            what=f"the active zone ({ZONE_FILE_HELP})",
+        )
+
     def error(self, err: OneError) -> int:
         """Report an error on one line of stderr; returns the exit status it calls for."""
         print(f"{self.prog} {self.command}: {err}", file=sys.stderr)
@@ -111,6 +140,26 @@ class Context:
 
 
 ZONE_FILE_HELP = "onezone set; ONE_XMLRPC"
+PAGE_SIZE_VAR = "ONE_POOL_PAGE_SIZE"
+DEFAULT_PAGE_SIZE = 2000  # the guide's (3.2.3 API Tuning)
+MIN_PAGE_SIZE = 2  # "It should be bigger that 2" (oned's OCA takes 2 and up)
+
+
+def pool_page_size(environ: Mapping[str, str] = os.environ) -> int | None:
+    """Objects per request of a list command, from ONE_POOL_PAGE_SIZE: a number from 2
+    up (default 2000), or ``disabled`` (None: one request for everything)."""
+    text = environ.get(PAGE_SIZE_VAR, "").strip()
+    if not text:
+        return DEFAULT_PAGE_SIZE
+    if text.lower() == "disabled":
+        return None
+    if _NUMBER.fullmatch(text) and MIN_PAGE_SIZE <= int(text) <= store_pool.MAX_OID:
+        return int(text)
+    raise InvalidInput(
+        f"{PAGE_SIZE_VAR} must be a number of objects per page from {MIN_PAGE_SIZE} to "
+        f"{store_pool.MAX_OID}, or 'disabled' for one request, got "
+        f"{store_pool.shorten(text)!r}"
+    )
 
 
 def zone_file(instance: Instance) -> Path:
@@ -254,20 +303,48 @@ class Column:
     width: int = 0
 
 
-def table(rows: Iterable[Any], columns: Sequence[Column]) -> str:
-    """Columns as wide as their widest cell; numbers right-aligned, as oneuser list does."""
-    cells = [[str(c.value(row)) for c in columns] for row in rows]
-    widths = [
-        max([c.width, len(c.header), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)
-    ]
+class TableLayout:
+    """A table printed a page at a time: the header before the first page, then each
+    page's rows. A column is as wide as its widest cell so far (its declared width at
+    least): a page never waits for the next, and when no later cell is wider than the
+    declared widths the rows line up as one table. Numbers right-aligned."""
 
-    def line(values: Sequence[str]) -> str:
+    def __init__(self, columns: Sequence[Column]):
+        self.columns = columns
+        self.widths = [max(c.width, len(c.header)) for c in columns]
+        self._header_due = True
+
+    def lines(self, rows: Iterable[Any]) -> list[str]:
+        cells = [[str(c.value(row)) for c in self.columns] for row in rows]
+        self.widths = [max([w, *(len(r[i]) for r in cells)]) for i, w in enumerate(self.widths)]
+        header = [[c.header for c in self.columns]] if self._header_due else []
+        self._header_due = False
+        return [self._line(values) for values in [*header, *cells]]
+
+    def _line(self, values: Sequence[str]) -> str:
         return " ".join(
             v.rjust(w) if c.right else v.ljust(w)
-            for v, w, c in zip(values, widths, columns, strict=True)
+            for v, w, c in zip(values, self.widths, self.columns, strict=True)
         ).rstrip()
 
-    return "\n".join([line([c.header for c in columns]), *(line(r) for r in cells)])
+
+def table(rows: Iterable[Any], columns: Sequence[Column]) -> str:
+    """Columns as wide as their widest cell; numbers right-aligned, as oneuser list does."""
+    return "\n".join(TableLayout(columns).lines(rows))
+
+
+def pool_json_lines(key: str, rows: Iterable[Any]) -> Iterator[str]:
+    """``json.dumps({"<key>_POOL": {"<key>": [rows]}}, indent=2)``, text for one row at a
+    time (``list -j`` of a pool read page by page prints the same as of a whole list)."""
+    pool_key, row_key = json.dumps(f"{key}_POOL"), json.dumps(key)
+    pending: str | None = None
+    for row in rows:
+        yield f"{{\n  {pool_key}: {{\n    {row_key}: [" if pending is None else f"{pending},"
+        pending = "      " + json.dumps(row, indent=2).replace("\n", "\n      ")
+    if pending is None:
+        yield f"{{\n  {pool_key}: {{\n    {row_key}: []\n  }}\n}}"
+    else:
+        yield f"{pending}\n    ]\n  }}\n}}"
 
 
 def show_fields(title: str, fields: Sequence[tuple[str, Any]]) -> str:
@@ -353,14 +430,29 @@ Call = Callable[..., Any]
 Context (the Context itself for the core, a REST client for OneFlow)."""
 
 
-def core(fn: Callable[..., Any], *bound: Any) -> Call:
+@dataclass(frozen=True)
+class CoreCall:
     """The core function ``fn`` as a pool operation: ``fn(session, *bound, *args)`` through
     ``Context.call``, so in-process or on the active zone's front-end."""
 
-    def call(ctx: Context, *args: Any, **kwargs: Any) -> Any:
-        return ctx.call(fn, *bound, *args, **kwargs)
+    fn: Callable[..., Any]
+    bound: tuple[Any, ...] = ()
 
-    return call
+    def __call__(self, ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        return ctx.call(self.fn, *self.bound, *args, **kwargs)
+
+    @property
+    def pages(self) -> bool:
+        """Is ``fn`` a listing that pages (it takes ``start`` and ``page_size``)?"""
+        return {"start", "page_size"} <= set(inspect.signature(self.fn).parameters)
+
+    def each_page(self, ctx: Context, page_size: int | None, **kwargs: Any) -> Iterator[list]:
+        return ctx.pages(self.fn, *self.bound, page_size=page_size, **kwargs)
+
+
+def core(fn: Callable[..., Any], *bound: Any) -> Call:
+    """The core function ``fn`` as a pool operation (a ``CoreCall``)."""
+    return CoreCall(fn, bound)
 
 
 @dataclass(frozen=True)
@@ -499,17 +591,38 @@ class PoolCommands:
         self.each("delete", help, self._needs(self.pool.delete, "delete"), ids_help=ids_help)
 
     def list(self, help: str, *options: Arg) -> None:
-        """``list [options] [-j]``: the options' values go to ``pool.list`` by keyword."""
+        """``list [options] [-j]``: the options' values go to ``pool.list`` by keyword; a
+        core listing that pages is read and printed ONE_POOL_PAGE_SIZE objects at a time."""
         pool, fetch = self.pool, self._needs(self.pool.list, "list")
 
         def handler(ctx: Context, args: argparse.Namespace) -> None:
-            answer = fetch(pool.connect(ctx), **{o.dest: getattr(args, o.dest) for o in options})
+            values = {o.dest: getattr(args, o.dest) for o in options}
+            if isinstance(fetch, CoreCall) and fetch.pages:
+                page_size = pool_page_size()  # a bad value is refused before any request
+                self._print_pages(
+                    ctx, fetch.each_page(pool.connect(ctx), page_size, **values), args.json
+                )
+                return
+            answer = fetch(pool.connect(ctx), **values)
             if args.json:
                 ctx.json(pool.list_json(answer))
             else:
                 ctx.out(pool.list_text(ctx, answer))
 
         self.cli.command("list", help, handler, arguments=[*options, JSON])
+
+    def _print_pages(self, ctx: Context, pages: Iterator[list], as_json: bool) -> None:
+        """A listing's pages, printed as they come: the table, or the pool's JSON."""
+        pool = self.pool
+        if as_json:
+            rows = map(pool.row_json, itertools.chain.from_iterable(pages))
+            for text in pool_json_lines(pool.key, rows):
+                ctx.out(text)
+            return
+        layout = TableLayout(pool.columns(ctx) if callable(pool.columns) else pool.columns)
+        for page in pages:
+            for line in layout.lines(page):
+                ctx.out(line)
 
     def show(
         self,

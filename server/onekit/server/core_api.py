@@ -1,12 +1,19 @@
 """The core API: ``POST /api/<module>.<function>`` runs one operation of
 ``module_utils`` as the caller (HTTP basic auth), with the JSON body's ``args`` and
-``kwargs``, and answers ``{"result": ...}``; errors answer ``{"error": {"message",
-"type"}}`` with the error's HTTP status. ``remote.call`` is its client.
+``kwargs``, and answers ``{"result": ...}`` (``remote.dumps``); errors answer
+``{"error": {"message", "type"}}`` with the error's HTTP status. ``remote.call`` is its
+client.
 
 It is what the CLIs use when the active zone is another front-end (``onezone set``), and
 what a federation slave sends its writes of the shared tables to. Only the operations
 listed here can be called: those the CLIs and modules perform on users, groups, ACL
 rules, zones, hosts, templates, images, networks and VMs.
+
+The listings page (the guide's ``ONE_POOL_PAGE_SIZE``): an operation that takes
+``start`` and ``page_size`` answers at most ``page_size`` objects from id ``start`` on,
+and when given ``page_size`` its answer says how to get the next page,
+``"next": {"start": <id>}`` (null after the last one). Without ``page_size`` it answers
+everything, as before.
 """
 
 from __future__ import annotations
@@ -15,10 +22,15 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, request
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
-from ansible_collections.onekit.cloud.plugins.module_utils.core import remote, schema, typecheck
+from ansible_collections.onekit.cloud.plugins.module_utils.core import (
+    pool,
+    remote,
+    schema,
+    typecheck,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, NotFound
 from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
 from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import PoolSpec
@@ -78,8 +90,11 @@ def _show(session: Session, spec: PoolSpec, ref: Ref) -> Any:
     return objects.show(session, _owned(spec), ref)
 
 
-def _list_visible(session: Session, spec: PoolSpec) -> Any:
-    return objects.list_visible(session, _owned(spec))  # no caller-given SQL
+def _list_visible(
+    session: Session, spec: PoolSpec, start: int = 0, page_size: int | None = None
+) -> Any:
+    # no caller-given SQL
+    return objects.list_visible(session, _owned(spec), start=start, page_size=page_size)
 
 
 def _chown(session: Session, spec: PoolSpec, ref: Ref, owner: Ref, group: Ref | None = None) -> Any:
@@ -155,4 +170,8 @@ def call(operation: str):
     except TypeError as err:  # arguments the operation does not take
         raise InvalidInput(f"{operation}: {err}") from None
     typecheck.check_arguments(fn, bound, operation)
-    return jsonify(result=remote.encode(fn(*bound.args, **bound.kwargs)))
+    answer: dict[str, Any] = {"result": fn(*bound.args, **bound.kwargs)}
+    if "page_size" in bound.arguments:
+        following = pool.next_start(answer["result"], bound.arguments["page_size"])
+        answer["next"] = None if following is None else {"start": following}
+    return Response(remote.dumps(answer), mimetype="application/json")
