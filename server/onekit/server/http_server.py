@@ -6,17 +6,26 @@ refused: ``MAX_CONN_BACKLOG`` (480) of them in cheroot's queue of accepted conne
 as many again in the kernel's listen backlog. An idle keep-alive connection holds no
 thread (cheroot keeps it in a selector), and at most MAX_CONN of them are kept.
 
-**Why cheroot** (``bench/http_server.py``: the core app, 200 concurrent clients, 40 of
-them valid users and 160 sending wrong passwords, each candidate sized 240/480): against
-werkzeug's development server (a new thread per connection, 9-170 valid req/s, p99
-0.45-2 s on this 2-core machine, noisy), cheroot served 1.4-3.5x the valid requests with
-p99 0.16-0.7x werkzeug's, the best of the three; waitress was close behind (2.7x) but
-reads every request body whole before the app sees it and answers an oversized one with
-its own plain-text 413, ahead of the app's JSON one; gunicorn's gthread (2.7x, p99 up to
-twice cheroot's) is a process manager that wants the process to itself (its own signal
-handling, one app for all its ports, fork before the app is made), while the loops and
-the three apps share one process here. Several worker processes are therefore not
-offered: cheroot has no process manager, and gunicorn's was not worth its fit.
+**Why cheroot.** ``bench/http_server.py`` serves the core app with each candidate sized
+240/480, under 200 concurrent clients (40 valid users, 160 sending wrong passwords and
+throttled to 429), every candidate but werkzeug with ``bound_malloc``. Three runs on this
+shared 2-core machine, valid req/s and p99 as ratios to werkzeug's (a new thread per
+connection; 23-170 valid req/s, p99 0.45-3.4 s):
+
+    cheroot            3.5x / 0.16x    1.5x / 1.46x    3.3x / 0.59x
+    waitress           2.7x / 0.17x    3.5x / 0.53x    2.9x / 0.61x
+    gunicorn gthread   2.7x / 0.31x    0.6x / 2.12x    0.7x / 1.38x
+
+(cheroot alone against werkzeug, three more runs: 3.9x-6.8x / 0.18x-0.50x.) cheroot
+and waitress are close on speed (the noise is larger than their gap); what
+decides is the bodies: waitress reads every body whole before the app runs, so a
+stranger's megabyte is read before the 401, and it answers an oversized body with its own
+plain-text 413 before the app's JSON one. gunicorn was behind, and is a process manager
+that wants the process to itself (its signal handling, one app for all its ports, a fork
+before the app is made), where the loops and the three apps share one process. So
+several worker processes are not offered: cheroot has no process manager, and
+gunicorn's was not worth its fit. Each pooled server peaked at ~100 MiB and 243 threads;
+werkzeug at 230-340 MiB.
 
 **Bodies.** cheroot streams a body to the app as the app reads it, and de-chunks a
 chunked one (``Transfer-Encoding: chunked`` stays in the environ), so the app's
@@ -125,6 +134,7 @@ class _Lingerer:
         with contextlib.suppress(OSError):
             self._wake.send(b"x")
         self._thread.join(LINGER + 1)
+        self._wake.close()
 
     def _run(self) -> None:
         deadlines: dict[socket.socket, float] = {}
@@ -140,6 +150,7 @@ class _Lingerer:
                             for each in list(deadlines):
                                 self._close(each, deadlines)
                             self._selector.close()
+                            self._wake_read.close()
                             return
                         deadlines[sock] = time.monotonic() + LINGER
                         self._selector.register(sock, selectors.EVENT_READ)
