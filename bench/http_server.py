@@ -355,6 +355,11 @@ def report(results: dict[str, dict[str, Any]]) -> None:
         f"MAX_CONN={MAX_CONN}, MAX_CONN_BACKLOG={MAX_CONN_BACKLOG}"
     )
     print(
+        "every server but the baseline (werkzeug, as onekit-server ran until now) with "
+        "onekit-server's malloc setting (http_server.bound_malloc); ratios: req/s higher "
+        "is better, p99 and RSS lower; RSS and threads summed over the server's processes"
+    )
+    print(
         f"{'server':18s} {'valid req/s':>11s} {'p50 ms':>8s} {'p99 ms':>8s} "
         f"{'peak RSS':>9s} {'threads':>7s}   ratio to werkzeug (req/s, p99, RSS)   flood got"
     )

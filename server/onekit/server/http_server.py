@@ -111,6 +111,7 @@ class _Lingerer:
         self._selector = selectors.DefaultSelector()
         self._handed: queue.SimpleQueue[socket.socket | None] = queue.SimpleQueue()
         self._wake_read, self._wake = socket.socketpair()
+        self._wake.setblocking(False)  # full: a wake-up is pending already
         self._selector.register(self._wake_read, selectors.EVENT_READ)
         self._thread = threading.Thread(target=self._run, name="http-linger", daemon=True)
         self._thread.start()
@@ -126,7 +127,8 @@ class _Lingerer:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
         self._handed.put(sock)
-        self._wake.send(b"x")
+        with contextlib.suppress(OSError):
+            self._wake.send(b"x")
         return True
 
     def stop(self) -> None:
