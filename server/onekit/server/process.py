@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,12 +26,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from flask import Flask
+
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from onekit.server.app import create_app
 from onekit.server.http_server import HttpServer, ServerError, bound_malloc, listen
 from onekit.server.loops import Loops
 
-__all__ = ["ServerError", "health_url", "read_pid", "run", "start", "stop"]
 log = logging.getLogger("onekit.server")
 
 
@@ -53,6 +56,26 @@ def health_url(instance: Instance) -> str:
     return f"http://{host}:{config.port}/health"
 
 
+Endpoint = tuple[Flask, str, int, str, Path]  # app, host, port, its setting and file
+
+
+def _servers(endpoints: list[Endpoint], config: InstanceConfig) -> list[HttpServer]:
+    """A server for each endpoint; when one cannot listen, the ServerError that names its
+    setting, with the sockets opened before it closed."""
+    sockets: list[socket.socket] = []
+    try:
+        for _app, host, port, key, path in endpoints:
+            sockets.append(listen(host, port, config.max_conn_backlog, key, path))
+    except ServerError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return [
+        HttpServer(app, sock, config.max_conn, config.max_conn_backlog)
+        for (app, *_), sock in zip(endpoints, sockets, strict=True)
+    ]
+
+
 def run(instance: Instance) -> None:
     """Serve in the foreground until SIGTERM or Ctrl-C: the core API on oned.conf's
     LISTEN_ADDRESS:PORT, OneFlow on oneflow-server.conf's :host:/:port:, OneGate on
@@ -67,40 +90,31 @@ def run(instance: Instance) -> None:
     app = create_app(instance)
     db = app.extensions["onekit.db"]
     guard = app.extensions["onekit.login_guard"]  # one set of login bounds per process
-    apps = (
-        ("core-api", app, config.listen_address, config.port, "PORT", instance.config_path),
-        ("oneflow-api", create_app(instance, db, "oneflow", guard), flow.host, flow.port,
-         ":port:", instance.flow_config_path),
-        ("onegate-api", create_app(instance, db, "onegate", guard), gate.host, gate.port,
-         ":port:", instance.gate_config_path),
-    )  # fmt: skip
-    sockets = []
-    try:
-        for _name, _app, host, port, key, path in apps:
-            sockets.append(listen(host, port, config.max_conn_backlog, key, path))
-    except ServerError:
-        for sock in sockets:
-            sock.close()
-        raise
-    servers = [
-        HttpServer(each[1], sock, config.max_conn, config.max_conn_backlog)
-        for each, sock in zip(apps, sockets, strict=True)
-    ]
+    flow_app = create_app(instance, db, "oneflow", guard)
+    gate_app = create_app(instance, db, "onegate", guard)
+    server, *extra_servers = _servers(
+        [
+            (app, config.listen_address, config.port, "PORT", instance.config_path),
+            (flow_app, flow.host, flow.port, ":port:", instance.flow_config_path),
+            (gate_app, gate.host, gate.port, ":port:", instance.gate_config_path),
+        ],
+        config,
+    )
     instance.pid_path().write_text(f"{os.getpid()}\n")
     loops = Loops(instance, db)
-    for each in apps:
-        each[1].extensions["onekit.loops"] = loops
+    for each in (app, flow_app, gate_app):
+        each.extensions["onekit.loops"] = loops
     loops.start()
     threads = [
-        threading.Thread(target=server.serve, name=each[0])
-        for each, server in zip(apps[1:], servers[1:], strict=True)
+        threading.Thread(target=extra.serve, name=name)
+        for extra, name in zip(extra_servers, ("oneflow-api", "onegate-api"), strict=True)
     ]
     for thread in threads:
         thread.start()
 
     def _stop(signum, _frame):
         log.info("signal %s: stopping", signal.Signals(signum).name)
-        threading.Thread(target=servers[0].stop, daemon=True).start()
+        threading.Thread(target=server.stop, daemon=True).start()
 
     signal.signal(signal.SIGTERM, _stop)
     log.info(
@@ -115,12 +129,12 @@ def run(instance: Instance) -> None:
         db.description,
     )
     try:
-        servers[0].serve()
+        server.serve()
     except KeyboardInterrupt:
         pass
     finally:
-        for server in servers:
-            server.stop()
+        for each in (server, *extra_servers):
+            each.stop()
         for thread in threads:
             thread.join(10)
         loops.stop()
