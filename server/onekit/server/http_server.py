@@ -8,24 +8,24 @@ thread (cheroot keeps it in a selector), and at most MAX_CONN of them are kept.
 
 **Why cheroot.** ``bench/http_server.py`` serves the core app with each candidate sized
 240/480, under 200 concurrent clients (40 valid users, 160 sending wrong passwords and
-throttled to 429), every candidate but werkzeug with ``bound_malloc``. Three runs on this
-shared 2-core machine, valid req/s and p99 as ratios to werkzeug's (a new thread per
-connection; 23-170 valid req/s, p99 0.45-3.4 s):
+throttled to 429), every candidate but werkzeug with ``bound_malloc``. Four runs on this
+shared 2-core machine (load 8-40), valid req/s / p99 as ratios to werkzeug's (a new
+thread per connection; 23-170 valid req/s, p99 0.45-3.4 s):
 
-    cheroot            3.5x / 0.16x    1.5x / 1.46x    3.3x / 0.59x
-    waitress           2.7x / 0.17x    3.5x / 0.53x    2.9x / 0.61x
-    gunicorn gthread   2.7x / 0.31x    0.6x / 2.12x    0.7x / 1.38x
+    cheroot            1.5/1.46  3.3/0.59  3.7/0.43  2.1/0.73   median 2.7/0.66
+    waitress           3.5/0.53  2.9/0.61  2.3/0.53  3.0/0.52   median 3.0/0.53
+    gunicorn gthread   0.6/2.12  0.7/1.38  1.4/0.77  0.8/3.31   median 0.8/1.75
+    this module                  3.2/0.66  1.9/0.67  2.8/0.52
 
-(cheroot alone against werkzeug, three more runs: 3.9x-6.8x / 0.18x-0.50x.) cheroot
-and waitress are close on speed (the noise is larger than their gap); what
-decides is the bodies: waitress reads every body whole before the app runs, so a
-stranger's megabyte is read before the 401, and it answers an oversized body with its own
-plain-text 413 before the app's JSON one. gunicorn was behind, and is a process manager
-that wants the process to itself (its signal handling, one app for all its ports, a fork
-before the app is made), where the loops and the three apps share one process. So
-several worker processes are not offered: cheroot has no process manager, and
-gunicorn's was not worth its fit. Each pooled server peaked at ~100 MiB and 243 threads;
-werkzeug at 230-340 MiB.
+cheroot and waitress are even: the noise is larger than their gap (five more runs of
+cheroot alone against werkzeug: 2.2x-6.8x / 0.18x-1.19x). What decides is the bodies:
+waitress reads every body whole before the app runs, so a stranger's megabyte is read
+before the 401, and it answers an oversized body with its own plain-text 413 before the
+app's JSON one. gunicorn was behind, and is a process manager that wants the process to
+itself (its signal handling, one app for all its ports, a fork before the app is made),
+where the loops and the three apps share one process. So several worker processes are
+not offered: cheroot has no process manager, and gunicorn's was not worth its fit. Each
+pooled server peaked at ~100 MiB and 243 threads; werkzeug at 230-360 MiB.
 
 **Bodies.** cheroot streams a body to the app as the app reads it, and de-chunks a
 chunked one (``Transfer-Encoding: chunked`` stays in the environ), so the app's
