@@ -19,7 +19,8 @@ The last line checks issue 14's goal on the chosen server (onekit-server's own s
 code, ``onekit.server.http_server``): p99 of valid requests under 1 s.
 
 Run: .venv/bin/python bench/http_server.py   (about 2 minutes; others' load skews the
-absolute figures, not much the ratios)
+absolute figures, not much the ratios). waitress and gunicorn are not onekit's
+dependencies: ``.venv/bin/pip install waitress gunicorn`` first, or their rows are skipped.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -322,7 +324,11 @@ def main() -> None:
         serve(name, Path(home), int(port))
         return
     if BASELINE not in args.only:
-        args.only.insert(0, BASELINE)  # the baseline of every ratio
+        args.only.insert(0, BASELINE)
+    for name, module in (("waitress", "waitress"), ("gunicorn-gthread", "gunicorn")):
+        if name in args.only and importlib.util.find_spec(module) is None:
+            print(f"skipping {name}: .venv/bin/pip install {module}", file=sys.stderr)
+            args.only.remove(name)  # the baseline of every ratio
     top = Path(tempfile.mkdtemp(prefix="onekit-bench-http-"))
     try:
         home = top / "onekit"
