@@ -158,7 +158,7 @@ def test_start_fails_with_the_reason_when_the_port_is_taken(instance: Instance, 
         result = cli("onekit-server", "start")
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{instance.config().port}" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1  # onekit's line, nothing of werkzeug's
+    assert len(result.stderr.strip().splitlines()) == 1  # onekit's line, none of the HTTP server's
     assert "is in use by another program" not in instance.log_path().read_text()
     assert not instance.pid_path().exists()
 

@@ -297,3 +297,40 @@ def test_a_rendered_federation_reads_back():
     config = InstanceConfig(federation=FederationConfig("SLAVE", 101, "http://10.0.0.1:2633"))
     assert parse_config(render_config(config), WHERE).federation == config.federation
     assert "# FEDERATION = [" in render_config(InstanceConfig())
+
+
+# ---- the API servers' bounds (the guide's 3.2) ----------------------------------------------
+
+
+def test_the_guides_max_conn_lines_load_as_written_and_are_the_defaults():
+    config = parse_config("MAX_CONN = 240\nMAX_CONN_BACKLOG = 480\n", WHERE)
+    assert (config.max_conn, config.max_conn_backlog) == (240, 480)
+    assert (DEFAULTS.max_conn, DEFAULTS.max_conn_backlog) == (240, 480)
+    small = parse_config("MAX_CONN = 1\nMAX_CONN_BACKLOG = 65535\n", WHERE)
+    assert (small.max_conn, small.max_conn_backlog) == (1, 65535)
+
+
+@pytest.mark.parametrize(
+    "line, needle",
+    [
+        ("MAX_CONN = 0", "MAX_CONN must be a whole number from 1 to 4096, got '0'"),
+        ("MAX_CONN = 5000", "MAX_CONN must be a whole number from 1 to 4096"),
+        ("MAX_CONN = -3", "MAX_CONN must be a whole number from 1 to 4096"),
+        ("MAX_CONN = 2.5", "MAX_CONN must be a whole number"),
+        ("MAX_CONN_BACKLOG = 0", "MAX_CONN_BACKLOG must be a whole number from 1 to 65535"),
+        ("MAX_CONN_BACKLOG = 70000", "MAX_CONN_BACKLOG must be a whole number from 1 to 65535"),
+        ("MAX_CONN_BACKLOG = many", "MAX_CONN_BACKLOG must be a whole number"),
+        ('MAX_CONN = ""', "MAX_CONN is empty"),
+        ("MAX_CONN = [ A = 1 ]", "MAX_CONN must be a single value"),
+    ],
+)
+def test_bad_max_conn_values_name_the_file_the_key_and_the_range(line, needle):
+    assert needle in config_error(line + "\n")
+
+
+def test_max_conn_is_rendered_with_its_comment_and_reads_back():
+    config = InstanceConfig(max_conn=16, max_conn_backlog=32)
+    text = render_config(config)
+    assert "MAX_CONN = 16\nMAX_CONN_BACKLOG = 32\n" in text
+    assert "serves MAX_CONN connections at once" in text
+    assert parse_config(text, WHERE) == config

@@ -2,6 +2,8 @@
 
     LISTEN_ADDRESS = "127.0.0.1"
     PORT = 2633
+    MAX_CONN = 240                  # connections each API serves at once
+    MAX_CONN_BACKLOG = 480          # and keeps waiting
     DB = [ BACKEND = "sqlite" ]
     # DB = [ BACKEND = "mysql", SERVER = "localhost", PORT = 0, USER = "oneadmin",
     #        PASSWD = "oneadmin", DB_NAME = "opennebula" ]
@@ -61,6 +63,9 @@ class FederationConfig:
 class InstanceConfig:
     listen_address: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    # each API server's connections served at once (its threads) and waiting beyond them
+    max_conn: int = 240
+    max_conn_backlog: int = 480
     db: DbConfig = field(default_factory=DbConfig)
     default_umask: str = "177"
     # Monitoring (seconds), oned.conf's names; SHUTDOWN_TIMEOUT and MONITORING_TIMEOUT
@@ -95,6 +100,13 @@ _SECONDS = {
     "HOST_MONITORING_EXPIRATION_TIME": ("host_monitoring_expiration", 0),
     "VM_MONITORING_EXPIRATION_TIME": ("vm_monitoring_expiration", 0),
     "SHUTDOWN_TIMEOUT": ("shutdown_timeout", 1),
+}
+
+
+# the API servers' bounds, the guide's 3.2: key -> (field, lowest, highest)
+_API_BOUNDS = {
+    "MAX_CONN": ("max_conn", 1, 4096),
+    "MAX_CONN_BACKLOG": ("max_conn_backlog", 1, 65535),
 }
 
 
@@ -203,6 +215,11 @@ def parse_config(text: str, where: Path) -> InstanceConfig:
         onegate_endpoint=endpoint.rstrip("/"),
         listen_address=_single(tpl, "LISTEN_ADDRESS", where) or "127.0.0.1",
         port=_int(_single(tpl, "PORT", where) or DEFAULT_PORT, "PORT", where, 1, 65535),
+        **{
+            attr: _int(_single(tpl, key, where), key, where, low, high)
+            for key, (attr, low, high) in _API_BOUNDS.items()
+            if key in tpl
+        },
         db=db,
         default_umask=umask,
         **{
@@ -245,6 +262,10 @@ def render_config(config: InstanceConfig) -> str:
         "# onekit instance configuration (OpenNebula oned.conf syntax).\n"
         "# The server's core API listens here; it is this zone's ENDPOINT.\n"
         + template.dumps({"LISTEN_ADDRESS": config.listen_address, "PORT": config.port})
+        + "\n# Each API (core, OneFlow, OneGate) serves MAX_CONN connections at once (its\n"
+        "# threads); up to MAX_CONN_BACKLOG more wait their turn, in the server and again in\n"
+        "# the kernel's listen queue. The guide's values for large deployments.\n"
+        + "".join(f"{key} = {getattr(config, attr)}\n" for key, (attr, *_) in _API_BOUNDS.items())
         + "\n"
         "# The state store: SQLite (embedded default) or MySQL/MariaDB, e.g.\n"
         '# DB = [ BACKEND = "mysql", SERVER = "localhost", PORT = 0, USER = "oneadmin",\n'

@@ -1,5 +1,9 @@
 """Running the server: in the foreground (``run``) or as a daemon (``start``/``stop``/``status``).
 
+``run`` serves the three apps with ``http_server`` (a bounded pool each, sized by
+oned.conf's MAX_CONN and MAX_CONN_BACKLOG) and runs the loops, which act only while this
+process holds the store's leader lock.
+
 ``run`` owns the pid file ``$ONEKIT_HOME/var/onekit-server.pid``: it refuses to start when
 a live server already holds it, writes its own pid, and removes it on exit. ``start``
 launches ``run`` detached with its output in ``var/onekit-server.log`` and returns once
@@ -22,18 +26,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from werkzeug.serving import make_server
+from flask import Flask
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from onekit.server.app import create_app
+from onekit.server.http_server import HttpServer, ServerError, bound_malloc, listen
 from onekit.server.loops import Loops
 
 log = logging.getLogger("onekit.server")
-
-
-class ServerError(OneError):
-    """The server could not be started or stopped."""
 
 
 def read_pid(instance: Instance) -> int | None:
@@ -55,58 +56,57 @@ def health_url(instance: Instance) -> str:
     return f"http://{host}:{config.port}/health"
 
 
-LISTEN_BACKLOG = 1024  # connections the kernel keeps waiting (werkzeug's own is 128)
+Endpoint = tuple[Flask, str, int, str, Path]  # app, host, port, its setting and file
 
 
-def _listen(app, host: str, port: int, key: str, path: Path):
-    """A server for ``app`` on a socket bound here: werkzeug binding it itself prints its
-    own lines and exits on "address in use"; this says one line, with the fix."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host, port))
-            sock.listen(LISTEN_BACKLOG)
-        except OSError as err:
-            raise ServerError(
-                f"cannot listen on {host}:{port} ({err.strerror or err}); change {key} in {path}"
-            ) from None
-        return make_server(host, port, app, threaded=True, fd=sock.fileno())  # dups it
+def _servers(endpoints: list[Endpoint], config: InstanceConfig) -> list[HttpServer]:
+    """A server for each endpoint; when one cannot listen, the ServerError that names its
+    setting, with the sockets opened before it closed."""
+    sockets: list[socket.socket] = []
+    try:
+        for _app, host, port, key, path in endpoints:
+            sockets.append(listen(host, port, config.max_conn_backlog, key, path))
+    except ServerError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return [
+        HttpServer(app, sock, config.max_conn, config.max_conn_backlog)
+        for (app, *_), sock in zip(endpoints, sockets, strict=True)
+    ]
 
 
 def run(instance: Instance) -> None:
     """Serve in the foreground until SIGTERM or Ctrl-C: the core API on oned.conf's
-    LISTEN_ADDRESS:PORT, OneFlow on oneflow-server.conf's :host:/:port:, and the loops."""
+    LISTEN_ADDRESS:PORT, OneFlow on oneflow-server.conf's :host:/:port:, OneGate on
+    onegate-server.conf's, and the loops."""
     config = instance.config()
     flow = instance.flow_config()
+    gate = instance.gate_config()
     pid = read_pid(instance)
     if pid is not None and pid != os.getpid():
         raise ServerError(f"a server of {instance.home} is already running (pid {pid})")
+    bound_malloc()
     app = create_app(instance)
     db = app.extensions["onekit.db"]
     guard = app.extensions["onekit.login_guard"]  # one set of login bounds per process
     flow_app = create_app(instance, db, "oneflow", guard)
-    gate = instance.gate_config()
     gate_app = create_app(instance, db, "onegate", guard)
-    listening = [_listen(app, config.listen_address, config.port, "PORT", instance.config_path)]
-    try:
-        for extra_app, conf, path in (
-            (flow_app, flow, instance.flow_config_path),
-            (gate_app, gate, instance.gate_config_path),
-        ):
-            listening.append(_listen(extra_app, conf.host, conf.port, ":port:", path))
-    except ServerError:
-        for opened in listening:
-            opened.server_close()
-        raise
-    server, extra_servers = listening[0], listening[1:]
+    server, *extra_servers = _servers(
+        [
+            (app, config.listen_address, config.port, "PORT", instance.config_path),
+            (flow_app, flow.host, flow.port, ":port:", instance.flow_config_path),
+            (gate_app, gate.host, gate.port, ":port:", instance.gate_config_path),
+        ],
+        config,
+    )
     instance.pid_path().write_text(f"{os.getpid()}\n")
     loops = Loops(instance, db)
     for each in (app, flow_app, gate_app):
         each.extensions["onekit.loops"] = loops
     loops.start()
     threads = [
-        threading.Thread(target=extra.serve_forever, name=name)
+        threading.Thread(target=extra.serve, name=name)
         for extra, name in zip(extra_servers, ("oneflow-api", "onegate-api"), strict=True)
     ]
     for thread in threads:
@@ -114,24 +114,28 @@ def run(instance: Instance) -> None:
 
     def _stop(signum, _frame):
         log.info("signal %s: stopping", signal.Signals(signum).name)
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        threading.Thread(target=server.stop, daemon=True).start()
 
     signal.signal(signal.SIGTERM, _stop)
     log.info(
-        "onekit-server listening on http://%s:%s, OneFlow on %s, OneGate on %s (store: %s)",
+        "onekit-server listening on http://%s:%s, OneFlow on %s, OneGate on %s "
+        "(MAX_CONN %s, MAX_CONN_BACKLOG %s; store: %s)",
         config.listen_address,
         config.port,
         flow.url,
         gate.url,
+        config.max_conn,
+        config.max_conn_backlog,
         db.description,
     )
     try:
-        server.serve_forever()
+        server.serve()
     except KeyboardInterrupt:
         pass
     finally:
-        for extra, thread in zip(extra_servers, threads, strict=True):
-            extra.shutdown()
+        for each in (server, *extra_servers):
+            each.stop()
+        for thread in threads:
             thread.join(10)
         loops.stop()
         with contextlib.suppress(OSError):
