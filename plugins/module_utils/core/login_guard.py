@@ -72,7 +72,7 @@ class LoginGuard(Generic[Subject]):
         self._lock = threading.Lock()
         self._verified: OrderedDict[tuple[str, bytes], tuple[Subject, float]] = OrderedDict()
         self._failures: dict[str, deque[float]] = {}
-        self.failed_logins = 0  # so far, never reset, never reset (a Prometheus counter)
+        self.failed_logins = 0  # since the process started, never reset (a Prometheus counter)
 
     def login(
         self, client: str, username: str, password: str, verify: Callable[[str, str], Subject]

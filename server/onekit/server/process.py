@@ -28,6 +28,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core.login_guard import LoginGuard
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from onekit.server.app import create_app
@@ -87,9 +88,11 @@ def run(instance: Instance) -> None:
     if pid is not None and pid != os.getpid():
         raise ServerError(f"a server of {instance.home} is already running (pid {pid})")
     bound_malloc()
-    app = create_app(instance)
+    # one set of login bounds per process; refusals held back in the tarpit may take at
+    # most half of an API's MAX_CONN workers, so a flood never puts all of them to sleep
+    guard = LoginGuard(tarpit_slots=max(1, config.max_conn // 2))
+    app = create_app(instance, login_guard=guard)
     db = app.extensions["onekit.db"]
-    guard = app.extensions["onekit.login_guard"]  # one set of login bounds per process
     flow_app = create_app(instance, db, "oneflow", guard)
     gate_app = create_app(instance, db, "onegate", guard)
     server, *extra_servers = _servers(
