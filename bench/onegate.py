@@ -15,7 +15,6 @@ Run: .venv/bin/python bench/onegate.py   (about a minute; MariaDB from Debian's 
 from __future__ import annotations
 
 import json
-import logging
 import math
 import multiprocessing
 import queue
@@ -39,7 +38,6 @@ import pymysql
 from flask import Flask, request
 from support.mariadb import PASSWORD, USER, MariaDB
 from support.ports import free_port
-from werkzeug.serving import make_server
 
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
@@ -50,6 +48,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance imp
 from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens as gate
 from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates, vms
+from onekit.server.http_server import HttpServer, listen
 
 GUESTS, PUTS = 20, 200
 GOAL = 0.7  # onekit/bare throughput on MariaDB (issue 14)
@@ -128,9 +127,11 @@ def check_written(what: str, instance: Instance, ids: list[int], offset: int) ->
 # ---- the baseline: a bare endpoint, in a process of its own ----------------------------------
 def serve_like_onekit_server(app: Flask, port: int) -> Any:
     """A server for ``app`` built as onekit-server builds its apps' servers
-    (``onekit.server.process``): today werkzeug, a thread per request. Switch this one
-    function when onekit-server moves to its production WSGI server."""
-    return make_server("127.0.0.1", port, app, threaded=True)
+    (``onekit.server.process``): cheroot through ``onekit.server.http_server``, with
+    oned.conf's default MAX_CONN/MAX_CONN_BACKLOG."""
+    defaults = InstanceConfig()
+    sock = listen("127.0.0.1", port, defaults.max_conn_backlog, "PORT", Path("bench"))
+    return HttpServer(app, sock, defaults.max_conn, defaults.max_conn_backlog)
 
 
 class BarePool:
@@ -200,10 +201,9 @@ def bare_app(store: dict[str, Any]) -> Flask:
 
 def run_bare(store: dict[str, Any], port: int, ready: Any) -> None:
     """The baseline server's process: serves until terminated."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     server = serve_like_onekit_server(bare_app(store), port)
     ready.set()
-    server.serve_forever()
+    server.serve()
 
 
 def bare_server(store: dict[str, Any]) -> tuple[str, multiprocessing.Process]:
