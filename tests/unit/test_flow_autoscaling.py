@@ -14,6 +14,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+from support import lcm_check
 from support.guide_examples import scalability1_role
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
@@ -29,6 +30,12 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import Fl
 NOW = 1_700_000_000.0
 CONFIG = FlowConfig()  # default_cooldown 300
 Body = dict[str, Any]
+
+
+@pytest.fixture(autouse=True)
+def _decisions_checked(monkeypatch):
+    """Every decision of these tests also checks what the loop relies on (changed, idle)."""
+    monkeypatch.setattr(flow_lcm, "decide", lcm_check.checked(flow_lcm.decide))
 
 
 def scalability1(cardinality: int = 2, **role: Any) -> Body:
