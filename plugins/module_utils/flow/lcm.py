@@ -81,7 +81,7 @@ class VmView:
                 value = flow_policies.lookup(vm, name)
                 if value is not None:
                     values[name] = value
-        return cls(
+        view = cls(
             vm["ID"],
             vm["NAME"],
             vm["STATE"],
@@ -92,11 +92,14 @@ class VmView:
             user.get("ROLE_NAME"),
             values,
         )
+        if values:  # converted as they are read: once, whatever the policies using them
+            view.__dict__["numbers"] = flow_policies.numbers(values)
+        return view
 
     @cached_property
     def numbers(self) -> dict[str, float]:
-        """The values that are numbers, as floats: converted once, whatever the number of
-        policies that average them."""
+        """The values that are numbers, as floats (``of`` converts them as it reads them;
+        a view made otherwise, on its first use)."""
         return flow_policies.numbers(self.values)
 
     @cached_property
@@ -428,25 +431,18 @@ class _Step:
             return
 
     def metrics(self, role: Body) -> Callable[[tuple[str, ...]], flow_policies.Averages]:
-        """Averages over the role's running VMs, of every attribute its expressions use,
-        computed once (on the first policy due) and shared by its policies."""
-        found: list[flow_policies.Averages] = []
+        """Averages over the role's running VMs of the attributes named (the policies
+        ask once, on the first policy due, for every attribute they use)."""
 
-        def averages(_names: tuple[str, ...]) -> flow_policies.Averages:
-            if not found:
-                running = [
-                    vm
-                    for n in self.live(role)
-                    if (vm := self.vms.get(n["deploy_id"])) is not None and vm.status == RUNNING
-                ]
-                found.append(
-                    flow_policies.averages(
-                        flow_policies.referenced([role]),
-                        [(vm.id, vm.values) for vm in running],
-                        [vm.numbers for vm in running],
-                    )
-                )
-            return found[0]
+        def averages(names: tuple[str, ...]) -> flow_policies.Averages:
+            running = [
+                vm
+                for n in self.live(role)
+                if (vm := self.vms.get(n["deploy_id"])) is not None and vm.status == RUNNING
+            ]
+            return flow_policies.averages(
+                names, [(vm.id, vm.values) for vm in running], [vm.numbers for vm in running]
+            )
 
         return averages
 

@@ -250,15 +250,26 @@ def referenced(roles: Iterable[Mapping[str, Any]]) -> set[str]:
     return names
 
 
+_ATTRIBUTES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _attributes(role: Mapping[str, Any]) -> tuple[str, ...]:
+    """``referenced([role])``, sorted, kept by the role's expressions (roles of one
+    template share them)."""
+    key = tuple(str(p.get("expression")) for p in role.get("elasticity_policies", ()))
+    found = _ATTRIBUTES.get(key)
+    if found is None:
+        found = tuple(sorted(referenced([role])))
+        if len(_ATTRIBUTES) >= 4096:
+            _ATTRIBUTES.clear()
+        _ATTRIBUTES[key] = found
+    return found
+
+
 def number(raw: Any) -> float | None:
     """A metric's value as a finite float, None when it is not one (left out, and said)."""
-    if type(raw) is float:
-        return raw if math.isfinite(raw) else None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return value if math.isfinite(value) else None
+    value = flow_expressions.number(raw)
+    return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -271,8 +282,17 @@ class Averages:
 
 
 def numbers(values: Mapping[str, Any]) -> dict[str, float]:
-    """A VM's metric values that are numbers, converted (once per VM and step)."""
-    return {k: f for k, v in values.items() if (f := number(v)) is not None}
+    """A VM's metric values that are numbers, converted (once per VM and step): what
+    ``number`` keeps, inlined (a step converts 10,000s)."""
+    found = {}
+    for key, raw in values.items():
+        try:
+            value = float(raw)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if value - value == 0.0:  # finite: inf - inf and nan - nan are nan
+            found[key] = value
+    return found
 
 
 def averages(
@@ -420,31 +440,43 @@ def step(
             reason = f"scheduled {what} (planned {when})"
             return Evaluation(Scaling(c, new, reason), notes, True, due_next)
 
+    found: Averages | None = None  # asked for on the first policy due, for them all
+    numbers = flow_expressions.Numbers()
+    texts = flow_expressions.Texts()
+    parsed = _PARSED.get
     for policy in role.get("elasticity_policies", ()):
-        period = int(policy.get("period") or 0)
+        period = policy.get("period")
         if period:  # (kept only when it matters: an unchanged document is not written)
+            period = int(period)
             last = policy.get("last_eval")
             if last is not None and now - float(last) < period:
                 due_next = min(due_next, float(last) + period)
                 continue
             changed |= _set(policy, "last_eval", int(now))
             due_next = min(due_next, int(now) + period)
-        expr = expression(policy["expression"])
-        found = metrics(expr.attributes)
-        ignored = _ignored(found, expr.attributes)
-        if ignored or "ignored" in policy:
+        text = policy["expression"]
+        expr = parsed(text) or expression(text)
+        if found is None:  # the role's averages, checked and formatted once
+            found = metrics(_attributes(role))
+            numbers.update((k, flow_expressions.number(v)) for k, v in found.values.items())
+            texts.update((k, flow_expressions.formatted(v)) for k, v in numbers.items())
+        if found.ignored or "ignored" in policy:
+            ignored = _ignored(found, expr.attributes)
             notes.extend(
                 n for n in ignored if n not in policy.get("ignored", ()) and n not in notes
             )
             if ignored:
                 changed |= _set(policy, "ignored", ignored)
-            else:
+            elif "ignored" in policy:
                 del policy["ignored"]
                 changed = True
-        true, evaluated = expr.evaluate(found.values)
-        changed |= _set(policy, "expression_evaluated", evaluated)
-        needed = max(1, int(policy.get("period_number") or 1))
-        count = min(int(policy.get("true_evals", 0)) + 1, needed) if true else 0
+        true, evaluated = expr.evaluate_numbers(numbers, texts)
+        if policy.get("expression_evaluated") != evaluated:
+            policy["expression_evaluated"] = evaluated
+            changed = True
+        needed = policy.get("period_number")
+        needed = max(1, int(needed)) if needed else 1
+        count = min(int(policy.get("true_evals") or 0) + 1, needed) if true else 0
         if count >= needed:
             changed |= _set(policy, "true_evals", 0)
             new = adjusted(
@@ -453,8 +485,9 @@ def step(
             if new != c:
                 reason = f"{expr.text} true {needed}/{needed} ({_explain(expr, found)})"
                 return Evaluation(Scaling(c, new, reason, policy.get("cooldown")), notes, True)
-            continue
-        changed |= _set(policy, "true_evals", count)
+        elif policy.get("true_evals") != count:
+            policy["true_evals"] = count
+            changed = True
 
     if low is not None and c < low:
         return Evaluation(Scaling(c, low, f"below min_vms {low}", 0), notes, True)
