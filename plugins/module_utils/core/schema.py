@@ -172,7 +172,8 @@ VMS = PoolSpec(
         _int("service_id"),
         _bigint("written_ns"),
     ),
-    indexes=(("state",), ("hid",), ("service_id",)),
+    # (the service_id index covers the LCM's light read: no body page is read for it)
+    indexes=(("state",), ("hid",), ("service_id", "oid", "state", "written_ns")),
     derive=_vm_columns,
 )
 TEMPLATES = PoolSpec("template_pool", "TEMPLATE", unique_per_owner=True)

@@ -27,6 +27,8 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Tx
@@ -35,7 +37,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import Fl
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.documents import SERVICE
 
 Body = dict[str, Any]
-Stamps = tuple[tuple[int, int], ...]  # (VM id, written_ns), by id
+Row = tuple[int, int, int]  # (service id, VM id, written_ns)
+Stamps = tuple[tuple[Row, ...], tuple[tuple[int, int], ...]]  # tagged rows, (id, stamp) of others
 _DONE = int(VmState.DONE)
 _CHUNK = 500  # ids per IN (...): under every store's limit of parameters
 
@@ -55,17 +58,15 @@ def documents(tx: Tx) -> list[tuple[int, str]]:
     return tx.rows("SELECT oid, body FROM document_pool WHERE type = ? ORDER BY oid", (SERVICE,))
 
 
-def tagged_stamps(tx: Tx) -> dict[int, list[tuple[int, int]]]:
-    """Service id -> (VM id, stamp) of the VMs not DONE tagged for it, by VM id."""
-    found: dict[int, list[tuple[int, int]]] = {}
+def tagged_stamps(tx: Tx) -> dict[int, tuple[Row, ...]]:
+    """Service id -> the rows (service id, VM id, stamp) of the VMs not DONE tagged for
+    it, by VM id (read from the service_id index alone; grouped in C)."""
     rows = tx.rows(
         "SELECT service_id, oid, written_ns FROM vm_pool "
-        "WHERE service_id IS NOT NULL AND state != ? ORDER BY oid",
+        "WHERE service_id IS NOT NULL AND state != ? ORDER BY service_id, oid",
         (_DONE,),
     )
-    for sid, oid, stamp in rows:
-        found.setdefault(sid, []).append((oid, stamp))
-    return found
+    return {sid: tuple(group) for sid, group in groupby(rows, key=itemgetter(0))}
 
 
 def stamps_of(tx: Tx, ids: Iterable[int]) -> dict[int, int]:
@@ -109,9 +110,8 @@ class _Seen:
     due: float  # when the clock alone moves it
 
 
-def _signature(tagged: list[tuple[int, int]], others: Iterable[tuple[int, int]]) -> Stamps:
-    extra = list(others)
-    return tuple(sorted({*tagged, *extra})) if extra else tuple(tagged)
+def _signature(tagged: tuple[Row, ...], others: Iterable[tuple[int, int]]) -> Stamps:
+    return tagged, tuple(sorted(others))
 
 
 @dataclass
@@ -123,7 +123,7 @@ class Memory:
     seen: dict[int, _Seen] = field(default_factory=dict)
 
     def stale(
-        self, tx: Tx, docs: list[tuple[int, str]], tagged: dict[int, list], now: float
+        self, tx: Tx, docs: list[tuple[int, str]], tagged: dict[int, tuple[Row, ...]], now: float
     ) -> list[tuple[int, str]]:
         """The documents to decide for now: those not seen idle, or whose inputs moved."""
         candidates = {}
@@ -138,7 +138,7 @@ class Memory:
             if seen.vms is None
             or seen.vms
             == _signature(
-                tagged.get(oid, []), ((i, others[i]) for i in seen.untagged if i in others)
+                tagged.get(oid, ()), ((i, others[i]) for i in seen.untagged if i in others)
             )
         }
         present = {oid for oid, _ in docs}
@@ -161,7 +161,7 @@ class Memory:
         service: Body,
         text: str,
         due: float | None,
-        tagged: list[tuple[int, int]],
+        tagged: tuple[Row, ...],
         stamps: dict[int, int],
     ) -> None:
         """After a decision: ``due`` is the service's in ``plan.idle`` (None: it changed
@@ -169,7 +169,7 @@ class Memory:
         if due is None:
             self.seen.pop(service["ID"], None)
             return
-        mine = {oid for oid, _ in tagged}
+        mine = {oid for _sid, oid, _stamp in tagged}
         untagged = frozenset(node_ids(service) - mine)
         others = ((i, stamps[i]) for i in untagged if i in stamps)
         self.seen[service["ID"]] = _Seen(text, untagged, _signature(tagged, others), due)

@@ -386,7 +386,7 @@ def plan_step(
             sorted(policies.referenced(r for s in services for r in s["TEMPLATE"]["BODY"]["roles"]))
         )
         ids = [s["ID"] for s in services]
-        mine = {oid for sid in ids for oid, _ in tagged.get(sid, [])}
+        mine = {row[1] for sid in ids for row in tagged.get(sid, ())}
         untagged = {i for s in services for i in changes.node_ids(s)} - mine
         bodies, stamps = changes.vm_bodies(w.tx, ids, untagged)
         vms = [lcm.VmView.of(vm, metrics) for vm in bodies.values()]
@@ -394,7 +394,7 @@ def plan_step(
         for service in services:
             due = plan.idle.get(service["ID"])
             memory.remember(
-                service, texts[service["ID"]], due, tagged.get(service["ID"], []), stamps
+                service, texts[service["ID"]], due, tagged.get(service["ID"], ()), stamps
             )
         for service in plan.changed:
             pool.update(w.tx, schema.DOCUMENTS, service)
