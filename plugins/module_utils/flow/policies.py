@@ -266,12 +266,6 @@ def _attributes(role: Mapping[str, Any]) -> tuple[str, ...]:
     return found
 
 
-def number(raw: Any) -> float | None:
-    """A metric's value as a finite float, None when it is not one (left out, and said)."""
-    value = flow_expressions.number(raw)
-    return value if value is not None and math.isfinite(value) else None
-
-
 @dataclass(frozen=True)
 class Averages:
     """Each attribute's average over the VMs that have a number for it."""
@@ -282,8 +276,8 @@ class Averages:
 
 
 def numbers(values: Mapping[str, Any]) -> dict[str, float]:
-    """A VM's metric values that are numbers, converted (once per VM and step): what
-    ``number`` keeps, inlined (a step converts 10,000s)."""
+    """A VM's metric values that are finite numbers, converted (once per VM and step);
+    the others are left out of the averages, and said so."""
     found = {}
     for key, raw in values.items():
         try:
