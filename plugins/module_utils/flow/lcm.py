@@ -245,22 +245,24 @@ class _Step:
 
     def adopt(self, role: Body, tagged: list[VmView]) -> None:
         """VMs made for the role are its nodes (``asked_for``); VMs gone DONE leave it."""
-        known = {n["deploy_id"] for n in role["nodes"]} | set(role.get("disposed_nodes", []))
-        asked = list(role.get("creating", []))
-        for vm in sorted(tagged, key=lambda vm: vm.id):
-            if vm.id not in known and vm.name in asked and self.asked_for(role, vm):
-                asked.remove(vm.name)
-                node: Body = {"deploy_id": vm.id}
-                if role["state"] == S.SCALING:
-                    node["scale_up"] = "1"
-                role["nodes"].append(node)
-                self.changes += 1
-        seen = {self.vms[n["deploy_id"]].name for n in role["nodes"] if n["deploy_id"] in self.vms}
-        creating = [name for name in role.get("creating", []) if name not in seen]
-        self.put(role, "creating", creating)
-        for node in list(role["nodes"]):
-            if self.status(node) != DONE:
-                continue
+        if role.get("creating"):  # (most steps ask for no VM: nothing to look for)
+            known = {n["deploy_id"] for n in role["nodes"]} | set(role.get("disposed_nodes", []))
+            asked = list(role["creating"])
+            for vm in sorted(tagged, key=lambda vm: vm.id):
+                if vm.id not in known and vm.name in asked and self.asked_for(role, vm):
+                    asked.remove(vm.name)
+                    node: Body = {"deploy_id": vm.id}
+                    if role["state"] == S.SCALING:
+                        node["scale_up"] = "1"
+                    role["nodes"].append(node)
+                    self.changes += 1
+            vms = self.vms
+            seen = {vms[n["deploy_id"]].name for n in role["nodes"] if n["deploy_id"] in vms}
+            self.put(role, "creating", [name for name in role["creating"] if name not in seen])
+        else:
+            self.put(role, "creating", [])
+        gone = [n for n in role["nodes"] if self.status(n) == DONE]
+        for node in gone:
             role["nodes"].remove(node)
             role.setdefault("disposed_nodes", []).append(node["deploy_id"])
             self.changes += 1
