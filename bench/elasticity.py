@@ -10,8 +10,11 @@ reaches (so nothing scales and every step does the same work).
 (b) the same with 3 policies per role (3,000 evaluations), and with all 50 policies on
     every role (50,000 evaluations): the time, and the ratio to (a);
 (c) what the step's read adds: VM views with their metric values looked up
-    (USER_TEMPLATE, VM, TEMPLATE) for the 20,000 VMs, against views without them.
-Goal (issue 6): one evaluation of the policies under 200 ms.
+    (USER_TEMPLATE, VM, TEMPLATE) and converted to numbers for the 20,000 VMs, against
+    views without them.
+Goal (issue 14): one decision with 50 policies per role under 200 ms (the issue's
+machine: 60-70 ms without policies, so about 3x (a)). bench/flow.py (c) measures the
+same decision on fresh documents at each run.
 
 Run: .venv/bin/python bench/elasticity.py   (about 20 s)
 """
@@ -175,6 +178,7 @@ def main() -> None:
             f"(b) one decision, {per_role:2d} policies per role "
             f"({evaluated:6,} evaluations): {took * 1000:7.1f} ms  "
             f"= (a) + {(took - base) * 1000:6.1f} ms, {took / base:4.1f}x (a)"
+            + ("   goal: < 200 ms (about 3x)" if per_role == 50 else "")
         )
 
     bare = median_time(lambda: [lcm.VmView.of(vm) for vm in bodies])

@@ -14,6 +14,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+from support import lcm_check
 from support.guide_examples import scalability1_role
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
@@ -29,6 +30,12 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import Fl
 NOW = 1_700_000_000.0
 CONFIG = FlowConfig()  # default_cooldown 300
 Body = dict[str, Any]
+
+
+@pytest.fixture(autouse=True)
+def _decisions_checked(monkeypatch):
+    """Every decision of these tests also checks what the loop relies on (changed, idle)."""
+    monkeypatch.setattr(flow_lcm, "decide", lcm_check.checked(flow_lcm.decide))
 
 
 def scalability1(cardinality: int = 2, **role: Any) -> Body:
@@ -466,3 +473,32 @@ def test_a_value_that_is_not_a_number_is_logged_once_even_when_two_policies_use_
     cloud.step(NOW)
     cloud.step(NOW + 10)
     assert len(messages(service, "W")) == 1
+
+
+# ---- what the loop skips -----------------------------------------------------------------
+def test_a_service_left_idle_says_when_its_period_brings_it_back() -> None:
+    """Between two evaluations of a policy with a period, nothing changes: the step says
+    the service is idle until the period ends, and at that time the policy is evaluated."""
+    policy = {"type": "CHANGE", "adjust": 1, "expression": "ATT > 50", "period": 60}
+    cloud = deployed(one_policy(policy, min_vms=1, max_vms=5), at=NOW)
+    ids = node_ids(cloud.service)
+    cloud.set(ids, 40, 40)
+    plan = cloud.step(NOW + 10)
+    assert plan.idle == {7: NOW + 60}
+    plan = cloud.step(NOW + 60)
+    assert 7 not in plan.idle
+    assert role(cloud.service)["elasticity_policies"][0]["expression_evaluated"] == "ATT[40] > 50"
+
+
+def test_a_service_with_a_cooldown_or_a_delayed_action_is_idle_until_then() -> None:
+    cloud = deployed(one_policy({"type": "CHANGE", "adjust": 1, "expression": "ATT > 50"},
+                                min_vms=1, max_vms=5, cooldown=100), at=NOW)  # fmt: skip
+    ids = node_ids(cloud.service)
+    cloud.set(ids, 90, 90)
+    cloud.make(cloud.step(NOW))  # scales up
+    cloud.step(NOW + 1)  # the new VM is a node; all run: COOLDOWN until NOW + 101
+    assert state(cloud.service) == S.COOLDOWN
+    cloud.set(node_ids(cloud.service), 40, 40, 40)
+    assert cloud.step(NOW + 2).idle == {7: NOW + 101}
+    role(cloud.service)["pending_actions"] = [{"vm_id": ids[0], "action": "reboot", "at": NOW + 50}]
+    assert cloud.step(NOW + 3).idle == {7: NOW + 50}

@@ -14,7 +14,10 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow.expressions impo
     MAX_DEPTH,
     MAX_LENGTH,
     Expression,
+    Numbers,
+    Texts,
     check,
+    formatted,
     parse,
 )
 
@@ -441,3 +444,26 @@ def test_fuzz_valid_expressions(generated: Generated, values: dict[str, float | 
     again = parse(strip_values(evaluated))
     assert again.evaluate(values) == (result, evaluated)
     assert again.attributes == expr.attributes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ATT > 50",
+        "(ATT > 50) && !(OTHER_ATT = 5.5 || ABC <= 30)",
+        "A != B || 3 < A",
+        "!!(A >= -5) & B == 1",
+    ],
+)
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"ATT": 52.5, "OTHER_ATT": 5.5, "ABC": 30.0, "A": -5.0, "B": 1.0}, {"A": 7.0}],
+    ids=["none", "all", "some"],
+)
+def test_a_step_evaluating_by_name_gets_what_evaluate_gives(text, values):
+    """A step prepares a role's averages once (checked, formatted) and evaluates every
+    policy of the role by name: the truth and the text are evaluate's."""
+    expr = parse(text)
+    numbers = Numbers(values)
+    texts = Texts((k, formatted(v)) for k, v in values.items())
+    assert expr.evaluate_numbers(numbers, texts) == expr.evaluate(values)

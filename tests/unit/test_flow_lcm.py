@@ -14,6 +14,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+from support import lcm_check
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
@@ -28,6 +29,12 @@ from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import Fl
 NOW = 1_700_000_000.0
 CONFIG = FlowConfig()
 Body = dict[str, Any]
+
+
+@pytest.fixture(autouse=True)
+def _decisions_checked(monkeypatch):
+    """Every decision of these tests also checks what the loop relies on (changed, idle)."""
+    monkeypatch.setattr(flow_lcm, "decide", lcm_check.checked(flow_lcm.decide))
 
 
 def guide_template(deployment: str = "straight") -> Body:

@@ -11,12 +11,16 @@ refused at start with a clear error, never upgraded silently.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 SHARED_VERSION = 1
-LOCAL_VERSION = 2  # 2: vm_pool.hid, host/vm monitoring tables
+# 2: vm_pool.hid, host/vm monitoring tables
+# 3: vm_pool.service_id and vm_pool.written_ns (the OneFlow LCM reads only the VMs of the
+#    services whose inputs changed), and monitoring indexes
+LOCAL_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,25 @@ HOSTS = PoolSpec("host_pool", "HOST", extra=(_int("state"),), unique_name=True)
 HOSTED_STATES = (3, 5, 8)  # ACTIVE, SUSPENDED, POWEROFF
 
 
+_last_write_ns = 0
+
+
+def _write_ns() -> int:
+    """A VM row's write stamp: the wall clock in ns, always above this process's last
+    stamp, so every write of a row gives it a new value (the LCM compares stamps for
+    equality only, so clocks of different front-ends need not agree)."""
+    global _last_write_ns
+    _last_write_ns = max(time.time_ns(), _last_write_ns + 1)
+    return _last_write_ns
+
+
+def service_id_of(body: dict[str, Any]) -> int | None:
+    """The OneFlow service a VM is tagged for (its USER_TEMPLATE/SERVICE_ID), or None."""
+    sid = str((body.get("USER_TEMPLATE") or {}).get("SERVICE_ID", ""))
+    ok = sid.isascii() and sid.isdigit() and len(sid) <= 10 and int(sid) < 2**31
+    return int(sid) if ok else None
+
+
 def _vm_columns(body: dict[str, Any]) -> dict[str, Any]:
     history = body.get("HISTORY_RECORDS") or []
     hosted = body["STATE"] in HOSTED_STATES and history
@@ -131,14 +154,26 @@ def _vm_columns(body: dict[str, Any]) -> dict[str, Any]:
         "state": body["STATE"],
         "lcm_state": body["LCM_STATE"],
         "hid": history[-1]["HID"] if hosted else -1,
+        "service_id": service_id_of(body),
+        "written_ns": _write_ns(),
     }
 
 
+# service_id: a OneFlow step reads the VMs of the services it decides for, not every VM;
+# written_ns: it tells which services' VMs changed (state, OneGate metrics, monitoring)
+# since their last decision without reading their bodies.
 VMS = PoolSpec(
     "vm_pool",
     "VM",
-    extra=(_int("state"), _int("lcm_state"), _int("hid")),
-    indexes=(("state",), ("hid",)),
+    extra=(
+        _int("state"),
+        _int("lcm_state"),
+        _int("hid"),
+        _int("service_id"),
+        _bigint("written_ns"),
+    ),
+    # (the service_id index covers the LCM's light read: no body page is read for it)
+    indexes=(("state",), ("hid",), ("service_id", "oid", "state", "written_ns")),
     derive=_vm_columns,
 )
 TEMPLATES = PoolSpec("template_pool", "TEMPLATE", unique_per_owner=True)

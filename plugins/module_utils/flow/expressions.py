@@ -62,7 +62,17 @@ from typing import NamedTuple
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
 
-__all__ = ["MAX_DEPTH", "MAX_LENGTH", "Expression", "check", "parse"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "Expression",
+    "Numbers",
+    "Texts",
+    "check",
+    "formatted",
+    "number",
+    "parse",
+]
 
 MAX_LENGTH = 1000
 """The longest expression accepted, in characters."""
@@ -329,7 +339,7 @@ class _Parser:
 # Compilation: a tree of closures over a list of attribute values
 # --------------------------------------------------------------------------------------
 
-_Values = Sequence["float | None"]
+_Values = Sequence["float | None"]  # or a Numbers (the slots are then the names)
 _Test = Callable[[_Values], bool]
 
 
@@ -429,7 +439,7 @@ def _attributes(node: _Node, seen: dict[str, None]) -> None:
             _attributes(item, seen)
 
 
-def _value(raw: object) -> float | None:
+def number(raw: object) -> float | None:
     """An attribute's value as a float, or None when missing, NaN or not a number."""
     if type(raw) is float:
         return None if raw != raw else raw
@@ -451,15 +461,31 @@ def _format_value(value: float | None) -> str:
     return format(value, ".6g")
 
 
+formatted = _format_value  # public: a step formats each role's averages once
+
 # --------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------
 
 
+class Numbers(dict):
+    """Checked values by attribute name (floats); None (no value) for a name it lacks."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
+class Texts(dict):
+    """Formatted values by attribute name; ``-`` (no value) for a name it lacks."""
+
+    def __missing__(self, key: str) -> str:
+        return "-"
+
+
 class Expression:
     """A parsed elasticity expression; immutable. Build it with :func:`parse`."""
 
-    __slots__ = ("_template", "_test", "attributes", "text")
+    __slots__ = ("_by_name", "_named", "_template", "_test", "attributes", "text")
 
     text: str
     attributes: tuple[str, ...]
@@ -475,7 +501,15 @@ class Expression:
         set_(self, "text", text)
         set_(self, "attributes", attributes)
         set_(self, "_test", _compile(tree, slot))
+        # the same test reading the values by name, from a ``Numbers``
+        set_(self, "_by_name", _compile(tree, {name: name for name in attributes}))
         set_(self, "_template", "".join(out))
+        # the same with each value named by its attribute (names are identifiers: a
+        # format field of one never reaches an attribute or an index of the value)
+        named = "".join(out)
+        for name, i in slot.items():
+            named = named.replace(f"[{{{i}}}]", f"[{{{name}}}]")
+        set_(self, "_named", named)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -501,8 +535,15 @@ class Expression:
         non-numeric value means "no value", which makes every comparison using it false.
         """
         get = values.get
-        vals = [_value(get(name)) for name in self.attributes]
+        vals = [number(get(name)) for name in self.attributes]
         return self._test(vals), self._template.format(*map(_format_value, vals))
+
+    def evaluate_numbers(self, numbers: Numbers, texts: Texts) -> tuple[bool, str]:
+        """``evaluate`` for values already checked (floats, None for no value) and
+        already formatted (``texts``, from :func:`formatted`, with ``-`` for every name
+        it lacks: a ``Texts``): what a step does for the many policies of one role,
+        whose averages it prepares once."""
+        return self._by_name(numbers), self._named.format_map(texts)
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)

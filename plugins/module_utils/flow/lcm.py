@@ -23,12 +23,14 @@ the first role that scales takes the service to SCALING, and the others wait for
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.flow import policies as flow_policies
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
@@ -72,24 +74,33 @@ class VmView:
     @classmethod
     def of(cls, vm: Body, metrics: tuple[str, ...] = ()) -> VmView:
         user = vm.get("USER_TEMPLATE", {})
-        sid = str(user.get("SERVICE_ID", ""))
+        sid = schema.service_id_of(vm)
         values = {}
-        if metrics and sid:
+        if metrics and sid is not None:
             for name in metrics:
                 value = flow_policies.lookup(vm, name)
                 if value is not None:
                     values[name] = value
-        return cls(
+        view = cls(
             vm["ID"],
             vm["NAME"],
             vm["STATE"],
             vm["LCM_STATE"],
             vm["UID"],
             vm["GID"],
-            int(sid) if sid.isdigit() else None,
+            sid,
             user.get("ROLE_NAME"),
             values,
         )
+        if values:  # converted as they are read: once, whatever the policies using them
+            view.__dict__["numbers"] = flow_policies.numbers(values)
+        return view
+
+    @cached_property
+    def numbers(self) -> dict[str, float]:
+        """The values that are numbers, as floats (``of`` converts them as it reads them;
+        a view made otherwise, on its first use)."""
+        return flow_policies.numbers(self.values)
 
     @cached_property
     def status(self) -> str:  # computed once: a step asks it of every VM several times
@@ -135,6 +146,9 @@ class Action:
 @dataclass
 class Plan:
     changed: list[Body] = field(default_factory=list)  # services to write back
+    # services the step left as they were (no change, no order), each with the next time
+    # the clock alone would move it (inf: only a change of its inputs will)
+    idle: dict[int, float] = field(default_factory=dict)
     removed: list[int] = field(default_factory=list)  # services to delete from the store
     creates: list[Create] = field(default_factory=list)
     actions: list[Action] = field(default_factory=list)
@@ -151,11 +165,14 @@ def log(service: Body, message: str, severity: str = "I", now: float | None = No
     body.setdefault("log", []).append({**entry, "severity": severity, "message": message})
 
 
-def set_service_state(service: Body, state: S, now: float) -> None:
+def set_service_state(service: Body, state: S, now: float) -> bool:
+    """True when the state changed (and the change was logged)."""
     body = service["TEMPLATE"]["BODY"]
-    if body.get("state") != state:
-        body["state"] = int(state)
-        log(service, f"New state: {state.name}", now=now)
+    if body.get("state") == state:
+        return False
+    body["state"] = int(state)
+    log(service, f"New state: {state.name}", now=now)
+    return True
 
 
 def vm_name(config: FlowConfig, service: Body, role: Body, number: int) -> str:
@@ -180,6 +197,35 @@ class _Step:
         self.cfg = cfg
         self.plan = Plan()
         self.ordered: set[int] = set()  # VMs given an order this step: one each
+        # the document's change counter: every change below bumps it (so the document is
+        # written back), and the earliest time the clock alone changes the decision
+        self.changes = 0
+        self.due = math.inf
+
+    # -- changes of the document
+    def log(self, message: str, severity: str = "I") -> None:
+        log(self.service, message, severity, self.now)
+        self.changes += 1
+
+    def set_state(self, state: S) -> None:
+        if set_service_state(self.service, state, self.now):
+            self.changes += 1
+
+    def put(self, target: Body, key: str, value: Any) -> None:
+        """``target[key] = value``, counted when it changes something."""
+        if key not in target or target[key] != value:
+            target[key] = value
+            self.changes += 1
+
+    def drop(self, target: Body, key: str) -> Any:
+        """``target.pop(key, None)``, counted when the key was there."""
+        if key not in target:
+            return None
+        self.changes += 1
+        return target.pop(key)
+
+    def wake_at(self, when: float) -> None:
+        self.due = min(self.due, when)
 
     # -- node helpers
     def status(self, node: Body) -> str:
@@ -199,29 +245,32 @@ class _Step:
 
     def adopt(self, role: Body, tagged: list[VmView]) -> None:
         """VMs made for the role are its nodes (``asked_for``); VMs gone DONE leave it."""
-        known = {n["deploy_id"] for n in role["nodes"]} | set(role.get("disposed_nodes", []))
-        asked = list(role.get("creating", []))
-        for vm in sorted(tagged, key=lambda vm: vm.id):
-            if vm.id not in known and vm.name in asked and self.asked_for(role, vm):
-                asked.remove(vm.name)
-                node: Body = {"deploy_id": vm.id}
-                if role["state"] == S.SCALING:
-                    node["scale_up"] = "1"
-                role["nodes"].append(node)
-        seen = {self.vms[n["deploy_id"]].name for n in role["nodes"] if n["deploy_id"] in self.vms}
-        role["creating"] = [name for name in role.get("creating", []) if name not in seen]
-        for node in list(role["nodes"]):
-            if self.status(node) != DONE:
-                continue
+        if role.get("creating"):  # (most steps ask for no VM: nothing to look for)
+            known = {n["deploy_id"] for n in role["nodes"]} | set(role.get("disposed_nodes", []))
+            asked = list(role["creating"])
+            for vm in sorted(tagged, key=lambda vm: vm.id):
+                if vm.id not in known and vm.name in asked and self.asked_for(role, vm):
+                    asked.remove(vm.name)
+                    node: Body = {"deploy_id": vm.id}
+                    if role["state"] == S.SCALING:
+                        node["scale_up"] = "1"
+                    role["nodes"].append(node)
+                    self.changes += 1
+            vms = self.vms
+            seen = {vms[n["deploy_id"]].name for n in role["nodes"] if n["deploy_id"] in vms}
+            self.put(role, "creating", [name for name in role["creating"] if name not in seen])
+        else:
+            self.put(role, "creating", [])
+        gone = [n for n in role["nodes"] if self.status(n) == DONE]
+        for node in gone:
             role["nodes"].remove(node)
             role.setdefault("disposed_nodes", []).append(node["deploy_id"])
+            self.changes += 1
             if not node.get("disposed") and S(role["state"]) in (S.RUNNING, S.WARNING, S.COOLDOWN):
                 role["cardinality"] = max(0, role["cardinality"] - 1)  # a manual scale-down
-                log(
-                    self.service,
+                self.log(
                     f"Role {role['name']}: VM {node['deploy_id']} is DONE; "
-                    f"cardinality is now {role['cardinality']}",
-                    now=self.now,
+                    f"cardinality is now {role['cardinality']}"
                 )
         uid, gid = self.service["UID"], self.service["GID"]
         for node in role["nodes"]:
@@ -240,11 +289,11 @@ class _Step:
         names = role.get("creating", [])[: max(0, missing)]
         while len(names) < missing:
             number = role.get("last_vmname", 0)
-            role["last_vmname"] = number + 1
+            self.put(role, "last_vmname", number + 1)
             names.append(vm_name(self.cfg, self.service, role, number))
-        role["creating"] = names
+        self.put(role, "creating", names)
         if names:
-            role["creating_uid"] = self.service["UID"]
+            self.put(role, "creating_uid", self.service["UID"])
             self.plan.creates.append(
                 Create(
                     self.service["ID"],
@@ -264,18 +313,18 @@ class _Step:
         before its fix (the usual cause of a failed deployment)."""
         failed = [n for n in self.live(role) if self.status(n) in (FAILED, WAITING)]
         for node in failed:
-            node["disposed"] = "1"
+            self.put(node, "disposed", "1")
         self.order(role, "delete", [n["deploy_id"] for n in failed], purpose)
         unknown = [n["deploy_id"] for n in self.live(role) if self.status(n) == UNKNOWN]
         self.order(role, "boot", unknown, purpose)
-        role.pop("repair", None)
+        self.drop(role, "repair")
 
     def dispose_surplus(self, role: Body) -> None:
         live = self.live(role)
         surplus = len(live) - role["cardinality"]
         if surplus > 0:
             for node in live[-surplus:]:
-                node["disposed"] = "1"
+                self.put(node, "disposed", "1")
 
     def shut_down(self, role: Body, nodes: list[Body], purpose: str) -> None:
         """VMs that run are shut down (the role's or service's shutdown_action); those
@@ -322,7 +371,7 @@ class _Step:
             if problems:
                 failed = S.FAILED_DEPLOYING if state == S.DEPLOYING else S.FAILED_SCALING
                 self.role_state(role, failed)
-                log(self.service, f"Role {name}: {', '.join(problems)}", "E", self.now)
+                self.log(f"Role {name}: {', '.join(problems)}", "E")
                 return
             purpose = "deploy" if state == S.DEPLOYING else "scale"
             self.dispose_surplus(role)  # a scale-down, or a VM too many (never left)
@@ -336,12 +385,15 @@ class _Step:
                 else:
                     self.end_scaling(role)
             return
-        if state == S.COOLDOWN and self.now >= role.get("cooldown_end", 0):
-            state = self.role_state(role, S.RUNNING)
+        if state == S.COOLDOWN:
+            if self.now >= role.get("cooldown_end", 0):
+                state = self.role_state(role, S.RUNNING)
+            else:
+                self.wake_at(role["cooldown_end"])
         if state in (S.RUNNING, S.WARNING):
             problems = self.anomalies(self.live(role))
             if problems and state == S.RUNNING:
-                log(self.service, f"Role {name}: {', '.join(problems)}", "W", self.now)
+                self.log(f"Role {name}: {', '.join(problems)}", "W")
             self.role_state(role, S.WARNING if problems else S.RUNNING)
             return
         if state == S.UNDEPLOYING:
@@ -352,14 +404,14 @@ class _Step:
     def end_scaling(self, role: Body) -> None:
         """SCALING done: COOLDOWN for the scaling's cooldown (a policy's own, else the
         role's, else the server's default; none after a recovered WARNING)."""
-        cooldown = role.pop("scaling_cooldown", None)
+        cooldown = self.drop(role, "scaling_cooldown")
         if cooldown is None:
             cooldown = role.get("cooldown", self.cfg.default_cooldown)
-        if role.pop("skip_cooldown", False):  # recovered from WARNING
+        if self.drop(role, "skip_cooldown"):  # recovered from WARNING
             cooldown = 0
         for node in role["nodes"]:
-            node.pop("scale_up", None)
-        role["cooldown_end"] = int(self.now + cooldown)
+            self.drop(node, "scale_up")
+        self.put(role, "cooldown_end", int(self.now + cooldown))
         self.role_state(role, S.COOLDOWN if cooldown > 0 else S.RUNNING)
 
     def autoscale(self, roles: list[Body]) -> None:
@@ -370,33 +422,29 @@ class _Step:
             if role["state"] != S.RUNNING:
                 continue
             since = self.service["TEMPLATE"]["BODY"].get("start_time")
-            scaling, notes = flow_policies.evaluate(role, self.metrics(role), self.now, tz, since)
-            for note in notes:
-                log(
-                    self.service,
-                    f"Role {role['name']}: {note}, not a number: left out of the average",
-                    "W",
-                    self.now,
-                )
-            if scaling is None:
+            found = flow_policies.step(role, self.metrics(role), self.now, tz, since)
+            self.changes += found.changed
+            self.wake_at(found.due)
+            for note in found.notes:
+                self.log(f"Role {role['name']}: {note}, not a number: left out of the average", "W")
+            if found.scaling is None:
                 continue
-            self.scale(role, scaling)
+            self.scale(role, found.scaling)
             return
 
     def metrics(self, role: Body) -> Callable[[tuple[str, ...]], flow_policies.Averages]:
-        """Averages over the role's running VMs, of every attribute its expressions use,
-        computed once (on the first policy due) and shared by its policies."""
-        found: list[flow_policies.Averages] = []
+        """Averages over the role's running VMs of the attributes named (the policies
+        ask once, on the first policy due, for every attribute they use)."""
 
-        def averages(_names: tuple[str, ...]) -> flow_policies.Averages:
-            if not found:
-                running = [
-                    (vm.id, vm.values)
-                    for n in self.live(role)
-                    if (vm := self.vms.get(n["deploy_id"])) is not None and vm.status == RUNNING
-                ]
-                found.append(flow_policies.averages(flow_policies.referenced([role]), running))
-            return found[0]
+        def averages(names: tuple[str, ...]) -> flow_policies.Averages:
+            running = [
+                vm
+                for n in self.live(role)
+                if (vm := self.vms.get(n["deploy_id"])) is not None and vm.status == RUNNING
+            ]
+            return flow_policies.averages(
+                names, [(vm.id, vm.values) for vm in running], [vm.numbers for vm in running]
+            )
 
         return averages
 
@@ -407,24 +455,24 @@ class _Step:
             role["scaling_cooldown"] = scaling.cooldown
         flow_policies.reset_counters(self.body["roles"])
         self.role_state(role, S.SCALING)
-        log(
-            self.service,
+        self.log(
             f"Role {role['name']} scaling {direction} from {scaling.old} to {scaling.new} "
-            f"nodes: {scaling.reason}",
-            now=self.now,
+            f"nodes: {scaling.reason}"
         )
-        set_service_state(self.service, S.SCALING, self.now)
+        self.set_state(S.SCALING)
         self.step_role(role, True, True)  # its VMs are ordered in this very step
 
     def role_state(self, role: Body, state: S) -> S:
-        role["state"] = int(state)
+        self.put(role, "state", int(state))
         return state
 
     def run_pending_actions(self, role: Body) -> None:
         due, later = [], []
         for item in role.get("pending_actions", []):
             (due if item["at"] <= self.now else later).append(item)
-        role["pending_actions"] = later
+        self.put(role, "pending_actions", later)
+        for item in later:
+            self.wake_at(item["at"])
         live = {n["deploy_id"] for n in role["nodes"]}
         by_action: dict[str, list[int]] = {}
         for item in due:
@@ -462,7 +510,7 @@ class _Step:
         if state == S.DONE:
             return self.plan
         if state == S.PENDING:
-            set_service_state(self.service, S.DEPLOYING, self.now)
+            self.set_state(S.DEPLOYING)
         roles = {r["name"]: r for r in self.body["roles"]}
         for role in self.body["roles"]:
             self.adopt(role, tagged.get(role["name"], []))
@@ -522,12 +570,14 @@ class _Step:
                     break
             else:
                 new = S.RUNNING
-        set_service_state(self.service, new, self.now)
+        self.set_state(new)
 
 
 def decide(services: list[Body], vms: list[VmView], now: float, config: FlowConfig) -> Plan:
-    """One LCM step over every service (bodies are changed in place; those whose body
-    changed are in ``plan.changed``)."""
+    """One LCM step over these services (bodies are changed in place; those whose body
+    changed are in ``plan.changed``, those left as they were with no order in
+    ``plan.idle``). ``vms``: at least the VMs of these services (their nodes, and the VMs
+    tagged for them) that are not DONE."""
     by_id = {vm.id: vm for vm in vms}
     tagged: dict[int, dict[str, list[VmView]]] = {}
     for vm in vms:
@@ -535,7 +585,6 @@ def decide(services: list[Body], vms: list[VmView], now: float, config: FlowConf
             tagged.setdefault(vm.service_id, {}).setdefault(vm.role, []).append(vm)
     plan = Plan()
     for service in services:
-        before = repr(service["TEMPLATE"]["BODY"])  # a fingerprint: C-fast, exact
         step = _Step(service, by_id, now, config)
         try:
             result = step.step(tagged.get(service["ID"], {}))
@@ -546,6 +595,8 @@ def decide(services: list[Body], vms: list[VmView], now: float, config: FlowConf
         plan.actions += result.actions
         plan.chowns += result.chowns
         plan.removed += result.removed
-        if repr(service["TEMPLATE"]["BODY"]) != before:
+        if step.changes:
             plan.changed.append(service)
+        elif not (result.creates or result.actions or result.chowns or result.removed):
+            plan.idle[service["ID"]] = step.due
     return plan

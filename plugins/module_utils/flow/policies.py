@@ -223,16 +223,47 @@ def lookup(vm: Mapping[str, Any], name: str) -> Any:
     return None if isinstance(value, (dict, list)) else value
 
 
+_PARSED: dict[str, flow_expressions.Expression] = {}
+
+
+def expression(text: str) -> flow_expressions.Expression:
+    """The parsed expression (kept by text: a step evaluates the same few expressions for
+    every role, and a dict lookup is all it then costs)."""
+    found = _PARSED.get(text)
+    if found is None:
+        found = flow_expressions.parse(text)
+        if len(_PARSED) >= 4096:
+            _PARSED.clear()
+        _PARSED[text] = found
+    return found
+
+
 def referenced(roles: Iterable[Mapping[str, Any]]) -> set[str]:
     """Every attribute the roles' elasticity expressions use."""
     names: set[str] = set()
     for role in roles:
         for policy in role.get("elasticity_policies", ()):
             try:
-                names.update(flow_expressions.parse(policy["expression"]).attributes)
+                names.update(expression(policy["expression"]).attributes)
             except (InvalidInput, KeyError, TypeError):
                 continue  # validated at creation: only a hand-edited store gets here
     return names
+
+
+_ATTRIBUTES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _attributes(role: Mapping[str, Any]) -> tuple[str, ...]:
+    """``referenced([role])``, sorted, kept by the role's expressions (roles of one
+    template share them)."""
+    key = tuple(str(p.get("expression")) for p in role.get("elasticity_policies", ()))
+    found = _ATTRIBUTES.get(key)
+    if found is None:
+        found = tuple(sorted(referenced([role])))
+        if len(_ATTRIBUTES) >= 4096:
+            _ATTRIBUTES.clear()
+        _ATTRIBUTES[key] = found
+    return found
 
 
 @dataclass(frozen=True)
@@ -244,27 +275,47 @@ class Averages:
     ignored: tuple[str, ...]  # "ATT of VM 5 is 'high'": left out, and said so
 
 
-def averages(names: Iterable[str], vms: Iterable[tuple[int, Mapping[str, Any]]]) -> Averages:
-    """``vms``: (VM id, {attribute: raw value}) of the role's running VMs."""
-    sums: dict[str, float] = {}
-    counts: dict[str, int] = {}
+def numbers(values: Mapping[str, Any]) -> dict[str, float]:
+    """A VM's metric values that are finite numbers, converted (once per VM and step);
+    the others are left out of the averages, and said so."""
+    found = {}
+    for key, raw in values.items():
+        try:
+            value = float(raw)
+        except (TypeError, ValueError, OverflowError):
+            continue
+        if value - value == 0.0:  # finite: inf - inf and nan - nan are nan
+            found[key] = value
+    return found
+
+
+def averages(
+    names: Iterable[str],
+    vms: Iterable[tuple[int, Mapping[str, Any]]],
+    converted: Iterable[Mapping[str, float]] | None = None,
+) -> Averages:
+    """``vms``: (VM id, {attribute: raw value}) of the role's running VMs; ``converted``,
+    when given, their ``numbers`` in the same order."""
+    vms = list(vms)
+    valid = [numbers(v) for _id, v in vms] if converted is None else list(converted)
+    names = tuple(dict.fromkeys(names))
     ignored: list[str] = []
-    names = tuple(names)
-    for vm_id, values in vms:
-        for name in names:
-            raw = values.get(name)
-            if raw is None:
-                continue
-            try:
-                number = float(raw)
-            except (TypeError, ValueError):
-                number = math.nan
-            if not math.isfinite(number):
-                ignored.append(f"{name} of VM {vm_id} is {str(raw)[:40]!r}")
-                continue
-            sums[name] = sums.get(name, 0.0) + number
-            counts[name] = counts.get(name, 0) + 1
-    values = {n: (sums[n] / counts[n] if counts.get(n) else None) for n in names}
+    for (vm_id, raw), good in zip(vms, valid, strict=True):
+        if len(good) != len(raw):  # a value that is not a number (or None: no value)
+            ignored.extend(
+                f"{name} of VM {vm_id} is {str(raw[name])[:40]!r}"
+                for name in names
+                if name not in good and raw.get(name) is not None
+            )
+    values: dict[str, float | None] = {}
+    counts: dict[str, int] = {}
+    for name in names:
+        found = [n[name] for n in valid if name in n]
+        if found:
+            counts[name] = len(found)
+            values[name] = sum(found) / len(found)
+        else:
+            values[name] = None
     return Averages(values, counts, tuple(ignored))
 
 
@@ -278,6 +329,19 @@ class Scaling:
     new: int
     reason: str
     cooldown: int | None = None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One step of a role's policies: the decision, what the log should say besides,
+    whether a policy's live state changed (the document must be written), and ``due``:
+    the next time the clock alone makes a policy evaluate (inf: never; a policy without
+    a period is evaluated at every step, but gives the same answer for the same values)."""
+
+    scaling: Scaling | None
+    notes: list[str]
+    changed: bool
+    due: float = math.inf
 
 
 def _ignored(found: Averages, names: tuple[str, ...]) -> list[str]:
@@ -315,19 +379,48 @@ def evaluate(
     when the service started (default: now). Returns the decision and
     what the log should say besides: metric values left out as not numbers (each once,
     not at every evaluation)."""
+    found = step(role, metrics, now, tz, since)
+    return found.scaling, found.notes
+
+
+def _set(policy: Body, key: str, value: Any) -> bool:
+    """Set a live field; True when it changed."""
+    if key in policy and policy[key] == value:
+        return False
+    policy[key] = value
+    return True
+
+
+def step(
+    role: Body,
+    metrics: Callable[[tuple[str, ...]], Averages],
+    now: float,
+    tz: dt.tzinfo | None = None,
+    since: float | None = None,
+) -> Evaluation:
+    """``evaluate``, telling also whether a policy changed and when one is next due."""
     c = role["cardinality"]
     low, high = role.get("min_vms"), role.get("max_vms")
     notes: list[str] = []
+    changed = False
+    due_next = math.inf
 
     fired: tuple[float, int, Body] | None = None
     for index, policy in enumerate(role.get("scheduled_policies", ())):
         if "next_eval" not in policy:  # the first evaluation: nothing before `since` fires
             policy["next_eval"] = next_time(policy, min(now, since or now), tz)
+            changed = True
         due = policy["next_eval"]
-        if due is None or due > now:
+        if due is None:
+            continue
+        if due > now:
+            due_next = min(due_next, due)
             continue
         planned = last_time(policy, now, tz) or due  # the latest, when several were missed
         policy["next_eval"] = next_time(policy, now, tz)
+        changed = True
+        if policy["next_eval"] is not None:
+            due_next = min(due_next, policy["next_eval"])
         if fired is None or planned > fired[0]:
             fired = (planned, index, policy)
     if fired is not None:
@@ -338,42 +431,61 @@ def evaluate(
         if new != c:
             when = dt.datetime.fromtimestamp(planned, tz).strftime("%Y-%m-%d %H:%M")
             what = policy.get("recurrence") or policy.get("start_time")
-            return Scaling(c, new, f"scheduled {what} (planned {when})"), notes
+            reason = f"scheduled {what} (planned {when})"
+            return Evaluation(Scaling(c, new, reason), notes, True, due_next)
 
+    found: Averages | None = None  # asked for on the first policy due, for them all
+    numbers = flow_expressions.Numbers()
+    texts = flow_expressions.Texts()
+    parsed = _PARSED.get
     for policy in role.get("elasticity_policies", ()):
-        period = int(policy.get("period") or 0)
+        period = policy.get("period")
         if period:  # (kept only when it matters: an unchanged document is not written)
+            period = int(period)
             last = policy.get("last_eval")
             if last is not None and now - float(last) < period:
+                due_next = min(due_next, float(last) + period)
                 continue
-            policy["last_eval"] = int(now)
-        expr = flow_expressions.parse(policy["expression"])
-        found = metrics(expr.attributes)
-        ignored = _ignored(found, expr.attributes)
-        if ignored or "ignored" in policy:
+            changed |= _set(policy, "last_eval", int(now))
+            due_next = min(due_next, int(now) + period)
+        text = policy["expression"]
+        expr = parsed(text) or expression(text)
+        if found is None:  # the role's averages, checked and formatted once
+            found = metrics(_attributes(role))
+            numbers.update((k, flow_expressions.number(v)) for k, v in found.values.items())
+            texts.update((k, flow_expressions.formatted(v)) for k, v in numbers.items())
+        if found.ignored or "ignored" in policy:
+            ignored = _ignored(found, expr.attributes)
             notes.extend(
                 n for n in ignored if n not in policy.get("ignored", ()) and n not in notes
             )
-            policy["ignored"] = ignored
-            if not ignored:
+            if ignored:
+                changed |= _set(policy, "ignored", ignored)
+            elif "ignored" in policy:
                 del policy["ignored"]
-        true, evaluated = expr.evaluate(found.values)
-        policy["expression_evaluated"] = evaluated
-        needed = max(1, int(policy.get("period_number") or 1))
-        policy["true_evals"] = min(int(policy.get("true_evals", 0)) + 1, needed) if true else 0
-        if policy["true_evals"] < needed:
-            continue
-        policy["true_evals"] = 0
-        new = adjusted(
-            policy["type"], policy["adjust"], c, low, high, policy.get("min_adjust_step")
-        )
-        if new != c:
-            reason = f"{expr.text} true {needed}/{needed} ({_explain(expr, found)})"
-            return Scaling(c, new, reason, policy.get("cooldown")), notes
+                changed = True
+        true, evaluated = expr.evaluate_numbers(numbers, texts)
+        if policy.get("expression_evaluated") != evaluated:
+            policy["expression_evaluated"] = evaluated
+            changed = True
+        needed = policy.get("period_number")
+        needed = max(1, int(needed)) if needed else 1
+        count = min(int(policy.get("true_evals") or 0) + 1, needed) if true else 0
+        if count >= needed:
+            changed |= _set(policy, "true_evals", 0)
+            new = adjusted(
+                policy["type"], policy["adjust"], c, low, high, policy.get("min_adjust_step")
+            )
+            if new != c:
+                reason = f"{expr.text} true {needed}/{needed} ({_explain(expr, found)})"
+                return Evaluation(Scaling(c, new, reason, policy.get("cooldown")), notes, True)
+        elif policy.get("true_evals") != count:
+            policy["true_evals"] = count
+            changed = True
 
     if low is not None and c < low:
-        return Scaling(c, low, f"below min_vms {low}", 0), notes
-    return None, notes
+        return Evaluation(Scaling(c, low, f"below min_vms {low}", 0), notes, True)
+    return Evaluation(None, notes, changed, due_next)
 
 
 def reset_counters(roles: Iterable[Body]) -> None:

@@ -13,6 +13,7 @@ is checked (OneFlow acts for the owner the same way).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,12 +32,13 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
-    documents as flow_documents,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
+    changes,
     lcm,
     policies,
     service_templates,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import (
+    documents as flow_documents,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.documents import SERVICE
@@ -350,28 +352,50 @@ def chmod(session: Session, ref: Ref, mode: str | int) -> Body:
 
 
 # ---- the loop's side --------------------------------------------------------------------
-def plan_step(session: Session, config: FlowConfig, now: float | None = None) -> lcm.Plan:
+def plan_step(
+    session: Session,
+    config: FlowConfig,
+    now: float | None = None,
+    memory: changes.Memory | None = None,
+) -> lcm.Plan:
     """Decide one LCM step and write it, in one transaction: documents are written (and
-    VMs re-owned) before any of the plan's orders run."""
+    VMs re-owned) before any of the plan's orders run. With ``memory`` (the loop's), only
+    the services whose inputs changed since it saw them idle are decided
+    (``flow.changes``); without, every service that is not DONE."""
     now = time.time() if now is None else now
+    memory = memory if memory is not None else changes.Memory()
+    memory.forget(config)
     with session.write() as w:
         # API requests that change a service wait for this step (and it for them)
         w.tx.rows("SELECT oid FROM document_pool WHERE type = ?" + w.tx.for_update, (SERVICE,))
-        services = [
-            s
-            for s in pool.all_bodies(w.tx, schema.DOCUMENTS, "type = ?", (SERVICE,))
-            if s["TEMPLATE"]["BODY"].get("state") != S.DONE or s["TEMPLATE"]["BODY"].get("deleting")
-        ]
+        docs = changes.documents(w.tx)
+        tagged = changes.tagged_stamps(w.tx)
+        texts: dict[int, str] = {}
+        services: list[Body] = []
+        for oid, text in memory.stale(w.tx, docs, tagged, now):
+            service = json.loads(text)
+            body = service["TEMPLATE"]["BODY"]
+            if body.get("state") == S.DONE and not body.get("deleting"):
+                memory.done(oid, text)
+                continue
+            services.append(service)
+            texts[oid] = text
         if not services:
             return lcm.Plan()
         metrics = tuple(
             sorted(policies.referenced(r for s in services for r in s["TEMPLATE"]["BODY"]["roles"]))
         )
-        vms = [
-            lcm.VmView.of(vm, metrics)
-            for vm in pool.all_bodies(w.tx, schema.VMS, "state != ?", (int(VmState.DONE),))
-        ]
+        ids = [s["ID"] for s in services]
+        mine = {row[1] for sid in ids for row in tagged.get(sid, ())}
+        untagged = {i for s in services for i in changes.node_ids(s)} - mine
+        bodies, stamps = changes.vm_bodies(w.tx, ids, untagged)
+        vms = [lcm.VmView.of(vm, metrics) for vm in bodies.values()]
         plan = lcm.decide(services, vms, now, config)
+        for service in services:
+            due = plan.idle.get(service["ID"])
+            memory.remember(
+                service, texts[service["ID"]], due, tagged.get(service["ID"], ()), stamps
+            )
         for service in plan.changed:
             pool.update(w.tx, schema.DOCUMENTS, service)
         for service_id in plan.removed:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database, LeaderLock
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.flow import services
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import changes, services
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import monitor, scheduler
 from onekit.server.embedded_host import EmbeddedHost
@@ -46,6 +46,7 @@ class Loops:
         self.sched_config = instance.sched_config()
         self.flow_config = instance.flow_config()
         self.flow_runner = FlowRunner(instance)
+        self.flow_memory = changes.Memory()  # the services flow_once may skip
         # oned.conf's HOST_HOOK / VM_HOOK; a hook that is done wakes the scheduler (the
         # VMs it resubmitted are placed at once)
         self.hook_runner = HookRunner(
@@ -196,11 +197,12 @@ class Loops:
 
     @LCM_STEP.time()  # /metrics
     def flow_once(self) -> bool:
-        """One LCM step: decide and write, then run the orders in one runner call; True
+        """One LCM step: decide (for the services whose inputs changed since the last
+        steps left them idle) and write, then run the orders in one runner call; True
         when orders ran (the next step goes on at once: it takes in the VMs made, and
         their roles may let the next ones start)."""
         started = time.monotonic()
-        plan = services.plan_step(self.session, self.flow_config)
+        plan = services.plan_step(self.session, self.flow_config, memory=self.flow_memory)
         self.write_service_logs(plan.changed)
         if not plan.orders:
             return False
