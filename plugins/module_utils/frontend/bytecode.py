@@ -31,9 +31,11 @@ from types import CodeType
 PACKAGE = "ansible_collections.onekit."  # only this collection's code is cached
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "onekit" / "bytecode"
+def cache_dir() -> Path | None:
+    """Where the code is kept; None without an absolute place (no home, say)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = Path(base) / "onekit" / "bytecode"
+    return path if path.is_absolute() else None
 
 
 def _private(path: Path) -> bool:
@@ -105,7 +107,7 @@ def keep(loader: object) -> None:
     if not isinstance(loader, zipimport.zipimporter):
         return
     cache = cache_dir()
-    if not _private(cache):
+    if cache is None or not _private(cache):
         return
     archive = loader.archive
 
