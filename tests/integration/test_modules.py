@@ -7,10 +7,12 @@ the store from Python with the core. Runs are few and batched: ansible-playbook 
 from __future__ import annotations
 
 import json
+import marshal
+from types import CodeType
 
 import pytest
 from conftest import store_snapshot
-from support.plays import HEAD, ok
+from support.plays import HEAD, ok, sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthenticationError,
@@ -615,3 +617,37 @@ def test_api_url_names_the_instance_or_fails_clearly(playbook, instance, admin):
     assert "elsewhere" not in str(store_snapshot(admin.db)["group_pool"])
     assert "from-env" not in str(store_snapshot(admin.db)["group_pool"])
     assert before != store_snapshot(admin.db)
+
+
+# ---- compiled code kept between module runs ------------------------------------------------
+NO_OP_PLAY = (
+    HEAD
+    + """
+    - onekit.cloud.vm: {instance_ids: [], state: running}
+      register: r
+    - assert:
+        that: r is not changed and r.instances == []
+"""
+)
+
+
+@sqlite_only
+def test_modules_keep_their_compiled_code_privately_and_replace_a_bad_copy(playbook, tmp_path):
+    """A module's module_utils come in Ansible's zip, which Python recompiles on every
+    call: their code is kept in the user's cache (mode 700). A copy that is not code is
+    compiled again and replaced; a cache directory others may write is never used."""
+    kept = tmp_path / "cache" / "onekit" / "bytecode"
+    ok(playbook(NO_OP_PLAY, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}))
+    files = sorted(kept.glob("*.code"))
+    assert len(files) > 20 and oct(kept.stat().st_mode & 0o777) == "0o700"
+    for path in files:
+        path.write_bytes(b"not code")
+    ok(playbook(NO_OP_PLAY, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}))
+    assert sorted(kept.glob("*.code")) == files
+    assert all(isinstance(marshal.loads(path.read_bytes()), CodeType) for path in files)
+
+    shared = tmp_path / "shared" / "onekit" / "bytecode"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)
+    ok(playbook(NO_OP_PLAY, env={"XDG_CACHE_HOME": str(tmp_path / "shared")}))
+    assert list(shared.iterdir()) == []

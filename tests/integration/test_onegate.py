@@ -12,7 +12,7 @@ import time
 
 import pytest
 from conftest import Cli
-from support.plays import sqlite_only
+from support.plays import HEAD, ok, sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
@@ -89,6 +89,41 @@ def test_the_guides_curl_puts_a_metric_that_onevm_show_lists(instance, admin, on
     user_part = shown.split("USER TEMPLATE", 1)[1].split("VIRTUAL MACHINE TEMPLATE", 1)[0]
     assert 'APP_LOAD = "9.7"' in user_part
     assert "ONEGATE_NONCE" not in json.dumps(answer)
+
+
+MODULE_PLAY = (
+    HEAD
+    + """
+    - onekit.cloud.vm:
+        template_name: g
+        exact_count: 1
+        count_labels: [by_module]
+        state: running
+      register: r
+    - assert:
+        that: r.instances[0].lcm_state == 'RUNNING'
+"""
+)
+
+
+@sqlite_only
+def test_vms_a_module_or_a_cli_creates_get_their_token(instance, admin, onegate, cli, playbook):
+    """OneGate is loaded on first use: the vm module (which loads no OneFlow) and
+    ``onetemplate instantiate`` still issue each VM's token, and the module's deploy still
+    puts token.txt on the context CD-ROM; the guide's curl works with both."""
+    templates.create(admin, TOKEN_TEMPLATE)
+    ok(playbook(MODULE_PLAY))
+    cli("onetemplate", "instantiate", "g", check=True)
+    by_module, by_cli = sorted(vms.list_vms(admin), key=lambda vm: vm["ID"])
+    assert "by_module" in by_module["USER_TEMPLATE"]["LABELS"]
+    for vm in (by_module, by_cli):
+        token = token_of(instance, admin, vm["ID"])
+        url = vm["TEMPLATE"]["CONTEXT"]["ONEGATE_URL"]
+        status, answer = curl("PUT", url, token, "APP_LOAD = 1.5")
+        assert status == 200 and answer["VM"]["USER_TEMPLATE"]["APP_LOAD"] == "1.5"
+    iso = instance.var / "context" / str(by_module["ID"]) / "context.iso"
+    token = token_of(instance, admin, by_module["ID"])
+    assert context.read_iso(iso)["token.txt"].strip() == token
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "mysql"])

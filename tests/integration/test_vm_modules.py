@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, VENV_BIN, instance_env, store_snapshot
-from support.plays import HEAD, ok
+from support.plays import HEAD, ok, sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import NotFound
@@ -294,6 +294,47 @@ def test_refusals_and_check_mode_change_nothing(cloud, playbook):
     assert f"ignored={len(BAD_TASKS)}" in result.stdout
     assert store_snapshot(cloud.admin.db) == before
     assert cloud.guest_state(0, vm_id) == "running"
+
+
+NO_STORE_PLAY = (
+    HEAD
+    + """
+    - name: check mode against a home whose store was never made
+      onekit.cloud.vm: {template_name: tiny, exact_count: 2, count_labels: [web]}
+      check_mode: true
+      register: no_store
+      ignore_errors: true
+    - name: check mode against a home that is no instance at all
+      onekit.cloud.vm:
+        template_name: tiny
+        exact_count: 2
+        count_labels: [web]
+        onekit_home: "{{ nowhere }}"
+      check_mode: true
+      register: no_instance
+      ignore_errors: true
+    - assert:
+        that:
+          - no_store is failed and no_store is not changed
+          - no_store.error == 'StoreError'
+          - "'run `onekit-server init` to create it' in no_store.msg"
+          - no_instance is failed and no_instance is not changed
+          - no_instance.error == 'ConfigError'
+          - "'no onekit instance at ' ~ nowhere in no_instance.msg"
+"""
+)
+
+
+@sqlite_only
+def test_check_mode_without_a_store_says_how_to_make_one_and_makes_nothing(
+    instance, playbook, tmp_path
+):
+    """The module opens the store only when it needs it, and then the missing store (or
+    instance) is still the clear error it was, in check mode too; no empty store is left."""
+    instance.sqlite_path.unlink()
+    ok(playbook(NO_STORE_PLAY, *extra_vars(nowhere=str(tmp_path / "nowhere"))))
+    assert not instance.sqlite_path.exists()
+    assert not (tmp_path / "nowhere").exists()
 
 
 # ---- vm_template ---------------------------------------------------------------------------

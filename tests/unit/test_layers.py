@@ -19,7 +19,10 @@ import pytest
 from ansible_collections.onekit.cloud.plugins.module_utils.core import events, shared_writes
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import StoreError
 from ansible_collections.onekit.cloud.plugins.module_utils.federation import proxy
-from ansible_collections.onekit.cloud.plugins.module_utils.frontend import instance  # noqa: F401
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend import (  # noqa: F401
+    features,
+    instance,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
 from ansible_collections.onekit.cloud.plugins.module_utils.ha import hooks
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
@@ -33,6 +36,8 @@ ADAPTERS = [
     REPO / "plugins" / "modules",
     REPO / "plugins" / "inventory",
 ]
+MODULE_UTILS = "ansible_collections.onekit.cloud.plugins.module_utils"
+FEATURES = ("flow", "gate", "ha", "federation")
 SQL = re.compile(
     r"\b(SELECT\s+\S+.*\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b|\btx\.rows\("
 )
@@ -43,14 +48,22 @@ def _python_files(*roots: Path) -> list[Path]:
 
 
 def _function_level_imports(path: Path) -> list[str]:
-    # Two deliberate exceptions, both for load cost, neither hiding a cycle: a CLI loads the
-    # server (Flask and all, about a second) only in the commands that run it, and
-    # drivers/ loads a driver (libvirt-python, ~40 ms a process) only when a host needs it.
+    # Deliberate exceptions, all for load cost, none hiding a cycle: a CLI loads the server
+    # (Flask and all, about a second) only in the commands that run it; drivers/ loads a
+    # driver (libvirt-python, ~40 ms a process) only when a host needs it; and the
+    # front-end, the top layer (nothing below may import it, so it closes no cycle), loads
+    # a feature on its first use (frontend.features) and what only init and the servers'
+    # config readers need when they are called (frontend.instance), so a module's start-up
+    # loads only what its run uses.
     where = path.relative_to(REPO)
     if "cli" in where.parts:
         lazy_ok: tuple[str, ...] = ("onekit.server",)
     elif where == Path("plugins/module_utils/drivers/__init__.py"):
-        lazy_ok = ("ansible_collections.onekit.cloud.plugins.module_utils.drivers.",)
+        lazy_ok = (f"{MODULE_UTILS}.drivers",)
+    elif where == Path("plugins/module_utils/frontend/features.py"):
+        lazy_ok = tuple(f"{MODULE_UTILS}.{feature}" for feature in FEATURES)
+    elif where == Path("plugins/module_utils/frontend/instance.py"):
+        lazy_ok = tuple(f"{MODULE_UTILS}.{part}" for part in ("flow", "gate", "objects", "vm"))
     else:
         lazy_ok = ()
     found = []
@@ -62,7 +75,7 @@ def _function_level_imports(path: Path) -> list[str]:
                 targets = [module] if module else names
                 if isinstance(inner, ast.ImportFrom | ast.Import) and any(
                     n.startswith(("ansible_collections.onekit", "onekit"))
-                    and not (lazy_ok and n.startswith(lazy_ok))
+                    and not any(n == ok or n.startswith(f"{ok}.") for ok in lazy_ok)
                     for n in targets
                 ):
                     found.append(f"{path.relative_to(REPO)}:{inner.lineno}")
@@ -84,12 +97,36 @@ def test_the_adapters_carry_no_sql():
     assert found == [], "SQL in an adapter (move it into the core): " + ", ".join(found)
 
 
+def _targets(handlers) -> list:
+    return [h.target() if isinstance(h, features.OnFirstUse) else h for h in handlers]
+
+
 def test_every_feature_is_plugged_in_once_a_front_end_is_loaded():
-    assert tokens.issue in events.subscribers(events.VM_ALLOCATED)
-    assert tokens.token_file in events.subscribers(events.CONTEXT_FILES)
-    assert hooks.mark_failed in events.subscribers(events.VM_FAILED)
-    assert hooks.mark_host_error in events.subscribers(events.HOST_ERROR)
-    assert shared_writes._forwarder == [proxy.forward]
+    assert tokens.issue in _targets(events.subscribers(events.VM_ALLOCATED))
+    assert tokens.token_file in _targets(events.subscribers(events.CONTEXT_FILES))
+    assert hooks.mark_failed in _targets(events.subscribers(events.VM_FAILED))
+    assert hooks.mark_host_error in _targets(events.subscribers(events.HOST_ERROR))
+    assert _targets(shared_writes._forwarder) == [proxy.forward]
+
+
+def test_a_front_end_loads_a_feature_only_when_the_core_first_calls_it():
+    """Every feature is registered in every process, but loaded on first use: a module
+    that creates no VM, or a front-end that is no federation slave, never loads OneGate or
+    the federation proxy (nor urllib)."""
+    code = (
+        "import sys\n"
+        "from ansible_collections.onekit.cloud.plugins.modules import vm\n"
+        f"from {MODULE_UTILS}.core import events\n"
+        f"loaded = lambda name: '{MODULE_UTILS}.' + name in sys.modules\n"
+        "before = [loaded(n) for n in ('gate.tokens', 'federation.proxy', 'flow.config')]\n"
+        "print(before, 'urllib.request' in sys.modules)\n"
+        "events.publish(events.CONTEXT_FILES, b'secret', {'ID': 1})\n"
+        "print(loaded('gate.tokens'), loaded('federation.proxy'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[False, False, False] False", "True False"]
 
 
 def test_subscribing_twice_runs_a_handler_once():

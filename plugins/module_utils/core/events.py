@@ -1,12 +1,13 @@
 """The registration point through which features react to the core, so that the core
 never imports them (the layers: core, drivers, objects, vm, then the features).
 
-A feature subscribes a handler to an event when it is loaded; the core publishes the event
-where it happens, inside the transaction of the change, and gets the handlers' results
-back. ``frontend.instance`` loads every feature, so each process that opens an instance
-(the server, a CLI, a module) has every subscriber before it touches the store.
+A feature's handler is subscribed to an event; the core publishes the event where it
+happens, inside the transaction of the change, and gets the handlers' results back.
+``frontend.features`` subscribes every feature's handlers (each feature loaded when first
+called) when ``frontend.instance`` is imported, so each process that opens an instance (the
+server, a CLI, a module) has every subscriber before it touches the store.
 
-    events.subscribe(events.VM_FAILED, mark_failed)     # ha.hooks
+    events.subscribe(events.VM_FAILED, mark_failed)     # frontend.features, for ha.hooks
     events.publish(events.VM_FAILED, vm)                # vm.lifecycle
 
 The events and what their handlers get:

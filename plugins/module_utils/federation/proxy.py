@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import remote, shared_writes
+from ansible_collections.onekit.cloud.plugins.module_utils.core import remote
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthenticationError,
     StoreError,
@@ -29,7 +29,3 @@ def forward(session: Any, name: str, args: tuple, kwargs: dict) -> Any:
         )
     except StoreError as err:  # not the slave's own store: say whose it is
         raise StoreError(f"the federation master at {master} cannot use its store: {err}") from None
-
-
-def register() -> None:
-    shared_writes.set_forwarder(forward)

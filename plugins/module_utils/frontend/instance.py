@@ -18,6 +18,7 @@ import os
 import secrets
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ansible_collections.onekit.cloud.plugins.module_utils import drivers
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
@@ -30,8 +31,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     OneError,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.flow import config as flow_config
-from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend import features
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import (
     DbConfig,
@@ -39,19 +38,12 @@ from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config impor
     parse_config,
     render_config,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.gate import (
-    config as gate_config,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.gate import (
-    tokens as gate,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls
-from ansible_collections.onekit.cloud.plugins.module_utils.objects.groups import new_group_body
-from ansible_collections.onekit.cloud.plugins.module_utils.objects.users import new_user_body
-from ansible_collections.onekit.cloud.plugins.module_utils.objects.zones import zone_body
-from ansible_collections.onekit.cloud.plugins.module_utils.vm.monitor import MonitorConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.vm.scheduler import SchedConfig
+
+if TYPE_CHECKING:
+    from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
+    from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
+    from ansible_collections.onekit.cloud.plugins.module_utils.vm.monitor import MonitorConfig
+    from ansible_collections.onekit.cloud.plugins.module_utils.vm.scheduler import SchedConfig
 
 features.plug_in()  # before any store is opened: see frontend.features
 
@@ -125,6 +117,8 @@ class Instance:
 
     def sched_config(self) -> SchedConfig:
         """``etc/sched.conf`` (defaults when the file is absent)."""
+        from ansible_collections.onekit.cloud.plugins.module_utils.vm.scheduler import SchedConfig
+
         if not self.sched_config_path.exists():
             return SchedConfig()
         try:
@@ -139,6 +133,8 @@ class Instance:
 
     def gate_config(self) -> GateConfig:
         """``etc/onegate-server.conf`` (OneGate's defaults when the file is absent)."""
+        from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
+
         return gate_config.load(self.gate_config_path)
 
     @property
@@ -148,7 +144,9 @@ class Instance:
     def gate_secret(self) -> bytes:
         """The secret VM tokens are made with (created, mode 600, the first time)."""
         if not self.gate_key_path.exists():
-            _write_private(self.gate_key_path, gate.new_secret() + "\n")
+            from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
+
+            _write_private(self.gate_key_path, tokens.new_secret() + "\n")
         return self.gate_key_path.read_text().strip().encode()
 
     @property
@@ -157,9 +155,13 @@ class Instance:
 
     def flow_config(self) -> FlowConfig:
         """``etc/oneflow-server.conf`` (OneFlow's defaults when the file is absent)."""
+        from ansible_collections.onekit.cloud.plugins.module_utils.flow import config as flow_config
+
         return flow_config.load(self.flow_config_path)
 
     def monitor_config(self, config: InstanceConfig | None = None) -> MonitorConfig:
+        from ansible_collections.onekit.cloud.plugins.module_utils.vm.monitor import MonitorConfig
+
         config = config or self.config()
         return MonitorConfig(
             interval=config.monitoring_interval,
@@ -249,6 +251,9 @@ class Instance:
         None. A store that is already complete is refused. All or nothing: on failure the
         store's tables and the config are not left behind, so init can be rerun.
         """
+        from ansible_collections.onekit.cloud.plugins.module_utils.flow import config as flow_config
+        from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
+
         write_config = not self.config_path.exists()
         if not write_config:
             if config is not None:
@@ -314,6 +319,11 @@ def bootstrap(db: Database, admin_password: str, endpoint: str = InstanceConfig(
     """Schema, groups oneadmin (0) and users (1), user oneadmin (0), bootstrap ACL rules,
     zone 0 (this instance, at ``endpoint``): one all-or-nothing step (see
     ``Database.create_schema``)."""
+    from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls
+    from ansible_collections.onekit.cloud.plugins.module_utils.objects.groups import new_group_body
+    from ansible_collections.onekit.cloud.plugins.module_utils.objects.users import new_user_body
+    from ansible_collections.onekit.cloud.plugins.module_utils.objects.zones import zone_body
+
     password_hash = hash_password(admin_password)
 
     def fill(tx: Tx) -> None:

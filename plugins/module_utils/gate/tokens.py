@@ -23,7 +23,6 @@ import secrets
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import (
-    events,
     pool,
     schema,
     template,
@@ -132,9 +131,3 @@ def new_secret() -> str:
 def token_file(secret: bytes, vm: Body) -> dict[str, str]:
     """``token.txt`` for the context CD-ROM of a VM with a token (nothing for others)."""
     return {"token.txt": token(secret, vm) + "\n"} if NONCE in vm else {}
-
-
-def register() -> None:
-    """Plug OneGate into the core: tokens at VM creation, token.txt in context images."""
-    events.subscribe(events.VM_ALLOCATED, issue)
-    events.subscribe(events.CONTEXT_FILES, token_file)

@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import (
-    events,
     pool,
     schema,
     template,
@@ -310,10 +309,3 @@ def vm_orders(hook: VmHook, vms: list[Body]) -> list[dict[str, Any]]:
     return [
         {"label": f"VM {vm['ID']}", "action": hook.action, "instance_ids": [vm["ID"]]} for vm in vms
     ]
-
-
-def register() -> None:
-    """Plug the hooks into the core: a VM going FAILED and a host going ERROR leave their
-    marks in the transaction of the move."""
-    events.subscribe(events.VM_FAILED, mark_failed)
-    events.subscribe(events.HOST_ERROR, mark_host_error)

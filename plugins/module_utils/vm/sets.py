@@ -303,13 +303,11 @@ def apply(
         new_ids = [vm["ID"] for vm in created]
         member_ids += new_ids
         if req.state != "present":
-            _place(session, sched, new_ids, errors)
             placed = new_ids
-            fresh = {vm["ID"]: vm for vm in vms.list_vms(session) if vm["ID"] in new_ids}
-            for vm_id, vm in fresh.items():
-                if vm["STATE"] in (VmState.PENDING, VmState.HOLD):
-                    continue  # not placed: errors says why (no room...), nothing else to do
-                todo.steps[vm_id] = _actions(vm, req.state, req.hard)
+            # the deploys' outcomes hold the VMs as they are now (no listing of every VM);
+            # a VM not placed stays PENDING: errors says why (no room...)
+            for outcome in _place(session, sched, new_ids, errors):
+                todo.steps[outcome.vm["ID"]] = _actions(outcome.vm, req.state, req.hard)
     # Each wave runs one action on every VM whose next step it is (the plan is left as
     # it was: callers still read what it said).
     steps = {vm_id: list(planned) for vm_id, planned in todo.steps.items()}
@@ -329,11 +327,14 @@ def apply(
 
 def _place(
     session: Session, sched: scheduler.SchedConfig, ids: list[int], errors: list[str]
-) -> None:
-    for outcome in scheduler.schedule(session, sched, ids):
+) -> list[lifecycle.Outcome]:
+    """Deploy what the scheduler places now; the deploys' outcomes."""
+    outcomes = scheduler.schedule(session, sched, ids)
+    for outcome in outcomes:
         if outcome.error:
             errors.append(f"VM {outcome.vm['ID']}: deploy: {outcome.error}")
     errors += scheduler.still_pending(session, ids)
+    return outcomes
 
 
 def summary(vm: Body) -> dict[str, Any]:
