@@ -453,11 +453,19 @@ def test_fuzz_valid_expressions(generated: Generated, values: dict[str, float | 
         "(ATT > 50) && !(OTHER_ATT = 5.5 || ABC <= 30)",
         "A != B || 3 < A",
         "!!(A >= -5) & B == 1",
+        "A > 1 && A < 9",
+        "5 > 3",
+        "A > 1 || B > 2 || C > 3 || (D >= 4)",
+        "A > 1 && B > 2 && C > 3 && D > 4 && !(E = 5) && A != E",
     ],
 )
 @pytest.mark.parametrize(
     "values",
-    [{}, {"ATT": 52.5, "OTHER_ATT": 5.5, "ABC": 30.0, "A": -5.0, "B": 1.0}, {"A": 7.0}],
+    [
+        {},
+        {"ATT": 52.5, "OTHER_ATT": 5.5, "ABC": 30.0, "A": -5.0, "B": 1.0, "C": 3.25, "E": 1e20},
+        {"A": 7.0},
+    ],
     ids=["none", "all", "some"],
 )
 def test_a_step_evaluating_by_name_gets_what_evaluate_gives(text, values):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import math
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -251,12 +252,17 @@ def referenced(roles: Iterable[Mapping[str, Any]]) -> set[str]:
 
 
 _ATTRIBUTES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_EXPRESSION = operator.itemgetter("expression")
 
 
 def _attributes(role: Mapping[str, Any]) -> tuple[str, ...]:
     """``referenced([role])``, sorted, kept by the role's expressions (roles of one
     template share them)."""
-    key = tuple(str(p.get("expression")) for p in role.get("elasticity_policies", ()))
+    policies = role.get("elasticity_policies", ())
+    try:  # one C call per role; the slow way only for a hand-edited store
+        key = tuple(map(_EXPRESSION, policies))
+    except (KeyError, TypeError):
+        key = tuple(str(p.get("expression")) for p in policies)
     found = _ATTRIBUTES.get(key)
     if found is None:
         found = tuple(sorted(referenced([role])))
@@ -309,6 +315,17 @@ def averages(
             )
     values: dict[str, float | None] = {}
     counts: dict[str, int] = {}
+    if valid and len(names) > 1:  # every VM has a number for every name: column sums
+        try:
+            columns = list(zip(*map(operator.itemgetter(*names), valid), strict=True))
+        except KeyError:
+            columns = []
+        if columns:
+            count = len(valid)
+            for name, column in zip(names, columns, strict=True):
+                counts[name] = count
+                values[name] = sum(column) / count
+            return Averages(values, counts, tuple(ignored))
     for name in names:
         found = [n[name] for n in valid if name in n]
         if found:
@@ -438,6 +455,7 @@ def step(
     numbers = flow_expressions.Numbers()
     texts = flow_expressions.Texts()
     parsed = _PARSED.get
+    left_out = False  # some VM's value is not a number (found.ignored)
     for policy in role.get("elasticity_policies", ()):
         period = policy.get("period")
         if period:  # (kept only when it matters: an unchanged document is not written)
@@ -452,9 +470,9 @@ def step(
         expr = parsed(text) or expression(text)
         if found is None:  # the role's averages, checked and formatted once
             found = metrics(_attributes(role))
-            numbers.update((k, flow_expressions.number(v)) for k, v in found.values.items())
-            texts.update((k, flow_expressions.formatted(v)) for k, v in numbers.items())
-        if found.ignored or "ignored" in policy:
+            _prepare(found, numbers, texts)
+            left_out = bool(found.ignored)
+        if left_out or "ignored" in policy:
             ignored = _ignored(found, expr.attributes)
             notes.extend(
                 n for n in ignored if n not in policy.get("ignored", ()) and n not in notes
@@ -468,9 +486,14 @@ def step(
         if policy.get("expression_evaluated") != evaluated:
             policy["expression_evaluated"] = evaluated
             changed = True
+        if not true:  # the usual case, kept short: the counter back to 0
+            if policy.get("true_evals") != 0:
+                policy["true_evals"] = 0
+                changed = True
+            continue
         needed = policy.get("period_number")
         needed = max(1, int(needed)) if needed else 1
-        count = min(int(policy.get("true_evals") or 0) + 1, needed) if true else 0
+        count = min(int(policy.get("true_evals") or 0) + 1, needed)
         if count >= needed:
             changed |= _set(policy, "true_evals", 0)
             new = adjusted(
@@ -486,6 +509,16 @@ def step(
     if low is not None and c < low:
         return Evaluation(Scaling(c, low, f"below min_vms {low}", 0), notes, True)
     return Evaluation(None, notes, changed, due_next)
+
+
+def _prepare(found: Averages, numbers: dict[str, Any], texts: dict[str, str]) -> None:
+    """The averages as the expressions read them: checked numbers (None: no value) and
+    their texts, once per role."""
+    number, formatted = flow_expressions.number, flow_expressions.formatted
+    for name, value in found.values.items():
+        value = number(value)
+        numbers[name] = value
+        texts[name] = formatted(value)
 
 
 def reset_counters(roles: Iterable[Body]) -> None:
