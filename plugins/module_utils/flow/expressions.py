@@ -456,7 +456,9 @@ def _format_value(value: float | None) -> str:
     """``-`` for no value; whole numbers (and large ones) without a fraction; else 6 digits."""
     if value is None:
         return "-"
-    if math.isfinite(value) and abs(value) < 1e15 and (value.is_integer() or abs(value) >= 1e6):
+    if -1e6 < value < 1e6:  # the usual case first (a step formats every role's averages)
+        return str(round(value)) if value.is_integer() else format(value, ".6g")
+    if math.isfinite(value) and abs(value) < 1e15:
         return str(round(value))
     return format(value, ".6g")
 
@@ -534,11 +536,13 @@ class Expression:
         vals = [number(get(name)) for name in self.attributes]
         return self._test(vals), self._template.format(*map(_format_value, vals))
 
-    def evaluate_numbers(self, numbers: Numbers, texts: Texts) -> tuple[bool, str]:
+    def evaluate_numbers(
+        self, numbers: Mapping[str, float | None], texts: Mapping[str, str]
+    ) -> tuple[bool, str]:
         """``evaluate`` for values already checked (floats, None for no value) and
         already formatted (``texts``, from :func:`formatted`, with ``-`` for every name
-        it lacks: a ``Texts``): what a step does for the many policies of one role,
-        whose averages it prepares once."""
+        it lacks: a ``Texts``, or a plain dict with every attribute): what a step does
+        for the many policies of one role, whose averages it prepares once."""
         return self._by_name(numbers), self._text(texts)
 
 

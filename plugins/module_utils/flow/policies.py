@@ -452,8 +452,8 @@ def step(
             return Evaluation(Scaling(c, new, reason), notes, True, due_next)
 
     found: Averages | None = None  # asked for on the first policy due, for them all
-    numbers = flow_expressions.Numbers()
-    texts = flow_expressions.Texts()
+    numbers: dict[str, float | None] = {}
+    texts: dict[str, str] = {}
     parsed = _PARSED.get
     left_out = False  # some VM's value is not a number (found.ignored)
     for policy in role.get("elasticity_policies", ()):
@@ -469,8 +469,9 @@ def step(
         text = policy["expression"]
         expr = parsed(text) or expression(text)
         if found is None:  # the role's averages, checked and formatted once
-            found = metrics(_attributes(role))
-            _prepare(found, numbers, texts)
+            names = _attributes(role)
+            found = metrics(names)
+            numbers, texts = _prepare(found, names)
             left_out = bool(found.ignored)
         if left_out or "ignored" in policy:
             ignored = _ignored(found, expr.attributes)
@@ -492,8 +493,13 @@ def step(
                 changed = True
             continue
         needed = policy.get("period_number")
-        needed = max(1, int(needed)) if needed else 1
-        count = min(int(policy.get("true_evals") or 0) + 1, needed)
+        needed = int(needed) if needed else 1
+        if needed < 1:
+            needed = 1
+        before = policy.get("true_evals")
+        count = int(before or 0) + 1
+        if count > needed:
+            count = needed
         if count >= needed:
             changed |= _set(policy, "true_evals", 0)
             new = adjusted(
@@ -502,7 +508,7 @@ def step(
             if new != c:
                 reason = f"{expr.text} true {needed}/{needed} ({_explain(expr, found)})"
                 return Evaluation(Scaling(c, new, reason, policy.get("cooldown")), notes, True)
-        elif policy.get("true_evals") != count:
+        elif before != count:
             policy["true_evals"] = count
             changed = True
 
@@ -511,14 +517,18 @@ def step(
     return Evaluation(None, notes, changed, due_next)
 
 
-def _prepare(found: Averages, numbers: dict[str, Any], texts: dict[str, str]) -> None:
-    """The averages as the expressions read them: checked numbers (None: no value) and
-    their texts, once per role."""
+def _prepare(found: Averages, names: tuple[str, ...]) -> tuple[dict, dict[str, str]]:
+    """The averages as the expressions read them, once per role: checked numbers (None:
+    no value) and their texts, by name, every name of the role's expressions in both
+    (plain dicts: the fastest to read, and a step reads them 100,000s of times)."""
     number, formatted = flow_expressions.number, flow_expressions.formatted
+    numbers: dict[str, float | None] = dict.fromkeys(names)
+    texts = dict.fromkeys(names, "-")
     for name, value in found.values.items():
         value = number(value)
         numbers[name] = value
         texts[name] = formatted(value)
+    return numbers, texts
 
 
 def reset_counters(roles: Iterable[Body]) -> None:
