@@ -251,24 +251,34 @@ def referenced(roles: Iterable[Mapping[str, Any]]) -> set[str]:
     return names
 
 
-_ATTRIBUTES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_PROGRAMS: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[Any, ...]]] = {}
 _EXPRESSION = operator.itemgetter("expression")
 
 
-def _attributes(role: Mapping[str, Any]) -> tuple[str, ...]:
-    """``referenced([role])``, sorted, kept by the role's expressions (roles of one
-    template share them)."""
+def _program(role: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """The elasticity policies' attributes (sorted: what the role's averages are asked
+    for) and their parsed expressions, in order; kept by the expressions' texts (roles
+    of one template share them): one lookup per role, none per policy. A policy whose
+    expression is missing or invalid (a hand-edited store) has None: it fails when its
+    turn comes, as it always did."""
     policies = role.get("elasticity_policies", ())
-    try:  # one C call per role; the slow way only for a hand-edited store
+    try:  # one C call per role
         key = tuple(map(_EXPRESSION, policies))
-    except (KeyError, TypeError):
-        key = tuple(str(p.get("expression")) for p in policies)
-    found = _ATTRIBUTES.get(key)
+        found = _PROGRAMS.get(key)
+    except (KeyError, TypeError):  # a hand-edited store: each policy parsed at its turn
+        return tuple(sorted(referenced([role]))), (None,) * len(policies)
     if found is None:
-        found = tuple(sorted(referenced([role])))
-        if len(_ATTRIBUTES) >= 4096:
-            _ATTRIBUTES.clear()
-        _ATTRIBUTES[key] = found
+        exprs: list[Any] = []
+        for text in key:
+            try:
+                exprs.append(expression(text))
+            except (InvalidInput, TypeError):
+                exprs.append(None)
+        names = {name for e in exprs if e is not None for name in e.attributes}
+        found = (tuple(sorted(names)), tuple(exprs))
+        if len(_PROGRAMS) >= 4096:
+            _PROGRAMS.clear()
+        _PROGRAMS[key] = found
     return found
 
 
@@ -454,9 +464,10 @@ def step(
     found: Averages | None = None  # asked for on the first policy due, for them all
     numbers: dict[str, float | None] = {}
     texts: dict[str, str] = {}
-    parsed = _PARSED.get
     left_out = False  # some VM's value is not a number (found.ignored)
-    for policy in role.get("elasticity_policies", ()):
+    policies = role.get("elasticity_policies", ())
+    names, exprs = _program(role) if policies else ((), ())
+    for policy, expr in zip(policies, exprs, strict=True):
         period = policy.get("period")
         if period:  # (kept only when it matters: an unchanged document is not written)
             period = int(period)
@@ -466,10 +477,9 @@ def step(
                 continue
             changed |= _set(policy, "last_eval", int(now))
             due_next = min(due_next, int(now) + period)
-        text = policy["expression"]
-        expr = parsed(text) or expression(text)
+        if expr is None:  # not valid: the error it always gave, at its turn
+            expr = expression(policy["expression"])
         if found is None:  # the role's averages, checked and formatted once
-            names = _attributes(role)
             found = metrics(names)
             numbers, texts = _prepare(found, names)
             left_out = bool(found.ignored)
