@@ -506,10 +506,14 @@ class Texts(dict):
 class Expression:
     """A parsed elasticity expression; immutable. Build it with :func:`parse`."""
 
-    __slots__ = ("_by_name", "_template", "_test", "_text", "attributes", "text")
+    __slots__ = ("_template", "_test", "attributes", "test_numbers", "text", "text_of")
 
     text: str
     attributes: tuple[str, ...]
+    # ``evaluate_numbers`` in two calls, for a caller that makes 10,000s of them: the
+    # truth for checked numbers by name, and the evaluated text from formatted ones
+    test_numbers: Callable[[Mapping[str, float | None]], bool]
+    text_of: Callable[[Mapping[str, str]], str]
 
     def __init__(self, text: str, tree: _Node):
         seen: dict[str, None] = {}
@@ -523,10 +527,10 @@ class Expression:
         set_(self, "attributes", attributes)
         set_(self, "_test", _compile(tree, slot))
         # the same test reading the values by name, from a ``Numbers``
-        set_(self, "_by_name", _compile(tree, {name: name for name in attributes}))
+        set_(self, "test_numbers", _compile(tree, {name: name for name in attributes}))
         set_(self, "_template", "".join(out))
         # the same text built from the attributes' texts (a ``Texts``)
-        set_(self, "_text", _renderer(out, slot))
+        set_(self, "text_of", _renderer(out, slot))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -562,7 +566,7 @@ class Expression:
         already formatted (``texts``, from :func:`formatted`, with ``-`` for every name
         it lacks: a ``Texts``, or a plain dict with every attribute): what a step does
         for the many policies of one role, whose averages it prepares once."""
-        return self._by_name(numbers), self._text(texts)
+        return self.test_numbers(numbers), self.text_of(texts)
 
 
 def _renderer(out: list[str], slot: Mapping[str, int]) -> Callable[[Mapping[str, str]], str]:

@@ -493,7 +493,8 @@ def step(
             elif "ignored" in policy:
                 del policy["ignored"]
                 changed = True
-        true, evaluated = expr.evaluate_numbers(numbers, texts)
+        evaluated = expr.text_of(texts)  # (expr.evaluate_numbers, without its tuple)
+        true = expr.test_numbers(numbers)
         if policy.get("expression_evaluated") != evaluated:
             policy["expression_evaluated"] = evaluated
             changed = True
