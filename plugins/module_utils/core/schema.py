@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SHARED_VERSION = 1
-LOCAL_VERSION = 2  # 2: vm_pool.hid, host/vm monitoring tables
+# 2: vm_pool.hid, host/vm monitoring tables; 3: the monitoring tables' time indexes
+# (expiry in bounded batches, oldest first)
+LOCAL_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -173,16 +175,22 @@ SHARED_TABLES: tuple[Table, ...] = (
     ACL,
     DB_VERSIONING,
 )
-# Monitoring history, kept for HOST_/VM_MONITORING_EXPIRATION_TIME seconds.
+# Monitoring history, kept for HOST_/VM_MONITORING_EXPIRATION_TIME seconds: one sample
+# per host (its HOST_SHARE and state) and per VM (its MONITORING) each cycle. The primary
+# key reads one object's samples in time order (onehost/onevm show, graphs); the time
+# index finds the oldest rows, which the monitor expires in bounded batches.
+_SAMPLE = Column("body", "TEXT", "TEXT")  # a sample is ~100 bytes of JSON
 HOST_MONITORING = Table(
     "host_monitoring",
-    (_int("hid"), _int("last_mon_time"), _BODY),
+    (_int("hid"), _int("last_mon_time"), _SAMPLE),
     primary_key="hid, last_mon_time",
+    indexes=(("last_mon_time", "hid"),),
 )
 VM_MONITORING = Table(
     "vm_monitoring",
-    (_int("vmid"), _int("last_poll"), _BODY),
+    (_int("vmid"), _int("last_poll"), _SAMPLE),
     primary_key="vmid, last_poll",
+    indexes=(("last_poll", "vmid"),),
 )
 
 LOCAL_TABLES: tuple[Table, ...] = (

@@ -58,6 +58,7 @@ _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (networks, ("create", "delete")),
     (vms, ("create", "show", "list_vms", "update_user_template")),
     (lifecycle, ("recover", "authorize_deploy")),
+    (monitor, ("host_monitoring", "vm_monitoring")),
 )  # fmt: skip
 
 # The generic object operations, for the pools users own objects in (never users, groups,
