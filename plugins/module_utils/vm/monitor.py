@@ -372,16 +372,17 @@ def _host_ok(
             writes.vm_samples.append((held.oid, int(now), monitoring))
             report.samples += 1
         guest = seen.state if seen else MISSING
-        # A VM changed after the poll was taken is judged by the next poll, not this one.
-        if held.state_time <= polled_at and not _settled(w, held, guest, now, config):
+        if not _settled(w, held, guest, now, config):
             vm = held.body(w)
             if monitoring is not None:
                 vm["MONITORING"], vm["LAST_POLL"] = json.loads(monitoring), int(now)
-            change = lifecycle.conclude_from_host(
-                w, vm, guest, now, config.grace, config.shutdown_timeout
-            )
-            if change:
-                report.changes.append(change)
+            # A VM changed after the poll was taken is judged by the next poll.
+            if vm.get("STATE_TIME", 0) <= polled_at:
+                change = lifecycle.conclude_from_host(
+                    w, vm, guest, now, config.grace, config.shutdown_timeout
+                )
+                if change:
+                    report.changes.append(change)
             pool.update(w.tx, schema.VMS, vm)
         elif monitoring is not None:  # only MONITORING and LAST_POLL move
             writes.figures.append((held.oid, monitoring))
@@ -461,10 +462,9 @@ class _Held:
     state: int
     lcm_state: int
     deploy_id: str
-    state_time: int
 
     def body(self, w: AuthTx) -> Body:
-        """The whole VM (already locked), for a VM whose state moves."""
+        """The whole VM (already locked), for a VM whose state may move."""
         vm = pool.get(w.tx, schema.VMS, self.oid)
         if vm is None:  # the row is locked: it cannot have gone
             raise AssertionError(f"VM {self.oid} vanished under its lock")
@@ -474,20 +474,17 @@ class _Held:
 def _lock_vms_on(w: AuthTx, host_ids: list[int]) -> dict[int, list[_Held]]:
     """The VMs holding these hosts (running, transient, suspended, powered off) by host,
     locked, in one statement that reads what a poll needs of them but not their bodies."""
-    if w.tx.db.dialect == "sqlite":
-        deploy, since = "json_extract(body, '$.DEPLOY_ID')", "json_extract(body, '$.STATE_TIME')"
-    else:
-        deploy, since = "JSON_VALUE(body, '$.DEPLOY_ID')", "JSON_VALUE(body, '$.STATE_TIME')"
+    sqlite = w.tx.db.dialect == "sqlite"
+    deploy = "json_extract(body, '$.DEPLOY_ID')" if sqlite else "JSON_VALUE(body, '$.DEPLOY_ID')"
     marks = ", ".join("?" for _ in host_ids)
     rows = w.tx.rows(
-        f"SELECT hid, oid, name, state, lcm_state, {deploy}, {since} FROM vm_pool "
+        f"SELECT hid, oid, name, state, lcm_state, {deploy} FROM vm_pool "
         f"WHERE hid IN ({marks}) ORDER BY oid" + w.tx.for_update,
         tuple(host_ids),
     )
     held: dict[int, list[_Held]] = {}
-    for hid, oid, name, state, lcm, deploy_id, state_time in rows:
-        vm = _Held(oid, name, state, lcm, deploy_id or "", int(state_time or 0))
-        held.setdefault(hid, []).append(vm)
+    for hid, oid, name, state, lcm, deploy_id in rows:
+        held.setdefault(hid, []).append(_Held(oid, name, state, lcm, deploy_id or ""))
     return held
 
 
