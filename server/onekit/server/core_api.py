@@ -6,7 +6,8 @@
 It is what the CLIs use when the active zone is another front-end (``onezone set``), and
 what a federation slave sends its writes of the shared tables to. Only the operations
 listed here can be called: those the CLIs and modules perform on users, groups, ACL
-rules, zones, hosts, templates, images, networks and VMs.
+rules, zones, hosts, templates, images, networks and VMs (and the hosts' and VMs'
+monitoring samples).
 """
 
 from __future__ import annotations
