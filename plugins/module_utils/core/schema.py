@@ -17,7 +17,7 @@ from typing import Any
 
 SHARED_VERSION = 1
 # 2: vm_pool.hid, host/vm monitoring tables; 3: the monitoring tables' time indexes
-# (expiry in bounded batches, oldest first)
+# (expiry in bounded batches, oldest first), WITHOUT ROWID on SQLite, body TEXT on MySQL
 LOCAL_VERSION = 3
 
 
@@ -183,7 +183,7 @@ SHARED_TABLES: tuple[Table, ...] = (
 # key reads one object's samples in time order (onehost/onevm show, graphs); the time
 # index finds the oldest rows, which the monitor expires in bounded batches. On SQLite
 # the table is its key's B-tree (WITHOUT ROWID): two B-trees per sample written, not three.
-_SAMPLE = Column("body", "TEXT", "TEXT")  # a sample is ~100 bytes of JSON
+_SAMPLE = Column("body", "TEXT", "TEXT")  # a sample: 30-300 bytes of JSON
 HOST_MONITORING = Table(
     "host_monitoring",
     (_int("hid"), _int("last_mon_time"), _SAMPLE),
