@@ -122,7 +122,7 @@ class _Pollers:
         self._lock = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._pid = 0
-        self._running: dict[int, concurrent.futures.Future] = {}
+        self._running: dict[str, concurrent.futures.Future] = {}  # by the host's URI
 
     def submit(self, host: Body) -> concurrent.futures.Future | None:
         """A new poll of the host, or None while its previous one still runs."""
@@ -132,10 +132,11 @@ class _Pollers:
                     max_workers=MAX_POLLERS, thread_name_prefix="onekit-poll"
                 )
                 self._pid, self._running = os.getpid(), {}
-            previous = self._running.get(host["ID"])
+            uri = hosts.uri_of(host)  # what hangs (two instances' host 0 are not one host)
+            previous = self._running.get(uri)
             if previous is not None and not previous.done():
                 return None
-            future = self._running[host["ID"]] = self._pool.submit(_poll, host)
+            future = self._running[uri] = self._pool.submit(_poll, host)
             return future
 
 
