@@ -21,7 +21,9 @@ table, filled with these figures).
 Simulated hosts: private libvirtd daemons on libvirt's test driver (tests/support). Each
 host is its own connection to a node file (``test+unix:///<dir>/hostN.xml?socket=...``):
 the test driver gives every such connection a private hypervisor, so many hosts can
-share a daemon (1,000 daemons would take ~28 GB). Needs root (as the tests).
+share a daemon (1,000 daemons would take ~28 GB, and each takes an inotify instance: the
+default limit is 128 a user). 10k VMs: a daemon per host; 100k VMs: 50 daemons of 20
+hosts. Needs root (as the tests).
 
 Run: .venv/bin/python bench/monitor.py              (both scales; ~30 min alone)
      .venv/bin/python bench/monitor.py --small      (10k / 100 only, both stores; ~8 min)
@@ -344,7 +346,7 @@ def main() -> None:
             results += run_scale(base, 10_000, 100, 100, small_backends, args.rounds, window)
         if not args.small:
             window = args.window or 24
-            results += run_scale(base, 100_000, 1000, 100, ["sqlite"], args.rounds, window)
+            results += run_scale(base, 100_000, 1000, 50, ["sqlite"], args.rounds, window)
         print("\nSummary")
         for r in results:
             goal = f"  goal <= {GOAL}x" if r.label.startswith("10k") else "  (measured)"
