@@ -14,14 +14,21 @@ import time
 
 import pytest
 from conftest import Cloud
+from support.cli import login_as
+from support.plays import sqlite_only
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, remote, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
+    AuthorizationError,
+    InvalidInput,
+    NotFound,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
     Lcm,
     VmState,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts, users
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
     lifecycle,
     monitor,
@@ -114,20 +121,158 @@ def test_a_disabled_host_stays_disabled_and_empty_ones_are_not_polled(cloud: Clo
     assert state(cloud, vm["ID"]) == (VmState.ACTIVE, Lcm.RUNNING)
 
 
-def test_monitoring_history_is_kept_and_expires(cloud: Cloud):
+# ---- monitoring history ------------------------------------------------------------------
+def _age(cloud: Cloud, seconds: int) -> None:
+    """Make every sample ``seconds`` older, as if that much time had passed."""
+    with cloud.admin.db.transaction() as tx:
+        tx.execute("UPDATE host_monitoring SET last_mon_time = last_mon_time - ?", (seconds,))
+        tx.execute("UPDATE vm_monitoring SET last_poll = last_poll - ?", (seconds,))
+
+
+def _later_cycle(cloud: Cloud, **overrides) -> None:
+    """A cycle 100 s after the samples so far (one sample per host and second)."""
+    _age(cloud, 100)
+    cloud.monitor(**overrides)
+
+
+def _counts(cloud: Cloud) -> tuple[int, int]:
+    with cloud.admin.db.snapshot() as tx:
+        return (
+            tx.row("SELECT COUNT(*) FROM host_monitoring")[0],
+            tx.row("SELECT COUNT(*) FROM vm_monitoring")[0],
+        )
+
+
+def test_monitoring_history_is_kept_for_the_expiration_times(cloud: Cloud):
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
     host_id = host_state(cloud, "sim0")["ID"]
-    assert len(monitor.history(cloud.admin, host_id)) == 1  # the fixture's cycle
-    time.sleep(1.1)
-    cloud.monitor()
-    assert len(monitor.history(cloud.admin, host_id)) == 2
+    _later_cycle(cloud)
+    _later_cycle(cloud)
+    samples = monitor.host_monitoring(cloud.admin, "sim0")
+    assert [s["STATE"] for s in samples] == [HostState.MONITORED] * 3  # the fixture's too
+    assert samples[-1]["HOST_SHARE"]["RUNNING_VMS"] == 1
+    assert samples == sorted(samples, key=lambda s: s["TIME"])
+    figures = monitor.vm_monitoring(cloud.admin, vm["ID"])
+    assert len(figures) == 2 and figures[-1]["MEMORY"] == 32 * 1024
+    assert figures[-1]["MEMORY"] == vms.show(cloud.admin, vm["ID"])["MONITORING"]["MEMORY"]
+    # a window: the newest samples, or those since a time
+    assert monitor.host_monitoring(cloud.admin, host_id, limit=1) == samples[-1:]
+    assert monitor.vm_monitoring(cloud.admin, vm["ID"], since=figures[-1]["TIME"]) == figures[1:]
+
+    # older than the expiration times: gone at the next cycle, the new samples stay
+    _later_cycle(cloud, host_expiration=50, vm_expiration=50)
+    assert len(monitor.host_monitoring(cloud.admin, host_id)) == 1
+    assert len(monitor.vm_monitoring(cloud.admin, vm["ID"])) == 1
+
+
+def test_expiration_0_records_nothing_and_keeps_nothing(cloud: Cloud):
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    _later_cycle(cloud)
+    assert _counts(cloud) == (4, 1)
+    cloud.monitor(host_expiration=0, vm_expiration=0)
+    assert _counts(cloud) == (0, 0)
+    assert monitor.vm_monitoring(cloud.admin, vm["ID"]) == []
+    # the VM's own figures are still those of the last poll
+    assert vms.show(cloud.admin, vm["ID"])["MONITORING"]["MEMORY"] == 32 * 1024
+
+
+def test_a_backlog_of_old_samples_expires_a_batch_per_cycle(cloud: Cloud):
+    """After a long outage: each cycle deletes at most the batch, the next ones go on,
+    and the current samples are never touched."""
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    old = int(time.time()) - 100_000
     with cloud.admin.db.transaction() as tx:
-        tx.execute("UPDATE host_monitoring SET last_mon_time = last_mon_time - 1000")
-    cloud.monitor(host_expiration=500)  # the two old rows go, the new one stays
-    assert len(monitor.history(cloud.admin, host_id)) == 1
-    with cloud.admin.db.transaction() as tx:
-        tx.execute("DELETE FROM host_monitoring")
-    cloud.monitor(host_expiration=0)
-    assert monitor.history(cloud.admin, host_id) == []  # 0 keeps none
+        for i in range(25):
+            tx.execute(
+                "INSERT INTO vm_monitoring (vmid, last_poll, body) VALUES (?, ?, '{}')",
+                (vm["ID"], old + i),
+            )
+            tx.execute(
+                "INSERT INTO host_monitoring (hid, last_mon_time, body) VALUES (?, ?, '{}')",
+                (1, old + i),
+            )
+    expired = []
+    for _ in range(3):
+        _age(cloud, 100)
+        before = _counts(cloud)
+        cloud.monitor(expiry_batch=10)
+        written = (2, 1)  # a sample per host, and one for the VM
+        expired.append(
+            tuple(b + w - a for b, w, a in zip(before, written, _counts(cloud), strict=True))
+        )
+    assert expired == [(10, 10), (10, 10), (5, 5)]
+    assert len(monitor.vm_monitoring(cloud.admin, vm["ID"])) == 3
+    assert len(monitor.host_monitoring(cloud.admin, "sim1")) == 4  # the fixture's too
+
+
+def test_reading_samples_checks_the_reference_the_rights_and_the_window(cloud: Cloud):
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    users.create(cloud.admin, "eve", "pw")
+    eve = cloud.instance.session("eve", "pw")
+    with pytest.raises(NotFound, match="host 99 does not exist"):
+        monitor.host_monitoring(cloud.admin, 99)
+    with pytest.raises(NotFound, match="VM named 'nope' does not exist"):
+        monitor.vm_monitoring(cloud.admin, "nope")
+    with pytest.raises(AuthorizationError, match="not authorized to perform USE VM"):
+        monitor.vm_monitoring(eve, vm["ID"])
+    for bad in (0, 10001, "5", True):
+        with pytest.raises(InvalidInput, match="limit must be a whole number from 1 to 10000"):
+            monitor.vm_monitoring(cloud.admin, vm["ID"], limit=bad)
+    with pytest.raises(InvalidInput, match="since must be epoch seconds"):
+        monitor.host_monitoring(cloud.admin, 0, since=-1)
+
+
+@sqlite_only
+def test_onehost_and_onevm_show_print_the_samples(cloud: Cloud, cli, tmp_path):
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    _later_cycle(cloud)
+    _later_cycle(cloud)
+    shown = cli("onehost", "show", "sim0", "--monitoring", check=True).stdout
+    history = shown.split("MONITORING HISTORY\n", 1)[1].splitlines()
+    assert history[0].split() == [
+        "TIME", "STAT", "USED_CPU", "USED_MEM", "ALLOCATED_CPU", "ALLOCATED_MEM", "RVM"
+    ]  # fmt: skip
+    assert len(history) == 4 and history[-1].split()[2] == "on"  # 3 samples; "on": MONITORED
+    assert "MONITORING HISTORY" not in cli("onehost", "show", "sim0", check=True).stdout
+
+    out = cli("onevm", "show", str(vm["ID"]), "-n", "1", check=True).stdout
+    rows = out.split("VIRTUAL MACHINE MONITORING HISTORY\n", 1)[1].splitlines()
+    assert rows[0].split() == ["TIME", "UCPU", "UMEM", "NET_TX", "NET_RX"]
+    assert len(rows) == 2 and rows[1].split()[3] == "32M"
+    data = cli.json("onevm", "show", str(vm["ID"]), "--monitoring")
+    assert data["VM"]["ID"] == vm["ID"]
+    assert [s["MEMORY"] for s in data["MONITORING_DATA"]] == [32 * 1024] * 2
+
+    unknown = cli("onevm", "show", "77", "--monitoring")
+    assert (unknown.returncode, unknown.stderr) == (1, "onevm show: VM 77 does not exist\n")
+    bad = cli("onehost", "show", "sim0", "--samples", "0")
+    assert bad.returncode == 2 and "--samples/-n: must be a whole number from 1" in bad.stderr
+    cli("oneuser", "create", "bob", "pw", check=True)
+    refused = cli("onevm", "show", str(vm["ID"]), "-m", env=login_as(tmp_path, "bob", "pw"))
+    assert refused.returncode == 1
+    assert f"not authorized to perform USE VM [{vm['ID']}]" in refused.stderr
+
+
+@sqlite_only
+def test_the_samples_are_read_through_another_zones_core_api(cloud: Cloud, cli):
+    """What `onezone set` makes of `onevm show --monitoring`: the core API's operation,
+    as the caller, over HTTP."""
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    users.create(cloud.admin, "eve", "pw")
+    cli("onekit-server", "start", check=True)
+    try:
+        endpoint = cloud.instance.config().endpoint
+        admin = cloud.instance.credentials()
+        got = remote.call(endpoint, admin, "monitor.vm_monitoring", [vm["ID"]], {"limit": 5})
+        assert got and got[-1]["MEMORY"] == 32 * 1024
+        hosts_seen = remote.call(endpoint, admin, "monitor.host_monitoring", ["sim0"])
+        assert hosts_seen[-1]["STATE"] == HostState.MONITORED
+        with pytest.raises(AuthorizationError, match="not authorized to perform USE VM"):
+            remote.call(endpoint, ("eve", "pw"), "monitor.vm_monitoring", [vm["ID"]])
+        with pytest.raises(InvalidInput, match="limit"):
+            remote.call(endpoint, admin, "monitor.vm_monitoring", [vm["ID"]], {"limit": 0})
+    finally:
+        cli("onekit-server", "stop")
 
 
 # ---- the reconciler: a process died half-way ------------------------------------------

@@ -19,7 +19,8 @@ from typing import Any
 SHARED_VERSION = 1
 # 2: vm_pool.hid, host/vm monitoring tables
 # 3: vm_pool.service_id and vm_pool.written_ns (the OneFlow LCM reads only the VMs of the
-#    services whose inputs changed), and monitoring indexes
+#    services whose inputs changed); the monitoring tables' time indexes (expiry in
+#    bounded batches, oldest first), WITHOUT ROWID on SQLite, body TEXT on MySQL
 LOCAL_VERSION = 3
 
 
@@ -37,6 +38,7 @@ class Table:
     primary_key: str = "oid"
     unique: tuple[tuple[str, ...], ...] = ()
     indexes: tuple[tuple[str, ...], ...] = ()
+    without_rowid: bool = False  # SQLite: the table is its primary key's B-tree
 
     def create_sql(self, dialect: str) -> list[str]:
         cols = [f"{c.name} {getattr(c, dialect)}" for c in self.columns]
@@ -47,6 +49,8 @@ class Table:
         tail = (
             " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
             if dialect == "mysql"
+            else " WITHOUT ROWID"
+            if self.without_rowid
             else ""
         )
         statements = [f"CREATE TABLE {self.name} ({', '.join(cols)}){tail}"]
@@ -208,16 +212,25 @@ SHARED_TABLES: tuple[Table, ...] = (
     ACL,
     DB_VERSIONING,
 )
-# Monitoring history, kept for HOST_/VM_MONITORING_EXPIRATION_TIME seconds.
+# Monitoring history, kept for HOST_/VM_MONITORING_EXPIRATION_TIME seconds: one sample
+# per host (its HOST_SHARE and state) and per VM (its MONITORING) each cycle. The primary
+# key reads one object's samples in time order (onehost/onevm show, graphs); the time
+# index finds the oldest rows, which the monitor expires in bounded batches. On SQLite
+# the table is its key's B-tree (WITHOUT ROWID): two B-trees per sample written, not three.
+_SAMPLE = Column("body", "TEXT", "TEXT")  # a sample: 30-300 bytes of JSON
 HOST_MONITORING = Table(
     "host_monitoring",
-    (_int("hid"), _int("last_mon_time"), _BODY),
+    (_int("hid"), _int("last_mon_time"), _SAMPLE),
     primary_key="hid, last_mon_time",
+    indexes=(("last_mon_time", "hid"),),
+    without_rowid=True,
 )
 VM_MONITORING = Table(
     "vm_monitoring",
-    (_int("vmid"), _int("last_poll"), _BODY),
+    (_int("vmid"), _int("last_poll"), _SAMPLE),
     primary_key="vmid, last_poll",
+    indexes=(("last_poll", "vmid"),),
+    without_rowid=True,
 )
 
 LOCAL_TABLES: tuple[Table, ...] = (

@@ -15,6 +15,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import monitor
+from onekit.cli import samples
 from onekit.cli.common import (
     Cli,
     Column,
@@ -100,6 +101,24 @@ def _sections(_ctx: Context, host: dict) -> list[str]:
     ]
 
 
+_SAMPLE_COLUMNS = [
+    samples.time_column(),
+    Column("STAT", lambda s: host_short_state(s["STATE"]), width=4),
+    Column("USED_CPU", lambda s: s["HOST_SHARE"]["USED_CPU"], right=True),
+    Column("USED_MEM", lambda s: size(s["HOST_SHARE"]["USED_MEM"]), right=True),
+    Column(
+        "ALLOCATED_CPU",
+        lambda s: _allocated(s["HOST_SHARE"]["CPU_USAGE"], s["HOST_SHARE"]["MAX_CPU"], str),
+        right=True,
+    ),
+    Column(
+        "ALLOCATED_MEM",
+        lambda s: _allocated(s["HOST_SHARE"]["MEM_USAGE"], s["HOST_SHARE"]["MAX_MEM"], size),
+        right=True,
+    ),
+    Column("RVM", lambda s: s["HOST_SHARE"]["RUNNING_VMS"], right=True),
+]
+
 HOSTS = Pool(
     noun="host",
     key="HOST",
@@ -158,7 +177,14 @@ def build() -> Cli:
     p = cli.command("forceupdate", "poll hosts now and print their states", _monitor)
     p.add_argument("hosts", nargs="?", help="host ids or names (default: all)")
     pool.list("list hosts")
-    pool.show("show a host")
+    samples.show_with_samples(
+        cli,
+        HOSTS,
+        "show a host (--monitoring: and its recent monitoring samples)",
+        monitor.host_monitoring,
+        "MONITORING HISTORY",
+        _SAMPLE_COLUMNS,
+    )
     return cli
 
 

@@ -14,7 +14,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     VmState,
     short_state,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, vms
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, monitor, vms
+from onekit.cli import samples
 from onekit.cli.common import (
     Cli,
     Column,
@@ -150,6 +151,14 @@ def _sections(_ctx: Context, vm: dict) -> list[str]:
     ]
 
 
+_SAMPLE_COLUMNS = [
+    samples.time_column(),
+    Column("UCPU", lambda s: s.get("CPU", "-"), right=True),
+    Column("UMEM", lambda s: size(s.get("MEMORY")), right=True),
+    Column("NET_TX", lambda s: size((s.get("NETTX") or 0) / 1024), right=True),
+    Column("NET_RX", lambda s: size((s.get("NETRX") or 0) / 1024), right=True),
+]
+
 VMS = Pool(
     noun="VM",
     key="VM",
@@ -232,7 +241,14 @@ def build() -> Cli:
         "list VMs (not DONE ones unless --all)",
         arg("--all", dest="include_done", action="store_true", help="include DONE VMs"),
     )
-    pool.show("show a VM")
+    samples.show_with_samples(
+        cli,
+        VMS,
+        "show a VM (--monitoring: and its recent monitoring samples)",
+        monitor.vm_monitoring,
+        "VIRTUAL MACHINE MONITORING HISTORY",
+        _SAMPLE_COLUMNS,
+    )
     pool.ownership()
     return cli
 

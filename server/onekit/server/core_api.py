@@ -7,7 +7,8 @@ client.
 It is what the CLIs use when the active zone is another front-end (``onezone set``), and
 what a federation slave sends its writes of the shared tables to. Only the operations
 listed here can be called: those the CLIs and modules perform on users, groups, ACL
-rules, zones, hosts, templates, images, networks and VMs.
+rules, zones, hosts, templates, images, networks and VMs (and the hosts' and VMs'
+monitoring samples).
 
 The listings page (the guide's ``ONE_POOL_PAGE_SIZE``): an operation that takes
 ``start`` and ``page_size`` answers at most ``page_size`` objects from id ``start`` on,
@@ -70,6 +71,7 @@ _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (networks, ("create", "delete")),
     (vms, ("create", "show", "list_vms", "update_user_template")),
     (lifecycle, ("recover", "authorize_deploy")),
+    (monitor, ("host_monitoring", "vm_monitoring")),
 )  # fmt: skip
 
 # The generic object operations, for the pools users own objects in (never users, groups,
