@@ -121,7 +121,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Ho
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
     OnekitModule,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.home import Home
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import monitor
 
@@ -156,7 +156,7 @@ def apply(m: OnekitModule) -> dict:
         dry_run=m.check_mode,
     )
     if changed and after is not None and p["monitor"] and not m.check_mode:
-        instance = Instance.locate(p["onekit_home"])
+        instance = Home.locate(p["onekit_home"])
         monitor.first_poll(m.session, instance.monitor_config(), [after["ID"]])
         after = hosts.show(m.session, after["ID"])
     result = summary(after if p["state"] != "absent" else before)

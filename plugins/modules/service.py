@@ -127,6 +127,7 @@ service:
 """
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, NotFound
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import config as flow_config
 from ansible_collections.onekit.cloud.plugins.module_utils.flow import services
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import name as state_name
@@ -225,7 +226,7 @@ def apply(m: OnekitModule) -> dict:
     if p["role"] is not None and p["action"] is not None:
         changed = True
         if not m.check_mode:
-            config = m.instance.flow_config()
+            config = flow_config.load(m.instance.flow_config_path)
             services.role_action(
                 session, service_id, p["role"], p["action"], p["period"], p["number"], config
             )

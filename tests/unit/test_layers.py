@@ -52,9 +52,10 @@ def _function_level_imports(path: Path) -> list[str]:
     # (Flask and all, about a second) only in the commands that run it; drivers/ loads a
     # driver (libvirt-python, ~40 ms a process) only when a host needs it; and the
     # front-end, the top layer (nothing below may import it, so it closes no cycle), loads
-    # a feature on its first use (frontend.features) and what only init and the servers'
-    # config readers need when they are called (frontend.instance), so a module's start-up
-    # loads only what its run uses.
+    # a feature on its first use (frontend.features), the scheduler's and the monitor's
+    # config and OneGate's key when they are read (frontend.home), and what only init and
+    # the servers' config readers need when they are called (frontend.instance), so a
+    # module's or a CLI's start-up loads only what its run uses.
     where = path.relative_to(REPO)
     if "cli" in where.parts:
         lazy_ok: tuple[str, ...] = ("onekit.server",)
@@ -62,8 +63,10 @@ def _function_level_imports(path: Path) -> list[str]:
         lazy_ok = (f"{MODULE_UTILS}.drivers",)
     elif where == Path("plugins/module_utils/frontend/features.py"):
         lazy_ok = tuple(f"{MODULE_UTILS}.{feature}" for feature in FEATURES)
+    elif where == Path("plugins/module_utils/frontend/home.py"):
+        lazy_ok = tuple(f"{MODULE_UTILS}.{part}" for part in ("gate", "vm"))
     elif where == Path("plugins/module_utils/frontend/instance.py"):
-        lazy_ok = tuple(f"{MODULE_UTILS}.{part}" for part in ("flow", "gate", "objects", "vm"))
+        lazy_ok = tuple(f"{MODULE_UTILS}.{part}" for part in ("flow", "gate", "objects"))
     else:
         lazy_ok = ()
     found = []

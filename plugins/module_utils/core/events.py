@@ -4,7 +4,7 @@ never imports them (the layers: core, drivers, objects, vm, then the features).
 A feature's handler is subscribed to an event; the core publishes the event where it
 happens, inside the transaction of the change, and gets the handlers' results back.
 ``frontend.features`` subscribes every feature's handlers (each feature loaded when first
-called) when ``frontend.instance`` is imported, so each process that opens an instance (the
+called) when ``frontend.home`` is imported, so each process that opens an instance (the
 server, a CLI, a module) has every subscriber before it touches the store.
 
     events.subscribe(events.VM_FAILED, mark_failed)     # frontend.features, for ha.hooks

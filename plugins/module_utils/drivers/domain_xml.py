@@ -478,6 +478,19 @@ def domain_xml(spec: VmSpec, domain_type: str, emulator: str | None = None) -> s
     """The ``<domain>`` document for ``spec`` on a ``domain_type`` (kvm, qemu, test) host.
 
     ``emulator`` is the QEMU binary; None lets libvirt choose its default for the arch."""
+    root = _domain(spec, domain_type, emulator)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode")
+
+
+def check_domain(spec: VmSpec, domain_type: str = "kvm") -> None:
+    """Raise what ``domain_xml`` would raise for ``spec`` (InvalidInput naming the
+    attribute), without writing the document: writing it is most of its cost, and a VM
+    allocated is checked long before it is deployed."""
+    _domain(spec, domain_type, None)
+
+
+def _domain(spec: VmSpec, domain_type: str, emulator: str | None) -> ET.Element:
     tpl = spec.template
     if not isinstance(tpl, Mapping):
         raise InvalidInput("the VM template must be a set of attributes")
@@ -504,5 +517,4 @@ def domain_xml(spec: VmSpec, domain_type: str, emulator: str | None = None) -> s
     ET.SubElement(console, "target", type="serial", port="0")
 
     _raw(root, tpl, domain_type)
-    ET.indent(root)
-    return ET.tostring(root, encoding="unicode")
+    return root

@@ -337,7 +337,7 @@ class LibvirtDriver(Driver):
         # The template is checked before the host is asked anything: a bad template is
         # InvalidInput even when the host is down.
         guess = "test" if self._is_test else "kvm"
-        domain_xml(_with_context_iso(vm, vm.context_image), guess)
+        checked = domain_xml(_with_context_iso(vm, vm.context_image), guess)
         os_vec = vm.template.get("OS")
         arch = (os_vec.get("ARCH") if isinstance(os_vec, Mapping) else None) or "x86_64"
         dom_type = self.domain_type(arch)
@@ -352,13 +352,19 @@ class LibvirtDriver(Driver):
             return dom is not None and dom.isActive() == 1
 
         def op(conn: libvirt.virConnect) -> str:
-            if running(conn):
+            # With nothing to stage, createXML itself finds a running domain of that name
+            # (it refuses it: handled below), so only a staging deploy looks first.
+            if image is not None and running(conn):
                 return name
             iso = vm.context_image
             if image is not None:
                 iso = context_volumes.stage(conn, name, image)
+            # the document checked above, unless the host's type or the image's path differ
+            xml = checked
+            if dom_type != guess or iso != vm.context_image:
+                xml = domain_xml(_with_context_iso(vm, iso), dom_type)
             try:
-                conn.createXML(domain_xml(_with_context_iso(vm, iso), dom_type), 0)
+                conn.createXML(xml, 0)
             except libvirt.libvirtError as err:
                 # Another deploy of the same VM won the race: that is this deploy done.
                 if _is_connection_error(err, conn) or not running(conn):

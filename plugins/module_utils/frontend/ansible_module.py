@@ -19,7 +19,7 @@ from ansible.module_utils.common.yaml import yaml_load
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.home import Home
 
 CONNECTION_ARGS: dict[str, dict[str, Any]] = {
     "onekit_home": {"type": "path", "fallback": (env_fallback, ["ONEKIT_HOME"])},
@@ -54,7 +54,7 @@ def _argument_spec(options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return spec
 
 
-def check_endpoint(instance: Instance, url: str | None) -> None:
+def check_endpoint(instance: Home, url: str | None) -> None:
     """``api_url`` must name this instance's own server (the only one modules reach yet)."""
     if not url:
         return
@@ -85,8 +85,8 @@ class OnekitModule:
         return self.module.check_mode
 
     @property
-    def instance(self) -> Instance:
-        return Instance.locate(self.params["onekit_home"])
+    def instance(self) -> Home:
+        return Home.locate(self.params["onekit_home"])
 
     @property
     def session(self) -> Session:

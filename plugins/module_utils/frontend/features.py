@@ -2,7 +2,7 @@
 which feature handles which of the core's registration points (``core.events``,
 ``core.shared_writes``), and ``plug_in()`` registers them all.
 
-Every process that loads a front-end (``frontend.instance`` calls ``plug_in()`` when it is
+Every process that loads a front-end (``frontend.home`` calls ``plug_in()`` when it is
 imported: the server, every CLI, every module) has every feature registered, but a
 feature's code is loaded only the first time the core calls it: a handler is registered
 as an :class:`OnFirstUse` stand-in that imports its feature then. So a CLI that never

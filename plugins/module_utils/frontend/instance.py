@@ -1,231 +1,57 @@
-"""An onekit instance: the directory ``$ONEKIT_HOME`` (default ``~/.onekit``).
+"""An onekit instance as the server and the CLIs see it: its :class:`~.home.Home` (paths,
+oned.conf, the store, credentials) and what only creates or serves it: ``init`` and the
+bootstrap objects, OneFlow's and OneGate's configs (their code is imported when called,
+so a CLI's start-up does not pay for it).
 
-    etc/oned.conf       the instance configuration (see ``config``)
-    var/one.db          the SQLite store (embedded default)
-    var/sim/            the embedded default's simulated host (its private libvirtd)
-    var/*.log, *.pid    server logs and pid files
-    one_auth            ``oneadmin:<password>``, written by ``onekit-server init``
-
-Everything an instance touches lives below its home, so two instances with different
-homes never meet. Credentials come from the file named by ``$ONE_AUTH``, else
-``$ONEKIT_HOME/one_auth``, as OpenNebula's CLIs read ``~/.one/one_auth``.
+Ansible modules never import this module (the ``modules-pack-the-home`` contract of
+``lint-imports``): AnsiballZ packs every module_util a module imports, so these parts (and
+OneFlow's and OneGate's config parsers, the users', groups' and zones' bodies) would
+otherwise be sent with every module call.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import secrets
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ansible_collections.onekit.cloud.plugins.module_utils import drivers
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import BOOTSTRAP_RULES, AclRule
 from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import hash_password
 from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database, Tx
-from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
-    AuthenticationError,
-    ConfigError,
-    OneError,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.frontend import features
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import ConfigError, OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import (
     DbConfig,
     InstanceConfig,
     parse_config,
     render_config,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.frontend.home import (
+    Home,
+    default_home,
+    write_private,
+)
 
 if TYPE_CHECKING:
     from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
     from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
-    from ansible_collections.onekit.cloud.plugins.module_utils.vm.monitor import MonitorConfig
-    from ansible_collections.onekit.cloud.plugins.module_utils.vm.scheduler import SchedConfig
 
-features.plug_in()  # before any store is opened: see frontend.features
-
-
-def default_home() -> Path:
-    return Path(os.environ.get("ONEKIT_HOME") or Path.home() / ".onekit").expanduser()
+__all__ = ["SCHED_CONF", "Instance", "bootstrap", "default_home", "mysql_config"]
 
 
 @dataclass(frozen=True)
-class Instance:
-    home: Path
-
-    @classmethod
-    def locate(cls, home: str | os.PathLike | None = None) -> Instance:
-        return cls(Path(home).expanduser() if home else default_home())
-
-    # ---- paths ------------------------------------------------------------------------
-    @property
-    def etc(self) -> Path:
-        return self.home / "etc"
-
-    @property
-    def var(self) -> Path:
-        return self.home / "var"
-
-    @property
-    def config_path(self) -> Path:
-        return self.etc / "oned.conf"
-
-    @property
-    def sqlite_path(self) -> Path:
-        return self.var / "one.db"
-
-    @property
-    def auth_path(self) -> Path:
-        return self.home / "one_auth"
-
-    @property
-    def sim_dir(self) -> Path:
-        """Where the instance's own simulated host (the embedded default's hypervisor)
-        keeps its libvirtd: ``var/sim``, or, when that path is too long for the daemon's
-        unix socket, a directory in /tmp named after the home."""
-        own = self.var / "sim"
-        if len(str(own / "libvirt-sock").encode()) <= 107:
-            return own
-        digest = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:16]
-        return Path("/tmp") / f"onekit-sim-{digest}"
-
-    def pid_path(self, name: str = "onekit-server") -> Path:
-        return self.var / f"{name}.pid"
-
-    def log_path(self, name: str = "onekit-server") -> Path:
-        return self.var / f"{name}.log"
-
-    # ---- configuration and store ------------------------------------------------------
-    def config(self) -> InstanceConfig:
-        if not self.config_path.exists():
-            raise ConfigError(
-                f"no onekit instance at {self.home} ({self.config_path} is missing); "
-                "run `onekit-server init` or set ONEKIT_HOME"
-            )
-        try:
-            text = self.config_path.read_text()
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"cannot read {self.config_path}: {err}") from err
-        return parse_config(text, self.config_path)
-
-    @property
-    def sched_config_path(self) -> Path:
-        return self.etc / "sched.conf"
-
-    def sched_config(self) -> SchedConfig:
-        """``etc/sched.conf`` (defaults when the file is absent)."""
-        from ansible_collections.onekit.cloud.plugins.module_utils.vm.scheduler import SchedConfig
-
-        if not self.sched_config_path.exists():
-            return SchedConfig()
-        try:
-            text = self.sched_config_path.read_text()
-        except (OSError, UnicodeDecodeError) as err:
-            raise ConfigError(f"cannot read {self.sched_config_path}: {err}") from err
-        return SchedConfig.parse(text, str(self.sched_config_path))
-
-    @property
-    def gate_config_path(self) -> Path:
-        return self.etc / "onegate-server.conf"
-
+class Instance(Home):
     def gate_config(self) -> GateConfig:
         """``etc/onegate-server.conf`` (OneGate's defaults when the file is absent)."""
         from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
 
         return gate_config.load(self.gate_config_path)
 
-    @property
-    def gate_key_path(self) -> Path:
-        return self.etc / "onegate.key"
-
-    def gate_secret(self) -> bytes:
-        """The secret VM tokens are made with (created, mode 600, the first time)."""
-        if not self.gate_key_path.exists():
-            from ansible_collections.onekit.cloud.plugins.module_utils.gate import tokens
-
-            _write_private(self.gate_key_path, tokens.new_secret() + "\n")
-        return self.gate_key_path.read_text().strip().encode()
-
-    @property
-    def flow_config_path(self) -> Path:
-        return self.etc / "oneflow-server.conf"
-
     def flow_config(self) -> FlowConfig:
         """``etc/oneflow-server.conf`` (OneFlow's defaults when the file is absent)."""
         from ansible_collections.onekit.cloud.plugins.module_utils.flow import config as flow_config
 
         return flow_config.load(self.flow_config_path)
-
-    def monitor_config(self, config: InstanceConfig | None = None) -> MonitorConfig:
-        from ansible_collections.onekit.cloud.plugins.module_utils.vm.monitor import MonitorConfig
-
-        config = config or self.config()
-        return MonitorConfig(
-            interval=config.monitoring_interval,
-            timeout=config.monitoring_timeout,
-            host_expiration=config.host_monitoring_expiration,
-            vm_expiration=config.vm_monitoring_expiration,
-            shutdown_timeout=config.shutdown_timeout,
-            grace=max(2 * config.monitoring_interval, 30),
-        )
-
-    def database(self, create: bool = False, config: InstanceConfig | None = None) -> Database:
-        return Database.from_config((config or self.config()).db, self.sqlite_path, create)
-
-    def open_store(self, config: InstanceConfig | None = None) -> Database:
-        """The store, checked for its schema version (a mismatch is an error)."""
-        db = self.database(config=config)
-        db.check_schema()
-        return db
-
-    # ---- credentials ------------------------------------------------------------------
-    def credentials_path(self) -> Path:
-        return Path(os.environ["ONE_AUTH"]) if os.environ.get("ONE_AUTH") else self.auth_path
-
-    def credentials(self) -> tuple[str, str]:
-        path = self.credentials_path()
-        try:
-            text = path.read_text().strip()
-        except (OSError, UnicodeDecodeError) as err:
-            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
-            raise AuthenticationError(
-                f"no credentials: cannot read {path} ({reason}); set ONE_AUTH to a file "
-                "holding user:password"
-            ) from err
-        user, sep, password = text.partition(":")
-        if not sep or not user or not password:
-            raise AuthenticationError(f"{path} must hold one line user:password")
-        return user, password
-
-    def session(self, username: str | None = None, password: str | None = None) -> Session:
-        """Log in with the given credentials, else those of ONE_AUTH / one_auth."""
-        config = self.config()  # first: a missing instance is the error to report
-        if username is None:
-            username, password = self.credentials()
-        db = self.open_store(config)
-        return Session.login(
-            db,
-            username,
-            password or "",
-            **self.session_settings(config),
-        )
-
-    def session_settings(self, config: InstanceConfig | None = None) -> dict:
-        """What every session of this instance carries besides its user (and, for the
-        whole process, the drivers' threads and timeouts from oned.conf)."""
-        config = config or self.config()
-        drivers.configure(config.vm_mads, config.im_mads)
-        return {
-            "zone": config.federation.zone_id,
-            "master_endpoint": config.federation.master_oned if config.federation.slave else "",
-            "umask": config.default_umask,
-            "onegate_endpoint": config.onegate_endpoint,
-            "context_dir": str(self.var / "context"),
-            "gate_secret": self.gate_secret(),
-        }
 
     # ---- creation ---------------------------------------------------------------------
     def is_initialised(self) -> bool:
@@ -277,17 +103,17 @@ class Instance:
         if config.db.backend == "sqlite":  # it holds the password hashes
             self.sqlite_path.chmod(0o600)
         if not self.sched_config_path.exists():
-            _write_private(self.sched_config_path, SCHED_CONF)
+            write_private(self.sched_config_path, SCHED_CONF)
         if not self.flow_config_path.exists():
-            _write_private(self.flow_config_path, flow_config.render(flow))
+            write_private(self.flow_config_path, flow_config.render(flow))
         if not self.gate_config_path.exists():
-            _write_private(self.gate_config_path, gate_config.render(onegate))
+            write_private(self.gate_config_path, gate_config.render(onegate))
         self.gate_secret()
         if write_config:
             tmp = self.config_path.with_suffix(".conf.new")
-            _write_private(tmp, render_config(config))
+            write_private(tmp, render_config(config))
             tmp.rename(self.config_path)
-        _write_private(self.auth_path, f"oneadmin:{admin_password}\n")
+        write_private(self.auth_path, f"oneadmin:{admin_password}\n")
         return admin_password
 
 
@@ -306,13 +132,6 @@ MAX_DISPATCH = 30
 MAX_HOST = 10
 DEFAULT_SCHED = [ POLICY = 1 ]
 """
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (it may hold a password)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 def bootstrap(db: Database, admin_password: str, endpoint: str = InstanceConfig().endpoint) -> None:

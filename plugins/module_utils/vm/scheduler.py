@@ -441,9 +441,8 @@ def waiting(session: Session, vm_ids: Iterable[int]) -> list[str]:
 
 
 def _pending(session: Session, vm_ids: Iterable[int]) -> list[tuple[Body, str]]:
-    wanted = set(vm_ids)
     return [
         (vm, str(vm["USER_TEMPLATE"].get("SCHED_MESSAGE", "no host for it yet")))
-        for vm in vms.list_vms(session)
-        if vm["ID"] in wanted and vm["STATE"] == VmState.PENDING
+        for vm in vms.list_by_ids(session, vm_ids)
+        if vm["STATE"] == VmState.PENDING
     ]

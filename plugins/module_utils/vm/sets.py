@@ -321,7 +321,7 @@ def apply(
                 act(ids, action)
     if req.state == "running":  # once per VM: a second try would say the same
         _place(session, sched, [i for i in member_ids if i not in placed], errors)
-    after = [vm for vm in vms.list_vms(session, include_done=True) if vm["ID"] in member_ids]
+    after = vms.list_by_ids(session, member_ids)
     return after, errors
 
 

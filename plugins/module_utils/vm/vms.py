@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
@@ -29,7 +30,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import VmSpec
-from ansible_collections.onekit.cloud.plugins.module_utils.drivers.domain_xml import domain_xml
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.domain_xml import check_domain
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import images, networks
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import placement
 
@@ -133,7 +134,7 @@ def allocate_in(
     machine["NAME"] = vm_name
     events.publish(events.VM_ALLOCATED, vm_id, fields, w.session.onegate_endpoint)
     # What the hypervisor would refuse is refused now, not at deploy (no libvirt needed).
-    domain_xml(VmSpec(vm_id, vm_name, machine), "kvm")
+    check_domain(VmSpec(vm_id, vm_name, machine), "kvm")
     return objects.create_in(w, schema.VMS, vm_name, fields, oid=vm_id)
 
 
@@ -156,6 +157,22 @@ def list_vms(
     ``start``/``page_size``: one page (``objects.list_visible``)."""
     where, params = ("", ()) if include_done else ("state != ?", (int(VmState.DONE),))
     return objects.list_visible(session, schema.VMS, where, params, start, page_size)
+
+
+IDS_PER_READ = 500  # ids per query of ``list_by_ids`` (SQLite takes at most 999 parameters)
+
+
+def list_by_ids(session: Session, vm_ids: Iterable[int]) -> list[Body]:
+    """The VMs of ``vm_ids`` the caller may see, DONE ones included, in ID order: a read of
+    those rows alone, for callers that want a few VMs (a set's, the ones just scheduled)
+    and would otherwise list every VM to find them."""
+    ids = sorted(set(vm_ids))
+    found: list[Body] = []
+    for first in range(0, len(ids), IDS_PER_READ):
+        chunk = tuple(ids[first : first + IDS_PER_READ])
+        where = f"oid IN ({','.join('?' * len(chunk))})"
+        found += objects.list_visible(session, schema.VMS, where, chunk)
+    return found
 
 
 def on_host(session: Session, host_id: int) -> list[Body]:
