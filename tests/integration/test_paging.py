@@ -108,6 +108,7 @@ def test_onevm_list_pages_through_every_vm_once_in_order(filled, cli):
         f"vm-{i}" for i in range(VM_COUNT)
     ]
     assert onevm_list(cli, "disabled") == paged
+    assert onevm_list(cli, "no") == paged  # the guide: any non numeric value disables it
     assert onevm_list(cli, "") == paged  # unset: the default page, 2000
     as_json = json.loads(onevm_list(cli, PAGE, None, "--json"))
     assert [vm["ID"] for vm in as_json["VM_POOL"]["VM"]] == list(range(VM_COUNT))
@@ -161,7 +162,7 @@ def test_every_list_command_pages(instance, admin, cli, tmp_path):
 
 
 @sqlite_only
-@pytest.mark.parametrize("value", ["1", "0", "-5", "abc", "2.5", "10 0"])
+@pytest.mark.parametrize("value", ["1", "0", "-5", "2.5", "10 0"])
 def test_a_bad_page_size_is_refused_naming_the_variable(instance, cli, value):
     result = cli("onevm", "list", env={"ONE_POOL_PAGE_SIZE": value})
     line = assert_error(result, "onevm", "list", "ONE_POOL_PAGE_SIZE", "disabled", repr(value))

@@ -182,14 +182,15 @@ def test_context_is_the_default_conn():
     assert (pool.ref_arg, pool.ids_arg, pool.title) == ("thing", "things", "")
 
 
-def test_one_pool_page_size_is_a_number_from_2_or_disabled():
+def test_one_pool_page_size_is_a_number_from_2_or_a_word_that_disables_it():
     assert pool_page_size({}) == 2000  # the guide's default
     assert pool_page_size({"ONE_POOL_PAGE_SIZE": " "}) == 2000
     assert pool_page_size({"ONE_POOL_PAGE_SIZE": "5000"}) == 5000
     assert pool_page_size({"ONE_POOL_PAGE_SIZE": "2"}) == 2
     assert pool_page_size({"ONE_POOL_PAGE_SIZE": "disabled"}) is None
     assert pool_page_size({"ONE_POOL_PAGE_SIZE": "DISABLED"}) is None
-    for bad in ("1", "0", "-3", "abc", "1e3", "2147483648", "x" * 200):
+    assert pool_page_size({"ONE_POOL_PAGE_SIZE": "off"}) is None  # "a non numeric value"
+    for bad in ("1", "0", "-3", "1e3", "2147483648", "2.5", "x1" * 100):
         with pytest.raises(InvalidInput, match=r"ONE_POOL_PAGE_SIZE must be .* or 'disabled'"):
             pool_page_size({"ONE_POOL_PAGE_SIZE": bad})
 

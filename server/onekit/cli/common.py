@@ -147,11 +147,14 @@ MIN_PAGE_SIZE = 2  # "It should be bigger that 2" (oned's OCA takes 2 and up)
 
 def pool_page_size(environ: Mapping[str, str] = os.environ) -> int | None:
     """Objects per request of a list command, from ONE_POOL_PAGE_SIZE: a number from 2
-    up (default 2000), or ``disabled`` (None: one request for everything)."""
+    up (default 2000), or None (one request for everything) for a value without a digit,
+    as the guide says ("to disable pagination we can use a non numeric value", its
+    example ``disabled``). A number out of range, or digits mixed with other characters,
+    is a mistake to report, not a wish to disable paging."""
     text = environ.get(PAGE_SIZE_VAR, "").strip()
     if not text:
         return DEFAULT_PAGE_SIZE
-    if text.lower() == "disabled":
+    if not any(c.isdigit() for c in text):
         return None
     if _NUMBER.fullmatch(text) and MIN_PAGE_SIZE <= int(text) <= store_pool.MAX_OID:
         return int(text)
