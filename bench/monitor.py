@@ -359,6 +359,8 @@ def main() -> None:
     )
     parser.add_argument("--profile", metavar="FILE", help="write cProfile stats of the cycles")
     args = parser.parse_args()
+    if not 1 <= args.threads <= 256:
+        parser.error(f"--threads must be 1-256 (an IM_MAD's -t), got {args.threads}")
     THREADS = args.threads
     if args.profile:
         PROFILE.append(cProfile.Profile())
