@@ -1,15 +1,17 @@
 """Monitoring: onekit's cycle against bare libvirt polls of the same hosts, in the same run.
 
 (a) bare: the driver calls one cycle makes, straight with libvirt-python on the same
-    connections, every host at once (a thread per host, as the monitor): ``getInfo``,
-    ``getAllDomainStats`` and, as the test driver's stats carry only the state, ``info()``
-    per guest;
+    connections, ``--threads`` hosts at once (threads kept between rounds, as the
+    monitor's): ``getInfo``, ``getAllDomainStats`` and, as the test driver's stats carry
+    only the state, ``info()`` per guest;
 (b) onekit: ``monitor.cycle`` (the same polls, then per host one transaction: states
     concluded, MONITORING, one sample per host and VM; then the history's expiry) on a
     store that holds history as in production: ``--window`` samples per VM and host
     inside the expiration time, plus two expired blocks per measured cycle: each cycle
     expires twice what it writes, the most a cycle expires (a steady state expires what
-    it writes).
+    it writes). onekit's IM_MAD is configured with ``-t`` = ``--threads`` (default 50,
+    oned.conf's collectd line ``-t 50`` for large deployments): both sides poll as many
+    hosts at once (onekit's default ``-t 15`` would poll 15 at a time, not a fair match).
 
 Scales: 10k VMs / 100 hosts (goal: b/a <= 1.5x) on SQLite and MariaDB, and 100k VMs /
 1,000 hosts (measured, printed). Rounds alternate (a) and (b); the best of the rounds is
@@ -55,6 +57,7 @@ from support.mariadb import PASSWORD, USER, MariaDB
 from ansible_collections.onekit.cloud.plugins.module_utils import drivers
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers import libvirt as libvirt_driver
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.mads import MadConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import (
     Instance,
@@ -106,13 +109,16 @@ class Fleet:
         stop_all(self.sims)
 
 
-POLLERS = concurrent.futures.ThreadPoolExecutor(max_workers=256)  # as the monitor's
+THREADS = 50  # hosts polled at once, both sides: onekit's IM_MAD -t (--threads)
+POLLERS: list[concurrent.futures.ThreadPoolExecutor] = []  # kept between rounds
 
 
 def bare_polls(uris: list[str]) -> tuple[float, int]:
-    """One round of the driver calls a cycle makes, every host at once (threads kept
-    from round to round, as the monitor keeps them), on the very connections onekit uses
-    (a node-file host's guests live in its connection)."""
+    """One round of the driver calls a cycle makes, ``THREADS`` hosts at once (threads
+    kept from round to round, as the monitor keeps them), on the very connections onekit
+    uses (a node-file host's guests live in its connection)."""
+    if not POLLERS:
+        POLLERS.append(concurrent.futures.ThreadPoolExecutor(max_workers=THREADS))
     conns = [libvirt_driver._connection(uri) for uri in uris]
 
     def poll(conn: libvirt.virConnect) -> int:
@@ -121,7 +127,7 @@ def bare_polls(uris: list[str]) -> tuple[float, int]:
         return len([(dom.name(), dom.info()) for dom, _record in records])
 
     started = time.perf_counter()
-    guests = sum(POLLERS.map(poll, conns))
+    guests = sum(POLLERS[0].map(poll, conns))
     return time.perf_counter() - started, guests
 
 
@@ -225,12 +231,17 @@ PROFILE: list[cProfile.Profile] = []  # --profile: the onekit cycles run under c
 
 
 def measure(cloud: Cloud, fleet: Fleet, rounds: int) -> tuple[float, float]:
+    """The best wall time of (a) and of (b); each round also prints both, with the CPU
+    seconds this process spent (all its threads: libvirt-python's calls, the store's)."""
     bare, ours = [], []
     for _ in range(rounds):
+        cpu = time.process_time()
         elapsed, guests = bare_polls(fleet.uris)
+        bare_cpu = time.process_time() - cpu
         if guests != len(cloud.vm_ids):
             raise SystemExit(f"bare polls saw {guests} guests, not {len(cloud.vm_ids)}")
         bare.append(elapsed)
+        cpu = time.process_time()
         started = time.perf_counter()
         for profile in PROFILE:
             profile.enable()
@@ -238,6 +249,11 @@ def measure(cloud: Cloud, fleet: Fleet, rounds: int) -> tuple[float, float]:
         for profile in PROFILE:
             profile.disable()
         ours.append(time.perf_counter() - started)
+        print(
+            f"      round: bare {elapsed:.2f} s (CPU {bare_cpu:.2f} s) | onekit {ours[-1]:.2f} s "
+            f"(CPU {time.process_time() - cpu:.2f} s)",
+            flush=True,
+        )
         errors = [r.error for r in reports if r.error]
         if errors or len(reports) != fleet.count:
             raise SystemExit(f"the cycle failed: {errors[:3]}")
@@ -260,7 +276,8 @@ def run_scale(
         for backend in backends:
             label = f"{vm_count // 1000}k VMs / {host_count} hosts, {backend}"
             print(f"  {label}: setting up ({daemons} libvirtd)", flush=True)
-            config = InstanceConfig()
+            im_mad = MadConfig("kvm", arguments=f"-t {THREADS}", threads=THREADS)
+            config = InstanceConfig(im_mads={"kvm": im_mad})
             if backend == "mariadb":
                 if server is None:
                     server = MariaDB(
@@ -320,6 +337,7 @@ def storage_table(results: list[Result]) -> None:
 
 
 def main() -> None:
+    global THREADS  # the bare polls' width and the IM_MAD's -t, from --threads
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--small", action="store_true", help="only 10k VMs / 100 hosts")
@@ -332,14 +350,27 @@ def main() -> None:
         help="samples per host and VM inside the expiration (default: at 10k VMs a full "
         "VM_MONITORING_EXPIRATION_TIME / MONITORING_INTERVAL, 240; at 100k VMs 24)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help="hosts polled at once by both sides: onekit's IM_MAD -t (default 50, "
+        "oned.conf's collectd -t 50)",
+    )
     parser.add_argument("--profile", metavar="FILE", help="write cProfile stats of the cycles")
     args = parser.parse_args()
+    if not 1 <= args.threads <= 256:
+        parser.error(f"--threads must be 1-256 (an IM_MAD's -t), got {args.threads}")
+    THREADS = args.threads
     if args.profile:
         PROFILE.append(cProfile.Profile())
     small_backends = ["sqlite"] + ([] if args.no_mariadb else ["mariadb"])
     with tempfile.TemporaryDirectory(prefix="okmon-", dir="/tmp") as tmp:
         base = Path(tmp)
-        print(f"Monitoring cycle vs bare libvirt polls (best of {args.rounds}; onekit / bare)")
+        print(
+            f"Monitoring cycle vs bare libvirt polls (best of {args.rounds}; onekit / bare; "
+            f"{THREADS} hosts polled at once by both: IM_MAD -t {THREADS})"
+        )
         results = []
         if not args.large:
             window = args.window or 240

@@ -19,15 +19,17 @@ instance, another tool on the same hypervisor).
 Monitoring history (the guide's 3.2.2): each good poll writes one sample per host
 (``host_monitoring``: its HOST_SHARE and state) and per VM seen (``vm_monitoring``: its
 MONITORING), kept for HOST_/VM_MONITORING_EXPIRATION_TIME seconds; 0 records none and
-expires what is left. Expiry runs once per cycle, after the hosts' transactions, oldest
-rows first, at most ``expiry_batch`` rows per statement (each its own short transaction)
-and at most ``max(expiry_batch, 2 x the rows the cycle wrote)`` rows per cycle: a steady
-cycle expires what it wrote, a backlog (a long outage) drains over the next cycles
-without holding the store. ``host_monitoring``/``vm_monitoring`` read the samples back
+expires what is left. Expiry runs once per cycle, while the polls are under way (never
+inside the hosts' transactions), oldest rows first, at most ``expiry_batch`` rows per
+statement (each its own short transaction) and at most ``max(expiry_batch, 2 x the rows
+the cycle writes)`` rows per cycle (a host and its VMs: one row each): a steady cycle
+expires what it writes, a backlog (a long outage) drains over the next cycles without
+holding the store. ``host_monitoring``/``vm_monitoring`` read the samples back
 with the caller's rights (``onehost show --monitoring``, the graphs).
 
-What makes a cycle cheap at 10k VMs: poll threads kept between cycles; a host's VMs read
-and locked in one statement; a VM whose state did not move gets only MONITORING and
+What makes a cycle cheap at 10k VMs: poll threads kept between cycles; the expiry done
+while the hypervisors answer; a transaction's VMs, then its hosts, read and locked in
+one statement each; a VM whose state did not move gets only MONITORING and
 LAST_POLL set inside its stored body (JSON_SET, many VMs per statement), never its body
 re-serialised; samples inserted many per statement; few commits (``_apply``).
 """
@@ -149,13 +151,21 @@ def cycle(
     """Poll the hosts (all, or ``host_ids``) at once; one host that hangs costs the others
     nothing, and is itself reported as ERROR after ``config.timeout`` seconds. Results
     are applied as they arrive, those that arrived together in one transaction (see
-    ``_apply``); the history is expired at the end."""
+    ``_apply``). The history is expired while the first polls are under way (the
+    store is idle then: the cycle waits on the hypervisors), by as many rows as the
+    cycle will write."""
     targets = _monitored_hosts(session, host_ids)
     if not targets:
         return []
     polled_at = time.time()
     futures = {host["ID"]: _pollers.submit(host) for host in targets}
     waiting = {f: h for h, f in zip(targets, futures.values(), strict=True) if f is not None}
+    host_rows = len(targets) if config.host_expiration else 0
+    vm_rows = sum(len(h.get("VMS") or ()) for h in targets) if config.vm_expiration else 0
+    try:
+        expire(session, config, host_rows, vm_rows)
+    except OneError as err:  # the store is busy: the next cycle expires more
+        log.error("expiring monitoring history: %s", err)
     reports: dict[int, HostReport] = {}
     deadline = time.monotonic() + config.timeout
     while waiting:
@@ -176,12 +186,6 @@ def cycle(
     for report in ordered:
         for line in report.changes:
             log.info("%s", line)
-    host_rows = len(ordered) if config.host_expiration else 0
-    vm_rows = sum(r.samples for r in ordered) if config.vm_expiration else 0
-    try:
-        expire(session, config, host_rows, vm_rows)
-    except OneError as err:  # the store is busy: the next cycle expires more
-        log.error("expiring monitoring history: %s", err)
     return ordered
 
 
@@ -260,12 +264,17 @@ def _apply_group(
         with session.write() as w:
             # VMs before their hosts, the order every writer follows (no lock-order
             # deadlock), and every host's VMs before any host.
-            held = _lock_vms_on(w, [p.host["ID"] for p in polls])
+            ids = [p.host["ID"] for p in polls]
+            held = _lock_vms_on(w, ids)
+            stored = _lock_hosts(w, ids)
             writes = _Writes()
             done = [
-                _apply_host(w, p, held.get(p.host["ID"], []), config, polled_at, now, writes)
+                _apply_host(
+                    w, p, stored.get(p.host["ID"]), held.get(p.host["ID"], []), config,
+                    polled_at, now, writes,
+                )
                 for p in polls
-            ]
+            ]  # fmt: skip
             writes.flush(w.tx, int(now))
     except OneError as err:
         if len(polls) > 1:
@@ -283,14 +292,15 @@ def _apply_group(
 def _apply_host(
     w: AuthTx,
     poll: _Poll,
+    host: Body | None,
     vms_here: list[_Held],
     config: MonitorConfig,
     polled_at: float,
     now: float,
     writes: _Writes,
 ) -> tuple[HostReport, Body | None]:
+    """``host``: the stored host (locked), None if it was deleted meanwhile."""
     host_id = poll.host["ID"]
-    host = pool.get(w.tx, schema.HOSTS, host_id, lock=True)
     if host is None:
         return HostReport(host_id, "?", -1, "deleted while it was polled"), None
     report = HostReport(host_id, host["NAME"], host["STATE"], poll.error)
@@ -415,8 +425,9 @@ def _figures(seen: VmStatus) -> dict[str, Any]:
     return {key: value for key, value in figures if value is not None}
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+# one encoder for every sample: json.dumps with separators builds a new one each call,
+# which at 10k VMs was ~5% of the apply phase (measured with bench/monitor.py --profile)
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _chunks(rows: list, size: int = ROWS_PER_STATEMENT) -> Iterator[list]:
@@ -489,6 +500,17 @@ def _lock_vms_on(w: AuthTx, host_ids: list[int]) -> dict[int, list[_Held]]:
     return held
 
 
+def _lock_hosts(w: AuthTx, host_ids: list[int]) -> dict[int, Body]:
+    """The stored hosts, locked, in one statement (after their VMs: the lock order)."""
+    marks = ", ".join("?" for _ in host_ids)
+    rows = w.tx.rows(
+        f"SELECT body FROM {schema.HOSTS.table} WHERE oid IN ({marks}) ORDER BY oid"
+        + w.tx.for_update,
+        tuple(host_ids),
+    )
+    return {host["ID"]: host for host in (json.loads(row[0]) for row in rows)}
+
+
 def _destroy_orphans(session: Session, host: Body, status: HostStatus, held: set[int]) -> list[str]:
     """Guests named one-<id> that no live VM holds on this host (``held``: the VMs that
     held it this poll): the VM is DONE, holds no host at all (PENDING, STOPPED, FAILED...:
@@ -545,7 +567,7 @@ def expire(
     """Delete samples older than their expiration time (all of them where it is 0),
     oldest first: at most ``config.expiry_batch`` rows per statement, each statement its
     own transaction, and at most ``max(expiry_batch, 2 x rows written)`` per table (the
-    rows this cycle wrote). Returns the rows deleted (hosts', VMs')."""
+    rows the cycle writes). Returns the rows deleted (hosts', VMs')."""
     batch = max(1, config.expiry_batch)
     now = int(time.time())
     deleted = []
