@@ -280,7 +280,7 @@ def test_a_remote_zone_is_listed_page_by_page(instance, cli, tmp_path):
         alice_at_b = {**login_as(tmp_path, *pools.alice), **at_b}
         assert listed_ids(onevm_list(cli, "2", alice_at_b)) == pools.seen_by_alice
         assert_error(
-            cli("onevm", "list", env={**at_b, "ONE_POOL_PAGE_SIZE": "none"}),
+            cli("onevm", "list", env={**at_b, "ONE_POOL_PAGE_SIZE": "1"}),
             "onevm",
             "list",
             "ONE_POOL_PAGE_SIZE",
