@@ -101,21 +101,26 @@ def _sections(_ctx: Context, host: dict) -> list[str]:
     ]
 
 
+# what a host's share holds against its capacity: `onehost list` and its monitoring samples
+_ALLOCATED = (
+    Column(
+        "ALLOCATED_CPU",
+        lambda h: _allocated(h["HOST_SHARE"]["CPU_USAGE"], h["HOST_SHARE"]["MAX_CPU"], str),
+        right=True,
+    ),
+    Column(
+        "ALLOCATED_MEM",
+        lambda h: _allocated(h["HOST_SHARE"]["MEM_USAGE"], h["HOST_SHARE"]["MAX_MEM"], size),
+        right=True,
+    ),
+)
+
 _SAMPLE_COLUMNS = [
     samples.time_column(),
     Column("STAT", lambda s: host_short_state(s["STATE"]), width=4),
     Column("USED_CPU", lambda s: s["HOST_SHARE"]["USED_CPU"], right=True),
     Column("USED_MEM", lambda s: size(s["HOST_SHARE"]["USED_MEM"]), right=True),
-    Column(
-        "ALLOCATED_CPU",
-        lambda s: _allocated(s["HOST_SHARE"]["CPU_USAGE"], s["HOST_SHARE"]["MAX_CPU"], str),
-        right=True,
-    ),
-    Column(
-        "ALLOCATED_MEM",
-        lambda s: _allocated(s["HOST_SHARE"]["MEM_USAGE"], s["HOST_SHARE"]["MAX_MEM"], size),
-        right=True,
-    ),
+    *_ALLOCATED,
     Column("RVM", lambda s: s["HOST_SHARE"]["RUNNING_VMS"], right=True),
 ]
 
@@ -131,16 +136,7 @@ HOSTS = Pool(
         Column("NAME", lambda h: h["NAME"], width=15),
         Column("CLUSTER", lambda h: h.get("CLUSTER") or "-", width=10),
         Column("RVM", lambda h: h["HOST_SHARE"]["RUNNING_VMS"], right=True, width=4),
-        Column(
-            "ALLOCATED_CPU",
-            lambda h: _allocated(h["HOST_SHARE"]["CPU_USAGE"], h["HOST_SHARE"]["MAX_CPU"], str),
-            right=True,
-        ),
-        Column(
-            "ALLOCATED_MEM",
-            lambda h: _allocated(h["HOST_SHARE"]["MEM_USAGE"], h["HOST_SHARE"]["MAX_MEM"], size),
-            right=True,
-        ),
+        *_ALLOCATED,
         Column("STAT", lambda h: host_short_state(h["STATE"]), width=4),
     ],
     fields=_fields,
