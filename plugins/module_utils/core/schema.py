@@ -164,8 +164,10 @@ def _vm_columns(body: dict[str, Any]) -> dict[str, Any]:
 
 
 # service_id: a OneFlow step reads the VMs of the services it decides for, not every VM;
-# written_ns: it tells which services' VMs changed (state, OneGate metrics, monitoring)
-# since their last decision without reading their bodies.
+# written_ns: it tells which services' VMs changed (state, OneGate metrics: every write
+# through pool.update) since their last decision without reading their bodies. The
+# monitor's in-place MONITORING/LAST_POLL update (vm.monitor._write_monitoring) leaves it
+# alone: the LCM reads no MONITORING figure, and a state change is a pool.update.
 VMS = PoolSpec(
     "vm_pool",
     "VM",
