@@ -14,7 +14,9 @@ import base64
 import http.client
 import json
 import subprocess
+import time
 import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -56,10 +58,12 @@ def request(
     headers: dict[str, str] | None = None,
     chunked: bool = False,
     source: str | None = None,
+    pause: float = 0.0,
 ) -> Reply:
     """One HTTP request with the standard library's client; ``chunked`` sends the body
-    with Transfer-Encoding: chunked (no Content-Length), ``source`` binds the client to
-    that local address (127.0.0.2 is another client on loopback)."""
+    with Transfer-Encoding: chunked (no Content-Length), ``pause`` seconds apart per
+    64 KiB piece (a slow client), ``source`` binds the client to that local address
+    (127.0.0.2 is another client on loopback)."""
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(
         parts.hostname,
@@ -75,7 +79,9 @@ def request(
     if chunked:
         size = 64 * 1024
         pieces = [data[i : i + size] for i in range(0, len(data or b""), size)]
-        conn.request(method, parts.path, body=iter(pieces), headers=head, encode_chunked=True)
+        conn.request(
+            method, parts.path, body=_slowly(pieces, pause), headers=head, encode_chunked=True
+        )
     else:
         conn.request(method, parts.path, body=data, headers=head)
     try:
@@ -86,6 +92,12 @@ def request(
         raise AssertionError(f"{method} {url}: the server dropped the connection") from None
     finally:
         conn.close()
+
+
+def _slowly(pieces: list[bytes], pause: float) -> Iterator[bytes]:
+    for piece in pieces:
+        yield piece
+        time.sleep(pause)
 
 
 def urls(instance: Instance) -> dict[str, str]:
@@ -181,6 +193,20 @@ def test_oversized_bodies_are_refused_whole_chunked_or_not(server):
     reply = request(put, "PUT", 'APP = "1"\n' + "# pad\n" * 5000, headers=head, chunked=True)
     assert reply.status == 200, reply
     assert vms.show(server.session(), vm["ID"])["USER_TEMPLATE"]["APP"] == "1"
+
+
+def test_a_slow_client_over_the_limit_reads_its_413_not_a_reset(server):
+    """A client on a slow link is still sending when the 413 is written: pieces come
+    0.4 s apart, so the server often finds nothing pending when it closes, and the whole
+    body takes longer than one silence period (2 s). The server keeps reading while the
+    client sends, and the client reads the answer; it used to be cut off with a reset
+    (a broken pipe in the client) when a piece was late."""
+    vm, token = token_vm(server)
+    put = f"{urls(server)['onegate']}/vm/{vm['ID']}"
+    body = "# pad\n" * (9 * 64 * 1024 // 6)  # nine pieces, 3.2 s of pauses
+    reply = request(put, "PUT", body, headers={"X-ONEGATE-TOKEN": token}, chunked=True, pause=0.4)
+    assert reply.status == 413, reply
+    assert f"larger than {gate_config.MAX_BODY} bytes" in reply.message
 
 
 def test_onegate_refuses_conflicting_ids_and_what_only_onekit_writes(server):

@@ -34,8 +34,10 @@ unread and reads a chunked body to at most the limit + 1 bytes, answering 413 in
 apps' JSON. cheroot's own ``max_request_body_size`` is left off (0) on purpose: it would
 answer the same requests first, in plain text. A response that closes the connection
 while the client is still sending (a 413, a 401 to a ``Connection: close`` request)
-lingers (``_Lingerer``): the server says FIN and reads the rest for up to ``LINGER``
-seconds, so the client reads the answer instead of a reset, as werkzeug did.
+lingers (``_Lingerer``), as nginx's lingering close does: the server says FIN and
+reads the rest while it keeps coming (``LINGER`` seconds of silence end it, and
+``LINGER_MAX`` in all), so the client reads the answer instead of a reset, as werkzeug
+did. A client slowed down by a busy machine is not cut off as long as it sends.
 
 **Memory.** A password check is a 16 MiB scrypt buffer; glibc raises its mmap threshold
 after the first such buffer is freed, so each of its per-thread arenas then keeps one:
@@ -63,7 +65,8 @@ from cheroot import wsgi
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
 
-LINGER = 2.0  # seconds a closing connection reads what its client still sends
+LINGER = 2.0  # seconds of silence after which a lingering connection is closed
+LINGER_MAX = 30.0  # seconds a lingering connection is read at most
 TIMEOUT = 10  # seconds a connection may take between two reads before it is dropped
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
@@ -102,9 +105,10 @@ def bound_malloc() -> None:
 class _Lingerer:
     """Closes, in one thread of its own, the connections whose client is still sending
     when the server has answered: it says FIN, then reads and drops what comes until the
-    client closes or ``LINGER`` seconds pass. Closing with unread data would reset the
-    connection, and the client could lose the answer it has not read yet (werkzeug read
-    the rest in the request's thread; here no worker thread waits for a slow client)."""
+    client closes, is silent for ``LINGER`` seconds or ``LINGER_MAX`` seconds pass.
+    Closing with unread data would reset the connection, and the client could lose the
+    answer it has not read yet (werkzeug read the rest in the request's thread; here no
+    worker thread waits for a slow client)."""
 
     def __init__(self, limit: int):
         self._slots = threading.BoundedSemaphore(limit)  # past it, sockets close at once
@@ -117,13 +121,19 @@ class _Lingerer:
         self._thread.start()
 
     def take(self, sock: socket.socket) -> bool:
-        """Take over closing ``sock`` when its client still sends; False: close it now."""
+        """Take over closing ``sock`` unless its client has closed its side already;
+        False: close it now. Nothing pending yet is no proof that the client is done: on
+        a busy machine its next chunk may simply not have come."""
         try:
             sock.settimeout(0)  # a socket with a timeout would wait for data to come
-            if not sock.recv(1, socket.MSG_PEEK) or not self._slots.acquire(blocking=False):
-                return False  # the client closed its side, or too many linger already
-        except OSError:  # nothing pending (BlockingIOError), or the client is gone
+            if not sock.recv(1, socket.MSG_PEEK):
+                return False  # the client closed its side
+        except BlockingIOError:
+            pass
+        except OSError:  # the client is gone
             return False
+        if not self._slots.acquire(blocking=False):
+            return False  # too many linger already
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
         self._handed.put(sock)
@@ -139,7 +149,8 @@ class _Lingerer:
         self._wake.close()
 
     def _run(self) -> None:
-        deadlines: dict[socket.socket, float] = {}
+        deadlines: dict[socket.socket, float] = {}  # the next silence deadline
+        ends: dict[socket.socket, float] = {}  # LINGER_MAX after the hand-over
         while True:
             ready = self._selector.select(timeout=0.5 if deadlines else None)
             for key, _ in ready:
@@ -150,21 +161,29 @@ class _Lingerer:
                         sock = self._handed.get()
                         if sock is None:
                             for each in list(deadlines):
-                                self._close(each, deadlines)
+                                self._close(each, deadlines, ends)
                             self._selector.close()
                             self._wake_read.close()
                             return
-                        deadlines[sock] = time.monotonic() + LINGER
+                        now = time.monotonic()
+                        deadlines[sock], ends[sock] = now + LINGER, now + LINGER_MAX
                         self._selector.register(sock, selectors.EVENT_READ)
-                elif not _read_all(key.fileobj):  # type: ignore[arg-type]
-                    self._close(key.fileobj, deadlines)  # type: ignore[arg-type]
+                elif _read_all(key.fileobj):  # type: ignore[arg-type]
+                    deadlines[key.fileobj] = time.monotonic() + LINGER  # type: ignore[index]
+                else:
+                    self._close(key.fileobj, deadlines, ends)  # type: ignore[arg-type]
             now = time.monotonic()
-            for sock in [s for s, deadline in deadlines.items() if deadline <= now]:
-                self._close(sock, deadlines)
+            for sock in [s for s in deadlines if min(deadlines[s], ends[s]) <= now]:
+                self._close(sock, deadlines, ends)
 
-    def _close(self, sock: socket.socket, deadlines: dict[socket.socket, float]) -> None:
+    def _close(
+        self,
+        sock: socket.socket,
+        deadlines: dict[socket.socket, float],
+        ends: dict[socket.socket, float],
+    ) -> None:
         self._selector.unregister(sock)
-        del deadlines[sock]
+        del deadlines[sock], ends[sock]
         self._slots.release()
         sock.close()
 
