@@ -24,6 +24,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, remote, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.flow import service_templates, services
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
@@ -245,6 +246,97 @@ def test_the_core_api_pages_and_says_where_the_next_page_starts(filled, server):
         status, answer = post(endpoint, "vms.list_vms", {"kwargs": kwargs}, admin)
         assert status == 400, (kwargs, answer)
         assert needle in answer["error"]["message"], answer
+
+
+# ---- OneFlow's pools (REST) ----------------------------------------------------------------
+def service_template_json(name: str, vm_template: int) -> str:
+    role = {"name": "web", "cardinality": 0, "vm_template": vm_template}
+    return json.dumps({"name": name, "deployment": "straight", "roles": [role]})
+
+
+def flow_services(admin: Session, count: int, deleted: tuple[int, ...]) -> list[int]:
+    """``count`` service templates ``st-<i>`` of empty roles, one service of each; the
+    services in ``deleted`` (their positions) are deleted. The ids of the others."""
+    vm_tpl = templates.create(admin, vm_template("flow-vm"))["ID"]
+    made = []
+    for i in range(count):
+        tpl = service_templates.create(admin, service_template_json(f"st-{i}", vm_tpl))
+        made.append(services.instantiate(admin, tpl["ID"])["ID"])
+    for i in deleted:
+        services.delete(admin, made[i])
+    return [sid for i, sid in enumerate(made) if i not in deleted]
+
+
+def test_the_core_pages_services_skipping_those_being_deleted(instance, admin):
+    """A service being deleted is gone for its users; a page is still full when more
+    remain, so a client stops only after the last."""
+    kept = flow_services(admin, 6, deleted=(1, 2, 4))
+    pages = list(pool.pages(lambda s, n: services.list_services(admin, s, n), 2))
+    assert [len(p) for p in pages] == [2, 1]
+    assert (
+        [d["ID"] for p in pages for d in p]
+        == kept
+        == [d["ID"] for d in services.list_services(admin)]
+    )
+    by_template = list(pool.pages(lambda s, n: service_templates.list_templates(admin, s, n), 4))
+    assert [[d["NAME"] for d in p] for p in by_template] == [
+        ["st-0", "st-1", "st-2", "st-3"],
+        ["st-4", "st-5"],
+    ]
+
+
+def flow_get(url: str, who: tuple[str, str]) -> tuple[int, dict, str]:
+    token = base64.b64encode(":".join(who).encode()).decode()
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read()), answer.headers.get("Link", "")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read()), ""
+
+
+@sqlite_only
+def test_oneflow_lists_page_through_the_api_and_the_clis(server, admin, cli):
+    """``GET /service_template?page_size=2`` answers OneFlow's pool document of two and a
+    Link to the next page; following the links lists every template once, in order;
+    without page_size the answer is the whole pool, no Link. The CLIs print the same,
+    paged or not, as a table and as JSON."""
+    kept = flow_services(admin, 5, deleted=(3,))
+    base, who = server.flow_config().url, server.credentials()
+    names, url, links = [], f"{base}/service_template?page_size=2", 0
+    while url:
+        status, answer, link = flow_get(url, who)
+        assert status == 200, answer
+        names += [d["NAME"] for d in answer["DOCUMENT_POOL"]["DOCUMENT"]]
+        url = base + link.split(">")[0].lstrip("<") if link else ""
+        links += bool(link)
+    assert names == [f"st-{i}" for i in range(5)] and links == 2
+    status, whole, link = flow_get(f"{base}/service_template", who)
+    assert status == 200 and link == "" and len(whole["DOCUMENT_POOL"]["DOCUMENT"]) == 5
+    for query, needle in (
+        ("page_size=0", "page_size"),
+        ("page_size=two", "page_size"),
+        ("page_size=2&start=-1", "start"),
+        ("start=99999999999", "start"),
+    ):
+        status, answer, _ = flow_get(f"{base}/service?{query}", who)
+        assert status == 400 and needle in answer["error"]["message"], (query, answer)
+
+    for command in ("oneflow", "oneflow-template"):
+        for extra in ((), ("--json",)):
+            paged = cli(command, "list", *extra, env={"ONE_POOL_PAGE_SIZE": "2"}, check=True)
+            whole = cli(command, "list", *extra, env={"ONE_POOL_PAGE_SIZE": "disabled"})
+            assert paged.stdout == whole.stdout, (command, extra)
+    assert listed_ids(cli("oneflow", "list", env={"ONE_POOL_PAGE_SIZE": "2"}).stdout) == kept
+    listed = json.loads(cli("oneflow", "list", "-j", env={"ONE_POOL_PAGE_SIZE": "2"}).stdout)
+    assert [d["ID"] for d in listed["DOCUMENT_POOL"]["DOCUMENT"]] == kept
+
+
+@sqlite_only
+def test_an_empty_oneflow_pool_prints_as_the_api_answers_it(server, cli):
+    for size in ("2", "disabled"):
+        out = cli("oneflow", "list", "-j", env={"ONE_POOL_PAGE_SIZE": size}, check=True).stdout
+        assert json.loads(out) == {"DOCUMENT_POOL": {}}, size
 
 
 # ---- another zone (onezone set) ---------------------------------------------------------

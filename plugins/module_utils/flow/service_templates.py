@@ -384,8 +384,12 @@ def show(session: Session, ref: Ref) -> Body:
         return body
 
 
-def list_templates(session: Session) -> list[Body]:
-    return objects.list_visible(session, schema.DOCUMENTS, "type = ?", (SERVICE_TEMPLATE,))
+def list_templates(session: Session, start: int = 0, page_size: int | None = None) -> list[Body]:
+    """The service templates the caller may use from id ``start`` (one page with
+    ``page_size``)."""
+    return objects.list_visible(
+        session, schema.DOCUMENTS, "type = ?", (SERVICE_TEMPLATE,), start, page_size
+    )
 
 
 def delete(session: Session, ref: Ref) -> Body:

@@ -173,9 +173,16 @@ def guest_view(db: Database, vm: Body) -> Body:
     }
 
 
-def list_services(session: Session) -> list[Body]:
-    found = objects.list_visible(session, schema.DOCUMENTS, "type = ?", (SERVICE,))
-    return [s for s in found if not s["TEMPLATE"]["BODY"].get("deleting")]
+def list_services(session: Session, start: int = 0, page_size: int | None = None) -> list[Body]:
+    """The services the caller may use from id ``start`` (one page with ``page_size``),
+    but those being deleted."""
+    return objects.list_visible(
+        session, schema.DOCUMENTS, "type = ?", (SERVICE,), start, page_size, _not_deleting
+    )
+
+
+def _not_deleting(service: Body) -> bool:
+    return not service["TEMPLATE"]["BODY"].get("deleting")
 
 
 # ---- operations -------------------------------------------------------------------------

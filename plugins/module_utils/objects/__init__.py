@@ -15,6 +15,7 @@ RequestManagerChown/Chmod:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import acl, pool, schema
@@ -84,12 +85,14 @@ def list_visible(
     params: tuple = (),
     start: int = 0,
     page_size: int | None = None,
+    keep: Callable[[Body], bool] | None = None,
 ) -> list[Body]:
     """The objects the caller may USE (oneadmin: all), in ID order from ID ``start``;
     with ``page_size``, one page of them (``pool.next_start`` says where the next one
     starts). The rows read are those the caller's rights select in SQL, each checked
-    again before it is kept, so a page holds ``page_size`` objects whenever that many
-    remain, whoever asks."""
+    again before it is kept (and by ``keep``, a rule of the object type that is no
+    column), so a page holds ``page_size`` objects whenever that many remain, whoever
+    asks."""
     pool.check_page(start, page_size)
     with session.read() as w:
         rights, rights_params = _use_filter(w, spec)
@@ -98,6 +101,8 @@ def list_visible(
         rows = pool.bodies_from(w.tx, spec, start, sql, (*params, *rights_params), chunk)
         if not w.subject.is_admin:  # oneadmin may use anything: no row to check
             rows = (b for b in rows if w.allowed(target(spec, b), Right.USE))
+        if keep is not None:
+            rows = filter(keep, rows)
         return list(itertools.islice(rows, page_size))
 
 

@@ -13,7 +13,9 @@ answers print; ``Cli.pool(pool)`` adds them one by one, so a CLI writes only its
 ``list`` pages through the store as OpenNebula's CLI does: ONE_POOL_PAGE_SIZE objects per
 request (default 2000, ``disabled``: one request for everything), each page printed as it
 comes, so a list of 100k VMs never sits in memory whole; a table's columns widen as wider
-cells come (from their declared widths), never waiting for the whole list.
+cells come (from their declared widths), never waiting for the whole list. Any pool whose
+list operation is a ``Listing`` pages: the core's (``CoreCall``) and OneFlow's REST pools
+(``flow_client``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool as store_pool
@@ -433,6 +435,18 @@ Call = Callable[..., Any]
 Context (the Context itself for the core, a REST client for OneFlow)."""
 
 
+@runtime_checkable
+class Listing(Protocol):
+    """A list operation that can be read a page at a time (when ``pages`` says so)."""
+
+    @property
+    def pages(self) -> bool: ...
+
+    def each_page(self, conn: Any, page_size: int | None, **kwargs: Any) -> Iterator[list]:
+        """The pages, one request each (``page_size`` None: one page of everything)."""
+        ...
+
+
 @dataclass(frozen=True)
 class CoreCall:
     """The core function ``fn`` as a pool operation: ``fn(session, *bound, *args)`` through
@@ -510,6 +524,8 @@ class Pool:
     rows: Callable[[Any], Sequence[Any]] = _itself  # the objects of a list answer
     body: Callable[[Any], dict] = _itself  # the object of a show answer
     row_json: Callable[[Any], Any] = _itself  # one object as list --json prints it
+    # list --json of a paged list, a row at a time (default: pool_json_lines of key)
+    json_lines: Callable[[Iterable[Any]], Iterator[str]] | None = None
     columns: Sequence[Column] | Callable[[Context], Sequence[Column]] = ()
     fields: Callable[[Context, dict], Sequence[tuple[str, Any]]] = _id_and_name  # INFORMATION
     sections: Callable[[Context, dict], Sequence[str]] = _no_sections  # the blocks after it
@@ -600,7 +616,7 @@ class PoolCommands:
 
         def handler(ctx: Context, args: argparse.Namespace) -> None:
             values = {o.dest: getattr(args, o.dest) for o in options}
-            if isinstance(fetch, CoreCall) and fetch.pages:
+            if isinstance(fetch, Listing) and fetch.pages:
                 page_size = pool_page_size()  # a bad value is refused before any request
                 self._print_pages(
                     ctx, fetch.each_page(pool.connect(ctx), page_size, **values), args.json
@@ -619,7 +635,8 @@ class PoolCommands:
         pool = self.pool
         if as_json:
             rows = map(pool.row_json, itertools.chain.from_iterable(pages))
-            for text in pool_json_lines(pool.key, rows):
+            lines = pool.json_lines or (lambda each: pool_json_lines(pool.key, each))
+            for text in lines(rows):
                 ctx.out(text)
             return
         layout = TableLayout(pool.columns(ctx) if callable(pool.columns) else pool.columns)

@@ -5,14 +5,21 @@ Every route needs HTTP basic auth; every answer is JSON. Documents come back as
 ``{"DOCUMENT": {...}}`` and pools as ``{"DOCUMENT_POOL": {"DOCUMENT": [...]}}``; errors as
 ``{"error": {"message": ...}}`` with 400 (a bad document), 401, 403, 404 or 405 (an
 action the service's state does not allow).
+
+The two pools page as the core's listings do (large deployments): ``GET /service`` and
+``GET /service_template`` take ``?page_size=N`` (and ``start``, an id) and then answer
+one page, with ``Link: <...?start=<id>&page_size=N>; rel="next"`` while more may follow.
+The body stays OneFlow's pool document; without ``page_size`` the answer is every
+document, as OneFlow's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
 from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
 from ansible_collections.onekit.cloud.plugins.module_utils.core.typecheck import kind
@@ -45,6 +52,35 @@ def _action() -> tuple[str, dict]:
     return action["perform"], params
 
 
+def _page() -> tuple[int, int | None]:
+    """``?start=<id>&page_size=<n>`` of a pool request (both optional, page_size absent:
+    everything)."""
+    values: dict[str, int | None] = {"start": 0, "page_size": None}
+    for name in values:
+        text = request.args.get(name)
+        if text is None:
+            continue
+        if not text.isascii() or not text.isdigit():
+            raise InvalidInput(
+                f"query parameter {name} must be a whole number, got {pool.shorten(text)!r}"
+            )
+        values[name] = int(text)
+    start, page_size = values["start"] or 0, values["page_size"]
+    pool.check_page(start, page_size)
+    return start, page_size
+
+
+def _pool_answer(documents: list[dict], page_size: int | None) -> Response:
+    """A pool document; a full page links to the next one (RFC 8288 ``Link``)."""
+    answer = jsonify(pool_envelope(documents))
+    following = pool.next_start(documents, page_size)
+    if following is not None:
+        answer.headers["Link"] = (
+            f'<{request.path}?start={following}&page_size={page_size}>; rel="next"'
+        )
+    return answer
+
+
 def _wake() -> None:
     """A change a user asked for is looked at by the loop now, not in lcm_interval."""
     loops = current_app.extensions.get("onekit.loops")
@@ -73,7 +109,9 @@ def _octet(params: dict) -> str:
 # ---- service templates ------------------------------------------------------------------
 @bp.get("/service_template")
 def list_templates():
-    return jsonify(pool_envelope(service_templates.list_templates(session())))
+    start, page_size = _page()
+    found = service_templates.list_templates(session(), start, page_size)
+    return _pool_answer(found, page_size)
 
 
 @bp.post("/service_template")
@@ -122,8 +160,9 @@ def template_action(ref: str):
 # ---- services ---------------------------------------------------------------------------
 @bp.get("/service")
 def list_services():
-    user = session()
-    return jsonify(pool_envelope(services.with_vms(user, services.list_services(user))))
+    user, (start, page_size) = session(), _page()
+    found = services.list_services(user, start, page_size)
+    return _pool_answer(services.with_vms(user, found), page_size)
 
 
 @bp.get("/service/<ref>")
