@@ -96,6 +96,10 @@ def instance_env(instance: Instance, **extra: str) -> dict[str, str]:
         PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
         ANSIBLE_NOCOLOR="1",
+        # a server start waits for /health: on a loaded CI machine it can take longer
+        # than the 20 s a user gets by default, and a test must not fail on speed (100 s:
+        # under the 120 s a CLI call of the tests may take)
+        ONEKIT_SERVER_TIMEOUT="100",
         **extra,
     )
     return env

@@ -134,6 +134,15 @@ def test_start_status_health_stop(server: Instance, cli: Cli):
 
     again = cli("onekit-server", "start")
     assert again.returncode == 1 and "already running" in again.stderr
+    for args, env, named in (
+        (["--timeout", "0"], {}, "--timeout"),
+        (["--timeout", "soon"], {}, "--timeout"),
+        ([], {"ONEKIT_SERVER_TIMEOUT": "nan"}, "ONEKIT_SERVER_TIMEOUT"),
+        ([], {"ONEKIT_SERVER_TIMEOUT": "1e9"}, "ONEKIT_SERVER_TIMEOUT"),
+    ):
+        bad = cli("onekit-server", "stop", *args, env=env)
+        assert bad.returncode == 1 and f"{named} must be seconds from 1 to 3600" in bad.stderr
+        assert cli("onekit-server", "status").returncode == 0  # still running: nothing done
 
     stopped = cli("onekit-server", "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout

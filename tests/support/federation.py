@@ -72,6 +72,7 @@ class LocalFederation:
             PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
             ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
             ANSIBLE_NOCOLOR="1",
+            ONEKIT_SERVER_TIMEOUT="100",  # as conftest.instance_env: never fail on speed
         )
         return {**env, **self.env, **extra}
 

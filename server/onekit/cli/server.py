@@ -15,7 +15,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config impor
 from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
-from onekit.cli.common import Cli, Context, Handler
+from onekit.cli.common import Cli, Context, Handler, arg
 
 _DB_OPTIONS = ("db_server", "db_port", "db_user", "db_passwd", "db_name")
 
@@ -112,17 +112,43 @@ def _run(ctx: Context, args: argparse.Namespace) -> None:
     process.run(ctx.instance)
 
 
+TIMEOUT_VAR = "ONEKIT_SERVER_TIMEOUT"
+DEFAULT_TIMEOUT = 20.0
+
+
+def _timeout(args: argparse.Namespace) -> float:
+    """``--timeout``, else ONEKIT_SERVER_TIMEOUT, else 20 s: how long start waits for the
+    server to answer and stop for it to exit (a busy machine may need longer)."""
+    given, name = args.timeout, "--timeout"
+    if given is None:
+        given, name = os.environ.get(TIMEOUT_VAR, "").strip() or DEFAULT_TIMEOUT, TIMEOUT_VAR
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = float("nan")
+    if not 1 <= seconds <= 3600:  # NaN too
+        raise InvalidInput(f"{name} must be seconds from 1 to 3600, got {str(given)[:40]!r}")
+    return seconds
+
+
+TIMEOUT = arg(
+    "--timeout",
+    metavar="SECONDS",
+    help=f"how long to wait (default ${TIMEOUT_VAR}, else {DEFAULT_TIMEOUT:g})",
+)
+
+
 def _start(ctx: Context, args: argparse.Namespace) -> None:
     from onekit.server import process
 
-    pid = process.start(ctx.instance)
+    pid = process.start(ctx.instance, _timeout(args))
     ctx.out(f"onekit-server started (pid {pid}), log: {ctx.instance.log_path()}")
 
 
 def _stop(ctx: Context, args: argparse.Namespace) -> None:
     from onekit.server import process
 
-    pid = process.stop(ctx.instance)
+    pid = process.stop(ctx.instance, _timeout(args))
     ctx.out(f"onekit-server stopped (pid {pid})")
 
 
@@ -182,8 +208,8 @@ def build() -> Cli:
     )
     p.add_argument("--db-name", help="MySQL database, created if missing (default opennebula)")
     cli.command("run", "serve in the foreground (Ctrl-C stops)", _run)
-    cli.command("start", "start the server in the background", _start)
-    cli.command("stop", "stop the background server", _stop)
+    cli.command("start", "start the server in the background", _start, arguments=[TIMEOUT])
+    cli.command("stop", "stop the background server", _stop, arguments=[TIMEOUT])
     cli.command("status", "tell whether the server runs (exit 3 if not)", _status)
     return cli
 
@@ -205,8 +231,9 @@ def _alias(prog: str, what: str) -> Cli:
         return run
 
     cli = Cli(prog, f"Start or stop the {what} server (onekit-server).")
-    cli.command("start", "start the server in the background", say(_start, f"{prog} started"))
-    cli.command("stop", "stop the background server", say(_stop, f"{prog} stopped"))
+    start, stop = say(_start, f"{prog} started"), say(_stop, f"{prog} stopped")
+    cli.command("start", "start the server in the background", start, arguments=[TIMEOUT])
+    cli.command("stop", "stop the background server", stop, arguments=[TIMEOUT])
     cli.command("status", "tell whether the server runs (exit 3 if not)", _status)
     return cli
 
