@@ -9,9 +9,10 @@ import json
 import re
 import subprocess
 
-from support.flow import ok, run, service_json, wait_state, wait_until
+from support.flow import ok, run, service_json, wait_state
 from support.guide_examples import scalability1_json, time_windows_json
 from support.plays import sqlite_only
+from support.waiting import wait_until
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import parse_json
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates

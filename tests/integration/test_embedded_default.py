@@ -21,8 +21,8 @@ from pathlib import Path
 import libvirt
 import pytest
 from conftest import VENV_BIN
-from support.flow import wait_until as wait
 from support.ports import free_port
+from support.waiting import wait_until as wait
 
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts

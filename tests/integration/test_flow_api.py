@@ -18,12 +18,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from support.plays import sqlite_only
 from support.ports import free_port
+from support.waiting import DEADLINE
+from support.waiting import wait_until as wait_for
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
@@ -166,20 +167,7 @@ def vm(flow, vm_id: int) -> dict:
     return vms.show(flow.admin, vm_id)
 
 
-def wait_for(
-    predicate: Callable[[], Any], what: str, timeout: float = 90.0, pause: float = 0.3
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(pause)
-
-
-def wait_state(flow, sid: int, state: S, timeout: float = 90.0, auth: Any = ADMIN) -> dict:
+def wait_state(flow, sid: int, state: S, timeout: float = DEADLINE, auth: Any = ADMIN) -> dict:
     seen: list[int] = []
 
     def reached():
@@ -317,7 +305,7 @@ def test_my_service_deploys_in_order_scales_and_shuts_down(flow):
         assert messages[wanted]["severity"] == "I"
     # and in the service's own log file (the guide's /var/log/one/oneflow/<id>.log)
     log_file = flow.instance.var / "oneflow" / "1.log"
-    wait_for(lambda: "[I] New state: RUNNING" in log_file.read_text(), "the log file", 15)
+    wait_for(lambda: "[I] New state: RUNNING" in log_file.read_text(), "the log file")
 
     # scale up (oneflow scale 1 worker 12)
     assert curl(flow, "PUT", "/service/1/role/worker", {"cardinality": 12}).status == 204
@@ -732,7 +720,7 @@ def test_role_action_with_period_and_number_runs_in_groups(flow):
             timeline.append(states)
         return states == (VmState.SUSPENDED, VmState.SUSPENDED)
 
-    wait_for(both_suspended, "both VMs SUSPENDED", timeout=60)
+    wait_for(both_suspended, "both VMs SUSPENDED")
     assert (VmState.SUSPENDED, VmState.ACTIVE) in timeline, timeline
     assert (VmState.ACTIVE, VmState.SUSPENDED) not in timeline, timeline
     # suspended VMs are healthy for OneFlow: the service stays RUNNING
@@ -754,7 +742,7 @@ def test_role_action_with_period_and_number_runs_in_groups(flow):
             timeline.append(states)
         return states == (VmState.ACTIVE, VmState.ACTIVE)
 
-    wait_for(both_running, "both VMs resumed", timeout=60)
+    wait_for(both_running, "both VMs resumed")
     assert (VmState.ACTIVE, VmState.SUSPENDED) in timeline, timeline
     assert body_of(service(flow, sid))["state"] == S.RUNNING
 
@@ -889,7 +877,7 @@ def failed_by_memory(flow) -> tuple[int, int, dict]:
         doc = service(flow, sid)
         return doc if role_of(doc, "app")["nodes"] else None
 
-    doc = wait_for(joined, "the unplaceable VM to join its role", 30)
+    doc = wait_for(joined, "the unplaceable VM to join its role")
     assert role_of(doc, "app")["state"] == S.FAILED_DEPLOYING
     errors = [e["message"] for e in body_of(doc)["log"] if e["severity"] == "E"]
     assert any("Role app" in m and "MEMORY" in m and "no host" in m for m in errors), errors

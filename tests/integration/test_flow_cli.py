@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from conftest import VENV_BIN, instance_env
 from support.cli import assert_error, created_id, login_as
-from support.flow import ok, run, service_json, state_of, wait_state, wait_until
+from support.flow import ok, run, service_json, state_of, wait_state
 from support.plays import sqlite_only
 from support.ports import free_port
+from support.waiting import wait_until
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema

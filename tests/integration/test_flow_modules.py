@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 
 import pytest
 from conftest import REPO, VENV_BIN
 from support.plays import HEAD, ok, sqlite_only
+from support.waiting import wait_until
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.flow import service_templates, services
@@ -45,14 +45,6 @@ MY_SERVICE = {
 def j(value) -> str:
     """A value as inline YAML (JSON is YAML)."""
     return json.dumps(value)
-
-
-def wait_until(check, what: str, timeout: float = 240):
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
 
 
 def vm_templates(session, *memories: int) -> None:

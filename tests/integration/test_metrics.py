@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from prometheus_client.samples import Sample
 from support.cli import created_id
 from support.flow import run, wait_state
 from support.plays import sqlite_only
+from support.waiting import wait_until
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
@@ -94,14 +94,6 @@ def oneadmin(instance: Instance) -> str:
     return instance.auth_path.read_text().strip()
 
 
-def _wait(predicate, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
 @pytest.fixture
 def running(cli: Cli) -> Iterator[Callable[[], None]]:
     """``onekit-server start`` after the test's set-up; stopped at its end, whatever."""
@@ -133,12 +125,12 @@ def test_the_figures_are_those_the_clis_list(instance, admin, cli, sim_hosts, ru
     lifecycle.act(admin, [gone["ID"]], "delete")  # DONE: counted, not listed
     lifecycle.act(admin, [vm["ID"] for vm in placed], "release")  # the server places them
     running()
-    _wait(
+    wait_until(
         lambda: all(vms.show(admin, vm["ID"])["LCM_STATE"] == Lcm.RUNNING for vm in placed),
         "the server to deploy the released VMs",
     )
     # placed and monitored, then sim2 disabled: three hosts in two states
-    _wait(lambda: hosts.show(admin, "sim2")["STATE"] == HostState.MONITORED, "sim2 monitored")
+    wait_until(lambda: hosts.show(admin, "sim2")["STATE"] == HostState.MONITORED, "sim2 monitored")
     hosts.disable(admin, "sim2")
 
     listed_vms = cli.json("onevm", "list", "--all")["VM_POOL"]["VM"]
@@ -187,7 +179,7 @@ def test_the_figures_are_those_the_clis_list(instance, admin, cli, sim_hosts, ru
         assert got.value(f"{loop}_bucket", le="+Inf") == got.value(f"{loop}_count"), loop
     assert got.value("onekit_lcm_step_seconds_count") >= 1
     monitored = got.value("onekit_monitor_cycle_seconds_count")
-    _wait(
+    wait_until(
         lambda: scrape(instance).value("onekit_monitor_cycle_seconds_count") > monitored,
         "another monitoring cycle to be counted",
     )

@@ -7,12 +7,12 @@ import json
 import os
 import shutil
 import signal
-import time
 import urllib.request
 
 import pytest
 from conftest import Cli
 from support.ports import free_port
+from support.waiting import wait_until
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
@@ -36,20 +36,12 @@ def _fast_loops(instance: Instance) -> None:
 
 def _health(instance: Instance) -> dict:
     url = f"http://127.0.0.1:{instance.config().port}/health"
-    with urllib.request.urlopen(url, timeout=2) as answer:
+    with urllib.request.urlopen(url, timeout=30) as answer:
         return json.load(answer)
 
 
 def _service_state(admin, service_id: int) -> int:
     return services.show(admin, service_id)["TEMPLATE"]["BODY"]["state"]
-
-
-def _wait(predicate, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -76,15 +68,15 @@ def test_the_server_places_pending_vms_and_watches_hosts(instance, admin, cli, s
     lifecycle.act(admin, [vm["ID"] for vm in made], "release")  # PENDING, nobody placed them
     _start(cli, started)
     assert _health(instance)["loops"] == "leader"
-    _wait(
+    wait_until(
         lambda: all(vms.show(admin, vm["ID"])["LCM_STATE"] == Lcm.RUNNING for vm in made),
         "the server's scheduler",
     )
     assert hosts.show(admin, "sim0")["STATE"] == HostState.MONITORED
 
     sim.kill()  # the server notices on its own
-    _wait(lambda: hosts.show(admin, "sim0")["STATE"] == HostState.ERROR, "host ERROR")
-    _wait(lambda: vms.show(admin, made[0]["ID"])["LCM_STATE"] == Lcm.UNKNOWN, "VM UNKNOWN")
+    wait_until(lambda: hosts.show(admin, "sim0")["STATE"] == HostState.ERROR, "host ERROR")
+    wait_until(lambda: vms.show(admin, made[0]["ID"])["LCM_STATE"] == Lcm.UNKNOWN, "VM UNKNOWN")
 
 
 @pytest.mark.parametrize("backend", ["mysql"])
@@ -117,16 +109,16 @@ def test_a_second_server_stands_by_and_takes_over(
     assert _health(instance)["loops"] == "leader"
     assert _health(second)["loops"] == "standby"
     # the leader monitors the host first: a VM no host can take fails its role at once
-    _wait(lambda: hosts.show(admin, "sim0")["STATE"] == HostState.MONITORED, "monitoring")
+    wait_until(lambda: hosts.show(admin, "sim0")["STATE"] == HostState.MONITORED, "monitoring")
     first = services.instantiate(admin, flow_doc["ID"])
-    _wait(lambda: _service_state(admin, first["ID"]) == FlowState.RUNNING, "the leader's LCM", 60)
+    wait_until(lambda: _service_state(admin, first["ID"]) == FlowState.RUNNING, "the leader's LCM")
 
     os.kill(int(instance.pid_path().read_text()), signal.SIGKILL)  # dies, no clean-up
-    _wait(lambda: _health(second)["loops"] == "leader", "the standby to lead")
+    wait_until(lambda: _health(second)["loops"] == "leader", "the standby to lead")
     then = services.instantiate(admin, flow_doc["ID"])  # the new leader deploys it
-    _wait(
-        lambda: _service_state(admin, then["ID"]) == FlowState.RUNNING, "the new leader's LCM", 60
+    wait_until(
+        lambda: _service_state(admin, then["ID"]) == FlowState.RUNNING, "the new leader's LCM"
     )
     vm = templates.instantiate(admin, tpl["ID"], 1, hold=True)[0]
     lifecycle.act(admin, [vm["ID"]], "release")
-    _wait(lambda: vms.show(admin, vm["ID"])["STATE"] == VmState.ACTIVE, "placement")
+    wait_until(lambda: vms.show(admin, vm["ID"])["STATE"] == VmState.ACTIVE, "placement")

@@ -12,13 +12,14 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import Cli
 from support.mariadb import PASSWORD, USER, MariaDB
 from support.ports import free_port
+from support.waiting import wait_until as wait_for
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import connections, pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
@@ -269,10 +270,3 @@ def _restart_under_load(
 
 def log(instance: Instance) -> str:
     return instance.log_path().read_text(errors="replace")
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
-        time.sleep(0.1)

@@ -43,14 +43,3 @@ def wait_state(flow, ref: str | int, *states: str, timeout: float = 240) -> dict
         if time.monotonic() > deadline:
             raise AssertionError(f"service {ref} still {state} (waiting for {states})")
         time.sleep(0.5)
-
-
-def wait_until(check, what: str, timeout: float = 240):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
