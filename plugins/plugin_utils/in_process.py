@@ -4,7 +4,8 @@ the controller's process; anywhere else, the module runs as every module does.
 A module task costs a second Python on the target: Ansible zips the module with its
 module_utils (AnsiballZ), starts an interpreter that imports them and AnsibleModule, and
 reads the JSON answer back. When the target is the front-end itself (a local connection,
-no ``become``, and the task's Python interpreter is the controller's own) that process
+no ``become``, and the task's Python interpreter is the controller's own, in the same
+virtualenv) that process
 is the controller's twin: the same Python, the same files, the same user. The logic then
 runs here, with what the controller has already loaded, and answers as the module would:
 the same argument spec and validation messages (``ArgumentSpecValidator``, as AnsibleModule
@@ -72,7 +73,7 @@ class InProcessAction(ActionBase):
         if self._task.delegate_to:
             host_vars = task_vars.get("ansible_delegated_vars", {}).get(self._task.delegate_to, {})
         interpreter = self._templar.template(host_vars.get("ansible_python_interpreter"))
-        if not isinstance(interpreter, str) or interpreter != sys.executable:
+        if not isinstance(interpreter, str) or _python(interpreter) != _python(sys.executable):
             return f"its Python ({interpreter}) is not the controller's ({sys.executable})"
         return None
 
@@ -90,7 +91,8 @@ class InProcessAction(ActionBase):
             invocation = {"module_args": _masked(params, hidden)}
             if validated.errors.errors:
                 msg = validated.errors.msg
-                if isinstance(validated.errors.errors[0], UnsupportedError):  # AnsibleModule's words
+                # in the words of AnsibleModule
+                if isinstance(validated.errors.errors[0], UnsupportedError):
                     msg = f"Unsupported parameters for ({self._task.action}) module: {msg}"
                 return {"failed": True, "msg": msg, "invocation": invocation}
             run = module.ModuleRun(params, bool(self._task.check_mode), bool(self._task.diff))
@@ -105,6 +107,17 @@ class InProcessAction(ActionBase):
             result["warnings"] = run.warnings
         result["invocation"] = invocation
         return result
+
+
+def _python(path: str) -> tuple[str, str | None]:
+    """What makes a Python environment: its binary and its virtualenv (the pyvenv.cfg
+    Python looks for beside the path as given, or one level up). ``venv/bin/python`` and
+    ``venv/bin/python3`` are the same; the venv's Python and the one it links to are not."""
+    where = os.path.dirname(os.path.abspath(path))
+    venv = next(
+        (d for d in (where, os.path.dirname(where)) if os.path.isfile(f"{d}/pyvenv.cfg")), None
+    )
+    return os.path.realpath(path), venv
 
 
 def _masked(value: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
