@@ -94,6 +94,8 @@ class ModuleSpec:
     argument_spec: dict[str, dict[str, Any]]
     mutually_exclusive: list[tuple[str, ...]] = field(default_factory=list)
     required_if: list[tuple[Any, ...]] = field(default_factory=list)
+    required_one_of: list[tuple[str, ...]] = field(default_factory=list)
+    required_by: dict[str, Any] = field(default_factory=dict)
 
     def validator_args(self) -> dict[str, Any]:
         return {
@@ -101,6 +103,8 @@ class ModuleSpec:
             "mutually_exclusive": self.mutually_exclusive,
             "required_together": [("api_username", "api_password")],
             "required_if": self.required_if,
+            "required_one_of": self.required_one_of,
+            "required_by": self.required_by,
         }
 
 
