@@ -34,6 +34,8 @@ from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.onekit.cloud.plugins.plugin_utils import source_files
+
 display = Display()
 
 
@@ -78,6 +80,7 @@ class InProcessAction(ActionBase):
         return None
 
     def _run_here(self) -> dict[str, Any]:
+        source_files.install()  # the core compiled once, not on every task
         module = importlib.import_module(self.MODULE)
         spec = module.SPEC
         # plain data, as the module would receive it in its JSON arguments

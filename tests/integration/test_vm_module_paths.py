@@ -15,7 +15,9 @@ messages, core errors, masked passwords, literal user text) must be the same.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from importlib.machinery import SourceFileLoader
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from conftest import VENV_BIN
 from support.plays import ok, sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates, vms
+from ansible_collections.onekit.cloud.plugins.plugin_utils import source_files
 from ansible_collections.onekit.cloud.plugins.plugin_utils.in_process import _python
 
 PLAY = """
@@ -129,6 +132,9 @@ def inventory(tmp_path: Path) -> Path:
 
 
 @sqlite_only
+@pytest.mark.skipif(
+    bool(os.environ.get("ONEKIT_TEST_INTERPRETER")), reason="sends every task to the module path"
+)
 def test_both_paths_deploy_refuse_and_fail_alike(cloud, playbook, inventory, tmp_path):
     templates.create(cloud.admin, {"CPU": "0.1", "MEMORY": "32"}, "small")
     answers, names = {}, {}
@@ -176,3 +182,27 @@ def test_the_interpreter_test_knows_a_venv_from_its_base_python():
     venv = VENV_BIN / "python"
     assert _python(str(venv)) == _python(str(VENV_BIN / "python3")) == _python(sys.executable)
     assert _python(str(venv.resolve())) != _python(str(venv))
+
+
+def test_the_controller_path_loads_the_core_from_its_files_and_nothing_else():
+    """Ansible's collection loader compiles on every import; the in-process path loads the
+    collection's module_utils and modules as Python loads files (``__pycache__``), and
+    leaves the plugins (and anything else) to the collection loader."""
+    finder = source_files._SourceFiles(source_files.ROOT)
+    core = finder.find_spec(f"{source_files.COLLECTION}.plugins.module_utils.core.errors")
+    package = finder.find_spec(f"{source_files.COLLECTION}.plugins.module_utils.vm")
+    module = finder.find_spec(f"{source_files.COLLECTION}.plugins.modules.vm")
+    assert isinstance(core.loader, SourceFileLoader) and core.cached.endswith(".pyc")
+    assert core.origin == str(source_files.ROOT / "plugins/module_utils/core/errors.py")
+    assert package.submodule_search_locations == [
+        str(source_files.ROOT / "plugins/module_utils/vm")
+    ]
+    assert module.origin == str(source_files.ROOT / "plugins/modules/vm.py")
+    for elsewhere in (
+        "plugins.action.vm",
+        "plugins.plugin_utils.in_process",
+        "plugins.module_utils",
+    ):
+        assert finder.find_spec(f"{source_files.COLLECTION}.{elsewhere}") is None
+    assert finder.find_spec("ansible_collections.other.coll.plugins.module_utils.x") is None
+    assert finder.find_spec(f"{source_files.COLLECTION}.plugins.module_utils.core.nosuch") is None
