@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.json import Direction, get_module_encoder
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
@@ -83,8 +84,9 @@ class InProcessAction(ActionBase):
         source_files.install()  # the core compiled once, not on every task
         module = importlib.import_module(self.MODULE)
         spec = module.SPEC
-        # plain data, as the module would receive it in its JSON arguments
-        args = json.loads(json.dumps(dict(self._task.args)))
+        # plain data, as the module would receive it: encoded as _execute_module encodes it
+        encoder = get_module_encoder("legacy", Direction.CONTROLLER_TO_MODULE)
+        args = json.loads(json.dumps(dict(self._task.args), cls=encoder))
         environment: dict[str, Any] = {}
         self._compute_environment_string(environment)
         with _environment(environment):
