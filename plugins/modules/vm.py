@@ -283,6 +283,8 @@ sets:
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.ansible_module import (
+    ModuleRun,
+    ModuleSpec,
     OnekitModule,
     documented_argument_spec,
 )
@@ -333,7 +335,7 @@ def _request(o: dict, state: str, hard: bool) -> vm_sets.Request:
     )
 
 
-def _run(m: OnekitModule, request: vm_sets.Request) -> tuple[dict, list[str]]:
+def _run(m: ModuleRun, request: vm_sets.Request) -> tuple[dict, list[str]]:
     """Plan and (unless in check mode) apply one set; its result and its errors."""
     plan = vm_sets.plan(m.session, request)
     before = [vm_sets.summary(vm) for vm in plan.members]
@@ -345,7 +347,7 @@ def _run(m: OnekitModule, request: vm_sets.Request) -> tuple[dict, list[str]]:
         bodies, errors = vm_sets.apply(m.session, request, plan, m.instance.sched_config())
         after = [vm_sets.summary(vm) for vm in bodies]
         for note in scheduler.waiting(m.session, [vm["ID"] for vm in bodies]):
-            m.module.warn(f"{note}; the server's scheduler places it")
+            m.warn(f"{note}; the server's scheduler places it")
     live = [vm for vm in after if vm["state"] != "DONE"]
     return {
         "changed": plan.changed,
@@ -358,7 +360,7 @@ def _run(m: OnekitModule, request: vm_sets.Request) -> tuple[dict, list[str]]:
     }, errors
 
 
-def apply(m: OnekitModule) -> dict:
+def apply(m: ModuleRun) -> dict:
     p = m.params
     if p["sets"] is not None:
         return apply_sets(m)
@@ -371,7 +373,7 @@ def apply(m: OnekitModule) -> dict:
         **outcome,
     )
     if errors:  # the VMs made so far are in the store: report them with the failure
-        m.module.fail_json(msg="; ".join(errors), **result)
+        m.fail("; ".join(errors), **result)
     return result
 
 
@@ -385,7 +387,7 @@ _NOTHING_DONE = {
 }
 
 
-def apply_sets(m: OnekitModule) -> dict:
+def apply_sets(m: ModuleRun) -> dict:
     """Each item of O(sets) in turn; one that fails does not stop the others."""
     p = m.params
     results, failures = [], []
@@ -405,7 +407,7 @@ def apply_sets(m: OnekitModule) -> dict:
     changed = any(r["changed"] for r in results)
     result = m.result(changed, {}, {}, sets=results)
     if failures:
-        m.module.fail_json(msg="; ".join(failures), **result)
+        m.fail("; ".join(failures), **result)
     return result
 
 
@@ -415,16 +417,21 @@ ARGUMENT_SPEC = documented_argument_spec(DOCUMENTATION)
 _SET_OPTIONS = ARGUMENT_SPEC["sets"]["options"]
 
 
+SPEC = ModuleSpec(
+    ARGUMENT_SPEC,
+    mutually_exclusive=[
+        ("template_id", "template_name"),
+        ("instance_ids", "exact_count", "names"),
+        # state and hard at the top level are every item's default
+        *(("sets", name) for name in _SET_OPTIONS if name not in ("label", "state", "hard")),
+    ],
+)
+
+
 def main() -> None:
-    OnekitModule(
-        ARGUMENT_SPEC,
-        mutually_exclusive=[
-            ("template_id", "template_name"),
-            ("instance_ids", "exact_count", "names"),
-            # state and hard at the top level are every item's default
-            *(("sets", name) for name in _SET_OPTIONS if name not in ("label", "state", "hard")),
-        ],
-    ).run(apply)
+    # on the front-end itself, the action plugin (plugins/action/vm.py) runs apply() in
+    # the controller's process instead, with the same SPEC
+    OnekitModule(SPEC).run(apply)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import marshal
 from types import CodeType
 
 import pytest
-from conftest import store_snapshot
+from conftest import VENV_BIN, store_snapshot
 from support.plays import HEAD, ok, sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
@@ -635,19 +635,27 @@ NO_OP_PLAY = (
 def test_modules_keep_their_compiled_code_privately_and_replace_a_bad_copy(playbook, tmp_path):
     """A module's module_utils come in Ansible's zip, which Python recompiles on every
     call: their code is kept in the user's cache (mode 700). A copy that is not code is
-    compiled again and replaced; a cache directory others may write is never used."""
+    compiled again and replaced; a cache directory others may write is never used.
+
+    The module runs through AnsiballZ as on any other host: with a Python of another path
+    than ansible-playbook's (a wrapper of the same venv's), the vm action plugin does not
+    run it in the controller's process (plugins/plugin_utils/in_process.py)."""
+    wrapper = tmp_path / "other-python"
+    wrapper.write_text(f'#!/bin/sh\nexec {VENV_BIN / "python"} "$@"\n')
+    wrapper.chmod(0o755)
+    zipped = ("-e", f"ansible_python_interpreter={wrapper}")
     kept = tmp_path / "cache" / "onekit" / "bytecode"
-    ok(playbook(NO_OP_PLAY, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}))
+    ok(playbook(NO_OP_PLAY, *zipped, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}))
     files = sorted(kept.glob("*.code"))
     assert len(files) > 20 and oct(kept.stat().st_mode & 0o777) == "0o700"
     for path in files:
         path.write_bytes(b"not code")
-    ok(playbook(NO_OP_PLAY, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}))
+    ok(playbook(NO_OP_PLAY, *zipped, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}))
     assert sorted(kept.glob("*.code")) == files
     assert all(isinstance(marshal.loads(path.read_bytes()), CodeType) for path in files)
 
     shared = tmp_path / "shared" / "onekit" / "bytecode"
     shared.mkdir(parents=True)
     shared.chmod(0o777)
-    ok(playbook(NO_OP_PLAY, env={"XDG_CACHE_HOME": str(tmp_path / "shared")}))
+    ok(playbook(NO_OP_PLAY, *zipped, env={"XDG_CACHE_HOME": str(tmp_path / "shared")}))
     assert list(shared.iterdir()) == []

@@ -2,7 +2,7 @@
 
 lint-imports (run by ``make lint``) holds the layers; these tests hold the rest: no onekit
 import is hidden inside a function, the adapters (server, CLIs, modules, the inventory
-plugin) carry no SQL, and every feature is plugged into the core once a front-end is
+and action plugins) carry no SQL, and every feature is plugged into the core once a front-end is
 loaded.
 """
 
@@ -35,6 +35,8 @@ ADAPTERS = [
     REPO / "server" / "onekit",
     REPO / "plugins" / "modules",
     REPO / "plugins" / "inventory",
+    REPO / "plugins" / "action",
+    REPO / "plugins" / "plugin_utils",
 ]
 MODULE_UTILS = "ansible_collections.onekit.cloud.plugins.module_utils"
 FEATURES = ("flow", "gate", "ha", "federation")

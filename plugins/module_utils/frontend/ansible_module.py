@@ -1,8 +1,14 @@
 """The base of every onekit module (the role AnsibleAWSModule plays in amazon.aws).
 
 It adds the connection options of the ``onekit.cloud.connection`` doc fragment, logs in
-lazily, turns core errors into ``fail_json`` with the core's message, and builds the
+lazily, turns core errors into a failed result with the core's message, and builds the
 result with ``diff`` when Ansible asks for one.
+
+A module's logic is a function of a :class:`ModuleRun` (its options, check and diff mode,
+the session) that returns the result. :class:`OnekitModule` runs it behind AnsibleModule
+(the module's own process, AnsiballZ); ``plugins/plugin_utils/in_process`` runs it in the
+controller's process when the task's target is the front-end itself. Both go through
+:meth:`ModuleRun.outcome`, the one place core errors become a failed result.
 
 A module may take its argument spec from its own DOCUMENTATION
 (:func:`documented_argument_spec`), so its options are written once.
@@ -12,7 +18,8 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible.module_utils.common.yaml import yaml_load
@@ -69,20 +76,48 @@ def check_endpoint(instance: Home, url: str | None) -> None:
         )
 
 
-class OnekitModule:
-    def __init__(self, argument_spec: dict[str, Any], **kwargs: Any):
-        self.module = AnsibleModule(
-            argument_spec={**CONNECTION_ARGS, **argument_spec},
-            supports_check_mode=True,
-            required_together=[("api_username", "api_password")],
-            **kwargs,
-        )
-        self.params = self.module.params
-        self._session: Session | None = None
+class ModuleFailed(Exception):
+    """A run that fails with a result to report (the VMs made so far, say): raised by
+    :meth:`ModuleRun.fail`, turned into a failed result by :meth:`ModuleRun.outcome`."""
 
-    @property
-    def check_mode(self) -> bool:
-        return self.module.check_mode
+    def __init__(self, msg: str, result: dict[str, Any]):
+        super().__init__(msg)
+        self.msg = msg
+        self.result = result
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """A module's options and the rules between them, as AnsibleModule and
+    ``ArgumentSpecValidator`` take them (the connection options are added here)."""
+
+    argument_spec: dict[str, dict[str, Any]]
+    mutually_exclusive: list[tuple[str, ...]] = field(default_factory=list)
+    required_if: list[tuple[Any, ...]] = field(default_factory=list)
+    required_one_of: list[tuple[str, ...]] = field(default_factory=list)
+    required_by: dict[str, Any] = field(default_factory=dict)
+
+    def validator_args(self) -> dict[str, Any]:
+        return {
+            "argument_spec": {**CONNECTION_ARGS, **self.argument_spec},
+            "mutually_exclusive": self.mutually_exclusive,
+            "required_together": [("api_username", "api_password")],
+            "required_if": self.required_if,
+            "required_one_of": self.required_one_of,
+            "required_by": self.required_by,
+        }
+
+
+class ModuleRun:
+    """What a module's logic sees of its task: the validated options, check and diff mode,
+    the instance and a session (logged in on first use), and where warnings go."""
+
+    def __init__(self, params: dict[str, Any], check_mode: bool, diff: bool):
+        self.params = params
+        self.check_mode = check_mode
+        self.diff = diff
+        self.warnings: list[str] = []
+        self._session: Session | None = None
 
     @property
     def instance(self) -> Home:
@@ -98,19 +133,52 @@ class OnekitModule:
             )
         return self._session
 
-    def run(self, action) -> None:
-        """Call ``action(self)`` and exit with what it returns (a result dict)."""
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def fail(self, msg: str, **result: Any) -> NoReturn:
+        """End the run failed, reporting ``result`` with the message."""
+        raise ModuleFailed(msg, result)
+
+    def outcome(self, action) -> dict[str, Any]:
+        """``action(self)``'s result; a core error or :meth:`fail` gives a failed result
+        (``failed``, ``msg``, and for a core error its class as ``error``)."""
         try:
-            result = action(self)
+            return action(self)
+        except ModuleFailed as failed:
+            return {**failed.result, "failed": True, "msg": failed.msg}
         except OneError as err:
-            self.module.fail_json(msg=str(err), error=type(err).__name__)
+            return {"failed": True, "msg": str(err), "error": type(err).__name__}
         finally:
             if self._session is not None:
                 self._session.db.close()
-        self.module.exit_json(**result)
+                self._session = None
 
     def result(self, changed: bool, before: Any, after: Any, **values: Any) -> dict[str, Any]:
         result: dict[str, Any] = {"changed": changed, **values}
-        if self.module._diff:
+        if self.diff:
             result["diff"] = {"before": before or {}, "after": after or {}}
         return result
+
+
+class OnekitModule(ModuleRun):
+    """A module's run in its own process, behind AnsibleModule (validation, no_log, the
+    JSON answer)."""
+
+    def __init__(self, argument_spec: dict[str, Any] | ModuleSpec, **kwargs: Any):
+        spec = (
+            argument_spec
+            if isinstance(argument_spec, ModuleSpec)
+            else ModuleSpec(argument_spec, **kwargs)
+        )
+        self.module = AnsibleModule(supports_check_mode=True, **spec.validator_args())
+        super().__init__(self.module.params, self.module.check_mode, self.module._diff)
+
+    def run(self, action) -> None:
+        """Call ``action(self)`` and exit with what it returns (a result dict)."""
+        result = self.outcome(action)
+        for message in self.warnings:
+            self.module.warn(message)
+        if result.pop("failed", False):
+            self.module.fail_json(**result)
+        self.module.exit_json(**result)
