@@ -19,6 +19,7 @@ from conftest import Cli
 from support.cli import assert_error, login_as
 from support.plays import sqlite_only
 from support.ports import free_port
+from support.waiting import wait_until
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, remote, schema
@@ -26,6 +27,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import In
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.flow import service_templates, services
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.states import FlowState
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
@@ -302,6 +304,15 @@ def test_oneflow_lists_page_through_the_api_and_the_clis(server, admin, cli):
     without page_size the answer is the whole pool, no Link. The CLIs print the same,
     paged or not, as a table and as JSON."""
     kept = flow_services(admin, 5, deleted=(3,))
+    # the server's LCM moves the new services on: list them once it is done (their
+    # roles are empty, so RUNNING is where they stay)
+    wait_until(
+        lambda: all(
+            d["TEMPLATE"]["BODY"]["state"] == FlowState.RUNNING
+            for d in services.list_services(admin)
+        ),
+        "the services RUNNING",
+    )
     base, who = server.flow_config().url, server.credentials()
     names, url, links = [], f"{base}/service_template?page_size=2", 0
     while url:
