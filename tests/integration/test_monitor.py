@@ -95,19 +95,29 @@ def test_a_dead_host_turns_error_and_its_vms_unknown_then_comes_back(cloud: Clou
 
 
 def test_a_frozen_host_costs_the_others_only_its_timeout(cloud: Cloud):
-    """SIGSTOP on one libvirtd: that host is ERROR after MONITORING_TIMEOUT, the other is
-    polled as usual, and the cycle ends soon after the timeout."""
+    """SIGSTOP on one libvirtd: that host is ERROR after its IM_MAD's -w, the other is
+    polled as usual, and the cycle ends soon after the timeout; the next cycle does not
+    ask the host again while the first poll is stuck, and says so."""
     running_vms(cloud, 1, 'NAME = \\"sim1\\"')
+    conf = cloud.instance.config_path.read_text()
+    conf += 'IM_MAD = [ name = "kvm", executable = "one_im_ssh", arguments = "-t 15 -w 2 kvm" ]\n'
+    cloud.instance.config_path.write_text(conf)
+    cloud.instance.session_settings()  # the process reads its drivers' settings again
     os.kill(cloud.sims[0].pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        reports = {r.name: r for r in cloud.monitor(timeout=2.0)}
+        reports = {r.name: r for r in cloud.monitor()}
         elapsed = time.monotonic() - started
+        again = {r.name: r for r in cloud.monitor()}
     finally:
         os.kill(cloud.sims[0].pid, signal.SIGCONT)
     assert elapsed < 8, f"one frozen host held the cycle {elapsed:.1f} s"
     assert reports["sim0"].state == HostState.ERROR
-    assert reports["sim0"].error
+    assert "monitor on host sim0" in reports["sim0"].error
+    assert "no answer within 2 s" in reports["sim0"].error
+    assert again["sim0"].state == HostState.ERROR
+    assert "not asked: an earlier call has had no answer" in again["sim0"].error
+    assert again["sim1"].state == HostState.MONITORED
     assert reports["sim1"].state == HostState.MONITORED and reports["sim1"].error is None
 
 

@@ -8,7 +8,7 @@ with the hosts whose polls arrived at the same time; retried alone if that fails
   usage are recorded; each of its VMs gets its usage, and its state is concluded from
   what the hypervisor shows (``lifecycle.conclude_from_host``): a transient state whose
   outcome is visible is finished, a RUNNING VM whose guest is gone is POWEROFF...;
-* a failed poll (the URI does not answer, or not within ``timeout``): the host is ERROR
+* a failed poll (the URI does not answer, or not within its IM_MAD's ``-w``): the host is ERROR
   with the reason in ``TEMPLATE/ERROR``, and its RUNNING VMs are UNKNOWN.
 
 Guests named ``one-<id>`` that no live VM holds on that host are destroyed after the
@@ -39,8 +39,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
-import os
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -78,14 +76,12 @@ Body = dict[str, Any]
 EXPIRY_BATCH = 5000
 ROWS_PER_STATEMENT = 250  # batched writes: 3-4 values a row, under SQLite's 999 variables
 MAX_SAMPLES = 10000  # what one read of the history returns at most
-MAX_POLLERS = 256  # hosts polled at once
 MAX_VMS_PER_TRANSACTION = 2000  # hosts' results applied together (see _apply)
 
 
 @dataclass(frozen=True)
 class MonitorConfig:
     interval: int = 60
-    timeout: float = 30.0  # one host's poll
     host_expiration: int = 43200
     vm_expiration: int = 14400
     shutdown_timeout: int = lifecycle.DEFAULT_SHUTDOWN_TIMEOUT
@@ -114,42 +110,24 @@ def _monitored_hosts(session: Session, host_ids: list[int] | None) -> list[Body]
     return [h for h in found if h["STATE"] != HostState.DISABLED or h["VMS"]]
 
 
-class _Pollers:
-    """The threads that poll hosts, kept from one cycle to the next: starting a hundred
-    threads every cycle cost the monitor about a second at 100 hosts. A host whose
-    previous poll has not returned (it hangs) is not polled again until it does, so it
-    holds one thread, never one per cycle."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pid = 0
-        self._running: dict[str, concurrent.futures.Future] = {}  # by the host's URI
-
-    def submit(self, host: Body) -> concurrent.futures.Future | None:
-        """A new poll of the host, or None while its previous one still runs."""
-        with self._lock:
-            if self._pool is None or self._pid != os.getpid():  # none yet, or a forked child
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=MAX_POLLERS, thread_name_prefix="onekit-poll"
-                )
-                self._pid, self._running = os.getpid(), {}
-            uri = hosts.uri_of(host)  # what hangs (two instances' host 0 are not one host)
-            previous = self._running.get(uri)
-            if previous is not None and not previous.done():
-                return None
-            future = self._running[uri] = self._pool.submit(_poll, host)
-            return future
-
-
-_pollers = _Pollers()
+def _start_poll(host: Body) -> concurrent.futures.Future[HostStatus]:
+    """The host's poll, under way: a call of its IM_MAD through ``drivers.executor``
+    (its -t threads; its -w bounds the poll; a host whose earlier call is still stuck
+    is not asked, its future fails at once)."""
+    try:
+        return driver_for(host).start_monitor()
+    except OneError as err:  # no driver for the host: its poll failed
+        failed: concurrent.futures.Future[HostStatus] = concurrent.futures.Future()
+        failed.set_exception(err)
+        return failed
 
 
 def cycle(
     session: Session, config: MonitorConfig, host_ids: list[int] | None = None
 ) -> list[HostReport]:
-    """Poll the hosts (all, or ``host_ids``) at once; one host that hangs costs the others
-    nothing, and is itself reported as ERROR after ``config.timeout`` seconds. Results
+    """Poll the hosts (all, or ``host_ids``) at once (as many at a time as their IM_MAD's
+    -t); one host that hangs costs the others nothing, and is itself reported as ERROR
+    once its poll has had no answer for the IM_MAD's -w seconds. Results
     are applied as they arrive, those that arrived together in one transaction (see
     ``_apply``). The history is expired while the first polls are under way (the
     store is idle then: the cycle waits on the hypervisors), by as many rows as the
@@ -158,8 +136,7 @@ def cycle(
     if not targets:
         return []
     polled_at = time.time()
-    futures = {host["ID"]: _pollers.submit(host) for host in targets}
-    waiting = {f: h for h, f in zip(targets, futures.values(), strict=True) if f is not None}
+    waiting = {_start_poll(host): host for host in targets}
     host_rows = len(targets) if config.host_expiration else 0
     vm_rows = sum(len(h.get("VMS") or ()) for h in targets) if config.vm_expiration else 0
     try:
@@ -167,21 +144,11 @@ def cycle(
     except OneError as err:  # the store is busy: the next cycle expires more
         log.error("expiring monitoring history: %s", err)
     reports: dict[int, HostReport] = {}
-    deadline = time.monotonic() + config.timeout
-    while waiting:
-        done, _ = concurrent.futures.wait(
-            waiting,
-            timeout=max(0.0, deadline - time.monotonic()),
-            return_when=concurrent.futures.FIRST_COMPLETED,
-        )
-        if not done:
-            break  # the hosts left are reported as not answering
+    while waiting:  # every poll ends: answered, failed, or given up at its -w
+        done, _ = concurrent.futures.wait(waiting, return_when=concurrent.futures.FIRST_COMPLETED)
         arrived = [(waiting.pop(f), f) for f in done]
         for report in _apply(session, arrived, config, polled_at):
             reports[report.host_id] = report
-    late = [(h, futures[h["ID"]]) for h in targets if h["ID"] not in reports]
-    for report in _apply(session, late, config, polled_at):
-        reports[report.host_id] = report
     ordered = [reports[h["ID"]] for h in targets]
     for report in ordered:
         for line in report.changes:
@@ -198,11 +165,9 @@ class _Poll:
     error: str | None
 
     @classmethod
-    def of(cls, host: Body, future: concurrent.futures.Future | None, timeout: float) -> _Poll:
-        """What the future gave: a status, or why not (not done by the deadline, a driver
-        error; no future: the host's previous poll still hangs)."""
-        if future is None or not future.done():
-            return cls(host, None, f"the host did not answer within {timeout:g} s")
+    def of(cls, host: Body, future: concurrent.futures.Future) -> _Poll:
+        """What the (done) future gave: a status, or why not (no answer within the
+        IM_MAD's -w, an earlier call still stuck, a driver error)."""
         try:
             return cls(host, future.result(), None)
         except OneError as err:
@@ -211,13 +176,9 @@ class _Poll:
             return cls(host, None, f"monitoring failed: {type(err).__name__}: {err}")
 
 
-def _poll(host: Body) -> HostStatus:
-    return driver_for(host).monitor()
-
-
 def _apply(
     session: Session,
-    arrived: list[tuple[Body, concurrent.futures.Future | None]],
+    arrived: list[tuple[Body, concurrent.futures.Future]],
     config: MonitorConfig,
     polled_at: float,
 ) -> list[HostReport]:
@@ -226,7 +187,7 @@ def _apply(
     100 transactions took three times as long as in a few. A transaction that fails is
     retried host by host, so a host whose result cannot be written (or the store is
     busy) waits for the next cycle alone."""
-    polls = [_Poll.of(host, future, config.timeout) for host, future in arrived]
+    polls = [_Poll.of(host, future) for host, future in arrived]
     reports: list[HostReport] = []
     group: list[_Poll] = []
     size = 0
