@@ -16,22 +16,30 @@ transaction (the VM is DONE, holds no host, or lives on another hypervisor). A g
 whose id the store never issued is left alone: it belongs to someone else (another
 instance, another tool on the same hypervisor).
 
-Monitoring history (the guide's 3.2.2): each good poll writes one sample per host
-(``host_monitoring``: its HOST_SHARE and state) and per VM seen (``vm_monitoring``: its
-MONITORING), kept for HOST_/VM_MONITORING_EXPIRATION_TIME seconds; 0 records none and
-expires what is left. Expiry runs once per cycle, while the polls are under way (never
-inside the hosts' transactions), oldest rows first, at most ``expiry_batch`` rows per
-statement (each its own short transaction) and at most ``max(expiry_batch, 2 x the rows
-the cycle writes)`` rows per cycle (a host and its VMs: one row each): a steady cycle
-expires what it writes, a backlog (a long outage) drains over the next cycles without
-holding the store. ``host_monitoring``/``vm_monitoring`` read the samples back
-with the caller's rights (``onehost show --monitoring``, the graphs).
+A VM's figures (its MONITORING and LAST_POLL as users read them) are written a row per
+host: each good poll replaces the host's row of ``vm_monitoring_last``, ``{"<vm id>":
+figures}`` for the VMs seen, and ``core.pool`` lays them over every VM body it reads. A
+VM whose state did not move is not written at all (its body is rewritten only when its
+state moves, with the figures).
 
-What makes a cycle cheap at 10k VMs: poll threads kept between cycles; the expiry done
-while the hypervisors answer; a transaction's VMs, then its hosts, read and locked in
-one statement each; a VM whose state did not move gets only MONITORING and
-LAST_POLL set inside its stored body (JSON_SET, many VMs per statement), never its body
-re-serialised; samples inserted many per statement; few commits (``_apply``).
+Monitoring history (the guide's 3.2.2): each good poll writes one sample per host
+(``host_monitoring``: its HOST_SHARE and state) and one row of its VMs' samples
+(``vm_monitoring``: the same ``{"<vm id>": figures}`` object), kept for
+HOST_/VM_MONITORING_EXPIRATION_TIME seconds; 0 records none and expires what is left.
+Expiry runs once per cycle, while the polls are under way (never inside the hosts'
+transactions), oldest rows first, at most ``expiry_batch`` rows per statement (each its
+own short transaction) and at most ``max(expiry_batch, 2 x the rows the cycle writes)``
+rows per table and cycle (a row per host in each): a steady cycle expires what it
+writes, a backlog (a long outage) drains over the next cycles without holding the store.
+``host_monitoring``/``vm_monitoring`` read the samples back with the caller's rights
+(``onehost show --monitoring``, the graphs); a VM's are found through its
+HISTORY_RECORDS (which host, when), so a VM that moved keeps them all.
+
+What makes a cycle cheap at 10k VMs: polls submitted at once to ``drivers.executor``
+(threads kept between cycles); the expiry done while the hypervisors answer; a
+transaction's VMs, then its hosts, read and locked in one statement each; per host one
+row of figures and one of samples, so a cycle writes a few pages per host, not one (or
+more) per VM; rows inserted many per statement; few commits (``_apply``).
 """
 
 from __future__ import annotations
@@ -138,7 +146,7 @@ def cycle(
     polled_at = time.time()
     waiting = {_start_poll(host): host for host in targets}
     host_rows = len(targets) if config.host_expiration else 0
-    vm_rows = sum(len(h.get("VMS") or ()) for h in targets) if config.vm_expiration else 0
+    vm_rows = len(targets) if config.vm_expiration else 0  # a row per host: its VMs'
     try:
         expire(session, config, host_rows, vm_rows)
     except OneError as err:  # the store is busy: the next cycle expires more
@@ -207,13 +215,13 @@ def _apply(
 class _Writes:
     """What the hosts of a transaction write many rows per statement, at its end."""
 
-    figures: list[tuple[int, str]] = field(default_factory=list)  # (VM, MONITORING) in place
-    vm_samples: list[tuple[int, int, str]] = field(default_factory=list)
+    figures: list[tuple[int, int, str]] = field(default_factory=list)  # a host's VMs' newest
+    vm_samples: list[tuple[int, int, str]] = field(default_factory=list)  # a row per host
     host_samples: list[tuple[int, int, str]] = field(default_factory=list)
 
     def flush(self, tx: Tx, now: int) -> None:
-        _write_monitoring(tx, self.figures, now)
-        _insert_rows(tx, "vm_monitoring (vmid, last_poll, body)", self.vm_samples)
+        _insert_rows(tx, "vm_monitoring_last (hid, last_poll, body)", self.figures)
+        _insert_rows(tx, "vm_monitoring (hid, last_poll, body)", self.vm_samples)
         _insert_rows(tx, "host_monitoring (hid, last_mon_time, body)", self.host_samples)
 
 
@@ -337,12 +345,12 @@ def _host_ok(
     # Written before the VMs are concluded: a VM that leaves the host releases its
     # capacity on the stored host row, which must already hold this poll's figures.
     pool.update(w.tx, schema.HOSTS, host)
+    samples: list[str] = []  # '"<vm id>":<figures>' of the VMs seen
     for held in vms_here:
         seen = status.vms.get(held.deploy_id or deploy_id_for(held.oid))
         monitoring = _dumps(_figures(seen)) if seen is not None else None
-        if monitoring is not None and config.vm_expiration:
-            writes.vm_samples.append((held.oid, int(now), monitoring))
-            report.samples += 1
+        if monitoring is not None:
+            samples.append(f'"{held.oid}":{monitoring}')
         guest = seen.state if seen else MISSING
         if not _settled(w, held, guest, now, config):
             vm = held.body(w)
@@ -356,8 +364,14 @@ def _host_ok(
                 if change:
                     report.changes.append(change)
             pool.update(w.tx, schema.VMS, vm)
-        elif monitoring is not None:  # only MONITORING and LAST_POLL move
-            writes.figures.append((held.oid, monitoring))
+    # The host's VMs' figures, one JSON object keyed by VM id: their MONITORING as users
+    # read it (the row replaces the host's last; ``pool`` lays it over the VMs' bodies),
+    # and the cycle's sample in the history. A VM whose state did not move is not written.
+    figures = "{" + ",".join(samples) + "}"
+    writes.figures.append((host["ID"], int(now), figures))
+    if samples and config.vm_expiration:
+        writes.vm_samples.append((host["ID"], int(now), figures))
+        report.samples = len(samples)
 
 
 def _settled(w: AuthTx, held: _Held, guest: str, now: float, config: MonitorConfig) -> bool:
@@ -394,21 +408,6 @@ _dumps = json.JSONEncoder(separators=(",", ":")).encode
 def _chunks(rows: list, size: int = ROWS_PER_STATEMENT) -> Iterator[list]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
-
-
-def _write_monitoring(tx: Tx, figures: list[tuple[int, str]], now: int) -> None:
-    """MONITORING and LAST_POLL of VMs whose state did not move, set inside their stored
-    bodies by the store's JSON_SET: one UPDATE per chunk of VMs, and no VM body
-    re-serialised (at 10k VMs, statements and json.dumps are what a cycle costs)."""
-    for chunk in _chunks(figures):
-        cases = "CASE oid " + " ".join("WHEN ? THEN ?" for _ in chunk) + " END"
-        value = f"json({cases})" if tx.db.dialect == "sqlite" else f"JSON_EXTRACT({cases}, '$')"
-        marks = ", ".join("?" for _ in chunk)
-        tx.execute(
-            f"UPDATE vm_pool SET body = JSON_SET(body, '$.MONITORING', {value}, "
-            f"'$.LAST_POLL', ?) WHERE oid IN ({marks})",
-            [*(v for row in chunk for v in row), now, *(oid for oid, _ in chunk)],
-        )
 
 
 def _insert_rows(tx: Tx, into: str, rows: list[tuple[int, int, str]]) -> None:
@@ -519,7 +518,7 @@ class _History:
 
 
 _HOSTS_HISTORY = _History("host_monitoring", "hid", "last_mon_time")
-_VMS_HISTORY = _History("vm_monitoring", "vmid", "last_poll")
+_VMS_HISTORY = _History("vm_monitoring", "hid", "last_poll")
 
 
 def expire(
@@ -585,8 +584,47 @@ def vm_monitoring(
     session: Session, ref: Ref, since: int | None = None, limit: int = 60
 ) -> list[Body]:
     """A VM's monitoring samples, oldest first: ``{"TIME", "CPU", "MEMORY", "NETTX",
-    "NETRX"}`` (the figures its hypervisor gave), as ``host_monitoring``."""
-    return _samples(session, schema.VMS, _VMS_HISTORY, ref, since, limit)
+    "NETRX"}`` (the figures its hypervisor gave), as ``host_monitoring``. A cycle stores
+    the VMs' samples one row per host (see ``_host_ok``): the VM's HISTORY_RECORDS say on
+    which hosts it stayed and when, so a VM that moved keeps its samples from every host;
+    each host's rows of the stay are read newest first, only the VM's figures taken out
+    (by the store: ``json_extract``), until ``limit`` samples are found."""
+    _check_window(since, limit)
+    with session.read() as w:
+        vm = pool.resolve(w.tx, schema.VMS, ref)
+        w.authorize(Target.of(schema.VMS.resource, vm), Right.USE)
+        extract = "json_extract" if w.tx.db.dialect == "sqlite" else "JSON_EXTRACT"
+        member = f'$."{int(vm["ID"])}"'
+        # by (time, host): two stays on one host may share a second (each reads it)
+        found: dict[tuple[int, int], str] = {}
+        records = vm.get("HISTORY_RECORDS") or []
+        for index in range(len(records) - 1, -1, -1):
+            if len(found) >= limit:
+                break  # older stays only hold older samples
+            # a stay's rows: from the end of the one before (not its own start: a sample
+            # is only ever in the rows of the host that held the VM, and the clock of the
+            # process that deployed it need not be the monitor's) to its own end
+            low = max(since or 0, int(records[index - 1]["ETIME"]) if index else 0)
+            high = int(records[index]["ETIME"]) or 2**62  # an open stay: up to now
+            if high < low:
+                continue
+            rows = w.tx.rows(
+                f"SELECT last_poll, {extract}(body, ?) FROM {_VMS_HISTORY.table} "
+                "WHERE hid = ? AND last_poll >= ? AND last_poll <= ? "
+                f"AND {extract}(body, ?) IS NOT NULL ORDER BY last_poll DESC LIMIT ?",
+                (member, int(records[index]["HID"]), low, high, member, limit),
+            )
+            for at, figures in rows:
+                found.setdefault((at, int(records[index]["HID"])), figures)
+    newest = sorted(found)[-limit:]
+    return [{"TIME": key[0], **json.loads(found[key])} for key in newest]
+
+
+def _check_window(since: int | None, limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SAMPLES:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_SAMPLES}, got {limit!r}")
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+        raise InvalidInput(f"since must be epoch seconds (a whole number >= 0), got {since!r}")
 
 
 def _samples(
@@ -597,10 +635,7 @@ def _samples(
     since: int | None,
     limit: int,
 ) -> list[Body]:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SAMPLES:
-        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_SAMPLES}, got {limit!r}")
-    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
-        raise InvalidInput(f"since must be epoch seconds (a whole number >= 0), got {since!r}")
+    _check_window(since, limit)
     table, key, at = history.table, history.key, history.time
     with session.read() as w:
         body = pool.resolve(w.tx, spec, ref)
