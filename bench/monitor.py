@@ -4,9 +4,10 @@
     connections, ``--threads`` hosts at once (threads kept between rounds, as the
     monitor's): ``getInfo``, ``getAllDomainStats`` and, as the test driver's stats carry
     only the state, ``info()`` per guest;
-(b) onekit: ``monitor.cycle`` (the same polls, then per host one transaction: states
-    concluded, MONITORING, one sample per host and one row of its VMs' samples; then the
-    history's expiry) on a
+(b) onekit: ``monitor.cycle`` (the same polls, submitted through ``drivers.executor``;
+    then the hosts' transactions: states concluded, per host one row of its VMs' figures
+    (their MONITORING), one row of their samples and the host's sample; the history's
+    expiry while the polls run) on a
     store that holds history as in production: ``--window`` samples per VM and host
     inside the expiration time, plus two expired blocks per measured cycle: each cycle
     expires twice what it writes, the most a cycle expires (a steady state expires what
@@ -17,7 +18,8 @@
 Scales: 10k VMs / 100 hosts (goal: b/a <= 1.5x) on SQLite and MariaDB, and 100k VMs /
 1,000 hosts (measured, printed). Rounds alternate (a) and (b); the best of the rounds is
 printed for each (load from other processes only ever adds time).
-Then the storage: bytes per host and per VM sample as stored (table and indexes), and
+Then the storage: bytes per host and per VM sample as stored (table and indexes; a VM
+sample is its share of its host's row), and
 what a deployment needs for given counts, interval and expiration (the guide's 3.2.2
 table, filled with these figures).
 
