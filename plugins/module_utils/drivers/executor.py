@@ -194,6 +194,7 @@ def _run(state: _State, call: _Call) -> None:
         value = call.fn()
     except BaseException as err:  # handed to the caller, whatever it is
         error = err
+    call.fn = _done  # the watchdog's heap keeps the call until its deadline, not its work
     with state.lock:
         late = call.over
         call.over = True
@@ -211,6 +212,10 @@ def _run(state: _State, call: _Call) -> None:
         call.future.set_exception(error)
     else:
         call.future.set_result(value)
+
+
+def _done() -> None:
+    return None
 
 
 def _release(state: _State, slots: _Slots) -> None:
