@@ -4,8 +4,10 @@
     connections, ``--threads`` hosts at once (threads kept between rounds, as the
     monitor's): ``getInfo``, ``getAllDomainStats`` and, as the test driver's stats carry
     only the state, ``info()`` per guest;
-(b) onekit: ``monitor.cycle`` (the same polls, then per host one transaction: states
-    concluded, MONITORING, one sample per host and VM; then the history's expiry) on a
+(b) onekit: ``monitor.cycle`` (the same polls, submitted through ``drivers.executor``;
+    then the hosts' transactions: states concluded, per host one row of its VMs' figures
+    (their MONITORING), one row of their samples and the host's sample; the history's
+    expiry while the polls run) on a
     store that holds history as in production: ``--window`` samples per VM and host
     inside the expiration time, plus two expired blocks per measured cycle: each cycle
     expires twice what it writes, the most a cycle expires (a steady state expires what
@@ -16,7 +18,8 @@
 Scales: 10k VMs / 100 hosts (goal: b/a <= 1.5x) on SQLite and MariaDB, and 100k VMs /
 1,000 hosts (measured, printed). Rounds alternate (a) and (b); the best of the rounds is
 printed for each (load from other processes only ever adds time).
-Then the storage: bytes per host and per VM sample as stored (table and indexes), and
+Then the storage: bytes per host and per VM sample as stored (table and indexes; a VM
+sample is its share of its host's row), and
 what a deployment needs for given counts, interval and expiration (the guide's 3.2.2
 table, filled with these figures).
 
@@ -190,17 +193,24 @@ def prefill(cloud: Cloud, window: int, expired_blocks: int) -> dict[str, float]:
     ``expired_blocks`` cycles' worth just past them; returns bytes per sample."""
     db, mon, now = cloud.system.db, cloud.config, int(time.time())
     per_sample: dict[str, float] = {}
-    with db.snapshot() as tx:
-        vm_body = tx.row("SELECT body FROM vm_monitoring LIMIT 1")[0]
+    with db.snapshot() as tx:  # the VMs' samples: a row per host, its VMs' figures
+        vm_bodies = dict(tx.rows("SELECT hid, body FROM vm_monitoring"))
         host_body = tx.row("SELECT body FROM host_monitoring LIMIT 1")[0]
-    for table, columns, ids, body, keep in (
-        ("vm_monitoring", "vmid, last_poll", cloud.vm_ids, vm_body, mon.vm_expiration),
-        ("host_monitoring", "hid, last_mon_time", cloud.host_ids, host_body, mon.host_expiration),
+    host_bodies = {hid: host_body for hid in cloud.host_ids}
+    for table, columns, bodies, samples, keep in (
+        ("vm_monitoring", "hid, last_poll", vm_bodies, len(cloud.vm_ids), mon.vm_expiration),
+        (
+            "host_monitoring",
+            "hid, last_mon_time",
+            host_bodies,
+            len(host_bodies),
+            mon.host_expiration,
+        ),
     ):
         times = [now - keep - 10 - b for b in range(expired_blocks)]
         step = max(1, (keep - 60) // max(window, 1))
         times += [now - keep + 30 + step * j for j in range(window)]
-        rows = [(oid, t, body) for t in times for oid in ids]
+        rows = [(hid, t, body) for t in times for hid, body in bodies.items()]
         before = store_bytes(cloud, table)
         for start in range(0, len(rows), PREFILL_ROWS):
             chunk = rows[start : start + PREFILL_ROWS]
@@ -210,7 +220,7 @@ def prefill(cloud: Cloud, window: int, expired_blocks: int) -> dict[str, float]:
                     f"INSERT INTO {table} ({columns}, body) VALUES {values}",
                     [v for row in chunk for v in row],
                 )
-        per_sample[table] = (store_bytes(cloud, table) - before) / len(rows)
+        per_sample[table] = (store_bytes(cloud, table) - before) / (len(times) * samples)
     return per_sample
 
 

@@ -22,6 +22,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthorizationError,
     InvalidInput,
     NotFound,
+    StoreError,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
@@ -95,19 +96,29 @@ def test_a_dead_host_turns_error_and_its_vms_unknown_then_comes_back(cloud: Clou
 
 
 def test_a_frozen_host_costs_the_others_only_its_timeout(cloud: Cloud):
-    """SIGSTOP on one libvirtd: that host is ERROR after MONITORING_TIMEOUT, the other is
-    polled as usual, and the cycle ends soon after the timeout."""
+    """SIGSTOP on one libvirtd: that host is ERROR after its IM_MAD's -w, the other is
+    polled as usual, and the cycle ends soon after the timeout; the next cycle does not
+    ask the host again while the first poll is stuck, and says so."""
     running_vms(cloud, 1, 'NAME = \\"sim1\\"')
+    conf = cloud.instance.config_path.read_text()
+    conf += 'IM_MAD = [ name = "kvm", executable = "one_im_ssh", arguments = "-t 15 -w 2 kvm" ]\n'
+    cloud.instance.config_path.write_text(conf)
+    cloud.instance.session_settings()  # the process reads its drivers' settings again
     os.kill(cloud.sims[0].pid, signal.SIGSTOP)
     try:
         started = time.monotonic()
-        reports = {r.name: r for r in cloud.monitor(timeout=2.0)}
+        reports = {r.name: r for r in cloud.monitor()}
         elapsed = time.monotonic() - started
+        again = {r.name: r for r in cloud.monitor()}
     finally:
         os.kill(cloud.sims[0].pid, signal.SIGCONT)
     assert elapsed < 8, f"one frozen host held the cycle {elapsed:.1f} s"
     assert reports["sim0"].state == HostState.ERROR
-    assert reports["sim0"].error
+    assert "monitor on host sim0" in reports["sim0"].error
+    assert "no answer within 2 s" in reports["sim0"].error
+    assert again["sim0"].state == HostState.ERROR
+    assert "not asked: an earlier call has had no answer" in again["sim0"].error
+    assert again["sim1"].state == HostState.MONITORED
     assert reports["sim1"].state == HostState.MONITORED and reports["sim1"].error is None
 
 
@@ -169,6 +180,9 @@ def test_expiration_0_records_nothing_and_keeps_nothing(cloud: Cloud):
     vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
     _later_cycle(cloud)
     assert _counts(cloud) == (4, 1)
+    _later_cycle(cloud, vm_expiration=0)  # the VMs' history only: the hosts' goes on
+    assert _counts(cloud) == (6, 0)
+    assert monitor.vm_monitoring(cloud.admin, vm["ID"]) == []
     cloud.monitor(host_expiration=0, vm_expiration=0)
     assert _counts(cloud) == (0, 0)
     assert monitor.vm_monitoring(cloud.admin, vm["ID"]) == []
@@ -181,11 +195,12 @@ def test_a_backlog_of_old_samples_expires_a_batch_per_cycle(cloud: Cloud):
     and the current samples are never touched."""
     vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
     old = int(time.time()) - 100_000
+    sim0 = host_state(cloud, "sim0")["ID"]
     with cloud.admin.db.transaction() as tx:
         for i in range(25):
             tx.execute(
-                "INSERT INTO vm_monitoring (vmid, last_poll, body) VALUES (?, ?, '{}')",
-                (vm["ID"], old + i),
+                "INSERT INTO vm_monitoring (hid, last_poll, body) VALUES (?, ?, '{}')",
+                (sim0, old + i),
             )
             tx.execute(
                 "INSERT INTO host_monitoring (hid, last_mon_time, body) VALUES (?, ?, '{}')",
@@ -196,13 +211,99 @@ def test_a_backlog_of_old_samples_expires_a_batch_per_cycle(cloud: Cloud):
         _age(cloud, 100)
         before = _counts(cloud)
         cloud.monitor(expiry_batch=10)
-        written = (2, 1)  # a sample per host, and one for the VM
+        written = (2, 1)  # a sample per host, and one row of VM samples (sim0's)
         expired.append(
             tuple(b + w - a for b, w, a in zip(before, written, _counts(cloud), strict=True))
         )
     assert expired == [(10, 10), (10, 10), (5, 5)]
     assert len(monitor.vm_monitoring(cloud.admin, vm["ID"])) == 3
     assert len(monitor.host_monitoring(cloud.admin, "sim1")) == 4  # the fixture's too
+
+
+def test_onevm_show_has_the_last_cycles_figures_and_time(cloud: Cloud, cli):
+    """The figures are stored a row per host and cycle, not in each VM: what `onevm
+    show` prints is still the last cycle's (its time as LAST_POLL), also with no history
+    kept, and a VM that left the host keeps the last figures it had there."""
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    polls = []
+    for _ in range(2):
+        time.sleep(1.1)  # samples are by the second
+        cloud.monitor(vm_expiration=0)
+        shown = cli.json("onevm", "show", str(vm["ID"]))["VM"]
+        assert shown["MONITORING"]["MEMORY"] == 32 * 1024
+        assert shown["LAST_POLL"] == host_state(cloud, "sim0")["LAST_MON_TIME"]
+        polls.append(shown["LAST_POLL"])
+    assert polls[1] > polls[0]
+    listed = {v["ID"]: v for v in vms.list_vms(cloud.admin)}
+    assert listed[vm["ID"]]["LAST_POLL"] == polls[1]
+    assert lifecycle.act(cloud.admin, [vm["ID"]], "poweroff-hard")[0].error is None
+    cloud.monitor()
+    off = vms.show(cloud.admin, vm["ID"])
+    assert off["MONITORING"]["MEMORY"] == 32 * 1024 and off["LAST_POLL"] >= polls[1]
+
+
+def test_a_vm_that_moved_keeps_its_samples_from_every_host(cloud: Cloud, cli):
+    """The VMs' samples are stored a row per host and cycle: a VM that left sim0 for
+    sim1 (undeployed, deployed again there) still shows its samples from sim0 before
+    those from sim1 in `onevm show --monitoring`, and a VM still on sim0 is unaffected."""
+    moved, stayed = running_vms(cloud, 2, 'NAME = \\"sim0\\"')
+    cloud.monitor()
+    on_sim0 = monitor.vm_monitoring(cloud.admin, moved["ID"])
+    assert len(on_sim0) == 1
+    assert lifecycle.act(cloud.admin, [moved["ID"]], "undeploy-hard")[0].error is None
+    assert lifecycle.act(cloud.admin, [moved["ID"]], "resume")[0].error is None
+    sim1 = host_state(cloud, "sim1")["ID"]
+    assert [o.error for o in lifecycle.deploy(cloud.admin, [(moved["ID"], sim1)])] == [None]
+    time.sleep(1.1)  # samples are by the second: the next cycle's is a new one
+    cloud.monitor()
+    shown = cli.json("onevm", "show", str(moved["ID"]), "--monitoring", "-n", "10")
+    history = shown["MONITORING_DATA"]
+    assert [h["HOSTNAME"] for h in shown["VM"]["HISTORY_RECORDS"]] == ["sim0", "sim1"]
+    assert len(history) == 2 and history[0] == on_sim0[0]
+    assert history[1]["TIME"] > history[0]["TIME"]
+    assert history[1]["MEMORY"] == 32 * 1024
+    assert len(monitor.vm_monitoring(cloud.admin, stayed["ID"])) == 2
+    # the window still counts samples, not rows: the newest one is sim1's
+    assert monitor.vm_monitoring(cloud.admin, moved["ID"], limit=1) == history[1:]
+    assert monitor.vm_monitoring(cloud.admin, moved["ID"], since=history[1]["TIME"]) == history[1:]
+
+
+def test_a_store_of_the_previous_schema_version_is_upgraded(cloud: Cloud, cli):
+    """A store made by the release before (local version 3: a row per VM sample) is
+    refused with the command that upgrades it; `onekit-server upgrade` does, and the
+    cycle then records and reads the samples as usual."""
+    vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
+    db = cloud.admin.db
+    with db.transaction() as tx:
+        tx.execute("DROP TABLE vm_monitoring")
+    with db.transaction() as tx:
+        tx.execute(
+            "CREATE TABLE vm_monitoring (vmid INTEGER, last_poll INTEGER, body TEXT, "
+            "PRIMARY KEY (vmid, last_poll))"
+        )
+        tx.execute("INSERT INTO vm_monitoring VALUES (?, 1, '{}')", (vm["ID"],))
+        tx.execute("UPDATE local_db_versioning SET version = '3'")
+    with pytest.raises(
+        StoreError, match=r"local schema version 3, .* needs version 4; run `onekit-server upgrade`"
+    ):
+        cloud.instance.open_store()
+    refused = cli("onevm", "show", str(vm["ID"]))
+    assert refused.returncode != 0 and "onekit-server upgrade" in refused.stderr
+
+    done = cli("onekit-server", "upgrade", check=True).stdout
+    assert "local version 3 -> 4" in done and "per-VM samples of version 3 are dropped" in done
+    assert "nothing to do" in cli("onekit-server", "upgrade", check=True).stdout
+    cloud.instance.open_store().close()
+    assert monitor.vm_monitoring(cloud.admin, vm["ID"]) == []  # the old samples are gone
+    cloud.monitor()
+    assert [s["MEMORY"] for s in monitor.vm_monitoring(cloud.admin, vm["ID"])] == [32 * 1024]
+    assert cli.json("onevm", "show", str(vm["ID"]), "--monitoring")["MONITORING_DATA"]
+
+    with db.transaction() as tx:  # a version no upgrade starts from
+        tx.execute("UPDATE local_db_versioning SET version = '2'")
+    old = cli("onekit-server", "upgrade")
+    assert old.returncode != 0
+    assert "local schema version 2; this onekit upgrades versions 3 to 4" in old.stderr
 
 
 def test_reading_samples_checks_the_reference_the_rights_and_the_window(cloud: Cloud):

@@ -191,8 +191,11 @@ def ha(instance, admin, sim_hosts, tmp_path):
         monitor.cycle(Session.system(admin.db), instance.monitor_config())
         conf = instance.config_path.read_text()
         conf = conf.replace("MONITORING_INTERVAL = 60", f"MONITORING_INTERVAL = {interval}")
-        if timeout is not None:
-            conf = conf.replace("MONITORING_TIMEOUT = 30", f"MONITORING_TIMEOUT = {timeout}")
+        if timeout is not None:  # a poll's timeout: the IM_MAD's -w
+            conf += (
+                'IM_MAD = [ name = "kvm", executable = "one_im_ssh",\n'
+                f'  arguments = "-t 15 -w {timeout} kvm" ]\n'
+            )
         if host_hook is not None:
             conf += (
                 'HOST_HOOK = [ name = "error", on = "ERROR", command = "ft/host_error",\n'

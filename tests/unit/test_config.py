@@ -334,3 +334,16 @@ def test_max_conn_is_rendered_with_its_comment_and_reads_back():
     assert "MAX_CONN = 16\nMAX_CONN_BACKLOG = 32\n" in text
     assert "serves MAX_CONN connections at once" in text
     assert parse_config(text, WHERE) == config
+
+
+def test_an_old_files_monitoring_timeout_loads_with_a_warning_naming_the_im_mads_w(caplog):
+    """MONITORING_TIMEOUT (written by earlier releases' init) no longer bounds a poll, the
+    IM_MAD's -w does: the file still loads, and the warning says what to set instead."""
+    where = WHERE.with_name("old-oned.conf")
+    with caplog.at_level("WARNING", logger="onekit.config"):
+        config = parse_config("MONITORING_INTERVAL = 20\nMONITORING_TIMEOUT = 30\n", where)
+    assert config.monitoring_interval == 20
+    (record,) = caplog.records
+    assert str(where) in record.message and "MONITORING_TIMEOUT is no longer used" in record.message
+    assert "IM_MAD's -w" in record.message
+    assert "MONITORING_TIMEOUT" not in render_config(config)

@@ -34,6 +34,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.connections impo
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import Conflict, StoreError
 
 INIT_HINT = "run `onekit-server init` to create it"
+UPGRADE_HINT = "run `onekit-server upgrade` (the server stopped) to upgrade it"
 
 
 def _ping(conn: Any) -> None:
@@ -465,8 +466,68 @@ class Database:
                         f"{self.description} has no {part} schema version; {INIT_HINT}"
                     )
                 if str(row[0]) != str(expected):
+                    upgradable = part == "local" and _upgradable(row[0])
                     raise StoreError(
                         f"{self.description} has {part} schema version {row[0]}, this onekit "
-                        f"needs version {expected}; use the onekit release that created it "
-                        "(onekit never upgrades a store silently)"
+                        f"needs version {expected}; "
+                        + (
+                            f"{UPGRADE_HINT} (onekit never upgrades a store silently)"
+                            if upgradable
+                            else "use the onekit release that created it "
+                            "(onekit never upgrades a store silently)"
+                        )
                     )
+
+    def local_version(self) -> str | None:
+        with self.snapshot() as tx:
+            row = tx.row("SELECT version FROM local_db_versioning ORDER BY oid DESC LIMIT 1")
+        return None if row is None else str(row[0])
+
+    def upgrade_schema(self) -> list[str]:
+        """Bring the local tables of an older version to ``schema.LOCAL_VERSION``, one
+        version at a time (``schema.LOCAL_UPGRADES``), each recorded as a new row of
+        ``local_db_versioning`` once its statements are done (a failed upgrade leaves the
+        version as it was and can be rerun). Returns what was done, one line a version;
+        nothing for a store already current; StoreError for a version with no upgrade."""
+        self.check_shared_version()
+        done: list[str] = []
+        while True:
+            version = self.local_version()
+            if version is None:
+                raise StoreError(f"{self.description} has no local schema version; {INIT_HINT}")
+            if version == str(schema.LOCAL_VERSION):
+                return done
+            if not _upgradable(version):
+                raise StoreError(
+                    f"{self.description} has local schema version {version}; this onekit "
+                    f"upgrades versions {', '.join(map(str, sorted(schema.LOCAL_UPGRADES)))} to "
+                    f"{schema.LOCAL_VERSION}: use the onekit release that created it"
+                )
+            upgrade = schema.LOCAL_UPGRADES[int(version)]
+            # MySQL commits DDL implicitly: the statements first, then the version row.
+            with self.transaction() as tx:
+                for statement in upgrade.statements(self.dialect):
+                    tx.execute(statement)
+            with self.transaction() as tx:
+                tx.execute(
+                    "INSERT INTO local_db_versioning (oid, version, timestamp, comment, is_slave) "
+                    "SELECT MAX(oid) + 1, ?, ?, ?, 0 FROM local_db_versioning",
+                    (str(int(version) + 1), int(time.time()), f"upgraded from {version}"),
+                )
+            done.append(f"local version {version} -> {int(version) + 1}: {upgrade.what}")
+
+    def check_shared_version(self) -> None:
+        with self.snapshot() as tx:
+            row = tx.row("SELECT version FROM db_versioning ORDER BY oid DESC LIMIT 1")
+        if row is None:
+            raise StoreError(f"{self.description} has no shared schema version; {INIT_HINT}")
+        if str(row[0]) != str(schema.SHARED_VERSION):
+            raise StoreError(
+                f"{self.description} has shared schema version {row[0]}, this onekit needs "
+                f"version {schema.SHARED_VERSION}; use the onekit release that created it"
+            )
+
+
+def _upgradable(version: object) -> bool:
+    text = str(version)
+    return text.isascii() and text.isdigit() and int(text) in schema.LOCAL_UPGRADES

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Tx
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     Conflict,
@@ -88,11 +89,50 @@ def delete(tx: Tx, spec: PoolSpec, oid: int) -> None:
     tx.execute(f"DELETE FROM {spec.table} WHERE oid = ?", (oid,))
 
 
+def _decoded(tx: Tx, spec: PoolSpec, texts: Iterable[str]) -> list[Body]:
+    """Stored bodies as callers see them: a VM's with its host's newest figures."""
+    bodies = [json.loads(text) for text in texts]
+    if spec.table == schema.VMS.table:
+        current_figures(tx, bodies)
+    return bodies
+
+
+def current_figures(tx: Tx, vms: Iterable[Body]) -> None:
+    """Set each VM's MONITORING and LAST_POLL to its host's newest poll of it
+    (``schema.VM_MONITORING_LAST``: a cycle writes the figures a row per host, not into
+    every VM's body), where that poll is newer than the body's own and was taken during
+    the VM's current stay on the host. One query for the VMs' hosts."""
+    by_host: dict[int, list[Body]] = {}
+    for vm in vms:
+        hid = schema.hosted_hid(vm)
+        if hid >= 0:
+            by_host.setdefault(hid, []).append(vm)
+    hids = sorted(by_host)
+    for start in range(0, len(hids), _IN_CHUNK):
+        chunk = hids[start : start + _IN_CHUNK]
+        marks = ", ".join("?" for _ in chunk)
+        rows = tx.rows(
+            f"SELECT hid, last_poll, body FROM {schema.VM_MONITORING_LAST.name} "
+            f"WHERE hid IN ({marks})",
+            tuple(chunk),
+        )
+        for hid, at, text in rows:
+            figures = json.loads(text)
+            for vm in by_host[hid]:
+                seen = figures.get(str(vm["ID"]))
+                since = vm["HISTORY_RECORDS"][-1].get("STIME", 0)
+                if seen is not None and at >= since and at >= (vm.get("LAST_POLL") or 0):
+                    vm["MONITORING"], vm["LAST_POLL"] = seen, at
+
+
+_IN_CHUNK = 500  # ids per IN (...): under SQLite's 999 variables
+
+
 def get(tx: Tx, spec: PoolSpec, oid: int, lock: bool = False) -> Body | None:
     """The object, or None. ``lock`` holds it until the transaction ends (for a write)."""
     sql = f"SELECT body FROM {spec.table} WHERE oid = ?" + (tx.for_update if lock else "")
     row = tx.row(sql, (oid,))
-    return json.loads(row[0]) if row else None
+    return _decoded(tx, spec, [row[0]])[0] if row else None
 
 
 def find_by_name(tx: Tx, spec: PoolSpec, name: str, lock: bool = False) -> Body | None:
@@ -100,7 +140,7 @@ def find_by_name(tx: Tx, spec: PoolSpec, name: str, lock: bool = False) -> Body 
     rows = tx.rows(sql, (name,))
     if len(rows) > 1:
         raise Conflict(f"there are {len(rows)} {spec.noun}s named {name!r}; use the ID")
-    return json.loads(rows[0][0]) if rows else None
+    return _decoded(tx, spec, [rows[0][0]])[0] if rows else None
 
 
 def resolve(tx: Tx, spec: PoolSpec, ref: int | str, lock: bool = False) -> Body:
@@ -122,7 +162,7 @@ def resolve(tx: Tx, spec: PoolSpec, ref: int | str, lock: bool = False) -> Body:
 
 def all_bodies(tx: Tx, spec: PoolSpec, where: str = "", params: tuple = ()) -> list[Body]:
     sql = f"SELECT body FROM {spec.table}" + (f" WHERE {where}" if where else "") + " ORDER BY oid"
-    return [json.loads(r[0]) for r in tx.rows(sql, params)]
+    return _decoded(tx, spec, [r[0] for r in tx.rows(sql, params)])
 
 
 # ---- paging (ONE_POOL_PAGE_SIZE) --------------------------------------------------------
@@ -162,8 +202,7 @@ def bodies_from(
     cursor = start
     while True:
         rows = tx.rows(sql, (cursor, *params, chunk))
-        for _oid, body in rows:
-            yield json.loads(body)
+        yield from _decoded(tx, spec, [body for _oid, body in rows])
         if len(rows) < chunk:
             return
         cursor = rows[-1][0] + 1

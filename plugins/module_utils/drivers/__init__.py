@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
@@ -73,7 +74,7 @@ def uri_of(host: dict[str, Any]) -> str:
     return host["TEMPLATE"].get("URI") or default_uri(host["NAME"])
 
 
-def driver_for(host: dict[str, Any]) -> Driver:
+def driver_for(host: dict[str, Any]) -> Bounded:
     """The driver of a host, by its VM_MAD (kvm, qemu: libvirt at TEMPLATE/URI), its
     calls bounded as ``executor`` says."""
     vm_mad = host.get("VM_MAD")
@@ -108,13 +109,18 @@ class Bounded(Driver):
     def __repr__(self) -> str:
         return f"Bounded({self.inner!r})"
 
-    def _run(self, what: str, fn: Callable[[], T], im: bool = False, slow: bool = False) -> T:
+    def _submit(
+        self, what: str, fn: Callable[[], T], im: bool = False, slow: bool = False
+    ) -> Future[T]:
         mad_ = self.im if im else self.vm
         timeout = float(max(mad_.timeout, TRANSFER_TIMEOUT) if slow else mad_.timeout)
         if self.in_error:
             timeout = min(timeout, executor.ERROR_HOST_TIMEOUT)
         pool = f"{'IM_MAD' if im else 'VM_MAD'} {mad_.name}"
-        return executor.call(pool, mad_.threads, self.host_label, what, fn, timeout)
+        return executor.submit(pool, mad_.threads, self.host_label, what, fn, timeout)
+
+    def _run(self, what: str, fn: Callable[[], T], im: bool = False, slow: bool = False) -> T:
+        return self._submit(what, fn, im, slow).result()
 
     def deploy(self, vm: VmSpec) -> str:
         return self._run(f"deploy {vm.deploy_id}", lambda: self.inner.deploy(vm))
@@ -156,6 +162,11 @@ class Bounded(Driver):
 
     def monitor(self) -> HostStatus:
         return self._run("monitor", self.inner.monitor, im=True)
+
+    def start_monitor(self) -> Future[HostStatus]:
+        """``monitor`` started, not waited for: the monitor polls every host at once, each
+        poll a call of the host's IM_MAD (its -t, its -w), in one thread."""
+        return self._submit("monitor", self.inner.monitor, im=True)
 
     def release(self, deploy_id: str) -> None:
         self._run(f"release {deploy_id}", lambda: self.inner.release(deploy_id))

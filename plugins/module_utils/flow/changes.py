@@ -31,6 +31,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool
 from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Tx
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
@@ -94,6 +95,7 @@ def vm_bodies(
                 if oid not in bodies:
                     bodies[oid] = json.loads(text)
                     stamps[oid] = stamp
+    pool.current_figures(tx, bodies.values())  # MONITORING, which policies may read
     return bodies, stamps
 
 

@@ -15,9 +15,11 @@ ConfigError that names the file and the key.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
@@ -27,6 +29,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers import mads
 from ansible_collections.onekit.cloud.plugins.module_utils.ha import hooks
+
+log = logging.getLogger("onekit.config")
 
 DEFAULT_PORT = 2633
 
@@ -68,10 +72,9 @@ class InstanceConfig:
     max_conn_backlog: int = 480
     db: DbConfig = field(default_factory=DbConfig)
     default_umask: str = "177"
-    # Monitoring (seconds), oned.conf's names; SHUTDOWN_TIMEOUT and MONITORING_TIMEOUT
-    # (one host's poll) are onekit's.
+    # Monitoring (seconds), oned.conf's names; SHUTDOWN_TIMEOUT is onekit's. A host's
+    # poll is bounded by its IM_MAD's -w (drivers.executor), as every driver call is.
     monitoring_interval: int = 60
-    monitoring_timeout: int = 30
     host_monitoring_expiration: int = 43200
     vm_monitoring_expiration: int = 14400
     shutdown_timeout: int = 300
@@ -96,7 +99,6 @@ class InstanceConfig:
 # key in oned.conf -> (field, lowest allowed value)
 _SECONDS = {
     "MONITORING_INTERVAL": ("monitoring_interval", 1),
-    "MONITORING_TIMEOUT": ("monitoring_timeout", 1),
     "HOST_MONITORING_EXPIRATION_TIME": ("host_monitoring_expiration", 0),
     "VM_MONITORING_EXPIRATION_TIME": ("vm_monitoring_expiration", 0),
     "SHUTDOWN_TIMEOUT": ("shutdown_timeout", 1),
@@ -176,11 +178,29 @@ def _federation(tpl: dict, where: Path) -> FederationConfig:
     return FederationConfig(mode, zone_id, master)
 
 
+# Keys older onekit releases wrote, read and ignored (with a warning, once per file and
+# process): key -> why, and what to do instead.
+_RETIRED = {
+    "MONITORING_TIMEOUT": "a host's poll is bounded by its IM_MAD's -w (default 15 s), as "
+    "every driver call is; remove the line, and set -w in the IM_MAD section's arguments "
+    'to change it (IM_MAD = [ name = "kvm", arguments = "-t 15 -w 30 kvm" ])',
+}
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_retired(tpl: dict[str, Any], where: Path) -> None:
+    for key, instead in _RETIRED.items():
+        if key in tpl and (str(where), key) not in _warned:
+            _warned.add((str(where), key))
+            log.warning("%s: %s is no longer used: %s", where, key, instead)
+
+
 def parse_config(text: str, where: Path) -> InstanceConfig:
     try:
         tpl = template.parse(text)
     except InvalidInput as err:
         raise ConfigError(f"{where}: {err}") from err
+    _warn_retired(tpl, where)
     db_section = tpl.get("DB", {})
     if not isinstance(db_section, dict):
         raise ConfigError(f'{where}: DB must be one vector, DB = [ BACKEND = "sqlite" ]')
@@ -274,7 +294,7 @@ def render_config(config: InstanceConfig) -> str:
         "# Permissions of new objects: 777 & ~umask (177 gives 600, um- --- ---).\n"
         f"DEFAULT_UMASK = {config.default_umask}\n\n"
         "# Host and VM monitoring, in seconds. A host that does not answer a poll within\n"
-        "# MONITORING_TIMEOUT is ERROR; an ACPI shutdown that takes longer than\n"
+        "# its IM_MAD's -w (below) is ERROR; an ACPI shutdown that takes longer than\n"
         "# SHUTDOWN_TIMEOUT returns the VM to RUNNING. Monitoring history is kept for the\n"
         "# *_EXPIRATION_TIME (0 keeps none).\n"
         + "".join(f"{key} = {getattr(config, attr)}\n" for key, (attr, _) in _SECONDS.items())

@@ -151,7 +151,6 @@ class Home:
         config = config or self.config()
         return MonitorConfig(
             interval=config.monitoring_interval,
-            timeout=config.monitoring_timeout,
             host_expiration=config.host_monitoring_expiration,
             vm_expiration=config.vm_monitoring_expiration,
             shutdown_timeout=config.shutdown_timeout,

@@ -8,7 +8,7 @@ with the hosts whose polls arrived at the same time; retried alone if that fails
   usage are recorded; each of its VMs gets its usage, and its state is concluded from
   what the hypervisor shows (``lifecycle.conclude_from_host``): a transient state whose
   outcome is visible is finished, a RUNNING VM whose guest is gone is POWEROFF...;
-* a failed poll (the URI does not answer, or not within ``timeout``): the host is ERROR
+* a failed poll (the URI does not answer, or not within its IM_MAD's ``-w``): the host is ERROR
   with the reason in ``TEMPLATE/ERROR``, and its RUNNING VMs are UNKNOWN.
 
 Guests named ``one-<id>`` that no live VM holds on that host are destroyed after the
@@ -16,22 +16,30 @@ transaction (the VM is DONE, holds no host, or lives on another hypervisor). A g
 whose id the store never issued is left alone: it belongs to someone else (another
 instance, another tool on the same hypervisor).
 
-Monitoring history (the guide's 3.2.2): each good poll writes one sample per host
-(``host_monitoring``: its HOST_SHARE and state) and per VM seen (``vm_monitoring``: its
-MONITORING), kept for HOST_/VM_MONITORING_EXPIRATION_TIME seconds; 0 records none and
-expires what is left. Expiry runs once per cycle, while the polls are under way (never
-inside the hosts' transactions), oldest rows first, at most ``expiry_batch`` rows per
-statement (each its own short transaction) and at most ``max(expiry_batch, 2 x the rows
-the cycle writes)`` rows per cycle (a host and its VMs: one row each): a steady cycle
-expires what it writes, a backlog (a long outage) drains over the next cycles without
-holding the store. ``host_monitoring``/``vm_monitoring`` read the samples back
-with the caller's rights (``onehost show --monitoring``, the graphs).
+A VM's figures (its MONITORING and LAST_POLL as users read them) are written a row per
+host: each good poll replaces the host's row of ``vm_monitoring_last``, ``{"<vm id>":
+figures}`` for the VMs seen, and ``core.pool`` lays them over every VM body it reads. A
+VM whose state did not move is not written at all (its body is rewritten only when its
+state moves, with the figures).
 
-What makes a cycle cheap at 10k VMs: poll threads kept between cycles; the expiry done
-while the hypervisors answer; a transaction's VMs, then its hosts, read and locked in
-one statement each; a VM whose state did not move gets only MONITORING and
-LAST_POLL set inside its stored body (JSON_SET, many VMs per statement), never its body
-re-serialised; samples inserted many per statement; few commits (``_apply``).
+Monitoring history (the guide's 3.2.2): each good poll writes one sample per host
+(``host_monitoring``: its HOST_SHARE and state) and one row of its VMs' samples
+(``vm_monitoring``: the same ``{"<vm id>": figures}`` object), kept for
+HOST_/VM_MONITORING_EXPIRATION_TIME seconds; 0 records none and expires what is left.
+Expiry runs once per cycle, while the polls are under way (never inside the hosts'
+transactions), oldest rows first, at most ``expiry_batch`` rows per statement (each its
+own short transaction) and at most ``max(expiry_batch, 2 x the rows the cycle writes)``
+rows per table and cycle (a row per host in each): a steady cycle expires what it
+writes, a backlog (a long outage) drains over the next cycles without holding the store.
+``host_monitoring``/``vm_monitoring`` read the samples back with the caller's rights
+(``onehost show --monitoring``, the graphs); a VM's are found through its
+HISTORY_RECORDS (which host, when), so a VM that moved keeps them all.
+
+What makes a cycle cheap at 10k VMs: polls submitted at once to ``drivers.executor``
+(threads kept between cycles); the expiry done while the hypervisors answer; a
+transaction's VMs, then its hosts, read and locked in one statement each; per host one
+row of figures and one of samples, so a cycle writes a few pages per host, not one (or
+more) per VM; rows inserted many per statement; few commits (``_apply``).
 """
 
 from __future__ import annotations
@@ -39,8 +47,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
-import os
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -78,14 +84,12 @@ Body = dict[str, Any]
 EXPIRY_BATCH = 5000
 ROWS_PER_STATEMENT = 250  # batched writes: 3-4 values a row, under SQLite's 999 variables
 MAX_SAMPLES = 10000  # what one read of the history returns at most
-MAX_POLLERS = 256  # hosts polled at once
 MAX_VMS_PER_TRANSACTION = 2000  # hosts' results applied together (see _apply)
 
 
 @dataclass(frozen=True)
 class MonitorConfig:
     interval: int = 60
-    timeout: float = 30.0  # one host's poll
     host_expiration: int = 43200
     vm_expiration: int = 14400
     shutdown_timeout: int = lifecycle.DEFAULT_SHUTDOWN_TIMEOUT
@@ -114,42 +118,24 @@ def _monitored_hosts(session: Session, host_ids: list[int] | None) -> list[Body]
     return [h for h in found if h["STATE"] != HostState.DISABLED or h["VMS"]]
 
 
-class _Pollers:
-    """The threads that poll hosts, kept from one cycle to the next: starting a hundred
-    threads every cycle cost the monitor about a second at 100 hosts. A host whose
-    previous poll has not returned (it hangs) is not polled again until it does, so it
-    holds one thread, never one per cycle."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._pid = 0
-        self._running: dict[str, concurrent.futures.Future] = {}  # by the host's URI
-
-    def submit(self, host: Body) -> concurrent.futures.Future | None:
-        """A new poll of the host, or None while its previous one still runs."""
-        with self._lock:
-            if self._pool is None or self._pid != os.getpid():  # none yet, or a forked child
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=MAX_POLLERS, thread_name_prefix="onekit-poll"
-                )
-                self._pid, self._running = os.getpid(), {}
-            uri = hosts.uri_of(host)  # what hangs (two instances' host 0 are not one host)
-            previous = self._running.get(uri)
-            if previous is not None and not previous.done():
-                return None
-            future = self._running[uri] = self._pool.submit(_poll, host)
-            return future
-
-
-_pollers = _Pollers()
+def _start_poll(host: Body) -> concurrent.futures.Future[HostStatus]:
+    """The host's poll, under way: a call of its IM_MAD through ``drivers.executor``
+    (its -t threads; its -w bounds the poll; a host whose earlier call is still stuck
+    is not asked, its future fails at once)."""
+    try:
+        return driver_for(host).start_monitor()
+    except OneError as err:  # no driver for the host: its poll failed
+        failed: concurrent.futures.Future[HostStatus] = concurrent.futures.Future()
+        failed.set_exception(err)
+        return failed
 
 
 def cycle(
     session: Session, config: MonitorConfig, host_ids: list[int] | None = None
 ) -> list[HostReport]:
-    """Poll the hosts (all, or ``host_ids``) at once; one host that hangs costs the others
-    nothing, and is itself reported as ERROR after ``config.timeout`` seconds. Results
+    """Poll the hosts (all, or ``host_ids``) at once (as many at a time as their IM_MAD's
+    -t); one host that hangs costs the others nothing, and is itself reported as ERROR
+    once its poll has had no answer for the IM_MAD's -w seconds. Results
     are applied as they arrive, those that arrived together in one transaction (see
     ``_apply``). The history is expired while the first polls are under way (the
     store is idle then: the cycle waits on the hypervisors), by as many rows as the
@@ -158,30 +144,19 @@ def cycle(
     if not targets:
         return []
     polled_at = time.time()
-    futures = {host["ID"]: _pollers.submit(host) for host in targets}
-    waiting = {f: h for h, f in zip(targets, futures.values(), strict=True) if f is not None}
+    waiting = {_start_poll(host): host for host in targets}
     host_rows = len(targets) if config.host_expiration else 0
-    vm_rows = sum(len(h.get("VMS") or ()) for h in targets) if config.vm_expiration else 0
+    vm_rows = len(targets) if config.vm_expiration else 0  # a row per host: its VMs'
     try:
         expire(session, config, host_rows, vm_rows)
     except OneError as err:  # the store is busy: the next cycle expires more
         log.error("expiring monitoring history: %s", err)
     reports: dict[int, HostReport] = {}
-    deadline = time.monotonic() + config.timeout
-    while waiting:
-        done, _ = concurrent.futures.wait(
-            waiting,
-            timeout=max(0.0, deadline - time.monotonic()),
-            return_when=concurrent.futures.FIRST_COMPLETED,
-        )
-        if not done:
-            break  # the hosts left are reported as not answering
+    while waiting:  # every poll ends: answered, failed, or given up at its -w
+        done, _ = concurrent.futures.wait(waiting, return_when=concurrent.futures.FIRST_COMPLETED)
         arrived = [(waiting.pop(f), f) for f in done]
         for report in _apply(session, arrived, config, polled_at):
             reports[report.host_id] = report
-    late = [(h, futures[h["ID"]]) for h in targets if h["ID"] not in reports]
-    for report in _apply(session, late, config, polled_at):
-        reports[report.host_id] = report
     ordered = [reports[h["ID"]] for h in targets]
     for report in ordered:
         for line in report.changes:
@@ -198,11 +173,9 @@ class _Poll:
     error: str | None
 
     @classmethod
-    def of(cls, host: Body, future: concurrent.futures.Future | None, timeout: float) -> _Poll:
-        """What the future gave: a status, or why not (not done by the deadline, a driver
-        error; no future: the host's previous poll still hangs)."""
-        if future is None or not future.done():
-            return cls(host, None, f"the host did not answer within {timeout:g} s")
+    def of(cls, host: Body, future: concurrent.futures.Future) -> _Poll:
+        """What the (done) future gave: a status, or why not (no answer within the
+        IM_MAD's -w, an earlier call still stuck, a driver error)."""
         try:
             return cls(host, future.result(), None)
         except OneError as err:
@@ -211,13 +184,9 @@ class _Poll:
             return cls(host, None, f"monitoring failed: {type(err).__name__}: {err}")
 
 
-def _poll(host: Body) -> HostStatus:
-    return driver_for(host).monitor()
-
-
 def _apply(
     session: Session,
-    arrived: list[tuple[Body, concurrent.futures.Future | None]],
+    arrived: list[tuple[Body, concurrent.futures.Future]],
     config: MonitorConfig,
     polled_at: float,
 ) -> list[HostReport]:
@@ -226,7 +195,7 @@ def _apply(
     100 transactions took three times as long as in a few. A transaction that fails is
     retried host by host, so a host whose result cannot be written (or the store is
     busy) waits for the next cycle alone."""
-    polls = [_Poll.of(host, future, config.timeout) for host, future in arrived]
+    polls = [_Poll.of(host, future) for host, future in arrived]
     reports: list[HostReport] = []
     group: list[_Poll] = []
     size = 0
@@ -246,13 +215,15 @@ def _apply(
 class _Writes:
     """What the hosts of a transaction write many rows per statement, at its end."""
 
-    figures: list[tuple[int, str]] = field(default_factory=list)  # (VM, MONITORING) in place
-    vm_samples: list[tuple[int, int, str]] = field(default_factory=list)
+    figures: list[tuple[int, int, str]] = field(default_factory=list)  # a host's VMs' newest
+    vm_samples: list[tuple[int, int, str]] = field(default_factory=list)  # a row per host
     host_samples: list[tuple[int, int, str]] = field(default_factory=list)
+    # (STATE, LCM_STATE, guest) -> does a poll leave a stable VM so (see _settled)
+    settled: dict[tuple[int, int, str], bool] = field(default_factory=dict)
 
     def flush(self, tx: Tx, now: int) -> None:
-        _write_monitoring(tx, self.figures, now)
-        _insert_rows(tx, "vm_monitoring (vmid, last_poll, body)", self.vm_samples)
+        _insert_rows(tx, "vm_monitoring_last (hid, last_poll, body)", self.figures)
+        _insert_rows(tx, "vm_monitoring (hid, last_poll, body)", self.vm_samples)
         _insert_rows(tx, "host_monitoring (hid, last_mon_time, body)", self.host_samples)
 
 
@@ -376,14 +347,14 @@ def _host_ok(
     # Written before the VMs are concluded: a VM that leaves the host releases its
     # capacity on the stored host row, which must already hold this poll's figures.
     pool.update(w.tx, schema.HOSTS, host)
+    samples: list[str] = []  # '"<vm id>":<figures>' of the VMs seen
     for held in vms_here:
-        seen = status.vms.get(held.deploy_id or deploy_id_for(held.oid))
+        seen = status.vms.get(deploy_id_for(held.oid))  # DEPLOY_ID is this or ""
         monitoring = _dumps(_figures(seen)) if seen is not None else None
-        if monitoring is not None and config.vm_expiration:
-            writes.vm_samples.append((held.oid, int(now), monitoring))
-            report.samples += 1
+        if monitoring is not None:
+            samples.append(f'"{held.oid}":{monitoring}')
         guest = seen.state if seen else MISSING
-        if not _settled(w, held, guest, now, config):
+        if not _settled(w, held, guest, now, config, writes):
             vm = held.body(w)
             if monitoring is not None:
                 vm["MONITORING"], vm["LAST_POLL"] = json.loads(monitoring), int(now)
@@ -395,23 +366,39 @@ def _host_ok(
                 if change:
                     report.changes.append(change)
             pool.update(w.tx, schema.VMS, vm)
-        elif monitoring is not None:  # only MONITORING and LAST_POLL move
-            writes.figures.append((held.oid, monitoring))
+    # The host's VMs' figures, one JSON object keyed by VM id: their MONITORING as users
+    # read it (the row replaces the host's last; ``pool`` lays it over the VMs' bodies),
+    # and the cycle's sample in the history. A VM whose state did not move is not written.
+    figures = "{" + ",".join(samples) + "}"
+    writes.figures.append((host["ID"], int(now), figures))
+    if samples and config.vm_expiration:
+        writes.vm_samples.append((host["ID"], int(now), figures))
+        report.samples = len(samples)
 
 
-def _settled(w: AuthTx, held: _Held, guest: str, now: float, config: MonitorConfig) -> bool:
+def _settled(
+    w: AuthTx, held: _Held, guest: str, now: float, config: MonitorConfig, writes: _Writes
+) -> bool:
     """Would the poll leave the VM's state as it is (most VMs, most cycles)? Then its
     body need not even be read. A transient state is concluded with the whole body. For
     a stable one, ``conclude_from_host`` (the one place of the rule) is asked about a
-    copy made of the row's columns: it reads only them, and changes nothing but the
-    copy."""
-    if held.state == VmState.ACTIVE and Lcm(held.lcm_state) not in STABLE_LCM:
+    copy made of the row's columns: it reads only them (a stable state's outcome is its
+    state and the guest's, so the answer is kept for the transaction's other VMs: 10k
+    calls a cycle were a tenth of its CPU), and changes nothing but the copy."""
+    if held.state == VmState.ACTIVE and held.lcm_state not in _STABLE_LCM:
         return False
-    copy = {"ID": held.oid, "NAME": held.name, "STATE": held.state, "LCM_STATE": held.lcm_state}
-    return (
-        lifecycle.conclude_from_host(w, copy, guest, now, config.grace, config.shutdown_timeout)
-        is None
-    )
+    key = (held.state, held.lcm_state, guest)
+    settled = writes.settled.get(key)
+    if settled is None:
+        copy = {"ID": held.oid, "NAME": held.name, "STATE": held.state, "LCM_STATE": held.lcm_state}
+        change = lifecycle.conclude_from_host(
+            w, copy, guest, now, config.grace, config.shutdown_timeout
+        )
+        settled = writes.settled[key] = change is None
+    return settled
+
+
+_STABLE_LCM = frozenset(int(lcm) for lcm in STABLE_LCM)
 
 
 def _figures(seen: VmStatus) -> dict[str, Any]:
@@ -433,21 +420,6 @@ _dumps = json.JSONEncoder(separators=(",", ":")).encode
 def _chunks(rows: list, size: int = ROWS_PER_STATEMENT) -> Iterator[list]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
-
-
-def _write_monitoring(tx: Tx, figures: list[tuple[int, str]], now: int) -> None:
-    """MONITORING and LAST_POLL of VMs whose state did not move, set inside their stored
-    bodies by the store's JSON_SET: one UPDATE per chunk of VMs, and no VM body
-    re-serialised (at 10k VMs, statements and json.dumps are what a cycle costs)."""
-    for chunk in _chunks(figures):
-        cases = "CASE oid " + " ".join("WHEN ? THEN ?" for _ in chunk) + " END"
-        value = f"json({cases})" if tx.db.dialect == "sqlite" else f"JSON_EXTRACT({cases}, '$')"
-        marks = ", ".join("?" for _ in chunk)
-        tx.execute(
-            f"UPDATE vm_pool SET body = JSON_SET(body, '$.MONITORING', {value}, "
-            f"'$.LAST_POLL', ?) WHERE oid IN ({marks})",
-            [*(v for row in chunk for v in row), now, *(oid for oid, _ in chunk)],
-        )
 
 
 def _insert_rows(tx: Tx, into: str, rows: list[tuple[int, int, str]]) -> None:
@@ -473,7 +445,6 @@ class _Held:
     name: str
     state: int
     lcm_state: int
-    deploy_id: str
 
     def body(self, w: AuthTx) -> Body:
         """The whole VM (already locked), for a VM whose state may move."""
@@ -485,18 +456,18 @@ class _Held:
 
 def _lock_vms_on(w: AuthTx, host_ids: list[int]) -> dict[int, list[_Held]]:
     """The VMs holding these hosts (running, transient, suspended, powered off) by host,
-    locked, in one statement that reads what a poll needs of them but not their bodies."""
-    sqlite = w.tx.db.dialect == "sqlite"
-    deploy = "json_extract(body, '$.DEPLOY_ID')" if sqlite else "JSON_VALUE(body, '$.DEPLOY_ID')"
+    locked, in one statement that reads what a poll needs of them: columns, not bodies
+    (a guest's name is ``deploy_id_for`` its id: DEPLOY_ID is that or empty; reading it
+    out of 10k bodies was a fifth of a cycle)."""
     marks = ", ".join("?" for _ in host_ids)
     rows = w.tx.rows(
-        f"SELECT hid, oid, name, state, lcm_state, {deploy} FROM vm_pool "
+        f"SELECT hid, oid, name, state, lcm_state FROM vm_pool "
         f"WHERE hid IN ({marks}) ORDER BY oid" + w.tx.for_update,
         tuple(host_ids),
     )
     held: dict[int, list[_Held]] = {}
-    for hid, oid, name, state, lcm, deploy_id in rows:
-        held.setdefault(hid, []).append(_Held(oid, name, state, lcm, deploy_id or ""))
+    for hid, oid, name, state, lcm in rows:
+        held.setdefault(hid, []).append(_Held(oid, name, state, lcm))
     return held
 
 
@@ -516,10 +487,9 @@ def _destroy_orphans(session: Session, host: Body, status: HostStatus, held: set
     held it this poll): the VM is DONE, holds no host at all (PENDING, STOPPED, FAILED...:
     a deploy that lost a race, a recreate whose host was cut off), or lives on another
     hypervisor. Destroy them."""
-    ids = {vm_id_of(d): d for d in status.vms}
+    expected = {deploy_id_for(vm_id) for vm_id in held}
+    ids = {vm_id_of(d): d for d in status.vms if d not in expected}
     ids.pop(None, None)
-    for vm_id in held:
-        ids.pop(vm_id, None)
     if not ids:  # the usual case: every guest is one of the host's VMs
         return []
     with session.read() as w:
@@ -558,7 +528,7 @@ class _History:
 
 
 _HOSTS_HISTORY = _History("host_monitoring", "hid", "last_mon_time")
-_VMS_HISTORY = _History("vm_monitoring", "vmid", "last_poll")
+_VMS_HISTORY = _History("vm_monitoring", "hid", "last_poll")
 
 
 def expire(
@@ -624,8 +594,47 @@ def vm_monitoring(
     session: Session, ref: Ref, since: int | None = None, limit: int = 60
 ) -> list[Body]:
     """A VM's monitoring samples, oldest first: ``{"TIME", "CPU", "MEMORY", "NETTX",
-    "NETRX"}`` (the figures its hypervisor gave), as ``host_monitoring``."""
-    return _samples(session, schema.VMS, _VMS_HISTORY, ref, since, limit)
+    "NETRX"}`` (the figures its hypervisor gave), as ``host_monitoring``. A cycle stores
+    the VMs' samples one row per host (see ``_host_ok``): the VM's HISTORY_RECORDS say on
+    which hosts it stayed and when, so a VM that moved keeps its samples from every host;
+    each host's rows of the stay are read newest first, only the VM's figures taken out
+    (by the store: ``json_extract``), until ``limit`` samples are found."""
+    _check_window(since, limit)
+    with session.read() as w:
+        vm = pool.resolve(w.tx, schema.VMS, ref)
+        w.authorize(Target.of(schema.VMS.resource, vm), Right.USE)
+        extract = "json_extract" if w.tx.db.dialect == "sqlite" else "JSON_EXTRACT"
+        member = f'$."{int(vm["ID"])}"'
+        # by (time, host): two stays on one host may share a second (each reads it)
+        found: dict[tuple[int, int], str] = {}
+        records = vm.get("HISTORY_RECORDS") or []
+        for index in range(len(records) - 1, -1, -1):
+            if len(found) >= limit:
+                break  # older stays only hold older samples
+            # a stay's rows: from the end of the one before (not its own start: a sample
+            # is only ever in the rows of the host that held the VM, and the clock of the
+            # process that deployed it need not be the monitor's) to its own end
+            low = max(since or 0, int(records[index - 1]["ETIME"]) if index else 0)
+            high = int(records[index]["ETIME"]) or 2**62  # an open stay: up to now
+            if high < low:
+                continue
+            rows = w.tx.rows(
+                f"SELECT last_poll, {extract}(body, ?) FROM {_VMS_HISTORY.table} "
+                "WHERE hid = ? AND last_poll >= ? AND last_poll <= ? "
+                f"AND {extract}(body, ?) IS NOT NULL ORDER BY last_poll DESC LIMIT ?",
+                (member, int(records[index]["HID"]), low, high, member, limit),
+            )
+            for at, figures in rows:
+                found.setdefault((at, int(records[index]["HID"])), figures)
+    newest = sorted(found)[-limit:]
+    return [{"TIME": key[0], **json.loads(found[key])} for key in newest]
+
+
+def _check_window(since: int | None, limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SAMPLES:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_SAMPLES}, got {limit!r}")
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+        raise InvalidInput(f"since must be epoch seconds (a whole number >= 0), got {since!r}")
 
 
 def _samples(
@@ -636,10 +645,7 @@ def _samples(
     since: int | None,
     limit: int,
 ) -> list[Body]:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SAMPLES:
-        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_SAMPLES}, got {limit!r}")
-    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
-        raise InvalidInput(f"since must be epoch seconds (a whole number >= 0), got {since!r}")
+    _check_window(since, limit)
     table, key, at = history.table, history.key, history.time
     with session.read() as w:
         body = pool.resolve(w.tx, spec, ref)
