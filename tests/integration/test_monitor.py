@@ -270,7 +270,7 @@ def test_a_vm_that_moved_keeps_its_samples_from_every_host(cloud: Cloud, cli):
 
 def test_a_store_of_the_previous_schema_version_is_upgraded(cloud: Cloud, cli):
     """A store made by the release before (local version 3: a row per VM sample) is
-    refused with the command that upgrades it; `onekit-server upgrade` does, and the
+    refused with the command that upgrades it; `onedb upgrade` does, and the
     cycle then records and reads the samples as usual."""
     vm = running_vms(cloud, 1, 'NAME = \\"sim0\\"')[0]
     db = cloud.admin.db
@@ -284,15 +284,22 @@ def test_a_store_of_the_previous_schema_version_is_upgraded(cloud: Cloud, cli):
         tx.execute("INSERT INTO vm_monitoring VALUES (?, 1, '{}')", (vm["ID"],))
         tx.execute("UPDATE local_db_versioning SET version = '3'")
     with pytest.raises(
-        StoreError, match=r"local schema version 3, .* needs version 4; run `onekit-server upgrade`"
+        StoreError, match=r"local schema version 3, .* needs version 4; run `onedb upgrade`"
     ):
         cloud.instance.open_store()
     refused = cli("onevm", "show", str(vm["ID"]))
-    assert refused.returncode != 0 and "onekit-server upgrade" in refused.stderr
+    assert refused.returncode != 0 and "onedb upgrade" in refused.stderr
 
-    done = cli("onekit-server", "upgrade", check=True).stdout
+    lock = db.try_leader_lock("loops")  # what a server on another front-end holds
+    try:
+        busy = cli("onedb", "upgrade")
+    finally:
+        lock.release()
+    assert busy.returncode != 0 and "an onekit-server is running" in busy.stderr
+    assert "every server stopped" in busy.stderr
+    done = cli("onedb", "upgrade", check=True).stdout
     assert "local version 3 -> 4" in done and "per-VM samples of version 3 are dropped" in done
-    assert "nothing to do" in cli("onekit-server", "upgrade", check=True).stdout
+    assert "nothing to do" in cli("onedb", "upgrade", check=True).stdout
     cloud.instance.open_store().close()
     assert monitor.vm_monitoring(cloud.admin, vm["ID"]) == []  # the old samples are gone
     cloud.monitor()
@@ -301,7 +308,7 @@ def test_a_store_of_the_previous_schema_version_is_upgraded(cloud: Cloud, cli):
 
     with db.transaction() as tx:  # a version no upgrade starts from
         tx.execute("UPDATE local_db_versioning SET version = '2'")
-    old = cli("onekit-server", "upgrade")
+    old = cli("onedb", "upgrade")
     assert old.returncode != 0
     assert "local schema version 2; this onekit upgrades versions 3 to 4" in old.stderr
 

@@ -34,7 +34,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.connections impo
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import Conflict, StoreError
 
 INIT_HINT = "run `onekit-server init` to create it"
-UPGRADE_HINT = "run `onekit-server upgrade` (the server stopped) to upgrade it"
+UPGRADE_HINT = "run `onedb upgrade` (the server stopped) to upgrade it"
 
 
 def _ping(conn: Any) -> None:

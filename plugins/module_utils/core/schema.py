@@ -7,7 +7,7 @@ are queried; the body is the whole object.
 
 A change to a table bumps SHARED_VERSION or LOCAL_VERSION; a store of another version is
 refused at start with a clear error, never upgraded silently: a store of an older local
-version that ``LOCAL_UPGRADES`` knows is upgraded by ``onekit-server upgrade``.
+version that ``LOCAL_UPGRADES`` knows is upgraded by ``onedb upgrade``.
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ VM_MONITORING_LAST = Table(
 class Upgrade:
     """How a store of local version ``LOCAL_UPGRADES`` keys moves to the next one."""
 
-    what: str  # what it changes, as ``onekit-server upgrade`` reports it
+    what: str  # what it changes, as ``onedb upgrade`` reports it
     statements: Callable[[str], list[str]]  # by dialect; each may be rerun after a failure
 
 

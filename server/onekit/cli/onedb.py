@@ -1,6 +1,7 @@
-"""onedb: store maintenance. ``onedb import-slave`` brings an existing standalone instance
-into a federation as a zone (the guide's "Importing Existing OpenNebula Zones"); the rules
-live in ``module_utils.import_slave``."""
+"""onedb: store maintenance, as OpenNebula's. ``onedb upgrade`` brings the store of an
+older onekit to this one's schema (``Database.upgrade_schema``); ``onedb import-slave``
+brings an existing standalone instance into a federation as a zone (the guide's
+"Importing Existing OpenNebula Zones"); the rules live in ``module_utils.import_slave``."""
 
 from __future__ import annotations
 
@@ -159,14 +160,33 @@ def _identity(db: Database) -> tuple:
     return ("mysql", args.get("unix_socket") or (host, args["port"]), args["database"])
 
 
-def _lock(side: str, db: Database):
+def _lock(side: str, db: Database, why: str = "both servers must be stopped during the import"):
     lock = db.try_leader_lock(LOCK_NAME)
     if lock is None:
         raise Conflict(
             f"{side}: an onekit-server is running on {db.description} (it holds the store's "
-            "server lock); stop it first: both servers must be stopped during the import"
+            f"server lock); stop it first: {why}"
         )
     return lock
+
+
+# ---- upgrade ----------------------------------------------------------------------------------
+def _upgrade(ctx: Context, args: argparse.Namespace) -> None:
+    """The store of an older onekit brought to this one's schema, one version at a time;
+    no server may run on it meanwhile (on any front-end: the store's server lock says)."""
+    db = ctx.instance.database()
+    try:
+        lock = _lock("the store", db, "the store is upgraded with every server stopped")
+        try:
+            done = db.upgrade_schema()
+        finally:
+            lock.release()
+    finally:
+        db.close()
+    if not done:
+        ctx.out(f"{db.description} is already at this onekit's schema; nothing to do")
+    for line in done:
+        ctx.out(f"{db.description}: {line}")
 
 
 # ---- questions --------------------------------------------------------------------------------
@@ -312,7 +332,12 @@ def _summary(plan: import_slave.Plan, home: Instance, log_path: Path, endpoint: 
 
 
 def build() -> Cli:
-    cli = Cli("onedb", "Maintain onekit stores (federation: import-slave).")
+    cli = Cli("onedb", "Maintain onekit stores (upgrade; federation: import-slave).")
+    cli.command(
+        "upgrade",
+        "upgrade the store of an older onekit to this one's schema (every server stopped)",
+        _upgrade,
+    )
     p = cli.command("import-slave", IMPORT_HELP, _import_slave, description=IMPORT_DESCRIPTION)
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument(

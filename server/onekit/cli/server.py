@@ -9,11 +9,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
-    InvalidInput,
-    NotFound,
-    StoreError,
-)
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput, NotFound
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
@@ -156,27 +152,6 @@ def _stop(ctx: Context, args: argparse.Namespace) -> None:
     ctx.out(f"onekit-server stopped (pid {pid})")
 
 
-def _upgrade(ctx: Context, args: argparse.Namespace) -> int | None:
-    """``onedb upgrade``'s part: the store of an older onekit brought to this one's schema."""
-    from onekit.server import process
-
-    pid = process.read_pid(ctx.instance)
-    if pid is not None:
-        return ctx.error(
-            StoreError(f"the server runs (pid {pid}); stop it first: onekit-server stop")
-        )
-    db = ctx.instance.database()
-    try:
-        done = db.upgrade_schema()
-    finally:
-        db.close()
-    if not done:
-        ctx.out(f"{db.description} is already at this onekit's schema; nothing to do")
-    for line in done:
-        ctx.out(f"{db.description}: {line}")
-    return None
-
-
 def _status(ctx: Context, args: argparse.Namespace) -> int:
     from onekit.server import process
 
@@ -236,11 +211,6 @@ def build() -> Cli:
     cli.command("start", "start the server in the background", _start, arguments=[TIMEOUT])
     cli.command("stop", "stop the background server", _stop, arguments=[TIMEOUT])
     cli.command("status", "tell whether the server runs (exit 3 if not)", _status)
-    cli.command(
-        "upgrade",
-        "upgrade the store of an older onekit to this one's schema (the server stopped)",
-        _upgrade,
-    )
     return cli
 
 
@@ -265,11 +235,6 @@ def _alias(prog: str, what: str) -> Cli:
     cli.command("start", "start the server in the background", start, arguments=[TIMEOUT])
     cli.command("stop", "stop the background server", stop, arguments=[TIMEOUT])
     cli.command("status", "tell whether the server runs (exit 3 if not)", _status)
-    cli.command(
-        "upgrade",
-        "upgrade the store of an older onekit to this one's schema (the server stopped)",
-        _upgrade,
-    )
     return cli
 
 
