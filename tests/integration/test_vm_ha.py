@@ -24,6 +24,7 @@ import libvirt
 import pytest
 from conftest import Cli
 from support.libvirt import SimHost
+from support.waiting import DEADLINE
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
@@ -124,7 +125,7 @@ class Ha:
         host = vms.host_name(body)
         return host if self.guests().get(vm_id) == [host] else None
 
-    def wait(self, predicate: Callable[[], object], what: str, timeout: float = 30.0) -> float:
+    def wait(self, predicate: Callable[[], object], what: str, timeout: float = DEADLINE) -> float:
         """Poll until ``predicate`` holds, checking on every sample that no VM runs twice;
         returns the seconds waited."""
         started = time.monotonic()
@@ -240,11 +241,10 @@ def test_vms_of_a_killed_host_are_recreated_on_the_survivors(ha):
 
     killed = time.time()
     cloud.sims[0].kill()
-    cloud.wait(lambda: cloud.host_state("sim0") == HostState.ERROR, "sim0 ERROR", 15)
+    cloud.wait(lambda: cloud.host_state("sim0") == HostState.ERROR, "sim0 ERROR")
     cloud.wait(
         lambda: all(cloud.runs_once_on(v) in ("sim1", "sim2") for v in victims),
         "the VMs of sim0 running on sim1 and sim2",
-        30,
     )
     recovered = time.time()
     # the server's monitoring cycles between the death and the recovery, read from the
@@ -296,7 +296,7 @@ def test_a_host_name_is_data_for_the_hook_and_its_fence(ha, tmp_path, fence):
     (victim,) = cloud.place(1, name)
     cloud.start()
     cloud.sims[0].kill()
-    cloud.wait(lambda: cloud.runs_once_on(victim) == "sim1", "the VM running on sim1", 40)
+    cloud.wait(lambda: cloud.runs_once_on(victim) == "sim1", "the VM running on sim1")
     assert fenced.read_text() == name
     assert not marker.exists()
     assert f"({name}) is ERROR" in cloud.hook_log()
@@ -317,12 +317,12 @@ def test_pause_and_a_host_that_comes_back_in_time(ha):
     cloud.start()
     freeze(cloud.sims[0])
     try:
-        cloud.wait(lambda: cloud.host_state("sim0") == HostState.ERROR, "sim0 ERROR", 15)
-        cloud.wait(lambda: "waiting 2 monitoring cycles" in cloud.hook_log(), "the pause", 10)
+        cloud.wait(lambda: cloud.host_state("sim0") == HostState.ERROR, "sim0 ERROR")
+        cloud.wait(lambda: "waiting 2 monitoring cycles" in cloud.hook_log(), "the pause")
         assert {cloud.state(v) for v in vm_ids} == {"UNKNOWN"}
     finally:
         os.kill(cloud.sims[0].pid, signal.SIGCONT)
-    cloud.wait(lambda: "MONITORED again: nothing done" in cloud.hook_log(), "the hook's end", 20)
+    cloud.wait(lambda: "MONITORED again: nothing done" in cloud.hook_log(), "the hook's end")
     assert [cloud.runs_once_on(v) for v in vm_ids] == ["sim0", "sim0"]
     assert all(history_hosts(cloud, v) == ["sim0"] for v in vm_ids)
     assert "delete-recreate" not in cloud.hook_log()
@@ -346,7 +346,7 @@ def test_a_fence_that_fails_or_hangs_touches_no_vm(ha):
     cloud.start()
     cloud.sims[0].kill()
     cloud.sims[1].kill()
-    cloud.wait(lambda: cloud.hook_log().count("no VM touched") == 2, "both hooks", 40)
+    cloud.wait(lambda: cloud.hook_log().count("no VM touched") == 2, "both hooks")
     log = cloud.hook_log()
     assert re.search(
         r"host \d+: fencing failed: the fence command failed \(rc 3\): "
@@ -378,7 +378,7 @@ def test_a_hook_playbook_that_fails_touches_no_vm(ha):
     vm_ids = cloud.place(2, "sim0")
     cloud.start()
     cloud.sims[0].kill()
-    cloud.wait(lambda: "no VM touched" in cloud.hook_log(), "the failed hook", 30)
+    cloud.wait(lambda: "no VM touched" in cloud.hook_log(), "the failed hook")
     assert "the hook playbook failed: the power controller is unreachable; no VM touched" in (
         cloud.hook_log()
     ), cloud.hook_log()
@@ -397,18 +397,17 @@ def test_a_flapping_host_fires_once_per_transition(ha):
     sim0 = cloud.sims[0]
     for turn in (1, 2):
         sim0.kill()
-        cloud.wait(lambda: cloud.host_state("sim0") == HostState.ERROR, f"ERROR #{turn}", 15)
-        cloud.wait(lambda t=turn: cloud.hook_log().count("is ERROR") == t, f"hook #{turn}", 10)
+        cloud.wait(lambda: cloud.host_state("sim0") == HostState.ERROR, f"ERROR #{turn}")
+        cloud.wait(lambda t=turn: cloud.hook_log().count("is ERROR") == t, f"hook #{turn}")
         if turn == 1:
             cloud.wait(
                 lambda: all(cloud.runs_once_on(v) in ("sim1", "sim2") for v in vm_ids),
                 "the VMs elsewhere",
-                30,
             )
         else:
-            cloud.wait(lambda: "no VM to act on" in cloud.hook_log(), "the second hook", 30)
+            cloud.wait(lambda: "no VM to act on" in cloud.hook_log(), "the second hook")
         sim0.start()
-        cloud.wait(lambda: cloud.host_state("sim0") == HostState.MONITORED, "MONITORED", 15)
+        cloud.wait(lambda: cloud.host_state("sim0") == HostState.MONITORED, "MONITORED")
     log = cloud.hook_log()
     assert log.count("is ERROR") == 2
     assert log.count("delete-recreate for") == 1
@@ -427,12 +426,12 @@ def test_a_failed_vm_is_recreated_by_the_vm_hook(ha):
     lifecycle.act(cloud.admin, [vm_id], "undeploy-hard")
     cloud.start()
     cloud.sims[1].kill()
-    cloud.wait(lambda: cloud.host_state("sim1") == HostState.ERROR, "sim1 ERROR", 15)
+    cloud.wait(lambda: cloud.host_state("sim1") == HostState.ERROR, "sim1 ERROR")
     lifecycle.act(cloud.admin, [vm_id], "resume")  # PENDING again
     sim1 = hosts.show(cloud.admin, "sim1")["ID"]
     (outcome,) = lifecycle.deploy(cloud.admin, [(vm_id, sim1)], enforce=False)
     assert outcome.error and outcome.vm["STATE"] == VmState.FAILED
-    cloud.wait(lambda: cloud.runs_once_on(vm_id) == "sim0", "the VM recreated on sim0", 30)
+    cloud.wait(lambda: cloud.runs_once_on(vm_id) == "sim0", "the VM recreated on sim0")
     log = cloud.hook_log("on_failure_recreate")
     assert log.count(f"VM {vm_id} (") == 1  # fired once
     assert f"VM {vm_id}: done, now PENDING" in log
@@ -531,7 +530,6 @@ def test_transient_vms_left_by_a_killed_server_are_concluded_without_recover(ha)
             and cloud.runs_once_on(lost) is not None
         ),
         "every VM concluded",
-        30,
     )
     log = cloud.server_log()
     assert re.search(rf"VM {booted} \(.*\): BOOT concluded as success: the guest is running", log)
@@ -598,7 +596,7 @@ def test_a_real_qemu_domain_is_fenced_and_its_vm_recreated_on_a_survivor(ha, qem
     hosts.update(
         cloud.admin, "kvm0", f'URI = "qemu+unix:///system?socket={cloud.tmp}/gone-sock"', True
     )
-    cloud.wait(lambda: cloud.host_state("kvm0") == HostState.ERROR, "kvm0 ERROR", 15)
+    cloud.wait(lambda: cloud.host_state("kvm0") == HostState.ERROR, "kvm0 ERROR")
     started = time.monotonic()
     while cloud.runs_once_on(vm_id) != "sim0":
         assert copies() <= 1, "the QEMU guest and its recreation ran at once"
