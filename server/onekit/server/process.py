@@ -162,8 +162,9 @@ def _log_tail(path: Path, lines: int = 5) -> str:
         return "(no log)"
 
 
-def start(instance: Instance, timeout: float = 20.0) -> int:
-    """Start a detached server; returns its pid once /health answers."""
+def start(instance: Instance, timeout: float) -> int:
+    """Start a detached server; returns its pid once /health answers (within ``timeout``
+    seconds: the CLI's --timeout, one default for start and stop)."""
     pid = read_pid(instance)
     if pid is not None:
         raise ServerError(f"a server of {instance.home} is already running (pid {pid})")
@@ -191,7 +192,7 @@ def start(instance: Instance, timeout: float = 20.0) -> int:
     )
 
 
-def stop(instance: Instance, timeout: float = 20.0) -> int:
+def stop(instance: Instance, timeout: float) -> int:
     """SIGTERM the server (SIGKILL after ``timeout``); returns the pid it stopped."""
     pid = read_pid(instance)
     if pid is None:
