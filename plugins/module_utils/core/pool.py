@@ -221,16 +221,26 @@ def pages(
 ) -> Iterator[list[Any]]:
     """Every page of a listing, ``fetch(start, page_size)`` one after another: the first
     page always (it may be empty), later ones until a page is the last."""
-    first = True
-    while True:
-        page = fetch(start, page_size)
-        if page or first:
+
+    def page_at(at: int) -> tuple[list[Any], int | None]:
+        page = fetch(at, page_size)
+        return page, next_start(page, page_size)
+
+    return follow(page_at, start)
+
+
+def follow(fetch: Callable[[Any], tuple[list[Any], Any]], first: Any) -> Iterator[list[Any]]:
+    """The pages a listing's next-page markers lead to: ``fetch(marker)`` answers a page
+    and the next marker (None after the last), starting from ``first``. The first page
+    is yielded always (it may be empty), a later empty one never. One loop for every
+    way a listing says where it goes on: computed here (``pages``), the core API's
+    ``next`` (``remote.pages``), OneFlow's ``Link`` header (the CLI's REST client)."""
+    marker, is_first = first, True
+    while marker is not None:
+        page, marker = fetch(marker)
+        if page or is_first:
             yield page
-        first = False
-        following = next_start(page, page_size)
-        if following is None:
-            return
-        start = following
+        is_first = False
 
 
 def check_name(kind: str, name: Any) -> str:

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import errors
+from ansible_collections.onekit.cloud.plugins.module_utils.core import errors, pool
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import AclRule
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
 from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import POOLS, PoolSpec
@@ -134,14 +134,13 @@ def pages(
     """Every page of a listing (``vms.list_vms``) at ``endpoint``, one request each: the
     first with ``start`` 0, the next where the answer's ``next`` says, until it says
     none (``page_size`` None: one request for everything)."""
-    start: int | None = 0
-    while start is not None:
+
+    def page_at(start: int) -> tuple[list[Any], int | None]:
         paging = {"start": start, "page_size": page_size}
         answer = _post(endpoint, credentials, operation, args, {**(kwargs or {}), **paging}, what)
-        page = answer["result"]
-        if page or start == 0:
-            yield page
-        start = (answer.get("next") or {}).get("start")
+        return answer["result"], (answer.get("next") or {}).get("start")
+
+    return pool.follow(page_at, 0)
 
 
 def _post(

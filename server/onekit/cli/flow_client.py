@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool as store_pool
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -74,15 +75,13 @@ class FlowClient:
         """The documents of the pool at ``path``, ``page_size`` a request (None: one
         request), following each answer's ``Link`` to the next page. Only a link to a
         path of this server is followed: the credentials go nowhere else."""
-        following: str | None = path if page_size is None else f"{path}?page_size={page_size}"
-        first = True
-        while following is not None:
-            answer, link = self._request("GET", following)
-            page = documents(answer)
-            if page or first:
-                yield page
-            first = False
-            following = _next_link(link, self.url)
+
+        def page_at(target: str) -> tuple[list[dict], str | None]:
+            answer, link = self._request("GET", target)
+            return documents(answer), _next_link(link, self.url)
+
+        first = path if page_size is None else f"{path}?page_size={page_size}"
+        return store_pool.follow(page_at, first)
 
     def _request(self, method: str, path: str, body: Any = None) -> tuple[Any, str]:
         """The decoded JSON answer (None for an empty one) and its ``Link`` header."""
