@@ -70,6 +70,21 @@ def test_a_good_poll_records_capacity_and_usage(cloud: Cloud):
     assert vms.show(cloud.admin, vm["ID"])["MONITORING"]["MEMORY"] == 32 * 1024
 
 
+def test_a_host_with_hundreds_of_vms_has_every_vm_checked(cloud: Cloud):
+    """The cycle reads a host's VMs as lists of ids, one per host and state: a list longer
+    than MySQL's default GROUP_CONCAT limit (1 KB, ~250 ids here) still holds them all."""
+    tpl = templates.create(cloud.admin, "CPU = 0.01\nMEMORY = 1\n", name="speck")
+    ids = [vm["ID"] for vm in templates.instantiate(cloud.admin, tpl["ID"], 400)]
+    outcomes = lifecycle.deploy_by_hand(cloud.admin, [(vm_id, "sim0") for vm_id in ids])
+    assert [o.error for o in outcomes] == [None] * len(ids)
+    last = max(ids)
+    cloud.sims[0].hold.lookupByName(f"one-{last}").destroy()  # behind onekit's back
+    cloud.monitor()
+    seen = vms.list_by_ids(cloud.admin, ids)
+    assert {vm["ID"] for vm in seen if vm.get("MONITORING", {}).get("MEMORY")} == set(ids) - {last}
+    assert state(cloud, last) == (VmState.POWEROFF, Lcm.LCM_INIT)
+
+
 def test_a_dead_host_turns_error_and_its_vms_unknown_then_comes_back(cloud: Cloud):
     on0 = running_vms(cloud, 2, 'NAME = \\"sim0\\"')
     on1 = running_vms(cloud, 1, 'NAME = \\"sim1\\"')

@@ -172,12 +172,20 @@ class Database:
             # READ COMMITTED: no InnoDB gap locks, so a locking read of a name that does not
             # exist yet (ensure) cannot deadlock two creators; row locks still serialise
             # every read-modify-write.
-            return pymysql.connect(
+            conn = pymysql.connect(
                 autocommit=True,
                 charset="utf8mb4",
                 init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
                 **args,
             )
+            # GROUP_CONCAT's lists (the monitor's VMs by host) are cut at 1 KB by default;
+            # the largest a packet can carry is the real limit.
+            try:
+                conn.cursor().execute("SET SESSION group_concat_max_len = @@max_allowed_packet")
+            except pymysql.err.MySQLError:
+                conn.close()
+                raise
+            return conn
         except pymysql.err.MySQLError as err:
             raise StoreError(self._mysql_message(err)) from err
 

@@ -59,6 +59,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Tx
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     InvalidInput,
     OneError,
+    StoreError,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
@@ -390,7 +391,7 @@ def _settled(
     key = (held.state, held.lcm_state, guest)
     settled = writes.settled.get(key)
     if settled is None:
-        copy = {"ID": held.oid, "NAME": held.name, "STATE": held.state, "LCM_STATE": held.lcm_state}
+        copy = {"ID": held.oid, "NAME": "", "STATE": held.state, "LCM_STATE": held.lcm_state}
         change = lifecycle.conclude_from_host(
             w, copy, guest, now, config.grace, config.shutdown_timeout
         )
@@ -442,7 +443,6 @@ class _Held:
     """A VM holding the host, as its locked row's columns show it."""
 
     oid: int
-    name: str
     state: int
     lcm_state: int
 
@@ -456,18 +456,25 @@ class _Held:
 
 def _lock_vms_on(w: AuthTx, host_ids: list[int]) -> dict[int, list[_Held]]:
     """The VMs holding these hosts (running, transient, suspended, powered off) by host,
-    locked, in one statement that reads what a poll needs of them: columns, not bodies
-    (a guest's name is ``deploy_id_for`` its id: DEPLOY_ID is that or empty; reading it
-    out of 10k bodies was a fifth of a cycle)."""
+    locked, in one statement that reads what a poll needs of them: their ids grouped by
+    host and state, not bodies (a guest's name is ``deploy_id_for`` its id: DEPLOY_ID is
+    that or empty; reading it out of 10k bodies was a fifth of a cycle) and not a row per
+    VM (on MariaDB, pymysql decoding 10k rows took a third of the cycle's store time)."""
     marks = ", ".join("?" for _ in host_ids)
     rows = w.tx.rows(
-        f"SELECT hid, oid, name, state, lcm_state FROM vm_pool "
-        f"WHERE hid IN ({marks}) ORDER BY oid" + w.tx.for_update,
+        f"SELECT hid, state, lcm_state, COUNT(*), GROUP_CONCAT(oid) FROM vm_pool "
+        f"WHERE hid IN ({marks}) GROUP BY hid, state, lcm_state" + w.tx.for_update,
         tuple(host_ids),
     )
     held: dict[int, list[_Held]] = {}
-    for hid, oid, name, state, lcm in rows:
-        held.setdefault(hid, []).append(_Held(oid, name, state, lcm))
+    for hid, state, lcm, count, oids in rows:
+        ids = oids.split(",")
+        if len(ids) != count:  # a list cut short (MySQL's group_concat_max_len)
+            raise StoreError(
+                f"the store listed {len(ids)} of the {count} VMs of host {hid}: "
+                "raise the server's group_concat_max_len"
+            )
+        held.setdefault(hid, []).extend(_Held(int(oid), state, lcm) for oid in ids)
     return held
 
 
