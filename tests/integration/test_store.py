@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 
 import pytest
@@ -73,6 +74,27 @@ def test_unique_names_hold_in_the_store(admin):
     users.create(admin, "bob", "pw")
     with pytest.raises(Conflict, match="user named 'bob' already exists"):
         users.create(admin, "bob", "pw2")
+
+
+def test_update_many_writes_each_object_its_own_body_and_columns(admin):
+    """More objects than one statement may carry (SQLite's 999 parameters)."""
+    made = [users.create(admin, f"u{i}", "pw") for i in range(70)]
+    with admin.db.transaction() as tx:
+        bodies = [pool.get(tx, schema.USERS, user["ID"]) for user in made]
+        for i, body in enumerate(bodies):
+            body["NAME"] = f"renamed-{i}"
+            body["TEMPLATE"]["NOTE"] = "{{ 7*7 }}" if i % 2 else f"note '{i}'"
+        pool.update_many(tx, schema.USERS, bodies[10:])
+    with admin.db.transaction() as tx:
+        stored = {row[0]: row[1:] for row in tx.rows("SELECT oid, name, body FROM user_pool")}
+    for i, user in enumerate(made):
+        name, text = stored[user["ID"]]
+        if i < 10:  # not in the call: untouched
+            assert name == f"u{i}" and "NOTE" not in text
+        else:
+            assert name == f"renamed-{i}" == json.loads(text)["NAME"]
+            note = json.loads(text)["TEMPLATE"]["NOTE"]
+            assert note == ("{{ 7*7 }}" if i % 2 else f"note '{i}'")
 
 
 def test_failed_transaction_leaves_store_unchanged(admin):

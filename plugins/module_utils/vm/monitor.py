@@ -216,6 +216,7 @@ def _apply(
 class _Writes:
     """What the hosts of a transaction write many rows per statement, at its end."""
 
+    hosts: list[Body] = field(default_factory=list)  # polled hosts none of whose VMs moved
     figures: list[tuple[int, int, str]] = field(default_factory=list)  # a host's VMs' newest
     vm_samples: list[tuple[int, int, str]] = field(default_factory=list)  # a row per host
     host_samples: list[tuple[int, int, str]] = field(default_factory=list)
@@ -223,6 +224,7 @@ class _Writes:
     settled: dict[tuple[int, int, str], bool] = field(default_factory=dict)
 
     def flush(self, tx: Tx, now: int) -> None:
+        pool.update_many(tx, schema.HOSTS, self.hosts)
         _insert_rows(tx, "vm_monitoring_last (hid, last_poll, body)", self.figures)
         _insert_rows(tx, "vm_monitoring (hid, last_poll, body)", self.vm_samples)
         _insert_rows(tx, "host_monitoring (hid, last_mon_time, body)", self.host_samples)
@@ -345,10 +347,8 @@ def _host_ok(
     share["USED_CPU"], share["USED_MEM"] = status.used_cpu, status.used_memory
     share["FREE_CPU"] = status.total_cpu - status.used_cpu
     share["FREE_MEM"] = status.total_memory - status.used_memory
-    # Written before the VMs are concluded: a VM that leaves the host releases its
-    # capacity on the stored host row, which must already hold this poll's figures.
-    pool.update(w.tx, schema.HOSTS, host)
     samples: list[str] = []  # '"<vm id>":<figures>' of the VMs seen
+    moving: list[tuple[_Held, str, str | None]] = []  # VMs whose state the poll may move
     for held in vms_here:
         seen = status.vms.get(deploy_id_for(held.oid))  # DEPLOY_ID is this or ""
         monitoring = _dumps(_figures(seen)) if seen is not None else None
@@ -356,17 +356,25 @@ def _host_ok(
             samples.append(f'"{held.oid}":{monitoring}')
         guest = seen.state if seen else MISSING
         if not _settled(w, held, guest, now, config, writes):
-            vm = held.body(w)
-            if monitoring is not None:
-                vm["MONITORING"], vm["LAST_POLL"] = json.loads(monitoring), int(now)
-            # A VM changed after the poll was taken is judged by the next poll.
-            if vm.get("STATE_TIME", 0) <= polled_at:
-                change = lifecycle.conclude_from_host(
-                    w, vm, guest, now, config.grace, config.shutdown_timeout
-                )
-                if change:
-                    report.changes.append(change)
-            pool.update(w.tx, schema.VMS, vm)
+            moving.append((held, guest, monitoring))
+    if not moving:  # written with the transaction's other hosts, in one statement
+        writes.hosts.append(host)
+    else:
+        # Written before the VMs are concluded: a VM that leaves the host releases its
+        # capacity on the stored host row, which must already hold this poll's figures.
+        pool.update(w.tx, schema.HOSTS, host)
+    for held, guest, monitoring in moving:
+        vm = held.body(w)
+        if monitoring is not None:
+            vm["MONITORING"], vm["LAST_POLL"] = json.loads(monitoring), int(now)
+        # A VM changed after the poll was taken is judged by the next poll.
+        if vm.get("STATE_TIME", 0) <= polled_at:
+            change = lifecycle.conclude_from_host(
+                w, vm, guest, now, config.grace, config.shutdown_timeout
+            )
+            if change:
+                report.changes.append(change)
+        pool.update(w.tx, schema.VMS, vm)
     # The host's VMs' figures, one JSON object keyed by VM id: their MONITORING as users
     # read it (the row replaces the host's last; ``pool`` lays it over the VMs' bodies),
     # and the cycle's sample in the history. A VM whose state did not move is not written.
