@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from support.moto import MotoServer, driver_conf
+from support.moto import MotoServer, ThrottlingProxy, driver_conf
 from support.ports import free_port
 
 from ansible_collections.onekit.cloud.plugins.module_utils import drivers
@@ -23,7 +23,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     Lcm,
     VmState,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import VmSpec
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import DriverError, VmSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.ec2 import Ec2Driver
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.ec2_config import region_for
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
@@ -298,6 +298,36 @@ def test_an_ec2_host_takes_no_uri_and_both_drivers(admin, instance):
         hosts.create(admin, "us-east-1", "ec2", "ec2", uri="qemu:///system")
     with pytest.raises(Exception, match="--im ec2 and --vm ec2 together"):
         hosts.create(admin, "us-east-1", "kvm", "ec2")
+    changed, _before, made = hosts.ensure(admin, "eu-west-1", im_mad="ec2", vm_mad="ec2")
+    assert changed and made["VM_MAD"] == "ec2" and "URI" not in made["TEMPLATE"]
     assert drivers.address_of({"NAME": "x", "VM_MAD": "kvm", "TEMPLATE": {}}) == (
         "qemu+ssh://x/system"
     )
+
+
+def test_throttling_is_retried_with_backoff_then_reported(moto: MotoServer, tmp_path):
+    """EC2's RequestLimitExceeded (a proxy answers it before moto): botocore's standard
+    retries ride out a short burst; a lasting one fails the poll, naming it."""
+    conf = tmp_path / "ec2_driver.conf"
+    brief = ThrottlingProxy(moto.url, throttle=2).start()
+    lasting = ThrottlingProxy(moto.url, throttle=1000).start()
+    try:
+        conf.write_text(driver_conf(brief.url))
+        driver = Ec2Driver(region_for(conf, "us-east-1"), "us-east-1")
+        assert driver.monitor().total_cpu == 500
+        assert brief.requests == 3  # two throttled, then through
+        conf.write_text(driver_conf(lasting.url))
+        driver = Ec2Driver(region_for(conf, "us-east-1"), "us-east-1")
+        with pytest.raises(DriverError, match=r"EC2 refused \(RequestLimitExceeded\)"):
+            driver.monitor()
+        assert lasting.requests == 4  # the standard mode's attempts
+    finally:
+        brief.stop()
+        lasting.stop()
+
+
+def test_an_elastic_ip_is_associated(burst: Burst):
+    address = burst.ec2.allocate_address(Domain="vpc")["PublicIp"]
+    (vm_id,) = burst.deployed(f'CPU=1\nMEMORY=100\nEC2=[ AMI="ami-1", ELASTICIP="{address}" ]\n')
+    (found,) = burst.ec2.describe_addresses(PublicIps=[address])["Addresses"]
+    assert found["InstanceId"] == vms.show(burst.admin, vm_id)["DEPLOY_ID"]

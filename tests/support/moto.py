@@ -102,3 +102,67 @@ def driver_conf(endpoint: str | None, regions: dict[str, dict] | None = None, **
         **extra,
     }
     return yaml.safe_dump(doc, sort_keys=False)
+
+
+class ThrottlingProxy:
+    """An EC2 endpoint in front of moto that answers its first ``throttle`` requests as
+    EC2 does when a client calls too often (503, RequestLimitExceeded), then forwards
+    every request to moto: moto has no throttling of its own."""
+
+    def __init__(self, target: str, throttle: int):
+        import http.server
+        import threading
+
+        self.target = target
+        self.throttle = throttle
+        self.requests = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                proxy.requests += 1
+                if proxy.requests <= proxy.throttle:
+                    self._answer(503, {"Content-Type": "text/xml"}, THROTTLED)
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                request = urllib.request.Request(
+                    proxy.target + self.path, data=body, headers=headers, method="POST"
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as reply:
+                        self._answer(reply.status, dict(reply.headers), reply.read())
+                except urllib.error.HTTPError as err:
+                    self._answer(err.code, dict(err.headers), err.read())
+
+            def _answer(self, status: int, headers: dict, body: bytes) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> ThrottlingProxy:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+THROTTLED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+    b"<Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message>"
+    b"</Error></Errors><RequestID>throttled</RequestID></Response>"
+)

@@ -128,8 +128,8 @@ class Ec2Driver(Driver):
     def _client(self) -> Any:
         region = self.region
         config = botocore.config.Config(
-            retries={"mode": "standard", "max_attempts": 4},
-            connect_timeout=5,
+            retries={"mode": "standard", "total_max_attempts": 4},
+            connect_timeout=3,
             read_timeout=10,
             proxies={"http": region.proxy_uri, "https": region.proxy_uri}
             if region.proxy_uri
