@@ -202,6 +202,16 @@ def test_delete_poweroff_stop_and_resume(burst: Burst):
     assert burst.state(saved) == RUNNING
 
 
+def test_deleting_a_stopped_vm_terminates_its_stopped_instance(burst: Burst):
+    (vm_id,) = burst.deployed()
+    instance = burst.instance_of(vm_id)["InstanceId"]
+    assert [o.error for o in lifecycle.act(burst.admin, [vm_id], "stop")] == [None]
+    assert [o.error for o in lifecycle.act(burst.admin, [vm_id], "delete")] == [None]
+    assert vms.show(burst.admin, vm_id)["STATE"] == VmState.DONE
+    states = {i["InstanceId"]: i["State"]["Name"] for i in burst.instances()}
+    assert states[instance] == "terminated"
+
+
 def test_a_full_region_keeps_the_vm_pending(burst: Burst):
     burst.deployed(count=5)  # 5 x CPU 1: the 500 of m1.small: 5
     (waiting,) = burst.vms()
