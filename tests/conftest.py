@@ -24,6 +24,7 @@ import pytest
 from support.libvirt import SimHost, stop_all
 from support.libvirt import sim_hosts as start_sim_hosts
 from support.mariadb import PASSWORD, USER, MariaDB
+from support.moto import MotoServer
 from support.ports import free_port
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
@@ -181,6 +182,22 @@ def store_snapshot(db: Database) -> dict[str, list[tuple]]:
     tables = [t.name for t in schema.SHARED_TABLES + schema.LOCAL_TABLES]
     with db.snapshot() as tx:
         return {t: sorted(tx.rows(f"SELECT * FROM {t}"), key=repr) for t in tables}
+
+
+# ---- a local EC2 (cloud bursting) --------------------------------------------------------------
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One real ``moto_server`` process per test session (per xdist worker)."""
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_server: MotoServer) -> MotoServer:
+    """The session's moto_server, emptied (no instances, addresses or tags) for this test."""
+    moto_server.reset()
+    return moto_server
 
 
 # ---- simulated hypervisors -----------------------------------------------------------------

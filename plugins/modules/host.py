@@ -11,6 +11,9 @@ short_description: Manage onekit hosts (hypervisors)
 description:
   - Register, update, enable, disable and remove hosts, as C(onehost) does.
   - A host is reached through libvirt at O(uri) (default C(qemu+ssh://<name>/system)).
+  - An EC2 region (cloud bursting) is a host with O(im_mad_name=ec2) and
+    O(vmm_mad_name=ec2) and no O(uri); its region, credentials and capacity are the
+    entry of its name (or C(default)) in the instance's C(etc/ec2_driver.conf).
   - A new or re-enabled host is monitored once right away, so VMs can be placed on it.
   - Idempotent; a second run with the same options reports no change.
 author:
@@ -32,17 +35,17 @@ options:
   im_mad_name:
     description: The monitoring driver, as C(onehost create --im).
     type: str
-    choices: [kvm, qemu]
+    choices: [kvm, qemu, ec2]
     default: kvm
   vmm_mad_name:
     description: The VM driver, as C(onehost create --vm).
     type: str
-    choices: [kvm, qemu]
+    choices: [kvm, qemu, ec2]
     default: kvm
   uri:
     description:
       - The libvirt URI of the host, for example C(qemu:///system), C(qemu+ssh://kvm1/system)
-        or C(test+unix:///default) (libvirt's simulated hypervisor).
+        or C(test+unix:///default) (libvirt's simulated hypervisor). Not for EC2 hosts.
     type: str
   template:
     description:
@@ -71,6 +74,12 @@ EXAMPLES = r"""
     template:
       PRIORITY: 10
 
+- name: The EC2 region us-east-1 as a host (etc/ec2_driver.conf has its entry)
+  onekit.cloud.host:
+    name: us-east-1
+    im_mad_name: ec2
+    vmm_mad_name: ec2
+
 - name: No new VMs on kvm1 for now
   onekit.cloud.host:
     name: kvm1
@@ -96,7 +105,8 @@ host:
       type: str
       sample: MONITORED
     uri:
-      description: The libvirt URI.
+      description: Where the host's driver talks to, its libvirt URI (an EC2 host's
+        C(ec2://<region>)).
       type: str
       sample: qemu+ssh://kvm1/system
     error:
@@ -134,7 +144,7 @@ def summary(body: dict | None) -> dict:
         "id": body["ID"],
         "name": body["NAME"],
         "state": HostState(body["STATE"]).name,
-        "uri": hosts.uri_of(body),
+        "uri": hosts.address_of(body),
         "error": body["TEMPLATE"].get("ERROR"),
         "running_vms": share["RUNNING_VMS"],
         "max_cpu": share["MAX_CPU"],

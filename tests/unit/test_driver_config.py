@@ -54,6 +54,20 @@ def test_the_guides_sections_load_as_written():
     assert parse_config(render_config(config), WHERE) == config
 
 
+# the guide's chapter 5 (Amazon EC2 Driver): the EC2 sections, as oned.conf 4.6 has them
+GUIDE_EC2 = """
+IM_MAD = [ name = "ec2", executable = "one_im_sh", arguments = "-c -t 1 -r 0 ec2" ]
+VM_MAD = [ name = "ec2", executable = "one_vmm_sh", arguments = "-t 15 -r 0 ec2", type = "xml" ]
+"""
+
+
+def test_the_guides_ec2_sections_load_as_written():
+    config = parse_config(GUIDE_EC2, WHERE)
+    assert config.im_mads["ec2"].threads == 1  # -c is accepted
+    assert config.vm_mads["ec2"].threads == 15
+    assert parse_config(render_config(config), WHERE) == config
+
+
 def test_defaults_without_a_section():
     config = parse_config("", WHERE)
     assert config.vm_mads == {} and config.im_mads == {}

@@ -1,8 +1,11 @@
 """Hypervisor drivers: one interface (``base.Driver``), one module per implementation, and
 ``driver_for(host)``, the one place that picks a host's driver.
 
-Drivers are cached per process and URI: a libvirt connection is opened once and shared,
-and a driver keeps the last CPU samples it needs to turn CPU time into a percentage.
+Drivers are cached per process: libvirt's per URI (a connection is opened once and
+shared, and a driver keeps the last CPU samples it needs to turn CPU time into a
+percentage), EC2's per host name and ``ec2_driver.conf`` version (the file is read again
+when it changes). ``address_of(host)`` says where a host's driver talks to, as a label
+and to tell two hosts apart: its libvirt URI, or ``ec2://<region>``.
 Callers get it wrapped in a ``Bounded`` driver: every call runs through ``executor``
 (the driver's ``-t`` threads, the host's ``-w`` timeout), configured from oned.conf's
 VM_MAD/IM_MAD sections by ``configure``.
@@ -10,13 +13,17 @@ VM_MAD/IM_MAD sections by ``configure``.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
+    InvalidInput,
+    OneError,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers import executor
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
@@ -35,6 +42,13 @@ _URI = re.compile(r"^[a-z][a-z0-9]*(\+[a-z0-9]+)?://[^\s]*$")
 _cache: dict[str, Driver] = {}
 _lock = threading.Lock()
 _mads: dict[str, Mapping[str, MadConfig]] = {"VM_MAD": {}, "IM_MAD": {}}
+# the VM_MADs libvirt serves, and EC2's
+LIBVIRT_MADS = ("kvm", "qemu")
+EC2_MAD = "ec2"
+# this process's etc/ec2_driver.conf (``configure``), and the EC2 drivers by host name:
+# (the file's version they were made from, the driver)
+_ec2_conf: dict[str, str | None] = {"path": None}
+_ec2_cache: dict[str, tuple[tuple, Driver]] = {}
 # Calls that move a guest's memory (save, restore, snapshot) may take minutes on a live
 # host; they are bounded by this many seconds, and a host that stops answering meanwhile
 # by libvirt's keepalive (drivers.libvirt).
@@ -43,10 +57,17 @@ TRANSFER_TIMEOUT = 900
 _ERROR_STATES = (HostState.ERROR, HostState.MONITORING_ERROR)
 
 
-def configure(vm_mads: Mapping[str, MadConfig], im_mads: Mapping[str, MadConfig]) -> None:
+def configure(
+    vm_mads: Mapping[str, MadConfig],
+    im_mads: Mapping[str, MadConfig],
+    ec2_conf: str | None = None,
+) -> None:
     """This process's driver settings (oned.conf's VM_MAD and IM_MAD sections, by name);
-    a driver without a section gets the defaults (15 threads, 15 s)."""
+    a driver without a section gets the defaults (15 threads, 15 s). ``ec2_conf``: the
+    instance's ``etc/ec2_driver.conf``, which EC2 hosts read."""
     _mads["VM_MAD"], _mads["IM_MAD"] = dict(vm_mads), dict(im_mads)
+    if ec2_conf is not None:
+        _ec2_conf["path"] = str(ec2_conf)
 
 
 def mad(kind: str, name: str) -> MadConfig:
@@ -70,15 +91,35 @@ def check_uri(uri: str) -> str:
 
 
 def uri_of(host: dict[str, Any]) -> str:
-    """The libvirt URI a host's driver talks to."""
+    """The libvirt URI a (libvirt) host's driver talks to."""
     return host["TEMPLATE"].get("URI") or default_uri(host["NAME"])
 
 
+def is_ec2(host: dict[str, Any]) -> bool:
+    return host.get("VM_MAD") == EC2_MAD
+
+
+def address_of(host: dict[str, Any]) -> str:
+    """Where a host's driver talks to, as a label and to tell hosts apart (two hosts with
+    one address are one hypervisor): a libvirt host's URI, an EC2 host's
+    ``ec2://<region_name>`` (``ec2://?<host name>`` while its ec2_driver.conf entry
+    cannot be read)."""
+    if not is_ec2(host):
+        return uri_of(host)
+    try:
+        return _ec2_region(host).label
+    except OneError:
+        return f"ec2://?{host.get('NAME')}"
+
+
 def driver_for(host: dict[str, Any]) -> Bounded:
-    """The driver of a host, by its VM_MAD (kvm, qemu: libvirt at TEMPLATE/URI), its
-    calls bounded as ``executor`` says."""
+    """The driver of a host, by its VM_MAD (kvm, qemu: libvirt at TEMPLATE/URI; ec2: the
+    region ec2_driver.conf gives the host's name), its calls bounded as ``executor``
+    says."""
     vm_mad = host.get("VM_MAD")
-    if vm_mad not in ("kvm", "qemu"):
+    if vm_mad == EC2_MAD:
+        return Bounded(_ec2_driver(host), host)
+    if vm_mad not in LIBVIRT_MADS:
         raise DriverError(f"host {host.get('NAME')} has VM_MAD {vm_mad!r}, which no driver serves")
     uri = uri_of(host)
     with _lock:
@@ -86,6 +127,60 @@ def driver_for(host: dict[str, Any]) -> Bounded:
         if driver is None:
             driver = _cache[uri] = _libvirt_driver_class(host)(uri)
     return Bounded(driver, host)
+
+
+def ec2_conf_path() -> str:
+    path = _ec2_conf["path"]
+    if not path:
+        raise DriverError(
+            "this process has no ec2_driver.conf: EC2 hosts are served from an instance "
+            "(its etc/ec2_driver.conf)"
+        )
+    return path
+
+
+def _conf_version(path: str) -> tuple:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (path, None)
+    return (path, stat.st_mtime_ns, stat.st_size)
+
+
+# the parsed file by version: one read per change, not per call
+_ec2_docs: dict[tuple, dict] = {}
+
+
+def _ec2_region(host: dict[str, Any]) -> Any:
+    """The host's entry of ec2_driver.conf (a ConfigError naming the file and field)."""
+    from ansible_collections.onekit.cloud.plugins.module_utils.drivers import ec2_config
+
+    path = ec2_conf_path()
+    version = _conf_version(path)
+    doc = _ec2_docs.get(version)
+    if doc is None:
+        doc = ec2_config.load(path)
+        _ec2_docs.clear()
+        _ec2_docs[version] = doc
+    return ec2_config.region_for(path, str(host.get("NAME")), doc)
+
+
+def _ec2_driver(host: dict[str, Any]) -> Driver:
+    """The EC2 driver of a host, made again when ec2_driver.conf changed."""
+    name = str(host.get("NAME"))
+    version = _conf_version(ec2_conf_path())
+    with _lock:
+        cached = _ec2_cache.get(name)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    region = _ec2_region(host)
+    driver = _ec2_driver_class(host)(region, name)
+    with _lock:
+        old = _ec2_cache.get(name)
+        _ec2_cache[name] = (version, driver)
+    if old is not None:
+        old[1].close()
+    return driver
 
 
 def width(hosts: list[dict[str, Any]]) -> int:
@@ -101,7 +196,7 @@ class Bounded(Driver):
     def __init__(self, inner: Driver, host: dict[str, Any]):
         self.inner = inner
         self.name = inner.name
-        self.host_label = f"host {host.get('NAME')} ({uri_of(host)})"
+        self.host_label = f"host {host.get('NAME')} ({address_of(host)})"
         self.vm = mad("VM_MAD", str(host.get("VM_MAD")))
         self.im = mad("IM_MAD", str(host.get("IM_MAD") or host.get("VM_MAD")))
         self.in_error = host.get("STATE") in _ERROR_STATES
@@ -194,9 +289,32 @@ def _libvirt_driver_class(host: dict[str, Any]) -> type[Driver]:
     return LibvirtDriver
 
 
+def _ec2_driver_class(host: dict[str, Any]) -> type[Driver]:
+    """The EC2 driver, loaded on first use (boto3 costs a process ~0.3 s to import)."""
+    try:
+        from ansible_collections.onekit.cloud.plugins.module_utils.drivers.ec2 import Ec2Driver
+    except ImportError as missing:
+        raise DriverError(
+            f"host {host.get('NAME')}: boto3 cannot be imported on this machine "
+            f"({missing}); install it: pip install boto3"
+        ) from None
+    return Ec2Driver
+
+
 def forget(uri: str) -> None:
-    """Drop a cached driver (its host was deleted or its URI changed)."""
+    """Drop a cached libvirt driver (its host was deleted or its URI changed)."""
     with _lock:
         driver = _cache.pop(uri, None)
     if driver is not None:
         driver.close()
+
+
+def forget_host(host: dict[str, Any]) -> None:
+    """Drop the cached driver of a host that was deleted or changed."""
+    if not is_ec2(host):
+        forget(uri_of(host))
+        return
+    with _lock:
+        cached = _ec2_cache.pop(str(host.get("NAME")), None)
+    if cached is not None:
+        cached[1].close()

@@ -59,6 +59,9 @@ class VmStatus:
     memory: int | None = None  # KiB in use
     net_tx: int | None = None  # bytes sent since the guest started
     net_rx: int | None = None
+    # what else the host says of the guest, shown in the VM's MONITORING (EC2: AWS_DNS_NAME,
+    # AWS_IP_ADDRESS...); empty for libvirt guests
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,20 @@ class HostStatus:
 class VmSpec:
     """What a deploy needs: the VM id and its resolved template (CPU, MEMORY, DISK...),
     and the VM's context CD-ROM image built on this machine (``vm.context``), which the
-    driver makes available to the guest as ``hdb``."""
+    driver makes available to the guest as ``hdb``. A driver that cannot attach an image
+    (EC2) sends ``context_text`` instead: the image's files as one text (``context.sh``,
+    the OneGate token). ``deploy_key`` names this deploy of the VM (its stay on the host:
+    the same on every try of one deploy, another on the next deploy), for a cloud's
+    idempotency token. ``user_template``: the VM's USER_TEMPLATE (its EC2 sections)."""
 
     vm_id: int
     name: str
     template: dict[str, Any]
     context_image: str | None = None
+    context_text: str | None = None
+    deploy_key: str = ""
+    # the VM's USER_TEMPLATE: where OpenNebula keeps what only some drivers read (EC2)
+    user_template: dict[str, Any] = field(default_factory=dict)
 
     @property
     def deploy_id(self) -> str:
@@ -93,7 +104,8 @@ class VmSpec:
 
 
 class Driver(abc.ABC):
-    """One host. Implementations: ``libvirt.LibvirtDriver`` (any libvirt URI)."""
+    """One host. Implementations: ``libvirt.LibvirtDriver`` (any libvirt URI),
+    ``ec2.Ec2Driver`` (one EC2 region)."""
 
     #: the value of a host's VM_MAD this driver serves ("kvm", "qemu", "test", "ec2")
     name: str = ""

@@ -12,8 +12,8 @@
         executable = "one_im_ssh",
         arguments  = "-r 3 -t 15 kvm" ]
 
-A section is keyed by its ``name``, the value a host's VM_MAD or IM_MAD holds (kvm, qemu;
-ec2 later). Of its arguments onekit uses two (the guide's 3.2.4 and 5.2.3):
+A section is keyed by its ``name``, the value a host's VM_MAD or IM_MAD holds (kvm, qemu,
+ec2). Of its arguments onekit uses two (the guide's 3.2.4 and 5.2.3):
 
     -t N   threads: how many actions the driver runs at once; more wait their turn
            (default 15)
@@ -22,11 +22,11 @@ ec2 later). Of its arguments onekit uses two (the guide's 3.2.4 and 5.2.3):
            commands"; onekit's default 15 s, never unlimited: a hung host must not hold
            a call for ever)
 
-``-r N`` (retries), ``-l actions``, ``-s shell``, ``-p`` (VM_MAD: actions of one host in
-parallel, which libvirt always allows; collectd's IM_MAD: its port), ``-i``/``-f``
-(collectd's push cycle and flush) and the hypervisor word are accepted as written and
-not used. An unknown flag, or a number out of range, is a ConfigError naming the
-section and the fix. No section for a driver: the defaults.
+``-r N`` (retries), ``-c`` (the EC2 IM_MAD's), ``-l actions``, ``-s shell``, ``-p``
+(VM_MAD: actions of one host in parallel, which libvirt always allows; collectd's
+IM_MAD: its port), ``-i``/``-f`` (collectd's push cycle and flush) and the hypervisor
+word are accepted as written and not used. An unknown flag, or a number out of range,
+is a ConfigError naming the section and the fix. No section for a driver: the defaults.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ MAX_TIMEOUT = 3600
 KINDS = ("VM_MAD", "IM_MAD")
 # oned's driver flags: those that take a value (``-t 15``, ``-t15``), and those alone
 _VALUED = ("-t", "-w", "-r", "-l", "-s", "-i", "-f", "-d")
-_ALONE = ("-h",)
+_ALONE = ("-h", "-c")  # -c: the EC2 IM_MAD's (the guide writes "-c -t 1 -r 0 ec2")
 _EITHER = ("-p",)  # alone in VM_MAD (parallel), a port in collectd's IM_MAD
 
 
@@ -88,7 +88,7 @@ def parse_arguments(text: str, label: str) -> tuple[int, int]:
         if flag not in _VALUED + _ALONE + _EITHER:
             raise ConfigError(
                 f"{label}: unknown driver flag {word!r} in arguments {text!r}; onekit reads "
-                "-t (threads) and -w (timeout, s) and accepts -r -l -s -p -i -f -d -h"
+                "-t (threads) and -w (timeout, s) and accepts -r -l -s -p -i -f -d -h -c"
             )
         value = inline
         takes = flag in _VALUED or (flag in _EITHER and i < len(words) and words[i].isdigit())

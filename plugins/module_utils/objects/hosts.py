@@ -8,7 +8,8 @@ A host's body follows oned's: ``STATE``, ``IM_MAD``/``VM_MAD``, ``HOST_SHARE`` (
 ``MAX_CPU``/``MAX_MEM`` from monitoring, ``CPU_USAGE``/``MEM_USAGE`` allocated to VMs,
 ``USED_*``/``FREE_*`` measured, ``RUNNING_VMS``), ``VMS`` (ids of the VMs it holds) and a
 ``TEMPLATE`` with the monitoring attributes and the user's own (``PRIORITY``...). onekit
-adds ``TEMPLATE/URI``, the libvirt URI the driver connects to. CPU is counted in
+adds ``TEMPLATE/URI``, the libvirt URI the driver connects to (an EC2 host has none: its
+region is the entry of its name in ``etc/ec2_driver.conf``). CPU is counted in
 hundredths of a core and memory in KiB, as oned does.
 """
 
@@ -29,17 +30,21 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions impo
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers import (
+    EC2_MAD,
     check_uri,
     default_uri,
     uri_of,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers import (
+    address_of as address_of,  # what a host's driver talks to, for the adapters
 )
 
 Body = dict[str, Any]
 Ref = int | str
 
 # IM/VM drivers a host may name.
-VM_MADS = ("kvm", "qemu")
-IM_MADS = ("kvm", "qemu")
+VM_MADS = ("kvm", "qemu", "ec2")
+IM_MADS = ("kvm", "qemu", "ec2")
 _HOST_MODE = Permissions.from_octal("600")
 # Host template attributes the monitor owns; `onehost update` cannot set them.
 MONITORED_ATTRIBUTES = (
@@ -88,8 +93,25 @@ def _check_template(tpl: template.Source) -> dict:
     return tpl
 
 
+def _check_drivers(im_mad: str, vm_mad: str, uri: str | None, tpl: dict) -> None:
+    if vm_mad not in VM_MADS:
+        raise InvalidInput(f"VM driver {vm_mad!r} is unknown; use one of {', '.join(VM_MADS)}")
+    if im_mad not in IM_MADS:
+        raise InvalidInput(f"IM driver {im_mad!r} is unknown; use one of {', '.join(IM_MADS)}")
+    if (vm_mad == EC2_MAD) != (im_mad == EC2_MAD):
+        raise InvalidInput("an EC2 host takes --im ec2 and --vm ec2 together")
+    if vm_mad == EC2_MAD and (uri is not None or "URI" in tpl):
+        raise InvalidInput(
+            "an EC2 host has no URI: its region and credentials are the entry of its name "
+            "(or default) in etc/ec2_driver.conf"
+        )
+
+
 def _create_in(w: AuthTx, name: str, im_mad: str, vm_mad: str, uri: str | None, tpl: dict) -> Body:
     w.authorize(Target.new("HOST", w.subject.gid), Right.CREATE)
+    # an EC2 host's region is its entry in ec2_driver.conf, not a URI
+    ec2 = vm_mad == EC2_MAD
+    location = {} if ec2 else {"URI": uri or tpl.get("URI") or default_uri(name)}
     body: Body = {
         "NAME": name,
         "UID": 0,
@@ -106,7 +128,7 @@ def _create_in(w: AuthTx, name: str, im_mad: str, vm_mad: str, uri: str | None, 
         "LAST_MON_TIME": 0,
         "HOST_SHARE": empty_share(),
         "VMS": [],
-        "TEMPLATE": {**tpl, "URI": uri or tpl.get("URI") or default_uri(name)},
+        "TEMPLATE": {**tpl, **location},
     }
     return pool.insert(w.tx, schema.HOSTS, body)
 
@@ -119,15 +141,13 @@ def create(
     uri: str | None = None,
     tpl: template.Source | None = None,
 ) -> Body:
-    """``onehost create <name> --im kvm --vm kvm [--uri ...]``."""
+    """``onehost create <name> --im kvm --vm kvm [--uri ...]``; an EC2 region:
+    ``onehost create us-east-1 --im ec2 --vm ec2`` (no URI)."""
     pool.check_name("host", name)
-    if vm_mad not in VM_MADS:
-        raise InvalidInput(f"VM driver {vm_mad!r} is unknown; use one of {', '.join(VM_MADS)}")
-    if im_mad not in IM_MADS:
-        raise InvalidInput(f"IM driver {im_mad!r} is unknown; use one of {', '.join(IM_MADS)}")
     if uri is not None:
         check_uri(uri)
     checked = _check_template(tpl or {})
+    _check_drivers(im_mad, vm_mad, uri, checked)
     with session.write() as w:
         return _create_in(w, name, im_mad, vm_mad, uri, checked)
 
@@ -159,7 +179,7 @@ def delete(session: Session, ref: Ref) -> Body:
     with session.write() as w:
         host = pool.resolve(w.tx, schema.HOSTS, ref, lock=True)
         _delete_in(w, host)
-    drivers.forget(uri_of(host))
+    drivers.forget_host(host)
     return host
 
 
@@ -188,12 +208,15 @@ def update(session: Session, ref: Ref, tpl: template.Source, append: bool = Fals
         host = pool.resolve(w.tx, schema.HOSTS, ref, lock=True)
         w.authorize(Target.of("HOST", host), Right.ADMIN)
         monitored = {k: v for k, v in host["TEMPLATE"].items() if k in MONITORED_ATTRIBUTES}
-        base = host["TEMPLATE"] if append else {"URI": uri_of(host)}
-        old_uri = uri_of(host)
+        if drivers.is_ec2(host) and "URI" in checked:
+            raise InvalidInput("an EC2 host has no URI: its region is in etc/ec2_driver.conf")
+        kept = {} if drivers.is_ec2(host) else {"URI": uri_of(host)}
+        base = host["TEMPLATE"] if append else kept
+        before = dict(host)
         host["TEMPLATE"] = {**template.merge(base, checked), **monitored}
         pool.update(w.tx, schema.HOSTS, host)
-    if uri_of(host) != old_uri:
-        drivers.forget(old_uri)
+    if not drivers.is_ec2(host) and uri_of(host) != uri_of(before):
+        drivers.forget_host(before)
     return host
 
 
@@ -288,11 +311,10 @@ def ensure(
                 return False, None, None
             _delete_in(w, host)
             if not dry_run:
-                drivers.forget(uri_of(host))
+                drivers.forget_host(host)
             return True, before, None
+        _check_drivers(im_mad, vm_mad, uri, wanted_tpl)
         if host is None:
-            if vm_mad not in VM_MADS or im_mad not in IM_MADS:
-                raise InvalidInput(f"drivers must be one of {', '.join(VM_MADS)}")
             host = _create_in(w, name, im_mad, vm_mad, uri, wanted_tpl)
         else:
             w.authorize(Target.of("HOST", host), Right.ADMIN)
@@ -300,6 +322,8 @@ def ensure(
                 host["TEMPLATE"]["URI"] = uri
             host["TEMPLATE"].update(wanted_tpl)
             host["IM_MAD"], host["VM_MAD"] = im_mad, vm_mad
+            if vm_mad == EC2_MAD:  # its region is in ec2_driver.conf
+                host["TEMPLATE"].pop("URI", None)
         if state == "disabled":
             host["STATE"] = int(HostState.DISABLED)
         elif host["STATE"] == HostState.DISABLED and state == "enabled":

@@ -43,8 +43,14 @@ def write_iso(path: Path, files: dict[str, str]) -> None:
 
 def build(folder: Path, secret: bytes, vm: Body) -> Path | None:
     """The VM's context image (None if its template has no CONTEXT)."""
+    return build_with_text(folder, secret, vm)[0]
+
+
+def build_with_text(folder: Path, secret: bytes, vm: Body) -> tuple[Path | None, str | None]:
+    """The VM's context image and the same files as one text (``as_text``), for a host
+    that takes the context as user data (EC2); (None, None) without CONTEXT."""
     if not isinstance(vm["TEMPLATE"].get("CONTEXT"), dict):
-        return None
+        return None, None
     home = folder / str(vm["ID"])
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     files = context_files(secret, vm)
@@ -56,7 +62,18 @@ def build(folder: Path, secret: bytes, vm: Body) -> Path | None:
     image = home / "context.iso"
     write_iso(image, files)
     image.chmod(0o600)
-    return image
+    return image, as_text(files)
+
+
+def as_text(files: dict[str, str]) -> str:
+    """A context CD-ROM's files as one shell text, as OpenNebula 5.x sends a VM's context
+    to EC2 as user data: ``context.sh``, then the OneGate token as ONEGATE_TOKEN='...'.
+    Values are quoted as ``context.sh`` quotes them: text, never evaluated."""
+    text = files.get("context.sh", "")
+    token = files.get("token.txt", "").strip()
+    if token:
+        text += f"ONEGATE_TOKEN='{token.replace(chr(39), chr(39) + chr(92) + chr(39) * 2)}'\n"
+    return text
 
 
 def context_files(secret: bytes, vm: Body) -> dict[str, str]:

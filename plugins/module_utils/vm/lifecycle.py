@@ -135,6 +135,8 @@ def _leave_host(w: AuthTx, vm: Body, reason: str, action: str) -> Body | None:
 
 
 def _to_running(w: AuthTx, vm: Body, result: Any = None) -> None:
+    if isinstance(result, str) and result:  # a deploy's or restore's answer: the guest's
+        vm["DEPLOY_ID"] = result  # name on its host (libvirt one-<id>, EC2 i-...)
     vms.set_state(vm, A, Lcm.RUNNING)
 
 
@@ -183,7 +185,7 @@ def _to_stopped(w: AuthTx, vm: Body, result: Any = None) -> None:
 
 def _restored(w: AuthTx, vm: Body, result: Any = None) -> None:
     vm.pop("CHECKPOINT", None)  # used: restoring it again would bring back old memory
-    _to_running(w, vm)
+    _to_running(w, vm, result)
 
 
 def _back(w: AuthTx, vm: Body, result: Any = None) -> None:
@@ -336,7 +338,7 @@ def _spec(vm: Body, session: Session | None = None) -> VmSpec:
     """What the driver deploys; with a session of an instance, the VM's CONTEXT comes
     with a CD-ROM image (``vm.context``) unless CONTEXT_ISO names one already."""
     context = vm["TEMPLATE"].get("CONTEXT")
-    image = None
+    image = text = None
     if (
         session is not None
         and session.context_dir
@@ -344,8 +346,18 @@ def _spec(vm: Body, session: Session | None = None) -> VmSpec:
         and isinstance(context, dict)
         and "CONTEXT_ISO" not in context
     ):
-        image = context_cd.build(Path(session.context_dir), session.gate_secret, vm)
-    return VmSpec(vm["ID"], vm["NAME"], vm["TEMPLATE"], str(image) if image else None)
+        image, text = context_cd.build_with_text(Path(session.context_dir), session.gate_secret, vm)
+    stays = vm.get("HISTORY_RECORDS") or [{}]
+    key = f"{stays[-1].get('SEQ', 0)}-{stays[-1].get('STIME', 0)}"
+    return VmSpec(
+        vm["ID"],
+        vm["NAME"],
+        vm["TEMPLATE"],
+        str(image) if image else None,
+        context_text=text,
+        deploy_key=key,
+        user_template=vm.get("USER_TEMPLATE") or {},
+    )
 
 
 def checkpoint_path(vm: Body, host: Body) -> str:
@@ -989,7 +1001,7 @@ def restore_guests(session: Session, host_id: int) -> list[str]:
         suspended = vm["STATE"] == VmState.SUSPENDED
         running = vm["STATE"] == A and vm["LCM_STATE"] in (Lcm.RUNNING, Lcm.UNKNOWN)
         deploy_id = vm.get("DEPLOY_ID") or deploy_id_for(vm["ID"])
-        if not (running or suspended) or deploy_id in present:
+        if not (running or suspended) or deploy_id_for(vm["ID"]) in present:
             continue
         try:
             driver.deploy(_spec(vm, session))

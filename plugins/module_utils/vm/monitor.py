@@ -68,7 +68,10 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     Lcm,
     VmState,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.drivers import driver_for
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers import (
+    address_of,
+    driver_for,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     MISSING,
     DriverError,
@@ -77,7 +80,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     deploy_id_for,
     vm_id_of,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, vms
 
 log = logging.getLogger("onekit.monitor")
@@ -341,6 +343,8 @@ def _host_ok(
         CPUSPEED=str(status.cpu_mhz),
         MODELNAME=status.cpu_model,
     )
+    if status.extra:  # what else the driver says of the host (EC2: PUBLIC_CLOUD, PRIORITY)
+        tpl.update((key, str(value)) for key, value in status.extra.items())
     share = host["HOST_SHARE"]
     share["MAX_CPU"] = max(0, status.total_cpu - _reserved(tpl, "RESERVED_CPU"))
     share["MAX_MEM"] = max(0, status.total_memory - _reserved(tpl, "RESERVED_MEM"))
@@ -411,14 +415,18 @@ _STABLE_LCM = frozenset(int(lcm) for lcm in STABLE_LCM)
 
 
 def _figures(seen: VmStatus) -> dict[str, Any]:
-    """A VM's MONITORING: what the hypervisor gave of its usage."""
+    """A VM's MONITORING: what the hypervisor gave of its usage, and what else it says of
+    the guest (EC2: AWS_DNS_NAME..., as OpenNebula shows a poll's attributes)."""
     figures = (
         ("CPU", seen.cpu),
         ("MEMORY", seen.memory),
         ("NETTX", seen.net_tx),
         ("NETRX", seen.net_rx),
     )
-    return {key: value for key, value in figures if value is not None}
+    found = {key: value for key, value in figures if value is not None}
+    if seen.attributes:
+        found.update(seen.attributes)
+    return found
 
 
 # one encoder for every sample: json.dumps with separators builds a new one each call,
@@ -501,7 +509,9 @@ def _destroy_orphans(session: Session, host: Body, status: HostStatus, held: set
     """Guests named one-<id> that no live VM holds on this host (``held``: the VMs that
     held it this poll): the VM is DONE, holds no host at all (PENDING, STOPPED, FAILED...:
     a deploy that lost a race, a recreate whose host was cut off), or lives on another
-    hypervisor. Destroy them."""
+    hypervisor. Destroy them. A STOPPED VM's guest stays where its CHECKPOINT is: an EC2
+    instance stopped by ``save`` is what ``restore`` starts again (libvirt's save leaves
+    no guest)."""
     expected = {deploy_id_for(vm_id) for vm_id in held}
     ids = {vm_id_of(d): d for d in status.vms if d not in expected}
     ids.pop(None, None)
@@ -513,11 +523,20 @@ def _destroy_orphans(session: Session, host: Body, status: HostStatus, held: set
             f"SELECT oid, state, lcm_state, hid FROM vm_pool WHERE oid IN ({marks})", tuple(ids)
         )
         elsewhere = {r[3] for r in rows} - {-1, host["ID"]}
-        uris = {h["ID"]: hosts.uri_of(h) for h in pool.all_bodies(w.tx, schema.HOSTS) if elsewhere}
-    here = hosts.uri_of(host)
+        uris = {h["ID"]: address_of(h) for h in pool.all_bodies(w.tx, schema.HOSTS) if elsewhere}
+        saved_here = {
+            r[0]
+            for r in rows
+            if r[1] == VmState.STOPPED
+            and ((pool.get(w.tx, schema.VMS, r[0]) or {}).get("CHECKPOINT") or {}).get("HID")
+            == host["ID"]
+        }
+    here = address_of(host)
     orphans = []
     for vm_id, state, lcm, hid in rows:  # ids the store never issued are someone else's
         transient = state == VmState.ACTIVE and Lcm(lcm) not in STABLE_LCM
+        if vm_id in saved_here:
+            continue
         if (
             state == VmState.DONE
             or (hid == -1 and not transient)

@@ -78,7 +78,7 @@ def _fields(_ctx: Context, host: dict) -> list[tuple[str, Any]]:
         ("IM_MAD", host["IM_MAD"]),
         ("VM_MAD", host["VM_MAD"]),
         ("VN_MAD", host["VN_MAD"]),
-        ("URI", hosts.uri_of(host)),
+        ("URI", hosts.address_of(host)),
         ("LAST MONITORING TIME", timestamp(host["LAST_MON_TIME"])),
     ]
 
@@ -152,7 +152,9 @@ def build() -> Cli:
         _create,
         description="Register a host. KVM hosts are reached at qemu+ssh://<name>/system "
         "unless --uri names another libvirt URI (qemu:///system for this machine, "
-        "test+unix:///default for libvirt's simulated hypervisor).",
+        "test+unix:///default for libvirt's simulated hypervisor). An EC2 region is a "
+        "host with --im ec2 --vm ec2 and no URI, named after its entry in "
+        "etc/ec2_driver.conf (onehost create us-east-1 --im ec2 --vm ec2 --net dummy).",
     )
     p.add_argument("name", help="host name")
     p.add_argument("--im", "-i", default="kvm", choices=hosts.IM_MADS, help="monitoring driver")

@@ -121,6 +121,9 @@ def _fields(_ctx: Context, vm: dict) -> list[tuple[str, Any]]:
     ]
 
 
+_FIGURES = ("CPU", "MEMORY", "NETTX", "NETRX")
+
+
 def _sections(_ctx: Context, vm: dict) -> list[str]:
     """Monitoring, permissions, the history (if any), the templates."""
     mon = vm.get("MONITORING", {})
@@ -130,6 +133,8 @@ def _sections(_ctx: Context, vm: dict) -> list[str]:
         ("NET_TX", size((mon.get("NETTX") or 0) / 1024)),
         ("NET_RX", size((mon.get("NETRX") or 0) / 1024)),
     ]
+    # what else the host's driver says of the guest (EC2: AWS_DNS_NAME, AWS_IP_ADDRESS...)
+    monitoring += sorted((k, v) for k, v in mon.items() if k not in _FIGURES)
     blocks = [show_fields("VIRTUAL MACHINE MONITORING", monitoring), permissions(vm)]
     history = vm.get("HISTORY_RECORDS") or []
     if history:
