@@ -78,6 +78,8 @@ def driver_for(host: dict[str, Any]) -> Bounded:
     """The driver of a host, by its VM_MAD (kvm, qemu: libvirt at TEMPLATE/URI), its
     calls bounded as ``executor`` says."""
     vm_mad = host.get("VM_MAD")
+    if vm_mad == "onekit":  # a partner cloud, through its core API (drivers.partner)
+        return Bounded(_partner_driver(host), host)
     if vm_mad not in ("kvm", "qemu"):
         raise DriverError(f"host {host.get('NAME')} has VM_MAD {vm_mad!r}, which no driver serves")
     uri = uri_of(host)
@@ -192,6 +194,13 @@ def _libvirt_driver_class(host: dict[str, Any]) -> type[Driver]:
             "install python3-libvirt"
         ) from None
     return LibvirtDriver
+
+
+def _partner_driver(host: dict[str, Any]) -> Driver:
+    """The partner driver, loaded on first use (it brings core.remote and urllib)."""
+    from ansible_collections.onekit.cloud.plugins.module_utils.drivers import partner
+
+    return partner.for_host(host)
 
 
 def forget(uri: str) -> None:

@@ -31,6 +31,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     ConfigError,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers import partner_config
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend import features
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import (
     InstanceConfig,
@@ -203,6 +204,7 @@ class Home:
         whole process, the drivers' threads and timeouts from oned.conf)."""
         config = config or self.config()
         drivers.configure(config.vm_mads, config.im_mads)
+        partner_config.use(self.etc / partner_config.FILE_NAME)  # partner hosts' credentials
         return {
             "zone": config.federation.zone_id,
             "master_endpoint": config.federation.master_oned if config.federation.slave else "",

@@ -38,8 +38,8 @@ Body = dict[str, Any]
 Ref = int | str
 
 # IM/VM drivers a host may name.
-VM_MADS = ("kvm", "qemu")
-IM_MADS = ("kvm", "qemu")
+VM_MADS = ("kvm", "qemu", "onekit")  # onekit: a partner cloud (drivers.partner)
+IM_MADS = ("kvm", "qemu", "onekit")
 _HOST_MODE = Permissions.from_octal("600")
 # Host template attributes the monitor owns; `onehost update` cannot set them.
 MONITORED_ATTRIBUTES = (

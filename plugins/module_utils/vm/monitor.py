@@ -86,6 +86,7 @@ EXPIRY_BATCH = 5000
 ROWS_PER_STATEMENT = 250  # batched writes: 3-4 values a row, under SQLite's 999 variables
 MAX_SAMPLES = 10000  # what one read of the history returns at most
 MAX_VMS_PER_TRANSACTION = 2000  # hosts' results applied together (see _apply)
+_HOST_ATTRIBUTES = ("PUBLIC_CLOUD", "PRIORITY")  # HostStatus.extra written to the template
 
 
 @dataclass(frozen=True)
@@ -341,6 +342,8 @@ def _host_ok(
         CPUSPEED=str(status.cpu_mhz),
         MODELNAME=status.cpu_model,
     )
+    # what a driver says its host is (a partner cloud: PUBLIC_CLOUD, PRIORITY)
+    tpl.update({k: str(v) for k, v in status.extra.items() if k in _HOST_ATTRIBUTES})
     share = host["HOST_SHARE"]
     share["MAX_CPU"] = max(0, status.total_cpu - _reserved(tpl, "RESERVED_CPU"))
     share["MAX_MEM"] = max(0, status.total_memory - _reserved(tpl, "RESERVED_MEM"))
