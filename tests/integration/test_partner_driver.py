@@ -248,6 +248,16 @@ def test_a_vm_without_a_partner_template_goes_with_its_own_size(local: Local):
     """No PARTNER/TEMPLATE: the VM's own CPU and MEMORY. A poweroff keeps the VM there
     (shut off), the resume boots that same VM; deleted there behind our back, the VM here
     leaves RUNNING as the monitor's rules say (the guest is gone: POWEROFF)."""
+    # a partner template that does not exist there: FAILED here, with the partner's word
+    wrong = vms.create(
+        local.admin, 'NAME = "w"\nCPU = 1\nMEMORY = 8\nPARTNER = [ TEMPLATE = "nosuch" ]'
+    )
+    (outcome,) = lifecycle.deploy(local.admin, [(wrong["ID"], local.host()["ID"])])
+    assert outcome.vm["STATE"] == VmState.FAILED
+    assert f"the partner at {local.partner.endpoint}" in outcome.error, outcome.error
+    assert "nosuch" in outcome.error
+    assert local.remote(wrong["ID"], done=True) == []
+
     vm = local.burst('NAME = "sized"\nCPU = 0.25\nMEMORY = 48\n')
     there = local.remote_running(vm["ID"])
     assert (there["TEMPLATE"]["CPU"], there["TEMPLATE"]["MEMORY"]) == ("0.25", "48")
