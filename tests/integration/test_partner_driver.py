@@ -14,7 +14,9 @@ really happened there; the local instance talks to it only through its core API.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,6 +65,7 @@ class Partner:
     endpoint: str
     system: Session
     sims: list[SimHost]
+    cli: Cli
 
     def vms_tagged(self, local_vm_id: int, frontend_home: Path, done: bool = False) -> list:
         """The partner's VMs standing for a local VM of the front-end at that home."""
@@ -79,9 +82,11 @@ def partner_frontend(home: Path) -> str:
     return partner_config.default_frontend(home / "etc" / partner_config.FILE_NAME)
 
 
-@pytest.fixture(scope="module")
-def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partner]:
-    inst = Instance(tmp_path_factory.mktemp("partner") / "onekit")
+@contextlib.contextmanager
+def running_partner(home: Path, hosts_there: int) -> Iterator[Partner]:
+    """A partner instance at ``home``, its server running: user ``burst`` (who may run
+    VMs on its hosts), its template ``small``, and ``hosts_there`` simulated hosts."""
+    inst = Instance(home)
     inst.init(
         InstanceConfig(port=free_port(), monitoring_interval=1),
         flow=FlowConfig(port=free_port()),
@@ -89,10 +94,11 @@ def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partner]:
     )
     inst.sched_config_path.write_text("SCHED_INTERVAL = 1\nMAX_HOST = 10\n")
     base = Path(tempfile.mkdtemp(prefix="okp-", dir="/tmp"))
-    sims = sim_hosts(1, base)
+    sims = sim_hosts(hosts_there, base) if hosts_there else []
     db = inst.open_store()
     system = Session.system(db)
-    hosts.create(system, "psim0", uri=sims[0].uri)
+    for index, sim in enumerate(sims):
+        hosts.create(system, f"psim{index}", uri=sim.uri)
     burst = users.create(system, "burst", BURST_PASSWORD)
     acls.create(system, f"#{burst['ID']} HOST/* MANAGE")  # its VMs may run on the hosts
     small = templates.create(system, 'NAME = "small"\nCPU = 0.1\nMEMORY = 32\n')
@@ -100,11 +106,18 @@ def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partner]:
     cli = Cli(inst)
     try:
         cli("onekit-server", "start", check=True)
-        yield Partner(inst, inst.config().endpoint, system, sims)
+        yield Partner(inst, inst.config().endpoint, system, sims, cli)
     finally:
         cli("onekit-server", "stop")
         db.close()
         stop_all(sims)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def partner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Partner]:
+    with running_partner(tmp_path_factory.mktemp("partner") / "onekit", 1) as started:
+        yield started
 
 
 def write_partner_conf(instance: Instance, partner: Partner, **changes) -> None:
@@ -138,10 +151,10 @@ class Local:
     def vm(self, vm_id: int) -> dict:
         return vms.show(self.admin, vm_id)
 
-    def burst(self, text: str) -> dict:
-        """A VM made here and deployed to the partner host; RUNNING here."""
+    def burst(self, text: str, host: str = "partner") -> dict:
+        """A VM made here and deployed to a partner host; RUNNING here."""
         vm = vms.create(self.admin, text)
-        (outcome,) = lifecycle.deploy(self.admin, [(vm["ID"], self.host()["ID"])])
+        (outcome,) = lifecycle.deploy(self.admin, [(vm["ID"], self.host(host)["ID"])])
         assert outcome.error is None, outcome.error
         assert outcome.vm["LCM_STATE"] == Lcm.RUNNING
         return outcome.vm
@@ -285,21 +298,34 @@ def test_a_vm_without_a_partner_template_goes_with_its_own_size(local: Local):
     assert local.host()["STATE"] == HostState.MONITORED
 
 
-def test_refused_credentials_and_an_unreachable_partner_make_the_host_error(local: Local):
+def test_a_stopped_partner_makes_its_host_error_and_the_cycle_goes_on(local: Local, tmp_path):
+    """A second partner host, on a partner of its own (no hosts there: its VM waits
+    PENDING, which counts as running here), whose server then stops."""
+    conf = local.instance.etc / "partner_driver.conf"
+    with running_partner(tmp_path / "other", 0) as other:
+        entries = yaml.safe_load(conf.read_text())
+        entries["other"] = {**entries["partner"], "endpoint": other.endpoint}
+        conf.write_text(yaml.safe_dump(entries))
+        local.cli("onehost", "create", "other", "--im", "onekit", "--vm", "onekit", check=True)
+        local.cycle()
+        assert local.host("other")["STATE"] == HostState.MONITORED
+        vm = local.burst('NAME = "waits"\nCPU = 0.1\nMEMORY = 32\n', host="other")
+        local.cycle()
+        assert local.vm(vm["ID"])["LCM_STATE"] == Lcm.RUNNING
+        other.cli("onekit-server", "stop", check=True)
+        reports = {r.name: r for r in local.cycle()}
+    host = local.host("other")
+    assert host["STATE"] == HostState.ERROR
+    assert "cannot reach the partner of host other" in host["TEMPLATE"]["ERROR"]
+    assert reports["partner"].state == HostState.MONITORED  # the cycle went on
+    assert local.vm(vm["ID"])["LCM_STATE"] == Lcm.UNKNOWN
+
+
+def test_refused_credentials_make_the_host_error_naming_the_refusal(local: Local):
     vm = local.burst('NAME = "kept"\nCPU = 0.1\nMEMORY = 32\n')
     local.remote_running(vm["ID"])
-    # a second partner host whose partner is down (nothing listens there), polled in the
-    # same cycle: it is ERROR, the cycle goes on and the first one is MONITORED
     conf = local.instance.etc / "partner_driver.conf"
     entries = yaml.safe_load(conf.read_text())
-    entries["gone"] = {**entries["partner"], "endpoint": f"http://127.0.0.1:{free_port()}"}
-    conf.write_text(yaml.safe_dump(entries))
-    local.cli("onehost", "create", "gone", "--im", "onekit", "--vm", "onekit", check=True)
-    reports = {r.name: r for r in local.cycle()}
-    assert local.host("gone")["STATE"] == HostState.ERROR
-    assert "cannot reach the partner of host gone" in local.host("gone")["TEMPLATE"]["ERROR"]
-    assert reports["partner"].state == HostState.MONITORED
-    assert local.vm(vm["ID"])["LCM_STATE"] == Lcm.RUNNING
 
     # a wrong password: ERROR naming the refusal (and where the credentials are); the VM
     # is UNKNOWN until the partner answers again
