@@ -242,6 +242,16 @@ def test_a_vm_bursts_to_the_partner_runs_there_and_is_terminated_there(local: Lo
     assert outcome.error is None, outcome.error
     assert local.remote(vm["ID"])[0]["LCM_STATE"] == Lcm.RUNNING
 
+    for action in ("reboot", "reboot-hard"):
+        (outcome,) = lifecycle.act(local.admin, [vm["ID"]], action)
+        assert outcome.error is None, (action, outcome.error)
+
+    # a snapshot is the partner's
+    (outcome,) = lifecycle.act(local.admin, [vm["ID"]], "snapshot-create", name="s1")
+    assert outcome.error is None, outcome.error
+    assert local.vm(vm["ID"])["TEMPLATE"]["SNAPSHOT"][0]["NAME"] == "s1"
+    assert local.remote(vm["ID"])[0]["TEMPLATE"]["SNAPSHOT"][0]["NAME"] == "s1"
+
     # onevm stop cannot save a guest's memory at a partner: refused, still RUNNING
     (outcome,) = lifecycle.act(local.admin, [vm["ID"]], "stop")
     assert "partner cloud" in outcome.error and "poweroff or undeploy" in outcome.error
@@ -270,6 +280,14 @@ def test_a_vm_without_a_partner_template_goes_with_its_own_size(local: Local):
     assert f"the partner at {local.partner.endpoint}" in outcome.error, outcome.error
     assert "nosuch" in outcome.error
     assert local.remote(wrong["ID"], done=True) == []
+    # disks name this cloud's images: without a partner template, refused
+    disk = vms.create(
+        local.admin, 'NAME = "d"\nCPU = 1\nMEMORY = 8\nDISK = [ SOURCE = "/var/tmp/d.img" ]'
+    )
+    (outcome,) = lifecycle.deploy(local.admin, [(disk["ID"], local.host()["ID"])])
+    assert outcome.vm["STATE"] == VmState.FAILED
+    assert "has DISK, which name this cloud's images" in outcome.error, outcome.error
+    assert 'PARTNER = [ TEMPLATE = "<template of the partner>" ]' in outcome.error
 
     vm = local.burst('NAME = "sized"\nCPU = 0.25\nMEMORY = 48\n')
     there = local.remote_running(vm["ID"])

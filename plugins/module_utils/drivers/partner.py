@@ -14,9 +14,10 @@ attribute of the vector is merged over it (``onetemplate instantiate``'s extra
 attributes: ``PARTNER = [ TEMPLATE = "small", DESCRIPTION = "web" ]``, checked by the
 partner as that user). Without TEMPLATE the remote VM is made (``onevm create``) from the
 VM's own CPU, VCPU and MEMORY and the vector's other attributes: a diskless machine of
-that size. The local VM's disks, NICs and context stay here: they name this cloud's
-images and networks. The local CPU and MEMORY are what the VM takes of the host's
-capacity here, whatever the partner template says.
+that size; a VM with a DISK or NIC is then refused (they name this cloud's images and
+networks: a diskless copy would not be the VM asked for). The local context stays here
+too (the partner template's CONTEXT is the guest's). The local CPU and MEMORY are what
+the VM takes of the host's capacity here, whatever the partner template says.
 
 **Finding it again.** The remote VM is named as the local one and tagged in its user
 template: ``ONE_ID`` (the local VM id), ``ONE_FRONTEND`` (this front-end, so several
@@ -319,6 +320,13 @@ class PartnerDriver(Driver):
                 cfg, "templates.instantiate", ref, 1, vm.name, False, {**extra, **tags}
             )
             return int(made[0]["ID"])
+        local = [key for key in ("DISK", "NIC") if key in vm.template]
+        if local:  # a diskless machine of its size would not be the VM asked for
+            raise DriverError(
+                f"VM {vm.vm_id} has {' and '.join(local)}, which name this cloud's images "
+                f"and networks; to run at the partner of host {self.host} it needs "
+                'PARTNER = [ TEMPLATE = "<template of the partner>" ]'
+            )
         size = {k: vm.template[k] for k in SIZE_ATTRIBUTES if k in vm.template}
         made = self._call_creating(cfg, "vms.create", {**size, **extra, **tags, "NAME": vm.name})
         return int(made["ID"])
