@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import Cli
+from support.cli import created_id
 from support.libvirt import SimHost, sim_hosts, stop_all
 from support.ports import free_port
 from support.waiting import wait_until
@@ -386,3 +387,15 @@ def test_onehost_takes_the_onekit_drivers_and_oned_conf_sections_named_onekit(
     assert (config.vm_mads["onekit"].threads, config.vm_mads["onekit"].timeout) == (4, 20)
     assert (config.im_mads["onekit"].threads, config.im_mads["onekit"].timeout) == (2, 9)
     assert local.cli("onehost", "list").returncode == 0
+
+    # the CLIs (processes of their own) find the partner's credentials the same way;
+    # `onevm create` places the VM at once: the scheduler takes the partner host
+    path = local.instance.home / "vm.tmpl"
+    path.write_text('NAME = "cli"\nCPU = 0.1\nMEMORY = 32\nPARTNER = [ TEMPLATE = "small" ]\n')
+    vm_id = created_id(local.cli("onevm", "create", str(path), check=True))
+    assert local.vm(vm_id)["LCM_STATE"] == Lcm.RUNNING
+    assert local.vm(vm_id)["HISTORY_RECORDS"][-1]["HOSTNAME"] == "partner"
+    assert len(local.remote(vm_id)) == 1
+    local.cli("onevm", "delete", str(vm_id), check=True)
+    assert local.vm(vm_id)["STATE"] == VmState.DONE
+    assert local.remote(vm_id) == []
