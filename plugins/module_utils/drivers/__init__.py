@@ -25,7 +25,10 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     OneError,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
-from ansible_collections.onekit.cloud.plugins.module_utils.drivers import executor
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers import (
+    executor,
+    partner_config,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     Driver,
     DriverError,
@@ -45,6 +48,8 @@ _mads: dict[str, Mapping[str, MadConfig]] = {"VM_MAD": {}, "IM_MAD": {}}
 # the VM_MADs libvirt serves, and EC2's
 LIBVIRT_MADS = ("kvm", "qemu")
 EC2_MAD = "ec2"
+EC2_CONF = "ec2_driver.conf"
+PARTNER_MAD = "onekit"  # a partner cloud: another front-end's core API (drivers.partner)
 # this process's etc/ec2_driver.conf (``configure``), and the EC2 drivers by host name:
 # (the file's version they were made from, the driver)
 _ec2_conf: dict[str, str | None] = {"path": None}
@@ -60,14 +65,16 @@ _ERROR_STATES = (HostState.ERROR, HostState.MONITORING_ERROR)
 def configure(
     vm_mads: Mapping[str, MadConfig],
     im_mads: Mapping[str, MadConfig],
-    ec2_conf: str | None = None,
+    etc: str | None = None,
 ) -> None:
     """This process's driver settings (oned.conf's VM_MAD and IM_MAD sections, by name);
-    a driver without a section gets the defaults (15 threads, 15 s). ``ec2_conf``: the
-    instance's ``etc/ec2_driver.conf``, which EC2 hosts read."""
+    a driver without a section gets the defaults (15 threads, 15 s). ``etc``: the
+    instance's etc directory, where the cloud drivers' files are: EC2 hosts read
+    ``ec2_driver.conf``, partner hosts ``partner_driver.conf``."""
     _mads["VM_MAD"], _mads["IM_MAD"] = dict(vm_mads), dict(im_mads)
-    if ec2_conf is not None:
-        _ec2_conf["path"] = str(ec2_conf)
+    if etc is not None:
+        _ec2_conf["path"] = os.path.join(etc, EC2_CONF)
+        partner_config.use(os.path.join(etc, partner_config.FILE_NAME))
 
 
 def mad(kind: str, name: str) -> MadConfig:
@@ -103,7 +110,12 @@ def address_of(host: dict[str, Any]) -> str:
     """Where a host's driver talks to, as a label and to tell hosts apart (two hosts with
     one address are one hypervisor): a libvirt host's URI, an EC2 host's
     ``ec2://<region_name>`` (``ec2://?<host name>`` while its ec2_driver.conf entry
-    cannot be read)."""
+    cannot be read), a partner host's ``onekit+<its core API URL>``."""
+    if host.get("VM_MAD") == PARTNER_MAD:
+        try:
+            return f"onekit+{partner_config.load(str(host.get('NAME'))).endpoint}"
+        except OneError:
+            return f"onekit://?{host.get('NAME')}"
     if not is_ec2(host):
         return uri_of(host)
     try:
@@ -119,6 +131,8 @@ def driver_for(host: dict[str, Any]) -> Bounded:
     vm_mad = host.get("VM_MAD")
     if vm_mad == EC2_MAD:
         return Bounded(_ec2_driver(host), host)
+    if vm_mad == PARTNER_MAD:  # a partner cloud, through its core API (drivers.partner)
+        return Bounded(_partner_driver(host), host)
     if vm_mad not in LIBVIRT_MADS:
         raise DriverError(f"host {host.get('NAME')} has VM_MAD {vm_mad!r}, which no driver serves")
     uri = uri_of(host)
@@ -299,6 +313,13 @@ def _ec2_driver_class(host: dict[str, Any]) -> type[Driver]:
             f"({missing}); install it: pip install boto3"
         ) from None
     return Ec2Driver
+
+
+def _partner_driver(host: dict[str, Any]) -> Driver:
+    """The partner driver, loaded on first use (it brings core.remote and urllib)."""
+    from ansible_collections.onekit.cloud.plugins.module_utils.drivers import partner
+
+    return partner.for_host(host)
 
 
 def forget(uri: str) -> None:

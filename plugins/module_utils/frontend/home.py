@@ -198,17 +198,12 @@ class Home:
             **self.session_settings(config),
         )
 
-    @property
-    def ec2_driver_conf(self) -> Path:
-        """The EC2 driver's regions, credentials and capacity (``drivers.ec2_config``)."""
-        return self.etc / "ec2_driver.conf"
-
     def session_settings(self, config: InstanceConfig | None = None) -> dict:
         """What every session of this instance carries besides its user (and, for the
-        whole process, the drivers' threads and timeouts from oned.conf, and the
-        ec2_driver.conf EC2 hosts read)."""
+        whole process, the drivers' threads and timeouts from oned.conf, and where the
+        cloud drivers' files are: ec2_driver.conf, partner_driver.conf)."""
         config = config or self.config()
-        drivers.configure(config.vm_mads, config.im_mads, str(self.ec2_driver_conf))
+        drivers.configure(config.vm_mads, config.im_mads, str(self.etc))
         return {
             "zone": config.federation.zone_id,
             "master_endpoint": config.federation.master_oned if config.federation.slave else "",

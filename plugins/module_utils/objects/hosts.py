@@ -31,6 +31,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.session import A
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers import (
     EC2_MAD,
+    LIBVIRT_MADS,
+    PARTNER_MAD,
     check_uri,
     default_uri,
     uri_of,
@@ -43,8 +45,8 @@ Body = dict[str, Any]
 Ref = int | str
 
 # IM/VM drivers a host may name.
-VM_MADS = ("kvm", "qemu", "ec2")
-IM_MADS = ("kvm", "qemu", "ec2")
+VM_MADS = (*LIBVIRT_MADS, EC2_MAD, PARTNER_MAD)  # onekit: a partner cloud (drivers.partner)
+IM_MADS = VM_MADS
 _HOST_MODE = Permissions.from_octal("600")
 # Host template attributes the monitor owns; `onehost update` cannot set them.
 MONITORED_ATTRIBUTES = (
@@ -98,20 +100,25 @@ def _check_drivers(im_mad: str, vm_mad: str, uri: str | None, tpl: dict) -> None
         raise InvalidInput(f"VM driver {vm_mad!r} is unknown; use one of {', '.join(VM_MADS)}")
     if im_mad not in IM_MADS:
         raise InvalidInput(f"IM driver {im_mad!r} is unknown; use one of {', '.join(IM_MADS)}")
-    if (vm_mad == EC2_MAD) != (im_mad == EC2_MAD):
-        raise InvalidInput("an EC2 host takes --im ec2 and --vm ec2 together")
-    if vm_mad == EC2_MAD and (uri is not None or "URI" in tpl):
-        raise InvalidInput(
-            "an EC2 host has no URI: its region and credentials are the entry of its name "
-            "(or default) in etc/ec2_driver.conf"
-        )
+    for cloud, kind, conf in (
+        (EC2_MAD, "an EC2 host", "its region and credentials are the entry of its name "
+         "(or default) in etc/ec2_driver.conf"),
+        (PARTNER_MAD, "a partner host", "its endpoint and credentials are the entry of its "
+         "name in etc/partner_driver.conf"),
+    ):  # fmt: skip
+        if cloud not in (vm_mad, im_mad):
+            continue
+        if vm_mad != im_mad:
+            raise InvalidInput(f"{kind} takes --im {cloud} and --vm {cloud} together")
+        if uri is not None or "URI" in tpl:
+            raise InvalidInput(f"{kind} has no URI: {conf}")
 
 
 def _create_in(w: AuthTx, name: str, im_mad: str, vm_mad: str, uri: str | None, tpl: dict) -> Body:
     w.authorize(Target.new("HOST", w.subject.gid), Right.CREATE)
-    # an EC2 host's region is its entry in ec2_driver.conf, not a URI
-    ec2 = vm_mad == EC2_MAD
-    location = {} if ec2 else {"URI": uri or tpl.get("URI") or default_uri(name)}
+    # an EC2 or partner host's address is its entry in its driver's file, not a URI
+    libvirt = vm_mad in LIBVIRT_MADS
+    location = {"URI": uri or tpl.get("URI") or default_uri(name)} if libvirt else {}
     body: Body = {
         "NAME": name,
         "UID": 0,
@@ -322,7 +329,7 @@ def ensure(
                 host["TEMPLATE"]["URI"] = uri
             host["TEMPLATE"].update(wanted_tpl)
             host["IM_MAD"], host["VM_MAD"] = im_mad, vm_mad
-            if vm_mad == EC2_MAD:  # its region is in ec2_driver.conf
+            if vm_mad not in LIBVIRT_MADS:  # its address is in its driver's file
                 host["TEMPLATE"].pop("URI", None)
         if state == "disabled":
             host["STATE"] = int(HostState.DISABLED)

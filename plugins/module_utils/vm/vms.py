@@ -55,6 +55,7 @@ MACHINE_ATTRIBUTES = frozenset(
         "INPUT",
         "TEMPLATE_ID",
         "VMID",
+        "PARTNER",  # what a partner cloud host makes of the VM (drivers.partner)
     }
 )
 _VECTORS = ("OS", "GRAPHICS", "RAW", "FEATURES")
