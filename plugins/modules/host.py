@@ -14,6 +14,9 @@ description:
   - An EC2 region (cloud bursting) is a host with O(im_mad_name=ec2) and
     O(vmm_mad_name=ec2) and no O(uri); its region, credentials and capacity are the
     entry of its name (or C(default)) in the instance's C(etc/ec2_driver.conf).
+  - A partner onekit cloud is a host with O(im_mad_name=onekit) and O(vmm_mad_name=onekit)
+    and no O(uri); its core API endpoint, user, password and capacity are the entry of
+    its name in C(etc/partner_driver.conf).
   - A new or re-enabled host is monitored once right away, so VMs can be placed on it.
   - Idempotent; a second run with the same options reports no change.
 author:
@@ -35,12 +38,12 @@ options:
   im_mad_name:
     description: The monitoring driver, as C(onehost create --im).
     type: str
-    choices: [kvm, qemu, ec2]
+    choices: [kvm, qemu, ec2, onekit]
     default: kvm
   vmm_mad_name:
     description: The VM driver, as C(onehost create --vm).
     type: str
-    choices: [kvm, qemu, ec2]
+    choices: [kvm, qemu, ec2, onekit]
     default: kvm
   uri:
     description:
@@ -106,7 +109,7 @@ host:
       sample: MONITORED
     uri:
       description: Where the host's driver talks to, its libvirt URI (an EC2 host's
-        C(ec2://<region>)).
+        C(ec2://<region>), a partner's C(onekit+<its core API URL>)).
       type: str
       sample: qemu+ssh://kvm1/system
     error:
