@@ -10,9 +10,9 @@ every host as a candidate). Hosts have 16 CPUs and 32 GiB free, some already run
 (the striping policy, the default, sees different ranks).
 
 Shapes, ``--vms`` pending VMs (default 5,000: MAX_VM's default) on ``--hosts`` hosts
-(default 1,000):
+(default 1,000), MAX_VM = the VMs:
 (a) a backlog being placed: MAX_DISPATCH = the VMs, MAX_HOST = VMs / hosts, every VM
-    fits (1 CPU, 512 MiB): every VM is placed;
+    fits (0.1 CPU, 256 MiB; up to 100 a host): every VM is placed;
 (b) none placeable: every VM asks for 32 CPUs, no host has them: MAX_VM's worst case,
     repeated every SCHED_INTERVAL while the backlog lasts;
 (c) MAX_HOST 1 (the default) and MAX_DISPATCH = the VMs: one VM per host is placed, the
@@ -88,7 +88,7 @@ def host_body(hid: int) -> dict:
     }
 
 
-def vm_body(vid: int, cpu: str) -> dict:
+def vm_body(vid: int, cpu: str, memory: str = "512") -> dict:
     """A PENDING VM: oneadmin's or alice's, a quarter with SCHED_REQUIREMENTS."""
     uid = 0 if vid % 2 else 5
     user_template = {"SCHED_REQUIREMENTS": "HYPERVISOR = kvm"} if vid % 4 == 0 else {}
@@ -99,7 +99,7 @@ def vm_body(vid: int, cpu: str) -> dict:
         "NAME": f"vm-{vid}",
         "STATE": 1,
         "LCM_STATE": 0,
-        "TEMPLATE": {"CPU": cpu, "MEMORY": "512", "VMID": str(vid)},
+        "TEMPLATE": {"CPU": cpu, "MEMORY": memory, "VMID": str(vid)},
         "USER_TEMPLATE": user_template,
     }
 
@@ -159,14 +159,19 @@ def mixed(vid: int) -> dict:
 
 
 def shape(name: str, vm_count: int, host_count: int) -> tuple[list[dict], SchedConfig]:
+    """The pending VMs and sched.conf of a shape; MAX_VM is the VMs: every one is looked at."""
+    every = {"max_vm": vm_count}
     if name == "a":
-        config = SchedConfig(max_dispatch=vm_count, max_host=-(-vm_count // host_count))
-        return [vm_body(i, "1") for i in range(vm_count)], config
+        per_host = -(-vm_count // host_count)
+        config = SchedConfig(**every, max_dispatch=vm_count, max_host=per_host)
+        return [vm_body(i, "0.1", "256") for i in range(vm_count)], config
     if name == "b":
-        return [vm_body(i, "32") for i in range(vm_count)], SchedConfig()
+        return [vm_body(i, "32") for i in range(vm_count)], SchedConfig(**every)
     if name == "c":
-        return [vm_body(i, "1") for i in range(vm_count)], SchedConfig(max_dispatch=vm_count)
-    return [mixed(i) for i in range(vm_count)], SchedConfig(max_dispatch=vm_count, max_host=3)
+        config = SchedConfig(**every, max_dispatch=vm_count)
+        return [vm_body(i, "1") for i in range(vm_count)], config
+    config = SchedConfig(**every, max_dispatch=vm_count, max_host=3)
+    return [mixed(i) for i in range(vm_count)], config
 
 
 def main() -> None:
