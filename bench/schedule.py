@@ -50,7 +50,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.vm.scheduler import S
 GIB = 1024 * 1024  # KiB
 ONEADMIN = Subject(0, "oneadmin", 0, frozenset({0}))
 ALICE = Subject(5, "alice", 1, frozenset({1}))  # a regular user of group users
-OWNERS = {0: ONEADMIN, 5: ALICE}
+BOB = Subject(7, "bob", 100, frozenset({100}))  # of a group no ACL rule lets use hosts
+OWNERS = {0: ONEADMIN, 5: ALICE, 7: BOB}
 RULES = [AclRule.parse(text) for text in (*BOOTSTRAP_RULES, "@1 HOST/* MANAGE")]
 
 
@@ -146,7 +147,7 @@ MIXED_RANKS = (None, "FREE_CPU", "- RUNNING_VMS", "RUNNING_VMS * 2 - ID")
 
 def mixed(vid: int) -> dict:
     """(d): sizes that fill hosts mid-cycle, four requirements, four ranks, an owner
-    (uid 7) who may not deploy anywhere: a check that two versions decide alike."""
+    (bob) who may not deploy anywhere: a check that two versions decide alike."""
     body = vm_body(vid, ("1", "4", "8", "12")[vid % 4])
     body["UID"] = (0, 5, 5, 7)[vid % 7 % 4]
     requirements = MIXED_REQUIREMENTS[vid // 4 % 4]
