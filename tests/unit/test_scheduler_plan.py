@@ -470,3 +470,156 @@ def test_a_malformed_rank_is_ignored_unless_the_policy_is_custom():
 def test_a_superscript_digit_is_a_config_error():
     with pytest.raises(ConfigError, match="MAX_HOST must be a whole number"):
         SchedConfig.parse("MAX_HOST = ²", "sched.conf")
+
+
+# ---- one cycle, many kinds of VM: what the cycle keeps between VMs never changes a decision
+# (a cycle works out the hosts, ranks and verdicts of a kind of VM once; these VMs
+# interleave kinds, so each kind must see what the others were given)
+MAX_HOST_WAIT_2 = "MAX_HOST (2) VMs dispatched in 30 s to every host that fits it"
+
+
+def test_interleaved_owners_requirements_and_ranks_see_each_others_placements():
+    candidates = [
+        host(0, "web-1"),
+        host(1, "web-2"),
+        host(2, "db-1", tpl={"PRIORITY": "10"}),
+        host(3, "db-2", tpl={"PRIORITY": "5"}),
+    ]
+    rules = [*BOOTSTRAP, AclRule.parse("@1 HOST/#1 MANAGE"), AclRule.parse("@1 HOST/#3 MANAGE")]
+    web = {"SCHED_REQUIREMENTS": 'NAME = "web-*"'}
+    by_priority = {"SCHED_RANK": "PRIORITY"}
+    pending = [
+        vm(1, **web),  # web-1 and web-2 tie: the lowest id
+        vm(2, uid=5),  # alice may use hosts 1 and 3: both empty
+        vm(3, **by_priority),  # db-1
+        vm(4, uid=5, **web),  # of alice's hosts, only web-2 is a web host
+        vm(5, **web),  # web-2 had its MAX_HOST: web-1
+        vm(6),  # open: db-1 (1 VM) and db-2 (none): striping
+        vm(7, uid=5),  # alice's open host: db-2
+        vm(8, uid=5),  # alice's hosts all had their MAX_HOST
+        vm(9, **by_priority),  # db-1 is the only open host
+        vm(10),
+    ]
+    result = run(pending, candidates, SchedConfig(max_host=2), rules=rules)
+    assert result.placements == [(1, 0), (2, 1), (3, 2), (4, 1), (5, 0), (6, 3), (7, 3), (9, 2)]
+    assert result.messages == {}
+    assert result.deferred == {8: MAX_HOST_WAIT_2, 10: MAX_HOST_WAIT_2}
+
+
+@pytest.mark.parametrize(
+    ("policy", "hosts_in_turn"),
+    [
+        (1, [0, 1, 2, 0, 1, 2]),  # striping spreads the batch
+        (0, [0, 0, 1, 1, 2, 2]),  # packing fills a host up to MAX_HOST, then the next
+    ],
+)
+def test_a_batch_is_striped_or_packed(policy, hosts_in_turn):
+    pending = [vm(i) for i in range(1, 7)]
+    result = run(pending, [host(0), host(1), host(2)], SchedConfig(policy=policy, max_host=2))
+    assert result.placements == list(zip(range(1, 7), hosts_in_turn, strict=True))
+
+
+def test_a_sched_rank_like_the_policys_rank_sees_the_same_placements():
+    """Packing, with VMs 2 and 5 striping by their own SCHED_RANK (the text of policy 1)."""
+    striping = {"SCHED_RANK": "- RUNNING_VMS"}
+    pending = [vm(1), vm(2, **striping), vm(3), vm(4), vm(5, **striping), vm(6)]
+    result = run(pending, [host(0), host(1), host(2)], SchedConfig(policy=0, max_host=2))
+    assert result.placements == [(1, 0), (2, 1), (3, 0), (4, 1), (5, 2), (6, 2)]
+
+
+def test_a_rank_on_allocated_capacity_sees_each_placement():
+    by_usage = {"SCHED_RANK": "- CPU_USAGE"}
+    pending = [vm(1, cpu="4", **by_usage)] + [vm(i, **by_usage) for i in range(2, 7)]
+    result = run(pending, [host(0), host(1)], SchedConfig(max_host=10))
+    # host 1 takes the 1-CPU VMs until its usage equals host 0's 4 CPUs: a tie, the lowest id
+    assert result.placements == [(1, 0), (2, 1), (3, 1), (4, 1), (5, 1), (6, 0)]
+
+
+def test_hosts_that_fill_up_mid_cycle_leave_later_vms_without_room():
+    rules = [*BOOTSTRAP, AclRule.parse("@1 HOST/#2 MANAGE")]
+    not_spare = {"SCHED_REQUIREMENTS": 'NAME != "spare"'}
+    candidates = [host(0), host(1), host(2, "spare")]
+    pending = [
+        vm(1, cpu="10", **not_spare),  # host 0 (a tie: the lowest id)
+        vm(2, cpu="10", **not_spare),  # host 0 has 6 CPUs left: host 1
+        vm(3, cpu="10", **not_spare),  # no room
+        vm(4, cpu="10", **not_spare),  # no room either
+        vm(5, cpu="10", uid=5),  # alice's only host is the spare one: room there
+        vm(6, cpu="4", **not_spare),  # a smaller VM still fits: host 0 (6 CPUs left)
+        vm(7, cpu="10", **not_spare),
+        vm(8, cpu="4", **not_spare),  # host 0 has 2 left, host 1 has 6
+        vm(9, cpu="4", **not_spare),  # 2 and 2 left
+        vm(10, cpu="10"),  # the spare host too: 6 left
+        vm(11, cpu="2", **not_spare),
+    ]
+    result = run(pending, candidates, SchedConfig(policy=0, max_host=10), rules=rules)
+    assert result.placements == [(1, 0), (2, 1), (5, 2), (6, 0), (8, 1), (11, 0)]
+    no_room_10 = "no host with enough free capacity for CPU 10 and MEMORY 128 MiB"
+    assert result.messages == {
+        3: no_room_10,
+        4: no_room_10,
+        7: no_room_10,
+        9: "no host with enough free capacity for CPU 4 and MEMORY 128 MiB",
+        10: no_room_10,
+    }
+
+
+def test_max_host_makes_vms_wait_only_where_a_host_has_room():
+    candidates = [host(0), host(1, MAX_CPU=200)]  # host 1 has 2 CPUs
+    pending = [
+        vm(1),  # host 0
+        vm(2),  # host 1
+        vm(3),  # both had their MAX_HOST: waits
+        vm(4, cpu="4"),  # host 0 has room: waits
+        vm(5, cpu="20"),  # no host has room
+        vm(6, cpu="16"),  # host 0 has 15 CPUs left, host 1 one: no room
+        vm(7),  # waits, as VM 3
+    ]
+    result = run(pending, candidates, SchedConfig(max_host=1, max_dispatch=10))
+    wait = "MAX_HOST (1) VMs dispatched in 30 s to every host that fits it"
+    assert result.placements == [(1, 0), (2, 1)]
+    assert result.deferred == {3: wait, 4: wait, 7: wait}
+    assert result.messages == {
+        5: "no host with enough free capacity for CPU 20 and MEMORY 128 MiB",
+        6: "no host with enough free capacity for CPU 16 and MEMORY 128 MiB",
+    }
+
+
+def test_a_host_dispatched_to_in_the_interval_is_closed_from_the_start():
+    config = SchedConfig(max_host=2, max_dispatch=10)
+    pending = [vm(i) for i in range(1, 6)]
+    result = plan(pending, [host(0), host(1)], OWNERS, BOOTSTRAP, config, {0: 1})
+    # host 0 had 1 of its 2 already: it takes one VM, host 1 two
+    assert result.placements == [(1, 0), (2, 1), (3, 1)]
+    assert set(result.deferred) == {4, 5}
+
+
+def test_requirements_see_the_hosts_as_the_cycle_began_and_the_rank_as_it_goes():
+    pending = [
+        vm(1),
+        vm(2, SCHED_REQUIREMENTS="RUNNING_VMS < 1"),  # host 0 ran none when the cycle began
+        vm(3, SCHED_REQUIREMENTS="RUNNING_VMS < 1"),
+        vm(4, SCHED_REQUIREMENTS="CURRENT_VMS != 1"),  # VM 1 was not on host 0 then
+    ]
+    result = run(pending, [host(0), host(1)], SchedConfig(policy=0, max_host=5))
+    assert result.placements == [(1, 0), (2, 0), (3, 0), (4, 0)]
+
+
+def test_a_malformed_expression_is_reported_for_each_vm_that_has_it():
+    bad_rank = {"SCHED_RANK": "FREE_CPU +"}
+    nowhere = {"SCHED_REQUIREMENTS": 'NAME = "nowhere"'}
+    pending = [vm(1, **bad_rank), vm(2, **bad_rank), vm(3, **nowhere, **bad_rank), vm(4, **nowhere)]
+    result = run([*pending, vm(5)], [host(0)])
+    assert result.placements == [(5, 0)]
+    assert [vid for vid, why in result.messages.items() if "syntax error" in why] == [1, 2, 3]
+    assert result.messages[4] == 'no host meets SCHED_REQUIREMENTS: NAME = "nowhere"'
+
+
+def test_vms_with_and_without_a_checkpoint_of_one_owner():
+    def resumed(vid: int, hid: int) -> dict:
+        return {**vm(vid), "CHECKPOINT": {"HID": hid}}
+
+    pending = [vm(1), resumed(2, 1), resumed(3, 7), vm(4), resumed(5, 1)]
+    result = run(pending, [host(0), host(1), host(2)], SchedConfig(max_host=2))
+    assert result.placements == [(1, 0), (2, 1), (4, 2), (5, 1)]
+    assert result.messages == {3: "the checkpoint's host is not available"}

@@ -6,7 +6,9 @@ candidate hosts are MONITORED ones where the VM's owner has MANAGE (ACL), that h
 not measured) and meet ``SCHED_REQUIREMENTS``; they are ranked by ``SCHED_RANK`` or the
 policy (0 packing, 1 striping, 2 load-aware, 3 custom rank, 4 fixed PRIORITY); the best is
 taken, at most ``MAX_HOST`` VMs per host and ``MAX_DISPATCH`` per cycle, capacity updated
-in memory as it goes. A VM with no host gets the reason in ``SCHED_MESSAGE``.
+in memory as it goes. A VM with no host gets the reason in ``SCHED_MESSAGE``. A cycle
+keeps what it works out for one VM for the next ones that ask the same (``_Cycle``), so
+its cost follows the kinds of VM and the placements, not VMs x hosts.
 
 ``MAX_HOST`` and ``MAX_DISPATCH`` limit deployments per ``SCHED_INTERVAL``, whoever asks
 for the placement: the server's cycle, ``onetemplate instantiate``, the vm module, a
@@ -20,10 +22,12 @@ policy applied between cycles as mm_sched applies it between its cycles.
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import auth, pool, schema, template
@@ -148,11 +152,77 @@ class _NoHost:
     limit: bool = False
 
 
+class _Full(Enum):
+    """Why none of the hosts a VM may go to takes it."""
+
+    NO_ROOM = "no host has room for it"
+    MAX_HOST = "MAX_HOST closed every host with room for it"
+
+
+@dataclass
+class _Ranking:
+    """The open hosts (below MAX_HOST) of one ``_Eligible``, best first for one rank.
+
+    ``order`` holds (-rank, host id) sorted: the first is the highest rank, a tie goes to
+    the lowest id (what ``max`` by (rank, -id) over the hosts picks). A host that takes a
+    VM moves to its new rank (its HOST_SHARE changed) or, at MAX_HOST, leaves."""
+
+    rank: sched_expr.Rank
+    order: list[tuple[int, int]]
+    keys: dict[int, tuple[int, int]]  # host id -> its entry in ``order``
+
+    @classmethod
+    def of(cls, rank: sched_expr.Rank, values: dict[int, int]) -> _Ranking:
+        """``values``: host id -> its rank."""
+        keys = {host_id: (-value, host_id) for host_id, value in values.items()}
+        return cls(rank, sorted(keys.values()), keys)
+
+    def first_with_room(self, share: dict[int, dict], cpu: int, memory: int) -> int | None:
+        """The best open host with room for the VM, if any."""
+        for _key, host_id in self.order:
+            if hosts.share_fits(share[host_id], cpu, memory):
+                return host_id
+        return None
+
+    def move(self, host_id: int, value: int | None) -> None:
+        """The host's new rank, or (None) it left: MAX_HOST closed it."""
+        del self.order[bisect.bisect_left(self.order, self.keys.pop(host_id))]
+        if value is not None:
+            self.keys[host_id] = key = (-value, host_id)
+            bisect.insort(self.order, key)
+
+
+@dataclass
+class _Eligible:
+    """The hosts some VMs may go to, fixed for the cycle: their owner may manage them,
+    they hold the checkpoint if there is one, they meet SCHED_REQUIREMENTS (as the cycle
+    began). VMs whose steps leave the same hosts share one.
+
+    ``verdicts``: the demands (cpu, memory) no open host has room for, and why. Within a
+    cycle room only shrinks and hosts only close (each placement takes capacity and a
+    MAX_HOST place) and a closed host takes nothing more, so a verdict holds for the rest
+    of the cycle: a VM asking as much as one that found no host gets its message without
+    looking at the hosts again."""
+
+    host_ids: tuple[int, ...]
+    rankings: dict[str, _Ranking] = field(default_factory=dict)  # by the rank's source
+    verdicts: dict[tuple[int, int], _Full] = field(default_factory=dict)
+
+
+_Expressions = tuple[str, sched_expr.Requirements, sched_expr.Rank]
+
+
 @dataclass
 class _Cycle:
     """One cycle's inputs and what it has given out so far. ``share`` and ``given`` start
     as the hosts were and count each placement, so capacity, MAX_HOST and the rank see
-    the VMs placed earlier in the cycle; the inputs themselves are never changed."""
+    the VMs placed earlier in the cycle; the inputs themselves are never changed.
+
+    What the steps work out is kept for the cycle, so that a cycle costs about a look at
+    each kind of VM rather than at every host for every VM: the hosts each owner may
+    manage, the parsed expressions (by text), the ``_Eligible`` hosts (by owner,
+    checkpoint and requirements), each host's rank (by rank, until the host takes a VM)
+    and the open hosts in rank order (``_Ranking``)."""
 
     candidates: list[Body]
     owners: dict[int, auth.Subject]
@@ -165,6 +235,16 @@ class _Cycle:
     placements: list[tuple[int, int]] = field(default_factory=list)
     messages: dict[int, str] = field(default_factory=dict)
     deferred: dict[int, str] = field(default_factory=dict)
+    by_id: dict[int, Body] = field(default_factory=dict)  # the candidates by id
+    # kept for the cycle (see the class's doc): by owner uid; by (requirements, rank)
+    # text; by (owner uid, checkpoint, requirements); by host ids; by rank source, then
+    # host id; by host id, the rankings that hold it
+    manageable_by: dict[int, list[Body]] = field(default_factory=dict)
+    parsed: dict[tuple[str, str | None], _Expressions | _NoHost] = field(default_factory=dict)
+    eligible_for: dict[tuple, _Eligible] = field(default_factory=dict)
+    eligible_sets: dict[tuple[int, ...], _Eligible] = field(default_factory=dict)
+    ranks: dict[str, dict[int, int]] = field(default_factory=dict)
+    rankings_of: dict[int, list[_Ranking]] = field(default_factory=dict)
 
     @classmethod
     def begin(
@@ -179,7 +259,10 @@ class _Cycle:
         given = {host_id: dispatched.get(host_id, 0) for host_id in share}
         budget = config.max_dispatch - sum(dispatched.values())
         default_rank = sched_expr.parse_rank(config.rank_source())
-        return cls(candidates, owners, rules, config, default_rank, share, given, budget)
+        by_id = {h["ID"]: h for h in candidates}
+        return cls(
+            candidates, owners, rules, config, default_rank, share, given, budget, by_id=by_id
+        )
 
     def dispatch_spent(self) -> bool:
         """MAX_DISPATCH reached: no more placements this cycle."""
@@ -193,41 +276,109 @@ class _Cycle:
         (self.deferred if no_host.limit else self.messages)[vm_id] = no_host.why
 
     def take(self, vm_id: int, host_id: int, cpu: int, memory: int) -> None:
+        """The VM goes to the host: its capacity, MAX_HOST count and ranks follow."""
         self.placements.append((vm_id, host_id))
         self.given[host_id] += 1
         _take(self.share[host_id], cpu, memory)
+        if cpu < 0 or memory < 0:  # room grew (a body edited by hand): no verdict holds
+            for eligible in self.eligible_sets.values():
+                eligible.verdicts.clear()
+        for values in self.ranks.values():
+            values.pop(host_id, None)
+        still_open = self.given[host_id] < self.config.max_host
+        for ranking in self.rankings_of.get(host_id, ()):
+            ranking.move(host_id, self.rank_of(ranking.rank, host_id) if still_open else None)
 
     def result(self) -> Plan:
         return Plan(self.placements, self.messages, self.deferred)
+
+    def manageable(self, uid: int) -> list[Body]:
+        """The hosts where the owner has MANAGE."""
+        if uid not in self.manageable_by:
+            self.manageable_by[uid] = _manageable(self.candidates, self.owners.get(uid), self.rules)
+        return self.manageable_by[uid]
+
+    def expressions(self, vm: Body) -> _Expressions | _NoHost:
+        """The VM's requirements (text and parsed) and rank, or why they cannot be used."""
+        texts = _expression_texts(vm)
+        if texts not in self.parsed:
+            try:
+                self.parsed[texts] = _parse(*texts, self.default_rank)
+            except InvalidInput as err:
+                self.parsed[texts] = _NoHost(f"cannot schedule the VM: {err}")
+        return self.parsed[texts]
+
+    def eligible(self, vm: Body, requirements: str, matcher: sched_expr.Requirements) -> _Eligible:
+        """The hosts the VM may go to, whatever the cycle gave out (see ``_Eligible``)."""
+        key = (vm["UID"], _checkpoint_key(vm), requirements)
+        if key not in self.eligible_for:
+            hosts_left = _checkpoint_hosts(vm, self.manageable(vm["UID"]))
+            host_ids = tuple(h["ID"] for h in _meeting(matcher, hosts_left))
+            self.eligible_for[key] = self.eligible_sets.setdefault(host_ids, _Eligible(host_ids))
+        return self.eligible_for[key]
+
+    def place(
+        self, eligible: _Eligible, rank: sched_expr.Rank, cpu: int, memory: int
+    ) -> int | _Full:
+        """The best open host of ``eligible`` with room for the VM, or why none. Room is
+        checked before MAX_HOST (mm_sched's order): with no open host with room, a closed
+        one with room makes the VM wait, else it has no room."""
+        demand = (cpu, memory)
+        if demand in eligible.verdicts:
+            return eligible.verdicts[demand]
+        found = self.ranking(eligible, rank).first_with_room(self.share, cpu, memory)
+        if found is not None:
+            return found
+        room = any(hosts.share_fits(self.share[h], cpu, memory) for h in eligible.host_ids)
+        verdict = _Full.MAX_HOST if room else _Full.NO_ROOM
+        eligible.verdicts[demand] = verdict
+        return verdict
+
+    def ranking(self, eligible: _Eligible, rank: sched_expr.Rank) -> _Ranking:
+        """The open hosts of ``eligible`` in ``rank``'s order, kept up to date by ``take``."""
+        if rank.source not in eligible.rankings:
+            max_host = self.config.max_host
+            open_ids = [h for h in eligible.host_ids if self.given[h] < max_host]
+            ranking = _Ranking.of(rank, {h: self.rank_of(rank, h) for h in open_ids})
+            eligible.rankings[rank.source] = ranking
+            for host_id in open_ids:
+                self.rankings_of.setdefault(host_id, []).append(ranking)
+        return eligible.rankings[rank.source]
+
+    def rank_of(self, rank: sched_expr.Rank, host_id: int) -> int:
+        """The host's rank, with the VMs the cycle gave it so far."""
+        values = self.ranks.setdefault(rank.source, {})
+        if host_id not in values:
+            view = {**self.by_id[host_id], "HOST_SHARE": self.share[host_id]}
+            values[host_id] = rank.evaluate(hosts.lookup(view))
+        return values[host_id]
 
 
 def _host_for(cycle: _Cycle, vm: Body, cpu: int, memory: int) -> int | _NoHost:
     """The host the VM goes to, or why none. Each step narrows the hosts, in mm_sched's
     order (the owner's rights, the checkpoint's host, SCHED_REQUIREMENTS, free capacity,
-    MAX_HOST); the first that leaves none gives the VM's message."""
+    MAX_HOST); the first that leaves none gives the VM's message. The cycle keeps what
+    each step found for the next VMs that ask the same (see ``_Cycle``)."""
     if not cycle.candidates:
         return _NoHost(_NO_MONITORED_HOST)
-    hosts_left = _manageable(cycle.candidates, cycle.owners.get(vm["UID"]), cycle.rules)
-    if not hosts_left:
+    if not cycle.manageable(vm["UID"]):
         return _NoHost(_NO_MANAGE)
-    hosts_left = _checkpoint_hosts(vm, hosts_left)
-    try:  # a bad expression keeps its own VM pending, never the others (mm_sched)
-        requirements, matcher, rank = _expressions(vm, cycle.default_rank)
-    except InvalidInput as err:
-        return _NoHost(f"cannot schedule the VM: {err}")
+    expressions = cycle.expressions(vm)
+    if isinstance(expressions, _NoHost):  # a bad expression keeps its own VM pending,
+        return expressions  # never the others (mm_sched)
+    requirements, matcher, rank = expressions
     # Requirements see the hosts as the cycle began. Capacity and the rank see the VMs
     # given out so far in the cycle (mm_sched ranks once per cycle, which with
     # MAX_HOST > 1 stacks a batch on one host): striping spreads it, packing fills.
-    hosts_left = _meeting(matcher, hosts_left)
-    if not hosts_left:
+    eligible = cycle.eligible(vm, requirements, matcher)
+    if not eligible.host_ids:
         return _NoHost(_unmet(requirements))
-    hosts_left = _with_room(hosts_left, cycle.share, cpu, memory)
-    if not hosts_left:
+    found = cycle.place(eligible, rank, cpu, memory)
+    if found is _Full.NO_ROOM:
         return _NoHost(_no_room(cpu, memory))
-    open_hosts = _below_max_host(hosts_left, cycle.given, cycle.config.max_host)
-    if not open_hosts:  # the next cycle, as mm_sched would
+    if found is _Full.MAX_HOST:  # the next cycle, as mm_sched would
         return _NoHost(_max_host_wait(cycle.config), limit=True)
-    return _best(open_hosts, cycle.share, rank)["ID"]
+    return found
 
 
 def _manageable(
@@ -241,6 +392,12 @@ def _manageable(
     ]
 
 
+def _checkpoint_key(vm: Body) -> tuple[Any, ...]:
+    """What ``_checkpoint_hosts`` depends on: () without a checkpoint, else its host."""
+    checkpoint = vm.get("CHECKPOINT")
+    return (checkpoint.get("HID"),) if checkpoint else ()
+
+
 def _checkpoint_hosts(vm: Body, hosts_left: list[Body]) -> list[Body]:
     """Only the host holding the VM's checkpoint, when it has one."""
     checkpoint = vm.get("CHECKPOINT")
@@ -249,43 +406,24 @@ def _checkpoint_hosts(vm: Body, hosts_left: list[Body]) -> list[Body]:
     return [h for h in hosts_left if h["ID"] == checkpoint.get("HID")]
 
 
-def _expressions(
-    vm: Body, default_rank: sched_expr.Rank
-) -> tuple[str, sched_expr.Requirements, sched_expr.Rank]:
-    """The VM's SCHED_REQUIREMENTS (text and parsed) and its rank: SCHED_RANK, else the
-    cycle's. Raises InvalidInput for a malformed expression."""
-    requirements = str(vm["USER_TEMPLATE"].get("SCHED_REQUIREMENTS", ""))
-    rank_text = vm["USER_TEMPLATE"].get("SCHED_RANK")
+def _expression_texts(vm: Body) -> tuple[str, str | None]:
+    """The VM's SCHED_REQUIREMENTS and SCHED_RANK (None: the cycle's rank)."""
+    user_template = vm["USER_TEMPLATE"]
+    rank_text = user_template.get("SCHED_RANK")
+    return str(user_template.get("SCHED_REQUIREMENTS", "")), str(rank_text) if rank_text else None
+
+
+def _parse(requirements: str, rank_text: str | None, default_rank: sched_expr.Rank) -> _Expressions:
+    """The requirements (text and parsed) and the rank. Raises InvalidInput for a
+    malformed expression."""
     matcher = sched_expr.parse_requirements(requirements)
-    rank = sched_expr.parse_rank(str(rank_text)) if rank_text else default_rank
+    rank = sched_expr.parse_rank(rank_text) if rank_text is not None else default_rank
     return requirements, matcher, rank
 
 
 def _meeting(matcher: sched_expr.Requirements, hosts_left: list[Body]) -> list[Body]:
     """The hosts that meet the requirements, as they were when the cycle began."""
     return [h for h in hosts_left if matcher.matches(hosts.lookup(h), current_vms=h["VMS"])]
-
-
-def _with_room(hosts_left: list[Body], share: dict[int, dict], cpu: int, memory: int) -> list[Body]:
-    """The hosts with room for the VM, counting what the cycle gave them."""
-    return [h for h in hosts_left if hosts.share_fits(share[h["ID"]], cpu, memory)]
-
-
-def _below_max_host(hosts_left: list[Body], given: dict[int, int], max_host: int) -> list[Body]:
-    """The hosts that MAX_HOST still lets take a VM in this SCHED_INTERVAL."""
-    return [h for h in hosts_left if given[h["ID"]] < max_host]
-
-
-def _best(open_hosts: list[Body], share: dict[int, dict], rank: sched_expr.Rank) -> Body:
-    """The highest-ranked host (ranked with the cycle's capacity); a tie goes to the
-    lowest host id."""
-    return max(
-        open_hosts,
-        key=lambda h: (
-            rank.evaluate(hosts.lookup({**h, "HOST_SHARE": share[h["ID"]]})),
-            -h["ID"],
-        ),
-    )
 
 
 def _unmet(requirements: str) -> str:
