@@ -26,6 +26,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import HostState
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers import (
+    ec2_template,
     executor,
     partner_config,
 )
@@ -122,6 +123,27 @@ def address_of(host: dict[str, Any]) -> str:
         return _ec2_region(host).label
     except OneError:
         return f"ec2://?{host.get('NAME')}"
+
+
+def refusal(host: dict[str, Any], vm: dict[str, Any]) -> str | None:
+    """Why the host's driver could never run the VM, whatever room it has (None: it
+    can), read from the VM alone, without asking the host: an EC2 region needs an EC2
+    section for it (``ec2_template.choose_section``), a partner a template it can
+    instantiate (``partner.refusal``); a libvirt host runs anything. The scheduler leaves
+    such hosts out, as OpenNebula 5 matches a VM's PUBLIC_CLOUD sections to the hosts."""
+    vm_mad = host.get("VM_MAD")
+    if vm_mad == EC2_MAD:
+        source = ec2_template.section_source(vm["TEMPLATE"], vm.get("USER_TEMPLATE") or {})
+        try:
+            ec2_template.choose_section(source, str(host.get("NAME")))
+        except InvalidInput as err:
+            return str(err)
+        return None
+    if vm_mad == PARTNER_MAD:
+        from ansible_collections.onekit.cloud.plugins.module_utils.drivers import partner
+
+        return partner.refusal(vm["TEMPLATE"], str(host.get("NAME")))
+    return None
 
 
 def driver_for(host: dict[str, Any]) -> Bounded:

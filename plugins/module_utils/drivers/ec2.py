@@ -201,8 +201,7 @@ class Ec2Driver(Driver):
         token, so AWS itself never makes two either. A stopped instance of this deploy is
         started again (a POWEROFF VM booted); one that was terminated gives the next
         token (``<token>-<its id>``, as fixed as the first)."""
-        # USER_TEMPLATE/EC2 (where OpenNebula keeps it), else TEMPLATE/EC2
-        source = vm.user_template if "EC2" in vm.user_template else vm.template
+        source = ec2_template.section_source(vm.template, vm.user_template)
         section = ec2_template.choose_section(source, self.host_name)
         token = f"one-{vm.vm_id}-{vm.deploy_key}" if vm.deploy_key else f"one-{vm.vm_id}"
         request = ec2_template.run_request(section, vm.vm_id, token, vm.context_text)

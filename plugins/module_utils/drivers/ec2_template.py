@@ -80,6 +80,12 @@ def _sections(tpl: dict) -> list[dict]:
     return sections
 
 
+def section_source(template: dict, user_template: dict) -> dict:
+    """Where a VM's EC2 sections are: USER_TEMPLATE (where OpenNebula keeps them), else
+    its TEMPLATE."""
+    return user_template if "EC2" in user_template else template
+
+
 def choose_section(tpl: dict, host_name: str) -> dict:
     """The VM's EC2 section for host ``host_name`` (see the module's docstring)."""
     sections = _sections(tpl)

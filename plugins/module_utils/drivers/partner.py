@@ -163,6 +163,23 @@ def _size(vm: Body) -> tuple[int, int]:
     return cpu, memory
 
 
+def refusal(template: Body, host: str) -> str | None:
+    """Why a VM of this template cannot run at the partner of ``host`` (None: it can):
+    without PARTNER/TEMPLATE it goes as a diskless machine of its size, which a VM with
+    disks or NICs (this cloud's images and networks) would not be."""
+    section = template.get("PARTNER")
+    if isinstance(section, dict) and section.get("TEMPLATE") is not None:
+        return None
+    local = [key for key in ("DISK", "NIC") if key in template]
+    if not local:
+        return None
+    return (
+        f"has {' and '.join(local)}, which name this cloud's images and networks; to run "
+        f'at the partner of host {host} it needs PARTNER = [ TEMPLATE = "<template of the '
+        'partner>" ]'
+    )
+
+
 class PartnerDriver(Driver):
     """One partner host (``for_host``)."""
 
@@ -320,13 +337,9 @@ class PartnerDriver(Driver):
                 cfg, "templates.instantiate", ref, 1, vm.name, False, {**extra, **tags}
             )
             return int(made[0]["ID"])
-        local = [key for key in ("DISK", "NIC") if key in vm.template]
-        if local:  # a diskless machine of its size would not be the VM asked for
-            raise DriverError(
-                f"VM {vm.vm_id} has {' and '.join(local)}, which name this cloud's images "
-                f"and networks; to run at the partner of host {self.host} it needs "
-                'PARTNER = [ TEMPLATE = "<template of the partner>" ]'
-            )
+        why = refusal(vm.template, self.host)
+        if why is not None:
+            raise DriverError(f"VM {vm.vm_id} {why}")
         size = {k: vm.template[k] for k in SIZE_ATTRIBUTES if k in vm.template}
         made = self._call_creating(cfg, "vms.create", {**size, **extra, **tags, "NAME": vm.name})
         return int(made["ID"])

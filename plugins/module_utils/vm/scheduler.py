@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils import drivers
 from ansible_collections.onekit.cloud.plugins.module_utils.core import auth, pool, schema, template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import AclRule, Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
@@ -236,12 +237,13 @@ class _Cycle:
     messages: dict[int, str] = field(default_factory=dict)
     deferred: dict[int, str] = field(default_factory=dict)
     by_id: dict[int, Body] = field(default_factory=dict)  # the candidates by id
+    clouds: list[Body] = field(default_factory=list)  # the candidates libvirt does not serve
     # kept for the cycle (see the class's doc): by owner uid; by (requirements, rank)
     # text; by (owner uid, checkpoint, requirements); by host ids; by rank source, then
     # host id; by host id, the rankings that hold it
     manageable_by: dict[int, list[Body]] = field(default_factory=dict)
     parsed: dict[tuple[str, str | None], _Expressions | _NoHost] = field(default_factory=dict)
-    eligible_for: dict[tuple, _Eligible] = field(default_factory=dict)
+    eligible_for: dict[tuple, _Eligible | _NoHost] = field(default_factory=dict)
     eligible_sets: dict[tuple[int, ...], _Eligible] = field(default_factory=dict)
     ranks: dict[str, dict[int, int]] = field(default_factory=dict)
     rankings_of: dict[int, list[_Ranking]] = field(default_factory=dict)
@@ -260,9 +262,11 @@ class _Cycle:
         budget = config.max_dispatch - sum(dispatched.values())
         default_rank = sched_expr.parse_rank(config.rank_source())
         by_id = {h["ID"]: h for h in candidates}
+        clouds = [h for h in candidates if h.get("VM_MAD") not in drivers.LIBVIRT_MADS]
         return cls(
-            candidates, owners, rules, config, default_rank, share, given, budget, by_id=by_id
-        )
+            candidates, owners, rules, config, default_rank, share, given, budget,
+            by_id=by_id, clouds=clouds,
+        )  # fmt: skip
 
     def dispatch_spent(self) -> bool:
         """MAX_DISPATCH reached: no more placements this cycle."""
@@ -308,14 +312,39 @@ class _Cycle:
                 self.parsed[texts] = _NoHost(f"cannot schedule the VM: {err}")
         return self.parsed[texts]
 
-    def eligible(self, vm: Body, requirements: str, matcher: sched_expr.Requirements) -> _Eligible:
-        """The hosts the VM may go to, whatever the cycle gave out (see ``_Eligible``)."""
-        key = (vm["UID"], _checkpoint_key(vm), requirements)
+    def eligible(
+        self, vm: Body, requirements: str, matcher: sched_expr.Requirements
+    ) -> _Eligible | _NoHost:
+        """The hosts the VM may go to, whatever the cycle gave out (see ``_Eligible``),
+        or why there are none: none meets the requirements, or the cloud hosts that do
+        could not run the VM (``drivers.refusal``: an EC2 region a VM without an EC2
+        section for it)."""
+        refused = self.refused(vm)
+        key = (vm["UID"], _checkpoint_key(vm), requirements, tuple(refused))
         if key not in self.eligible_for:
             hosts_left = _checkpoint_hosts(vm, self.manageable(vm["UID"]))
-            host_ids = tuple(h["ID"] for h in _meeting(matcher, hosts_left))
-            self.eligible_for[key] = self.eligible_sets.setdefault(host_ids, _Eligible(host_ids))
+            met = [h["ID"] for h in _meeting(matcher, hosts_left)]
+            host_ids = tuple(h for h in met if h not in refused)
+            if host_ids:
+                found: _Eligible | _NoHost = self.eligible_sets.setdefault(
+                    host_ids, _Eligible(host_ids)
+                )
+            elif met:
+                found = _NoHost(f"no host it may go to can run it: {refused[met[0]]}")
+            else:
+                found = _NoHost(_unmet(requirements))
+            self.eligible_for[key] = found
         return self.eligible_for[key]
+
+    def refused(self, vm: Body) -> dict[int, str]:
+        """The cloud hosts (EC2 regions, partners) whose driver could not run the VM, and
+        why; a libvirt host runs any VM (so a cycle asks this of few hosts)."""
+        found = {}
+        for host in self.clouds:
+            why = drivers.refusal(host, vm)
+            if why is not None:
+                found[host["ID"]] = why
+        return found
 
     def place(
         self, eligible: _Eligible, rank: sched_expr.Rank, cpu: int, memory: int
@@ -371,8 +400,8 @@ def _host_for(cycle: _Cycle, vm: Body, cpu: int, memory: int) -> int | _NoHost:
     # given out so far in the cycle (mm_sched ranks once per cycle, which with
     # MAX_HOST > 1 stacks a batch on one host): striping spreads it, packing fills.
     eligible = cycle.eligible(vm, requirements, matcher)
-    if not eligible.host_ids:
-        return _NoHost(_unmet(requirements))
+    if isinstance(eligible, _NoHost):
+        return eligible
     found = cycle.place(eligible, rank, cpu, memory)
     if found is _Full.NO_ROOM:
         return _NoHost(_no_room(cpu, memory))
