@@ -120,6 +120,8 @@ def test_the_region_is_a_host_with_the_capacity_of_ec2_driver_conf(burst: Burst,
     assert tpl["PRIORITY"] == "-1" and tpl["CPUSPEED"] == "1000"
     shown = cli("onehost", "show", "us-east-1", check=True).stdout
     assert "ec2://us-east-1" in shown and "PUBLIC_CLOUD" in shown
+    (row,) = cli("onehost", "list", check=True).stdout.splitlines()[1:]
+    assert "0 / 500 (0%)" in row and "0K / 8.5G (0%)" in row and row.split()[-1] == "on"
 
 
 def test_the_guides_hybrid_template_runs_in_ec2(burst: Burst, cli):
