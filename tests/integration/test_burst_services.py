@@ -305,3 +305,41 @@ def test_a_region_that_stops_answering_has_its_vms_resubmitted(
 def state_of(admin: Session, vm_id: int) -> str:
     vm = vms.show(admin, vm_id)
     return state_name(vm["STATE"], vm["LCM_STATE"])
+
+
+def test_a_vm_recreated_while_its_region_was_cut_off_never_runs_twice_there(
+    instance: Instance, admin: Session, moto: MotoServer
+):
+    """The recreate could not terminate the VM's instance (the region did not answer);
+    when the VM is deployed there again (``onevm deploy`` by hand, or the scheduler
+    before the monitor's sweep of orphans), the old instance ends: the VM runs once.
+    Before, both ran for as long as the VM lived (both carry its ONE_ID, so the monitor
+    saw one)."""
+    conf_path = instance.home / "etc" / "ec2_driver.conf"
+    conf_path.write_text(driver_conf(moto.url))
+    region = hosts.create(admin, "us-east-1", "ec2", "ec2")
+    system = Session.system(admin.db)
+    monitor.cycle(system, instance.monitor_config())
+    tpl = templates.create(admin, EC2_ONLY)
+    (vm_id,) = [vm["ID"] for vm in templates.instantiate(admin, tpl["ID"], 1)]
+    assert [o.error for o in lifecycle.deploy(admin, [(vm_id, region["ID"])])] == [None]
+    first = vms.show(admin, vm_id)["DEPLOY_ID"]
+    conf_path.write_text(driver_conf(f"http://127.0.0.1:{free_port()}"))
+    monitor.cycle(system, instance.monitor_config())
+    assert hosts.show(admin, "us-east-1")["STATE"] == HostState.ERROR
+    # what ft/host_error -r does to it: the instance cannot be reached, the VM is PENDING
+    assert [o.error for o in lifecycle.act(admin, [vm_id], "delete-recreate")] == [None]
+    assert state_of(admin, vm_id) == "PENDING"
+    conf_path.write_text(driver_conf(moto.url))
+    assert [o.error for o in lifecycle.deploy(admin, [(vm_id, region["ID"])])] == [None]
+    second = vms.show(admin, vm_id)["DEPLOY_ID"]
+    assert second.startswith("i-") and second != first
+    states = {
+        each["InstanceId"]: each["State"]["Name"]
+        for reservation in moto.client().describe_instances()["Reservations"]
+        for each in reservation["Instances"]
+    }
+    assert states == {first: "terminated", second: "running"}
+    monitor.cycle(system, instance.monitor_config())
+    assert state_of(admin, vm_id) == "RUNNING"
+    assert hosts.show(admin, "us-east-1")["HOST_SHARE"]["RUNNING_VMS"] == 1
