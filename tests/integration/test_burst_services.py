@@ -32,6 +32,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     state_name,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+from ansible_collections.onekit.cloud.plugins.module_utils.ha import hooks
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
     lifecycle,
@@ -252,6 +253,7 @@ def test_a_region_that_stops_answering_has_its_vms_resubmitted(
     failed = hosts.show(admin, "us-east-1")
     assert failed["STATE"] == HostState.ERROR, failed["TEMPLATE"]
     assert "cannot reach EC2" in failed["TEMPLATE"]["ERROR"]
+    assert failed[hooks.HOST_ERROR_MARK]  # the HOST_HOOK is due, as for a libvirt host
     assert [state_of(admin, v) for v in made] == ["UNKNOWN", "UNKNOWN"]
     assert hosts.show(admin, "sim0")["STATE"] == HostState.MONITORED
 
@@ -260,6 +262,7 @@ def test_a_region_that_stops_answering_has_its_vms_resubmitted(
     cli("onekit-server", "start", check=True)
     try:
         wait_until(lambda: state_of(admin, local) == "RUNNING", "the VM running on sim0")
+        assert not hosts.show(admin, "us-east-1").get(hooks.HOST_ERROR_MARK)  # claimed
         assert vms.host_name(vms.show(admin, local)) == "sim0"
         wait_until(lambda: state_of(admin, ec2_only) == "PENDING", "the EC2-only VM PENDING")
         log = (instance.var / "hooks" / "error.log").read_text()
