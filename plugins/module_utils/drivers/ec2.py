@@ -207,9 +207,9 @@ class Ec2Driver(Driver):
         request = ec2_template.run_request(section, vm.vm_id, token, vm.context_text)
         run = dict(request.run)
         token = run["ClientToken"]
-        by_token = {
-            i.get("ClientToken"): i for i in self._of_vm(vm.vm_id, f"deploy {vm.deploy_id}")
-        }
+        mine = self._of_vm(vm.vm_id, f"deploy {vm.deploy_id}")
+        self._end_earlier_stays(token, mine)
+        by_token = {i.get("ClientToken"): i for i in mine}
         instance = None
         for _ in range(MAX_TOKEN_TRIES):
             instance = by_token.get(token)
@@ -236,6 +236,25 @@ class Ec2Driver(Driver):
         if request.elastic_ip:
             self._associate(instance_id, request.elastic_ip, instance["State"]["Name"])
         return instance_id
+
+    def _end_earlier_stays(self, token: str, instances: list[dict]) -> None:
+        """Terminate the VM's running instances that an earlier deploy made (another
+        ClientToken than this deploy's and its retries'): a VM recreated while its region
+        did not answer (``ft/host_error -r``, ``onevm delete --recreate``) left its old
+        instance running, and one VM must never run twice. The monitor cannot find it:
+        both carry the VM's ONE_ID."""
+        stale = [
+            i["InstanceId"]
+            for i in instances
+            if i["State"]["Name"] in LIVE
+            and i.get("ClientToken") != token
+            and not str(i.get("ClientToken") or "").startswith(f"{token}-i-")
+        ]
+        if stale:
+            self._call(
+                f"TerminateInstances {' '.join(stale)}",
+                lambda: self.client.terminate_instances(InstanceIds=stale),
+            )
 
     def _associate(self, instance_id: str, address: str, state: str) -> None:
         """AssociateAddress once the instance runs (AWS refuses a pending one)."""
