@@ -9,6 +9,7 @@ subprocesses against it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -283,15 +284,7 @@ def flow(instance: Instance, admin: Session, sim_hosts) -> Iterator[Flow]:
     for index, sim in enumerate(sims):
         hosts.create(admin, f"sim{index}", uri=sim.uri)
     monitor.cycle(Session.system(admin.db), instance.monitor_config())
-    with instance.config_path.open("a") as oned:  # VMs asking for a token get OneGate's URL
-        oned.write(f'ONEGATE_ENDPOINT = "{instance.gate_config().url}"\n')
-    conf = instance.flow_config_path.read_text()
-    conf = conf.replace(":lcm_interval: 30", ":lcm_interval: 1")
-    conf = conf.replace(":default_cooldown: 300", ":default_cooldown: 2")
-    instance.flow_config_path.write_text(conf)
-    cli = Cli(instance)
-    cli("onekit-server", "start", check=True)
-    try:
+    with flow_server(instance) as cli:
         yield Flow(
             instance,
             admin,
@@ -300,5 +293,22 @@ def flow(instance: Instance, admin: Session, sim_hosts) -> Iterator[Flow]:
             instance.auth_path.read_text().strip(),
             cli,
         )
+
+
+@contextlib.contextmanager
+def flow_server(instance: Instance) -> Iterator[Cli]:
+    """The instance's server running (stopped at the end), with OneGate's endpoint in
+    oned.conf (VMs asking for a token get its URL) and OneFlow's LCM every second, with
+    2 s cooldowns."""
+    with instance.config_path.open("a") as oned:
+        oned.write(f'ONEGATE_ENDPOINT = "{instance.gate_config().url}"\n')
+    conf = instance.flow_config_path.read_text()
+    conf = conf.replace(":lcm_interval: 30", ":lcm_interval: 1")
+    conf = conf.replace(":default_cooldown: 300", ":default_cooldown: 2")
+    instance.flow_config_path.write_text(conf)
+    cli = Cli(instance)
+    cli("onekit-server", "start", check=True)
+    try:
+        yield cli
     finally:
         cli("onekit-server", "stop")

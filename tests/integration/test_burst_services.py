@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import Cli
+from conftest import Cli, flow_server
 from support.flow import ok, run, service_json, wait_state
 from support.moto import MotoServer, driver_conf
 from support.ports import free_port
@@ -100,18 +100,8 @@ def burst_flow(instance: Instance, admin: Session, moto: MotoServer) -> Iterator
     hosts.create(admin, "us-east-1", "ec2", "ec2")
     monitor.cycle(Session.system(admin.db), instance.monitor_config())
     assert hosts.show(admin, "us-east-1")["STATE"] == HostState.MONITORED
-    with instance.config_path.open("a") as oned:
-        oned.write(f'ONEGATE_ENDPOINT = "{instance.gate_config().url}"\n')
-    conf = instance.flow_config_path.read_text()
-    conf = conf.replace(":lcm_interval: 30", ":lcm_interval: 1")
-    conf = conf.replace(":default_cooldown: 300", ":default_cooldown: 2")
-    instance.flow_config_path.write_text(conf)
-    cli = Cli(instance)
-    cli("onekit-server", "start", check=True)
-    try:
+    with flow_server(instance) as cli:
         yield BurstFlow(instance, admin, moto, cli, instance.flow_config().url)
-    finally:
-        cli("onekit-server", "stop")
 
 
 def user_data(ec2, instance_id: str) -> str:
