@@ -73,6 +73,7 @@ def run(tmp: Path, moto: MotoServer, count: int, rounds: int) -> None:
     config = instance.monitor_config()
     host = hosts.create(admin, "us-east-1", "ec2", "ec2")
     driver = drivers.driver_for(host).inner
+    frontend = driver.region.frontend
     calls: collections.Counter[str] = collections.Counter()
     driver.client.meta.events.register(
         "before-call.ec2", lambda model, **_: calls.update([model.name])
@@ -94,7 +95,8 @@ def run(tmp: Path, moto: MotoServer, count: int, rounds: int) -> None:
 
     def bare() -> int:
         pages = bare_client.get_paginator("describe_instances").paginate(
-            Filters=ec2_driver._MONITORED, PaginationConfig={"PageSize": ec2_driver.PAGE_SIZE}
+            Filters=ec2_driver.monitor_filters(frontend),
+            PaginationConfig={"PageSize": ec2_driver.PAGE_SIZE},
         )
         return sum(len(r["Instances"]) for page in pages for r in page["Reservations"])
 

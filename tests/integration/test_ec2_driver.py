@@ -172,6 +172,31 @@ def test_an_instance_terminated_or_stopped_behind_onekits_back(burst: Burst):
     assert burst.state(gone) == RUNNING and burst.state(stopped) == RUNNING
 
 
+def test_another_front_ends_instances_in_the_account_are_left_alone(burst: Burst):
+    """VM ids are unique within a front-end only: an instance another front-end made
+    for its VM of the same id is not this VM's, counts nothing here, and is never
+    terminated as an orphan."""
+    (vm_id,) = burst.deployed()
+    ours = burst.instance_of(vm_id)["InstanceId"]
+    theirs = []
+    for one_id in (vm_id, vm_id + 1):  # their VM of our VM's id, and one we do not have
+        tags = [{"Key": "ONE_ID", "Value": str(one_id)}, {"Key": "ONE_FRONTEND", "Value": "dc2"}]
+        made = burst.ec2.run_instances(
+            ImageId="ami-6f5f1206", MinCount=1, MaxCount=1, InstanceType="m1.large",
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+        )  # fmt: skip
+        theirs.append(made["Instances"][0]["InstanceId"])
+    burst.monitor()
+    assert burst.state(vm_id) == RUNNING
+    assert vms.show(burst.admin, vm_id)["DEPLOY_ID"] == ours
+    assert burst.host()["HOST_SHARE"]["USED_CPU"] == 100  # our m1.small, not their m1.large
+    running = {i["InstanceId"] for i in burst.instances() if i["State"]["Name"] == "running"}
+    assert running == {ours, *theirs}
+    lifecycle.act(burst.admin, [vm_id], "delete")
+    states = {i["InstanceId"]: i["State"]["Name"] for i in burst.instances()}
+    assert states[ours] == "terminated" and {states[t] for t in theirs} == {"running"}
+
+
 def test_delete_poweroff_stop_and_resume(burst: Burst):
     deleted, off, saved = burst.deployed(count=3)
     instances = {vm_id: burst.instance_of(vm_id)["InstanceId"] for vm_id in (deleted, off, saved)}

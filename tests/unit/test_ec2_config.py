@@ -3,11 +3,13 @@ by name or default, capacity without 4.6's rounding, errors naming file, key and
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import ConfigError
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import frontend_identity
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.ec2_config import region_for
 
 # the guide's sample, as chapter 5 prints it (credentials filled in)
@@ -60,6 +62,17 @@ def test_a_host_uses_its_entry_or_default(conf):
     eu = region_for(conf, "eu-west-1")
     assert eu.key == "eu-west-1" and eu.endpoint_url == "http://127.0.0.1:5000"
     assert eu.label == "ec2://eu-west-1"
+
+
+def test_the_front_end_tag_is_the_files_or_this_machine_and_home(conf):
+    derived = region_for(conf, "us-east-1").frontend
+    assert derived == frontend_identity(conf) and derived.startswith(socket.gethostname())
+    named = conf.read_text() + "frontend: dc1\n"
+    conf.write_text(named)
+    assert region_for(conf, "us-east-1").frontend == "dc1"
+    conf.write_text(named.replace("frontend: dc1", "frontend: ''"))
+    with pytest.raises(ConfigError, match="frontend: must be a non-empty name"):
+        region_for(conf, "us-east-1")
 
 
 def test_capacity_without_rounding_the_gb(conf):

@@ -127,6 +127,8 @@ def test_bad_tags_are_refused():
         tags("a=1,b")
     with pytest.raises(InvalidInput, match="onekit's own tag"):
         tags("ONE_ID=3")
+    with pytest.raises(InvalidInput, match="ONE_FRONTEND is onekit's own tag"):
+        tags("a=b, ONE_FRONTEND=dc2")
     assert tags("") == {} and tags("a=1,,b=") == {"a": "1", "b": ""}
 
 
@@ -155,3 +157,8 @@ def test_the_section_by_host_then_the_only_one():
         choose_section({"CPU": "1"}, "us-east-1")
     with pytest.raises(InvalidInput, match="must be a vector"):
         choose_section({"EC2": "ami-1"}, "us-east-1")
+
+
+def test_the_front_end_tag_goes_with_onekits_id():
+    req = run_request({"AMI": "ami-1"}, 7, "tok", frontend="dc1")
+    assert req.tags == {"ONE_ID": "7", "ONE_FRONTEND": "dc1"}

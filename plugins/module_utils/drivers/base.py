@@ -12,7 +12,10 @@ domains can always be matched to the store's VMs.
 from __future__ import annotations
 
 import abc
+import hashlib
+import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
@@ -22,6 +25,16 @@ DOMAIN_PREFIX = "one-"
 
 def deploy_id_for(vm_id: int) -> str:
     return f"{DOMAIN_PREFIX}{vm_id}"
+
+
+def frontend_identity(conf: str | Path) -> str:
+    """This front-end's name on a cloud several front-ends may share (an EC2 account, a
+    partner): the machine and the instance home of the driver file ``conf``
+    (``<home>/etc/<file>``), unless the file names one. VM ids are only unique within a
+    front-end, so its guests there carry it, and it lists only its own."""
+    home = str(Path(conf).resolve().parent.parent)
+    digest = hashlib.sha256(f"{socket.gethostname()}:{home}".encode()).hexdigest()[:12]
+    return f"{socket.gethostname()}-{digest}"
 
 
 def vm_id_of(deploy_id: str) -> int | None:

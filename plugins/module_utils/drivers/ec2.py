@@ -53,12 +53,18 @@ LIVE = ("pending", "running")
 STOPPED = ("stopping", "stopped")
 GONE = ("shutting-down", "terminated")
 _STATE = {**dict.fromkeys(LIVE, RUNNING), **dict.fromkeys(STOPPED, SHUTOFF)}
-# what monitor lists: every instance onekit made, but the terminated ones (EC2 lists
-# them for an hour, moto for ever)
-_MONITORED = [
-    {"Name": "tag-key", "Values": [TAG]},
-    {"Name": "instance-state-name", "Values": [*LIVE, *STOPPED, "shutting-down"]},
-]
+
+
+def monitor_filters(frontend: str) -> list[dict]:
+    """What ``monitor`` lists: every instance this front-end made (tagged ONE_ID and its
+    ONE_FRONTEND), but the terminated ones (EC2 lists them for an hour, moto for ever)."""
+    return [
+        {"Name": "tag-key", "Values": [TAG]},
+        {"Name": f"tag:{ec2_template.FRONTEND_TAG}", "Values": [frontend]},
+        {"Name": "instance-state-name", "Values": [*LIVE, *STOPPED, "shutting-down"]},
+    ]
+
+
 PAGE_SIZE = 1000  # DescribeInstances' largest page
 MAX_TOKEN_TRIES = 20
 # The instance attributes a VM's MONITORING shows (the 4.6 poll's), where non-empty.
@@ -171,9 +177,16 @@ class Ec2Driver(Driver):
             for reservation in page.get("Reservations") or ():
                 yield from reservation.get("Instances") or ()
 
+    def _ours(self) -> dict:
+        """The filter of this front-end's instances (its ONE_FRONTEND tag): another
+        front-end bursting to the same account has VMs of the same ids."""
+        return {"Name": f"tag:{ec2_template.FRONTEND_TAG}", "Values": [self.region.frontend]}
+
     def _of_vm(self, vm_id: int, what: str) -> list[dict]:
         """The VM's instances (terminated ones too), the one that stands for it first."""
-        found = self._describe(what, Filters=[{"Name": f"tag:{TAG}", "Values": [str(vm_id)]}])
+        found = self._describe(
+            what, Filters=[{"Name": f"tag:{TAG}", "Values": [str(vm_id)]}, self._ours()]
+        )
         return sorted(found, key=_rank)
 
     def _instance(self, deploy_id: str, what: str) -> str | None:
@@ -204,7 +217,9 @@ class Ec2Driver(Driver):
         source = ec2_template.section_source(vm.template, vm.user_template)
         section = ec2_template.choose_section(source, self.host_name)
         token = f"one-{vm.vm_id}-{vm.deploy_key}" if vm.deploy_key else f"one-{vm.vm_id}"
-        request = ec2_template.run_request(section, vm.vm_id, token, vm.context_text)
+        request = ec2_template.run_request(
+            section, vm.vm_id, token, vm.context_text, self.region.frontend
+        )
         run = dict(request.run)
         token = run["ClientToken"]
         mine = self._of_vm(vm.vm_id, f"deploy {vm.deploy_id}")
@@ -361,7 +376,8 @@ class Ec2Driver(Driver):
         total_cpu, total_memory = region.totals()
         seen: dict[str, dict] = {}
         running: dict[str, int] = {}
-        for instance in self._describe("DescribeInstances", Filters=_MONITORED):
+        filters = monitor_filters(self.region.frontend)
+        for instance in self._describe("DescribeInstances", Filters=filters):
             vm_id = one_id(instance)
             if vm_id is None:
                 continue

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import ConfigError
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import frontend_identity
 
 KIB_PER_GB = 1024 * 1024
 DEFAULT_REGION_KEY = "default"
@@ -58,6 +59,9 @@ class Region:
     proxy_uri: str | None
     capacity: dict[str, int]
     instance_types: dict[str, InstanceType] = field(default_factory=dict)
+    # this front-end's ONE_FRONTEND tag on its instances (``frontend`` in the file, else
+    # base.frontend_identity): an account several front-ends burst to keeps them apart
+    frontend: str = ""
 
     def totals(self) -> tuple[int, int]:
         """The host's (TOTALCPU, TOTALMEMORY in KiB) from ``capacity``."""
@@ -182,6 +186,9 @@ def region_for(path: str | Path, host_name: str, doc: dict | None = None) -> Reg
             )
         counts[str(name)] = int(_number(path, f"{where}.capacity.{name}", count, True))
     proxy = doc.get("proxy_uri")
+    frontend = doc.get("frontend")
+    if frontend is not None and (not isinstance(frontend, str) or not frontend.strip()):
+        raise _fail(path, "frontend", "must be a non-empty name (this front-end's tag)")
     return Region(
         path=path,
         key=key,
@@ -192,4 +199,5 @@ def region_for(path: str | Path, host_name: str, doc: dict | None = None) -> Reg
         proxy_uri=proxy if isinstance(proxy, str) and proxy else None,
         capacity=counts,
         instance_types=types,
+        frontend=frontend.strip() if frontend else frontend_identity(path),
     )

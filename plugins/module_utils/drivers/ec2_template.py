@@ -41,6 +41,8 @@ from typing import Any
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
 
 ONE_ID_TAG = "ONE_ID"
+FRONTEND_TAG = "ONE_FRONTEND"  # which front-end's VM (ids are unique within one only)
+_OWN_TAGS = (ONE_ID_TAG, FRONTEND_TAG)
 _SIMPLE = {
     "AMI": "ImageId",
     "AKI": "KernelId",
@@ -182,19 +184,25 @@ def tags(text: str) -> dict[str, str]:
         name = name.strip()
         if not sep or not name:
             raise InvalidInput(f"EC2/TAGS: {item.strip()!r} is not key=value")
-        if name == ONE_ID_TAG:
-            raise InvalidInput(f"EC2/TAGS: {ONE_ID_TAG} is onekit's own tag (the VM's id)")
+        if name in _OWN_TAGS:
+            raise InvalidInput(
+                f"EC2/TAGS: {name} is onekit's own tag (the VM's id and its front-end)"
+            )
         found[name] = value.strip()
     return found
 
 
 def run_request(
-    section: dict, vm_id: int, client_token: str, user_data: str | None = None
+    section: dict,
+    vm_id: int,
+    client_token: str,
+    user_data: str | None = None,
+    frontend: str = "",
 ) -> Request:
     """RunInstances' arguments for VM ``vm_id`` from its EC2 ``section``.
     ``client_token``: the ClientToken when the section gives none (the same for every try
     of one deploy, so a retry never makes a second instance); ``user_data``: UserData when
-    the section has no USERDATA (the VM's context)."""
+    the section has no USERDATA (the VM's context); ``frontend``: the ONE_FRONTEND tag."""
     unknown = sorted(str(k) for k in section if k not in KNOWN)
     if unknown:
         raise InvalidInput(
@@ -229,6 +237,8 @@ def run_request(
         run["BlockDeviceMappings"] = block_devices(mapping)
     user_tags = tags(_text(section, "TAGS") or "")
     all_tags = {**user_tags, ONE_ID_TAG: str(vm_id)}
+    if frontend:
+        all_tags[FRONTEND_TAG] = frontend
     run["TagSpecifications"] = [
         {
             "ResourceType": "instance",

@@ -26,16 +26,17 @@ is opened, as the drivers' threads and timeouts are (``drivers.configure``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import socket
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import DriverError
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
+    DriverError,
+    frontend_identity,
+)
 
 FILE_NAME = "partner_driver.conf"
 _path: Path | None = None
@@ -88,10 +89,8 @@ def _private(path: Path, what: str) -> None:
 
 
 def default_frontend(path: Path) -> str:
-    """This front-end's tag when the file names none: the machine and the home."""
-    home = str(path.resolve().parent.parent)
-    digest = hashlib.sha256(f"{socket.gethostname()}:{home}".encode()).hexdigest()[:12]
-    return f"{socket.gethostname()}-{digest}"
+    """This front-end's tag when the file names none (``base.frontend_identity``)."""
+    return frontend_identity(path)
 
 
 def _number(entry: dict, host: str, where: str, key: str, unit: str) -> float:
