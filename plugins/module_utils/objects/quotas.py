@@ -22,8 +22,11 @@ OneFlow), inside the allocation's transaction: a VM that would take the owner or
 group over a limit refuses the whole request (AuthorizationError, as 4.6's quota
 failure), and nothing is written. ``check_chown`` (``objects.chown_in``) asks the same of a
 VM's new owner and group. The quota rows are read ``FOR UPDATE`` first, so two allocations
-for one owner on MySQL count each other's VMs. The oneadmin user (uid 0) and the VMs of
-group oneadmin (gid 0) are never limited, and their quotas cannot be set.
+for one owner (or group) on MySQL are serialised and count each other's VMs (the store
+reads committed rows: READ COMMITTED). The usage read scans ``vm_pool`` by its uid or gid
+column, which has no index: a cost per allocation for limited owners only. The oneadmin
+user (uid 0) and the VMs of group oneadmin (gid 0) are never limited, and their quotas
+cannot be set.
 """
 
 from __future__ import annotations
@@ -142,10 +145,13 @@ def size_of(vm_template: Body) -> dict[str, float]:
     }
 
 
-def usage(tx: Tx, kind: Kind, oid: int, lock: bool = False) -> dict[str, float]:
-    """The VMs (not DONE) the user or group owns: how many, their CPU and MEMORY."""
+def usage(tx: Tx, kind: Kind, oid: int) -> dict[str, float]:
+    """The VMs (not DONE) the user or group owns: how many, their CPU and MEMORY. Read
+    without locks: the caller holds the quota row (``_check``), which serialises the
+    allocations it limits, and MySQL reads committed rows (the VMs' rows stay free for
+    the life cycle, which may hold one through a driver call)."""
     sql = f"SELECT body FROM vm_pool WHERE {kind.column} = ? AND state != ?"
-    rows = tx.rows(sql + (tx.for_update if lock else ""), (oid, int(VmState.DONE)))
+    rows = tx.rows(sql, (oid, int(VmState.DONE)))
     used = {key: 0.0 for key in LIMITS}
     for (text,) in rows:
         for key, value in size_of(json.loads(text).get("TEMPLATE") or {}).items():
@@ -220,7 +226,7 @@ def _check(tx: Tx, kind: Kind, oid: int, asked: dict[str, float]) -> None:
     limits = _limits_of(tx, kind, oid, lock=True)
     if limits is None or all(limits[k] == UNLIMITED for k in LIMITS):
         return
-    used = usage(tx, kind, oid, lock=True)
+    used = usage(tx, kind, oid)
     for key in LIMITS:
         limit = limits[key]
         if limit != UNLIMITED and used[key] + asked[key] > limit + 1e-9:
