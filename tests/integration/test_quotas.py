@@ -7,13 +7,18 @@ store exactly as it was (``assert_refused``).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 from support.cli import assert_error, assert_refused, created_id, login_as
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import remote
+from ansible_collections.onekit.cloud.plugins.module_utils import objects
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, remote, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import AuthorizationError
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups, users
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
 
 SMALL = 'NAME = "small"\nCPU = 0.5\nMEMORY = 512\n'
 
@@ -181,3 +186,36 @@ def test_core_api_quota_operations(server, cli, instance, tmp_path):
     assert err.value.http_status == 403
     group = remote.call(endpoint, admin, "groups.set_quota", ("users", "VM = [ CPU = 4 ]"), {})
     assert group["VM"]["CPU"] == 4
+
+
+def test_a_vm_made_for_an_owner_counts_against_the_owners_quota(admin, cli, tmp_path):
+    """The path of the vm module and OneFlow (``instantiate_named`` with ``owner``: made by
+    oneadmin as the service's owner): the owner's quota decides, all or nothing."""
+    bob(cli, tmp_path)
+    tpl = templates.create(admin, SMALL)
+    objects.chown(admin, schema.TEMPLATES, tpl["ID"], "bob")  # bob may use it
+    users.set_quota(admin, "bob", "VM = [ VMS = 2 ]")
+    uid = users.show(admin, "bob")["ID"]
+    with pytest.raises(AuthorizationError, match="user bob's VM quota: VMS 2 of 2 in use"):
+        templates.instantiate_named(admin, tpl["ID"], ["a", "b", "c"], owner=uid)
+    assert users.quota(admin, "bob")["VM"]["VMS_USED"] == 0  # none of the three made
+    made = templates.instantiate_named(admin, tpl["ID"], ["a", "b"], owner=uid)
+    assert [vm["UID"] for vm in made] == [uid, uid]
+    assert users.quota(admin, "bob")["VM"]["VMS_USED"] == 2
+
+
+def test_quotas_stay_in_the_zone_a_slave_sets_them_locally(admin, cli, tmp_path):
+    """A federation slave (a session with a master endpoint) writes its own quota table:
+    set_quota is not a shared write, so it is neither forwarded nor refused."""
+    bob(cli, tmp_path)
+    assert not getattr(users.set_quota, "federated", False)
+    assert not getattr(groups.set_quota, "federated", False)
+    slave = dataclasses.replace(admin, master_endpoint="http://127.0.0.1:9")  # no master
+    users.set_quota(slave, "bob", "VM = [ VMS = 3 ]")
+    groups.set_quota(slave, "users", "VM = [ CPU = 2 ]")
+    assert users.quota(admin, "bob")["VM"]["VMS"] == 3
+    assert groups.quota(admin, "users")["VM"]["CPU"] == 2
+    with admin.db.snapshot() as tx:  # in the local tables, not in the replicated bodies
+        assert "VMS" not in json.dumps(pool.get(tx, schema.USERS, 1))
+        assert {t.name for t in schema.LOCAL_TABLES} >= {"user_quotas", "group_quotas"}
+        assert not {"user_quotas", "group_quotas"} & set(schema.SHARED_TABLE_NAMES)
