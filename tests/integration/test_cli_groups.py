@@ -78,7 +78,9 @@ def test_list_and_show_json(cli):
         (100, "ec2", [1]),
     ]
     for ref in ("100", "ec2"):
-        assert cli.json("onegroup", "show", ref)["GROUP"] == pool[2]
+        shown = cli.json("onegroup", "show", ref)["GROUP"]
+        assert shown.pop("VM_QUOTA")["VMS_USED"] == 0  # this zone's quota (test_quotas.py)
+        assert shown == pool[2]
 
 
 def test_show_prints_fields_and_users(cli):
@@ -89,7 +91,8 @@ def test_show_prints_fields_and_users(cli):
     out = cli("onegroup", "show", "ec2", check=True).stdout.splitlines()
     assert out[0] == "GROUP 100 INFORMATION"
     assert re.fullmatch(r"ID\s+: 100", out[1]) and re.fullmatch(r"NAME\s+: ec2", out[2])
-    assert out[3:] == ["", "USERS", "ID", "1", "2"]
+    assert out[3:8] == ["", "USERS", "ID", "1", "2"]
+    assert out[8:] == ["", "VM QUOTA", "VMS    MEMORY  CPU", "0 / -  0K / -  0.00 / -"]
 
 
 def test_show_defaults_to_your_primary_group(cli, tmp_path):

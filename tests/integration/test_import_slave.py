@@ -111,6 +111,8 @@ def build(master: Instance, slave: Instance, master_extra_users: tuple[str, ...]
         acls.create(s, "#3 USER+GROUP/#2 USE *")  # a user id and a group id at once
         with s.db.transaction() as tx:  # a rule left behind by a user deleted long ago
             acls.insert_rule(tx, AclRule.parse("#9 IMAGE/* USE"))
+        users.set_quota(s, "alice", "VM = [ VMS = 7 ]")  # the slave zone's quotas
+        groups.set_quota(s, "qa", "VM = [ MEMORY = 4096 ]")
 
         alice = slave.session("alice", "slave-pw")
         tpl = templates.create(alice, 'NAME = "web"\nCPU = 1\nMEMORY = 64')
@@ -270,6 +272,16 @@ def test_import_with_merge(instance: Instance, slave: Instance):
     ), lines
     assert any("'#3 USER+GROUP/#2 USE *'" in line and "unknown group 2" in line for line in lines)
     assert f"VM {world.vm_id} {vm['NAME']!r}: owner 2 'alice' -> 1 'alice'" in lines
+    # the slave's quotas follow their users' new ids, and stay in the slave's table
+    assert "VM quota of user 2 'alice' -> 1" in lines
+    s = world.slave.session("alice", "master-pw")
+    try:
+        assert users.quota(s, "alice")["VM"]["VMS"] == 7
+        assert groups.quota(s, "qa")["VM"]["MEMORY"] == 4096
+    finally:
+        s.db.close()
+    with world.master_db.snapshot() as tx:
+        assert tx.rows("SELECT * FROM user_quotas") == []  # never the master's
 
 
 # ---- no merge: new ids, renamed names ----------------------------------------------------

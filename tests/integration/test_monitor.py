@@ -291,6 +291,8 @@ def test_a_store_of_the_previous_schema_version_is_upgraded(cloud: Cloud, cli):
     db = cloud.admin.db
     with db.transaction() as tx:
         tx.execute("DROP TABLE vm_monitoring")
+        tx.execute("DROP TABLE user_quotas")  # version 5's
+        tx.execute("DROP TABLE group_quotas")
     with db.transaction() as tx:
         tx.execute(
             "CREATE TABLE vm_monitoring (vmid INTEGER, last_poll INTEGER, body TEXT, "
@@ -299,7 +301,7 @@ def test_a_store_of_the_previous_schema_version_is_upgraded(cloud: Cloud, cli):
         tx.execute("INSERT INTO vm_monitoring VALUES (?, 1, '{}')", (vm["ID"],))
         tx.execute("UPDATE local_db_versioning SET version = '3'")
     with pytest.raises(
-        StoreError, match=r"local schema version 3, .* needs version 4; run `onedb upgrade`"
+        StoreError, match=r"local schema version 3, .* needs version 5; run `onedb upgrade`"
     ):
         cloud.instance.open_store()
     refused = cli("onevm", "show", str(vm["ID"]))
@@ -314,18 +316,21 @@ def test_a_store_of_the_previous_schema_version_is_upgraded(cloud: Cloud, cli):
     assert "every server stopped" in busy.stderr
     done = cli("onedb", "upgrade", check=True).stdout
     assert "local version 3 -> 4" in done and "per-VM samples of version 3 are dropped" in done
+    assert "local version 4 -> 5: user_quotas and group_quotas" in done
     assert "nothing to do" in cli("onedb", "upgrade", check=True).stdout
     cloud.instance.open_store().close()
     assert monitor.vm_monitoring(cloud.admin, vm["ID"]) == []  # the old samples are gone
     cloud.monitor()
     assert [s["MEMORY"] for s in monitor.vm_monitoring(cloud.admin, vm["ID"])] == [32 * 1024]
     assert cli.json("onevm", "show", str(vm["ID"]), "--monitoring")["MONITORING_DATA"]
+    cli("onegroup", "quota", "users", "-", input="VM = [ VMS = 1 ]", check=True)
+    assert cli.json("onegroup", "show", "users")["GROUP"]["VM_QUOTA"]["VMS"] == 1
 
     with db.transaction() as tx:  # a version no upgrade starts from
         tx.execute("UPDATE local_db_versioning SET version = '2'")
     old = cli("onedb", "upgrade")
     assert old.returncode != 0
-    assert "local schema version 2; this onekit upgrades versions 3 to 4" in old.stderr
+    assert "local schema version 2; this onekit upgrades versions 3, 4 to 5" in old.stderr
 
 
 def test_reading_samples_checks_the_reference_the_rights_and_the_window(cloud: Cloud):

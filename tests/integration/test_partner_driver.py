@@ -372,6 +372,61 @@ def test_refused_credentials_make_the_host_error_naming_the_refusal(local: Local
     lifecycle.act(local.admin, [vm["ID"]], "delete")
 
 
+@contextlib.contextmanager
+def partner_quota(partner: Partner, text: str) -> Iterator[None]:
+    """User burst's VM quota at the partner (set as its oneadmin), unlimited again after:
+    the partner is shared by the module's tests."""
+    users.set_quota(partner.system, "burst", text)
+    try:
+        yield
+    finally:
+        users.set_quota(partner.system, "burst", "VM = [ VMS = -1, CPU = -1, MEMORY = -1 ]")
+
+
+def test_the_hosts_capacity_is_the_partner_users_quota_capped_by_the_conf(local: Local):
+    """MAX_CPU/MAX_MEM follow burst's VM quota at the partner (CPU x 100, MB in KiB); the
+    configured capacity (4 cores, 2048 MB) caps it, and stands alone for a figure the
+    quota leaves unlimited; with neither, the host is ERROR naming both."""
+
+    def share() -> tuple[int, int]:
+        local.cycle()
+        host = local.host()
+        assert host["STATE"] == HostState.MONITORED, host["TEMPLATE"].get("ERROR")
+        return host["HOST_SHARE"]["MAX_CPU"], host["HOST_SHARE"]["MAX_MEM"]
+
+    assert share() == (400, 2048 * 1024)  # unlimited there: the conf's
+    with partner_quota(local.partner, "VM = [ CPU = 1.5, MEMORY = 1024 ]"):
+        assert share() == (150, 1024 * 1024)  # the quota is smaller
+    with partner_quota(local.partner, "VM = [ CPU = 16, MEMORY = 512 ]"):
+        assert share() == (400, 512 * 1024)  # each figure: the smaller of the two
+        write_partner_conf(local.instance, local.partner, capacity={"memory": 4096})
+        assert share() == (1600, 512 * 1024)  # no cpu in the conf: the quota's
+    conf = local.instance.etc / "partner_driver.conf"
+    entries = yaml.safe_load(conf.read_text())
+    del entries["partner"]["capacity"]  # no capacity at all
+    conf.write_text(yaml.safe_dump(entries))
+    with partner_quota(local.partner, "VM = [ CPU = 2, MEMORY = 1024 ]"):
+        assert share() == (200, 1024 * 1024)  # the quota alone
+    with partner_quota(local.partner, "VM = [ CPU = 2 ]"):
+        local.cycle()
+        host = local.host()
+        assert host["STATE"] == HostState.ERROR
+        error = host["TEMPLATE"]["ERROR"]
+        assert "sets no VM quota MEMORY for user 'burst' (unlimited)" in error, error
+        assert f"{conf}: host partner, capacity.memory is not given" in error, error
+
+
+def test_a_deploy_over_the_partners_quota_fails_with_its_message(local: Local):
+    local.cycle()
+    vm = vms.create(local.admin, 'NAME = "over"\nCPU = 0.1\nMEMORY = 32\n')
+    with partner_quota(local.partner, "VM = [ VMS = 0 ]"):
+        (outcome,) = lifecycle.deploy(local.admin, [(vm["ID"], local.host()["ID"])])
+    assert outcome.vm["STATE"] == VmState.FAILED
+    assert f"the partner at {local.partner.endpoint}" in outcome.error, outcome.error
+    assert "user burst's VM quota: VMS" in outcome.error and "this asks 1 more" in outcome.error
+    assert local.remote(vm["ID"], done=True) == []  # nothing made there
+
+
 def test_onehost_takes_the_onekit_drivers_and_oned_conf_sections_named_onekit(
     local: Local,
 ):

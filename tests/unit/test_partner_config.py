@@ -74,6 +74,17 @@ def test_a_password_file_must_be_private_too(conf, tmp_path):
         partner_config.load("partner", conf)
 
 
+def test_capacity_is_optional_the_partners_quota_gives_it(conf):
+    """Without capacity (or a figure of it) the host's capacity is the partner's VM
+    quota for the user (drivers.partner): 0 here means none given."""
+    write(conf, {"partner": {k: v for k, v in GOOD.items() if k != "capacity"}}, 0o600)
+    cfg = partner_config.load("partner", conf)
+    assert (cfg.cpu, cfg.memory) == (0, 0)
+    write(conf, {"partner": {**GOOD, "capacity": {"memory": 512}}}, 0o600)
+    cfg = partner_config.load("partner", conf)
+    assert (cfg.cpu, cfg.memory) == (0, 512 * 1024)
+
+
 @pytest.mark.parametrize(
     ("data", "mode", "message"),
     [
@@ -91,9 +102,14 @@ def test_a_password_file_must_be_private_too(conf, tmp_path):
         ),
         ({"partner": {**GOOD, "password_file": "/x"}}, 0o600, "password or password_file, not"),
         (
-            {"partner": {k: v for k, v in GOOD.items() if k != "capacity"}},
+            {"partner": {**GOOD, "capacity": 8}},
             0o600,
-            "host partner, capacity is missing",
+            "host partner, capacity must be capacity: .cpu",
+        ),
+        (
+            {"partner": {**GOOD, "capacity": {"cpus": 8}}},
+            0o600,
+            "host partner, capacity has cpus; it takes cpu",
         ),
         (
             {"partner": {**GOOD, "capacity": {"cpu": 0, "memory": 1}}},

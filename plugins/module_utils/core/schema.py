@@ -24,7 +24,8 @@ SHARED_VERSION = 1
 #    bounded batches, oldest first), WITHOUT ROWID on SQLite, body TEXT on MySQL
 # 4: vm_monitoring holds one row per host and cycle, its VMs' figures as one JSON object
 #    keyed by VM id (a cycle writes a row per host, not one per VM)
-LOCAL_VERSION = 4
+# 5: user_quotas and group_quotas (VM quotas: each zone keeps its own, as 4.6)
+LOCAL_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,15 @@ VM_MONITORING_LAST = Table(
 )
 
 
+# VM quotas (``objects.quotas``): one row per user or group that has one, its limits as
+# ``{"VM": {"VMS": n, "CPU": x, "MEMORY": m}}``. Local, as 4.6's tables of the same names:
+# a federation shares users and groups, each zone limits the VMs it runs.
+USER_QUOTAS = Table("user_quotas", (_int("user_oid"), Column("body", "TEXT", "TEXT")), "user_oid")
+GROUP_QUOTAS = Table(
+    "group_quotas", (_int("group_oid"), Column("body", "TEXT", "TEXT")), "group_oid"
+)
+
+
 @dataclass(frozen=True)
 class Upgrade:
     """How a store of local version ``LOCAL_UPGRADES`` keys moves to the next one."""
@@ -277,6 +287,15 @@ LOCAL_UPGRADES: dict[int, Upgrade] = {
             *VM_MONITORING_LAST.create_sql(dialect),
         ],
     ),
+    4: Upgrade(
+        "user_quotas and group_quotas hold the users' and groups' VM quotas (none set)",
+        lambda dialect: [
+            "DROP TABLE IF EXISTS user_quotas",
+            "DROP TABLE IF EXISTS group_quotas",
+            *USER_QUOTAS.create_sql(dialect),
+            *GROUP_QUOTAS.create_sql(dialect),
+        ],
+    ),
 }
 
 LOCAL_TABLES: tuple[Table, ...] = (
@@ -284,6 +303,8 @@ LOCAL_TABLES: tuple[Table, ...] = (
     HOST_MONITORING,
     VM_MONITORING,
     VM_MONITORING_LAST,
+    USER_QUOTAS,
+    GROUP_QUOTAS,
     POOL_CONTROL,
     LOCAL_DB_VERSIONING,
 )

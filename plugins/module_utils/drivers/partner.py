@@ -4,8 +4,8 @@ The guide's cloud bursting chapter names "a partner infrastructure running a dif
 OpenNebula instance" as a remote provider; 4.6 had no driver for it. Here a host with
 VM_MAD and IM_MAD ``onekit`` (``onehost create partner --im onekit --vm onekit``) stands
 for a partner's cloud as one of its users sees it: ``partner_config`` says where (its core
-API), as whom, and how much of it this front-end may use (the host's capacity: onekit has
-no per-user quotas to ask). Every call is ``core.remote``, as that user.
+API) and as whom; the host's capacity is that user's VM quota there (below). Every call is
+``core.remote``, as that user.
 
 **What a VM becomes there** (``deploy``). A ``PARTNER`` vector in the VM's template
 chooses: ``PARTNER = [ TEMPLATE = "<partner template name or id>" ]`` instantiates that
@@ -36,8 +36,15 @@ reset, suspend, resume: ``reboot``, ``reboot-hard``, ``suspend``, ``resume``; a 
 guest's memory on its own hosts.
 
 **Monitoring** (``monitor``): one listing of the user's VMs at the partner per cycle
-(paged, ``remote.pages``), never a call per VM. The host's capacity is the configured
-one, its use the CPU and MEMORY of the live (not DONE) remote VMs tagged as ours; its VMs
+(paged, ``remote.pages``), never a call per VM, and one read of the user's VM quota there
+(``users.quota``). The host's capacity is that quota: CPU x 100 and MEMORY (MB) in KiB
+for each figure the quota limits. A ``capacity`` in partner_driver.conf is the admin's
+cap: where both are given the smaller wins, where the quota is unlimited (-1) the
+configured figure is the capacity, and with neither (or a partner with no quotas, an
+older onekit, and no capacity) the host goes ERROR naming both. Only the user's own quota
+is read, not its group's: a deploy the partner refuses for any quota fails here with the
+partner's message. Its use is the CPU and MEMORY of the live (not DONE) remote VMs
+tagged as ours; its VMs
 are those, keyed ``one-<local id>`` as the monitor matches them, each with the partner's
 figures (CPU, MEMORY, NETTX, NETRX) and a state mapped from the remote one:
 
@@ -410,8 +417,43 @@ class PartnerDriver(Driver):
         cfg = self._config()
         return status_of(self._find(cfg, deploy_id))
 
+    def _quota(self, cfg: PartnerConfig) -> Body:
+        """The user's VM quota at the partner ({} when the partner has none to give: an
+        onekit of before quotas)."""
+        try:
+            answer = self._call(cfg, "users.quota", cfg.user)
+        except NotFound:
+            return {}
+        quota = answer.get("VM") if isinstance(answer, dict) else None
+        return quota if isinstance(quota, dict) else {}
+
+    def capacity(self, cfg: PartnerConfig) -> tuple[int, int]:
+        """The host's total CPU (hundredths) and MEMORY (KiB): the partner's VM quota for
+        the user, capped by partner_driver.conf's capacity (see the module's docstring)."""
+        quota = self._quota(cfg)
+        totals = []
+        for key, scale, configured, unit in (
+            ("CPU", 100, cfg.cpu, "cpu"),
+            ("MEMORY", 1024, cfg.memory, "memory"),
+        ):
+            try:
+                limit = float(quota.get(key, -1))
+            except (TypeError, ValueError):
+                limit = -1.0
+            figures = [round(limit * scale)] if limit >= 0 else []
+            figures += [configured] if configured > 0 else []
+            if not figures:
+                raise DriverError(
+                    f"the partner at {cfg.endpoint} sets no VM quota {key} for user "
+                    f"{cfg.user!r} (unlimited) and {cfg.where('capacity.' + unit)} is not "
+                    "given: set either, the host's capacity is the smaller of the two"
+                )
+            totals.append(min(figures))
+        return totals[0], totals[1]
+
     def monitor(self) -> HostStatus:
         cfg = self._config()
+        total_cpu, total_memory = self.capacity(cfg)
         ours = self._ours(cfg)
         used_cpu = used_memory = 0
         for vm in ours.values():
@@ -419,10 +461,10 @@ class PartnerDriver(Driver):
             used_cpu, used_memory = used_cpu + cpu, used_memory + memory
         return HostStatus(
             hypervisor="onekit",
-            total_cpu=cfg.cpu,
-            total_memory=cfg.memory,
-            used_cpu=min(cfg.cpu, used_cpu),
-            used_memory=min(cfg.memory, used_memory),
+            total_cpu=total_cpu,
+            total_memory=total_memory,
+            used_cpu=min(total_cpu, used_cpu),
+            used_memory=min(total_memory, used_memory),
             cpu_model=f"partner cloud {cfg.endpoint}",
             vms={deploy_id_for(local): status_of(vm) for local, vm in ours.items()},
             extra=dict(EXTRA),

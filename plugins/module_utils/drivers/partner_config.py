@@ -9,10 +9,15 @@ YAML keyed by host name, in a file only its owner may read (mode 600)::
       endpoint: http://partner.example:2633   # the partner's core API
       user: burst                             # a user of the partner cloud
       password: s3cret                        # or password_file: /etc/onekit/partner.pw
-      capacity:                               # what the partner lets this user use
+      capacity:                               # optional: at most this much of it
         cpu: 8                                # cores
         memory: 16384                         # MiB
       frontend: dc1-onekit                    # optional: this front-end's tag there
+
+``capacity`` is optional: the host's capacity is the user's VM quota at the partner
+(``drivers.partner``, read at every monitoring cycle), and a capacity given here caps it
+(the smaller of the two wins, per figure); for a figure the quota leaves unlimited (-1),
+the capacity here is the host's, and with neither the host goes ERROR naming both.
 
 ``frontend`` is the ONE_FRONTEND tag of the VMs this front-end makes at the partner, so
 several front-ends bursting to one partner account never take each other's VMs; by default
@@ -65,8 +70,8 @@ class PartnerConfig:
     endpoint: str
     user: str
     password: str = ""  # never printed (__repr__ leaves it out)
-    cpu: int = 0  # hundredths of a core, as oned counts
-    memory: int = 0  # KiB
+    cpu: int = 0  # hundredths of a core, as oned counts (0: no capacity given)
+    memory: int = 0  # KiB (0: none given)
     frontend: str = ""
     source: str = ""  # the file, for messages
 
@@ -150,14 +155,20 @@ def load(host: str, path: Path | None = None) -> PartnerConfig:
         )
     user = text("user")
     password = _password(entry, host, where)
-    capacity = entry.get("capacity")
+    capacity = entry.get("capacity", {})
     if not isinstance(capacity, dict):
         raise DriverError(
-            f"{where}: host {host}, capacity is missing: give what the partner lets this "
-            "user use, capacity: {cpu: <cores>, memory: <MiB>}"
+            f"{where}: host {host}, capacity must be capacity: {{cpu: <cores>, memory: <MiB>}} "
+            "(or left out: the user's VM quota at the partner)"
         )
-    cpu = _number(capacity, host, where, "cpu", "cores")
-    memory = _number(capacity, host, where, "memory", "MiB")
+    unknown_figures = sorted(set(capacity) - {"cpu", "memory"})
+    if unknown_figures:
+        raise DriverError(
+            f"{where}: host {host}, capacity has {', '.join(map(str, unknown_figures))}; "
+            "it takes cpu (cores) and memory (MiB)"
+        )
+    cpu = _number(capacity, host, where, "cpu", "cores") if "cpu" in capacity else 0.0
+    memory = _number(capacity, host, where, "memory", "MiB") if "memory" in capacity else 0.0
     frontend = entry.get("frontend", None)
     if frontend is not None and (not isinstance(frontend, str) or not frontend.strip()):
         raise DriverError(f"{where}: host {host}, frontend must be a non-empty text")

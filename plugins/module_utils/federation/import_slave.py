@@ -20,6 +20,9 @@ are OpenNebula's ``import_slave.rb`` (4.4-5.2):
 * Local objects: ``UID``/``GID``/``UNAME``/``GNAME`` (and the uid/gid columns) are
   rewritten; an owner that no longer exists becomes oneadmin (user 0, group 0), as oned's
   tool does.
+* VM quotas (the local ``user_quotas``/``group_quotas``): each row moves to its user's or
+  group's new id (the slave's quotas stay the slave zone's); a row of a user or group
+  the slave no longer has is dropped.
 
 Two steps: ``plan`` computes every id and every new row from consistent reads of both
 stores without writing; ``apply`` runs ``plan`` again inside one write transaction on each
@@ -124,6 +127,8 @@ class Plan:
     rules_imported: int = 0  # slave rules that gave at least one new rule
     rules_dropped: int = 0  # slave rules that gave none
     objects: list[tuple[schema.PoolSpec, Body]] = field(default_factory=list)  # slave, changed
+    # the slave's quota tables as they will be: (table, new user/group id, body text)
+    quotas: list[tuple[schema.Table, int, str]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -481,7 +486,29 @@ def plan(master_tx: Tx, slave_tx: Tx, options: Options) -> Plan:
     _plan_rules(master_tx, slave_tx, result, users, groups)
     names = {m.old_name: m.new_name for m in result.users}
     _plan_objects(slave_tx, result, users, groups, names)
+    _plan_quotas(slave_tx, result, users, groups)
     return result
+
+
+def _plan_quotas(
+    slave_tx: Tx, plan: Plan, users: dict[int, Mapping], groups: dict[int, Mapping]
+) -> None:
+    """The slave's VM quotas under their users' and groups' new ids."""
+    for table, mappings, noun in (
+        (schema.USER_QUOTAS, users, "user"),
+        (schema.GROUP_QUOTAS, groups, "group"),
+    ):
+        key = table.primary_key
+        for old_id, body in slave_tx.rows(f"SELECT {key}, body FROM {table.name} ORDER BY {key}"):
+            mapping = mappings.get(old_id)
+            if mapping is None:
+                plan.lines.append(f"VM quota of {noun} {old_id} dropped: unknown {noun}")
+                continue
+            plan.quotas.append((table, mapping.new_id, body))
+            if mapping.new_id != old_id:
+                plan.lines.append(
+                    f"VM quota of {noun} {old_id} {mapping.old_name!r} -> {mapping.new_id}"
+                )
 
 
 def _read_pools(master_tx: Tx, slave_tx: Tx) -> _Pools:
@@ -657,6 +684,12 @@ def _write_slave(master_tx: Tx, slave_tx: Tx, plan: Plan) -> dict[str, int]:
     written by ``_write_master``, not committed yet) and mark its store a slave's."""
     for spec, body in plan.objects:
         pool.update(slave_tx, spec, body)
+    for table in (schema.USER_QUOTAS, schema.GROUP_QUOTAS):
+        slave_tx.execute(f"DELETE FROM {table.name}")
+    for table, new_id, body in plan.quotas:
+        slave_tx.execute(
+            f"INSERT INTO {table.name} ({table.primary_key}, body) VALUES (?, ?)", (new_id, body)
+        )
     copied = {}
     for name in REPLACED_TABLES:
         columns = [c.name for c in _table(name).columns]

@@ -25,6 +25,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import Co
 from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import PoolSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import quotas
 
 Body = dict[str, Any]
 Ref = int | str
@@ -147,15 +148,26 @@ def _use_filter(w: AuthTx, spec: PoolSpec) -> tuple[str, tuple]:
 
 
 def chown_in(w: AuthTx, spec: PoolSpec, body: Body, owner: Ref | None, group: Ref | None) -> Body:
-    """Change owner and/or group of a locked object (the caller stores it)."""
+    """Change owner and/or group of a locked object (the caller stores it). A VM's new
+    owner and group must have room for it in their VM quotas (``quotas.check_chown``)."""
     w.authorize(target(spec, body), Right.MANAGE)
+    user = new_group = None
     if owner is not None:
         user = pool.resolve(w.tx, schema.USERS, owner)
         w.authorize(Target.of("USER", user), Right.MANAGE)
-        body["UID"], body["UNAME"] = user["ID"], user["NAME"]
     if group is not None:
         new_group = pool.resolve(w.tx, schema.GROUPS, group)
         w.authorize(Target.of("GROUP", new_group), Right.USE)
+    if spec is schema.VMS:
+        quotas.check_chown(
+            w,
+            body,
+            body["UID"] if user is None else user["ID"],
+            body["GID"] if new_group is None else new_group["ID"],
+        )
+    if user is not None:
+        body["UID"], body["UNAME"] = user["ID"], user["NAME"]
+    if new_group is not None:
         body["GID"], body["GNAME"] = new_group["ID"], new_group["NAME"]
     return body
 

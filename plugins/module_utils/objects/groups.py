@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema, template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import AclRule, Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import (
     ONEADMIN_GID,
@@ -22,7 +22,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import Co
 from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.shared_writes import federated
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, quotas
 
 SYSTEM_GROUPS = (ONEADMIN_GID, USERS_GID)
 # What members of a new group may create unless told otherwise (`onegroup create
@@ -74,6 +74,7 @@ def _delete_in(w: AuthTx, group: Body) -> None:
         )
     pool.delete(w.tx, schema.GROUPS, group["ID"])
     acls.delete_rules_of(w.tx, "group", group["ID"])
+    quotas.forget(w.tx, quotas.GROUP, group["ID"])
 
 
 @federated(local_zone=True)
@@ -134,6 +135,16 @@ def ensure(
 
 def show(session: Session, ref: int | str) -> Body:
     return objects.show(session, schema.GROUPS, ref)
+
+
+def quota(session: Session, ref: int | str) -> Body:
+    """The group's VM quota and usage: USE on the group (its members have it)."""
+    return quotas.show(session, quotas.GROUP, ref)
+
+
+def set_quota(session: Session, ref: int | str, tpl: template.Source) -> Body:
+    """``onegroup quota <group> <file>``: ADMIN on the group; this zone's only."""
+    return quotas.set_quota(session, quotas.GROUP, ref, tpl)
 
 
 def list_groups(session: Session, start: int = 0, page_size: int | None = None) -> list[Body]:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema, template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import (
     ONEADMIN_GID,
@@ -37,7 +37,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.shared_writes import federated
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, quotas
 
 AUTH_DRIVERS = ("core", "public", "ssh", "x509", "ldap", "server_cipher", "server_x509")
 _USER_MODE = Permissions.from_octal("600")
@@ -198,6 +198,7 @@ def _delete_in(w: AuthTx, user: Body) -> None:
             _leave(w, user, group)
     pool.delete(w.tx, schema.USERS, user["ID"])
     acls.delete_rules_of(w.tx, "user", user["ID"])
+    quotas.forget(w.tx, quotas.USER, user["ID"])
 
 
 # ---- one transaction each --------------------------------------------------------------
@@ -263,6 +264,18 @@ def delgroup(session: Session, ref: Ref, group_ref: Ref) -> Body:
 
 def show(session: Session, ref: Ref) -> Body:
     return public(objects.show(session, schema.USERS, ref))
+
+
+def quota(session: Session, ref: Ref) -> Body:
+    """The user's VM quota and usage (``oneuser show``): USE on the user, so a user reads
+    its own. Local to this zone (``objects.quotas``)."""
+    return quotas.show(session, quotas.USER, ref)
+
+
+def set_quota(session: Session, ref: Ref, tpl: template.Source) -> Body:
+    """``oneuser quota <user> <file>``: ADMIN on the user. Not ``@federated``: quotas are
+    this zone's (``objects.quotas``)."""
+    return quotas.set_quota(session, quotas.USER, ref, tpl)
 
 
 def list_users(session: Session, start: int = 0, page_size: int | None = None) -> list[Body]:

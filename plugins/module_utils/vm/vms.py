@@ -31,7 +31,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.session import A
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import VmSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.domain_xml import check_domain
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import images, networks
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import images, networks, quotas
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import placement
 
 Body = dict[str, Any]
@@ -103,8 +103,10 @@ def allocate_in(
     w: AuthTx, tpl: dict, name: str | None, hold: bool, template_id: int | None
 ) -> Body:
     """A new VM, PENDING (or HOLD), from a template: images and networks resolved, leases
-    taken, CREATE VM checked. The caller's transaction holds it all."""
+    taken, CREATE VM checked, the owner's and its group's VM quotas enforced (before
+    anything is written). The caller's transaction holds it all."""
     check_template(tpl, instantiate=True)
+    quotas.check_allocation(w, w.subject.uid, w.subject.gid, tpl)
     vm_id = pool.next_oid(w.tx, schema.VMS.table)
     resolved = {k: v for k, v in tpl.items() if k not in ("VMID", "TEMPLATE_ID")}  # ours
     resolved.pop("DISK", None)

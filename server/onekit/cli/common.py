@@ -390,6 +390,59 @@ def size(kib: Any) -> str:
     return f"{value:.0f}{unit}" if value >= 100 or value == int(value) else f"{value:.1f}{unit}"
 
 
+def quota_section(body: dict) -> str:
+    """A user's or group's ``VM_QUOTA`` as ``oneuser show`` prints it: each limit with its
+    usage, ``used / limit`` (``-``: unlimited), MEMORY in oned's sizes."""
+    quota = body.get("VM_QUOTA") or {}
+
+    def pair(key: str, shown: Callable[[Any], str]) -> str:
+        limit = quota.get(key, -1)
+        return f"{shown(quota.get(f'{key}_USED', 0))} / {'-' if limit == -1 else shown(limit)}"
+
+    def mib(value: Any) -> str:
+        return size(float(value) * 1024)
+
+    cells = [
+        ("VMS", pair("VMS", str)),
+        ("MEMORY", pair("MEMORY", mib)),
+        ("CPU", pair("CPU", lambda v: f"{float(v):.2f}")),
+    ]
+    widths = [max(len(k), len(v)) + 2 for k, v in cells]
+    head = "".join(k.ljust(w) for (k, _), w in zip(cells, widths, strict=True))
+    row = "".join(v.ljust(w) for (_, v), w in zip(cells, widths, strict=True))
+    return "\n".join(["VM QUOTA", head.rstrip(), row.rstrip()])
+
+
+def with_quota(show: Callable[..., Any], quota: Callable[..., Any]) -> Call:
+    """A ``show`` pool operation whose object carries its ``VM_QUOTA`` (``quota``'s)."""
+
+    def call(ctx: Context, ref: Any) -> dict:
+        body = ctx.call(show, ref)
+        return {**body, "VM_QUOTA": ctx.call(quota, body["ID"])["VM"]}
+
+    return call
+
+
+def quota_command(cli: Cli, noun: str, set_quota: Callable[..., Any]) -> None:
+    """``<cli> quota <ref> <file>``: set the VM quota of a user or group from a template
+    file (``-``: stdin), then print it as ``show`` does."""
+
+    def handler(ctx: Context, args: argparse.Namespace) -> None:
+        text = read_text_file(args.file, "quota file")
+        ctx.out(quota_section({"VM_QUOTA": ctx.call(set_quota, args.ref, text)["VM"]}))
+
+    cli.command(
+        "quota",
+        f"set the VM quota of a {noun}: a file with VM = [ VMS = n, CPU = x, MEMORY = MB ] "
+        "(-1: unlimited)",
+        handler,
+        arguments=[
+            arg("ref", metavar=noun, help=f"{noun} id or name"),
+            arg("file", help="quota template file (- for stdin)"),
+        ],
+    )
+
+
 def duration(seconds: float) -> str:
     """``0d 03h12`` (days, hours, minutes), the TIME column of onevm list."""
     seconds = max(0, int(seconds))

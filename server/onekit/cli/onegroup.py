@@ -1,4 +1,4 @@
-"""onegroup: manage groups (create, delete, list, show)."""
+"""onegroup: manage groups (create, delete, quota, list, show)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,17 @@ import argparse
 from collections.abc import Sequence
 
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups
-from onekit.cli.common import Cli, Column, Context, Pool, arg, core
+from onekit.cli.common import (
+    Cli,
+    Column,
+    Context,
+    Pool,
+    arg,
+    core,
+    quota_command,
+    quota_section,
+    with_quota,
+)
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> int:
@@ -18,14 +28,17 @@ GROUPS = Pool(
     key="GROUP",
     create=_create,
     list=core(groups.list_groups),
-    show=core(groups.show),
+    show=with_quota(groups.show, groups.quota),
     delete=core(groups.delete),
     columns=[
         Column("ID", lambda g: g["ID"], right=True, width=4),
         Column("NAME", lambda g: g["NAME"], width=15),
         Column("USERS", lambda g: len(g["USERS"]), right=True, width=5),
     ],
-    sections=lambda _ctx, group: ["\n".join(["USERS", "ID", *map(str, group["USERS"])])],
+    sections=lambda _ctx, group: [
+        "\n".join(["USERS", "ID", *map(str, group["USERS"])]),
+        quota_section(group),
+    ],
 )
 
 
@@ -43,6 +56,7 @@ def build() -> Cli:
         ),
     )
     pool.delete("delete empty groups", "group ids or names: 100,101,web or a range 100..104")
+    quota_command(cli, "group", groups.set_quota)
     pool.list("list the groups you may see")
     pool.show("show a group (default: your primary group)", default=lambda ctx: ctx.me()[1])
     return cli

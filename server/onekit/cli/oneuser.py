@@ -1,4 +1,5 @@
-"""oneuser: manage users (create, delete, passwd, chgrp, addgroup, delgroup, list, show)."""
+"""oneuser: manage users (create, delete, passwd, chgrp, addgroup, delgroup, quota, list,
+show)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,18 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups, users
 from ansible_collections.onekit.cloud.plugins.module_utils.objects.users import AUTH_DRIVERS
-from onekit.cli.common import Cli, Column, Context, Pool, arg, core, read_secret
+from onekit.cli.common import (
+    Cli,
+    Column,
+    Context,
+    Pool,
+    arg,
+    core,
+    quota_command,
+    quota_section,
+    read_secret,
+    with_quota,
+)
 
 IDS_HELP = "user ids or names: 3,4,alice or a range 3..7"
 
@@ -40,7 +52,7 @@ USERS = Pool(
     key="USER",
     create=_create,
     list=core(users.list_users),
-    show=core(users.show),
+    show=with_quota(users.show, users.quota),
     delete=core(users.delete),
     columns=[
         Column("ID", lambda u: u["ID"], right=True, width=4),
@@ -49,6 +61,7 @@ USERS = Pool(
         Column("AUTH", lambda u: u["AUTH_DRIVER"], width=8),
     ],
     fields=_fields,
+    sections=lambda _ctx, user: [quota_section(user)],
 )
 
 
@@ -83,6 +96,7 @@ def build() -> Cli:
     ):
         pool.each(name, text, core(change), group, ids_help=IDS_HELP)
 
+    quota_command(cli, "user", users.set_quota)
     pool.list("list the users you may see")
     pool.show("show a user (default: yourself)", default=lambda ctx: ctx.me()[0])
     return cli
