@@ -36,13 +36,17 @@ options:
     choices: [present, absent, enabled, disabled]
     default: present
   im_mad_name:
-    description: The monitoring driver, as C(onehost create --im).
+    description:
+      - The monitoring driver, as C(onehost create --im) (community.general's name; the
+        alias is OpenNebula's attribute, C(IM_MAD)).
     type: str
+    aliases: [im_mad]
     choices: [kvm, qemu, ec2, onekit]
     default: kvm
   vmm_mad_name:
     description: The VM driver, as C(onehost create --vm).
     type: str
+    aliases: [vm_mad]
     choices: [kvm, qemu, ec2, onekit]
     default: kvm
   uri:
@@ -80,8 +84,8 @@ EXAMPLES = r"""
 - name: The EC2 region us-east-1 as a host (etc/ec2_driver.conf has its entry)
   onekit.cloud.host:
     name: us-east-1
-    im_mad_name: ec2
-    vmm_mad_name: ec2
+    im_mad: ec2
+    vm_mad: ec2
 
 - name: No new VMs on kvm1 for now
   onekit.cloud.host:
@@ -185,8 +189,18 @@ def main() -> None:
                 "default": "present",
                 "choices": ["present", "absent", "enabled", "disabled"],
             },
-            "im_mad_name": {"type": "str", "default": "kvm", "choices": list(hosts.IM_MADS)},
-            "vmm_mad_name": {"type": "str", "default": "kvm", "choices": list(hosts.VM_MADS)},
+            "im_mad_name": {
+                "type": "str",
+                "default": "kvm",
+                "choices": list(hosts.IM_MADS),
+                "aliases": ["im_mad"],
+            },
+            "vmm_mad_name": {
+                "type": "str",
+                "default": "kvm",
+                "choices": list(hosts.VM_MADS),
+                "aliases": ["vm_mad"],
+            },
             "uri": {"type": "str"},
             "template": {"type": "dict", "default": {}},
             "monitor": {"type": "bool", "default": True},
