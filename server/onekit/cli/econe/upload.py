@@ -1,0 +1,163 @@
+"""econe-upload's request: ``Action=UploadImage`` and the image file as one
+``multipart/form-data`` POST, signed with Signature V4.
+
+UploadImage is not an AWS action, so boto3 has no call for it: the command builds the
+request itself and signs it with botocore's own signer (``SigV4Auth``) over the whole body.
+The body's SHA-256 goes in ``X-Amz-Content-Sha256`` (the signature covers it, and the server
+checks it against the body it received). The file is read twice, never held: once to hash
+it, once to send it, a chunk at a time, so a 10 GB image costs a chunk of memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
+from onekit.cli.econe.base import REGION, ConnectError, Ec2Error, Endpoint, os_reason
+
+CHUNK = 1 << 20
+API_VERSION = "2016-11-15"  # what boto3 sends: the server answers in this namespace
+
+
+@dataclass(frozen=True)
+class Form:
+    """The multipart body: the form fields and the file part's header (``head``), the
+    file's bytes, and the closing boundary (``tail``)."""
+
+    path: str
+    size: int
+    head: bytes
+    tail: bytes
+
+    @classmethod
+    def of(cls, path: str, fields: Mapping[str, str], boundary: str) -> Form:
+        try:
+            size = os.path.getsize(path)
+            with open(path, "rb"):
+                pass
+        except OSError as err:
+            raise InvalidInput(f"cannot read image file {path}: {err.strerror}") from err
+        if not os.path.isfile(path):
+            raise InvalidInput(f"image file {path} is not a regular file")
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            for name, value in fields.items()
+        ]
+        filename = quoted(os.path.basename(path))
+        parts.append(
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        )
+        head = "".join(parts).encode()
+        return cls(path, size, head, f"\r\n--{boundary}--\r\n".encode())
+
+    @property
+    def length(self) -> int:
+        return len(self.head) + self.size + len(self.tail)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body, a chunk at a time; a file that changed size since ``Form.of`` is an
+        error (its hash and Content-Length would be wrong)."""
+        yield self.head
+        left = self.size
+        with open(self.path, "rb") as handle:
+            while left > 0:
+                chunk = handle.read(min(CHUNK, left))
+                if not chunk:
+                    raise InvalidInput(f"image file {self.path} shrank while being uploaded")
+                left -= len(chunk)
+                yield chunk
+            if handle.read(1):
+                raise InvalidInput(f"image file {self.path} grew while being uploaded")
+        yield self.tail
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for chunk in self.chunks():
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
+def quoted(name: str) -> str:
+    """A file name as a quoted-string of Content-Disposition (no quote, backslash or line
+    break can end it early)."""
+    return "".join("_" if c in '"\\\r\n' else c for c in name)
+
+
+def host_header(url: str) -> str:
+    """``host[:port]``, the port only when not the scheme's (what botocore signs)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme == "https" else 80
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
+
+
+def signed_headers(endpoint: Endpoint, form: Form, boundary: str) -> dict[str, str]:
+    """The request's headers, Authorization included (botocore's SigV4Auth)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(
+        method="POST",
+        url=endpoint.url,
+        headers={
+            "Host": host_header(endpoint.url),
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "X-Amz-Content-Sha256": form.sha256(),
+        },
+    )
+    credentials = Credentials(endpoint.access_key, endpoint.secret_key)
+    SigV4Auth(credentials, "ec2", REGION).add_auth(request)
+    return {**dict(request.headers.items()), "Content-Length": str(form.length)}
+
+
+def upload_image(endpoint: Endpoint, path: str) -> dict[str, str]:
+    """POST the image; the answer's elements (``imageId``...), or the server's error."""
+    boundary = f"econe-{uuid.uuid4().hex}"
+    form = Form.of(path, {"Action": "UploadImage", "Version": API_VERSION}, boundary)
+    headers = signed_headers(endpoint, form, boundary)
+    parts = urlsplit(endpoint.url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = kind(parts.hostname or "", parts.port, timeout=endpoint.timeout or 60)
+    try:
+        conn.request("POST", parts.path or "/", body=form.chunks(), headers=headers)
+        response = conn.getresponse()
+        status, body = response.status, response.read()
+    except TimeoutError as err:
+        raise ConnectError(f"no answer from {endpoint.url} (timed out)") from err
+    except OSError as err:
+        reason = os_reason(err) or str(err)
+        raise ConnectError(f"cannot connect to {endpoint.url}: {reason}") from err
+    except http.client.HTTPException as err:
+        raise ConnectError(f"{endpoint.url} answered no HTTP: {err!r}") from err
+    finally:
+        conn.close()
+    return answer(status, body)
+
+
+def answer(status: int, body: bytes) -> dict[str, str]:
+    """The text of the root's children of an EC2 answer; an ``<Errors>`` answer (or any
+    status but 200) raises its code and message."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as err:
+        raise Ec2Error(f"HTTP {status}", body[:200].decode(errors="replace").strip()) from err
+    for element in root.iter():
+        element.tag = element.tag.rpartition("}")[2]
+    error = root.find(".//Errors/Error")
+    if error is not None or status != 200:
+        code = error.findtext("Code") if error is not None else None
+        message = error.findtext("Message") if error is not None else None
+        raise Ec2Error(code or f"HTTP {status}", message or "")
+    return {child.tag: (child.text or "").strip() for child in root}
