@@ -106,18 +106,19 @@ def pair(
 def one_auth_secret(prog: str) -> tuple[str, str]:
     """The user of ONE_AUTH (or the instance's one_auth) and their EC2 secret, read by
     logging in as them on this front-end."""
-    from ansible_collections.onekit.cloud.plugins.module_utils.econe import credentials
-
     ctx = Context(prog, "")
     try:
         session = ctx.session
     except OneError as err:
         raise AuthenticationError(
-            f"no EC2 credentials: give -K and -S, or set {KEY_VAR} and {SECRET_VAR}, or "
-            f"ONE_AUTH ({err})"
+            f"{err} (the EC2 credentials come from -K and -S, else {KEY_VAR} and "
+            f"{SECRET_VAR}, else ONE_AUTH)"
         ) from err
     try:
-        return session.subject.name, credentials.own_secret(session)
+        from ansible_collections.onekit.cloud.plugins.module_utils.econe import access_keys
+
+        name = session.subject.name
+        return name, access_keys.password_secret(session, name)
     finally:
         session.db.close()
 
