@@ -241,3 +241,20 @@ def test_user_data_is_data(econe):
     instance = rows(ok(econe_run("econe-run-instances", ami, "-d", text, env=env)))[1][0]
     vm = json.loads(econe.run("onevm", "show", str(int(instance[2:])), "--json").stdout)["VM"]
     assert vm["TEMPLATE"]["CONTEXT"]["EC2_USER_DATA"] == text
+
+
+def test_an_access_key_of_the_users_own(econe, tmp_path):
+    """``oneuser ec2-key create`` prints EC2_ACCESS_KEY/EC2_SECRET_KEY lines a user puts in
+    the environment; the commands sign with them until the key is revoked."""
+    user = econe.user("cli-keys")
+    auth = tmp_path / "one_auth"
+    auth.write_text(f"{user}:pw-{user}\n")
+    made = econe.run("oneuser", "ec2-key", "create", ONE_AUTH=str(auth)).stdout
+    keys = dict(line.split("=", 1) for line in made.splitlines() if line.startswith("EC2_"))
+    env = econe.env(EC2_URL=econe.url, **keys)
+    header = rows(ok(econe_run("econe-describe-instances", env=env)))[0]
+    assert header == ["instanceId", "ImageId", "State", "IP", "instanceType"]
+    econe.run("oneuser", "ec2-key", "delete", keys["EC2_ACCESS_KEY"], ONE_AUTH=str(auth))
+    refused(
+        econe_run("econe-describe-instances", env=env), "econe-describe-instances", "AuthFailure"
+    )
