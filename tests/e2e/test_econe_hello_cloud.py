@@ -39,7 +39,6 @@ def row_of(table: list[list[str]], first: str) -> list[str] | None:
 
 def test_hello_cloud(econe, tmp_path):
     server = econe
-    server.run("oneacl", "create", "@1 HOST/* MANAGE")  # the administrator lets users deploy
     helen = server.user("helen")
     env = server.env(EC2_URL=server.url, EC2_ACCESS_KEY=helen, EC2_SECRET_KEY=server.secret(helen))
 

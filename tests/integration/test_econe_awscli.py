@@ -51,9 +51,6 @@ def instances(econe, *args: str, user: str = "oneadmin") -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def m1_image(econe) -> str:
-    """An AMI, and the group users allowed to deploy on the hosts (as the cloud's
-    administrator sets it up for the guide's users)."""
-    econe.run("oneacl", "create", "@1 HOST/* MANAGE")
     return econe.ami("awscli-ttylinux")
 
 

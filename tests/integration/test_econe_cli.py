@@ -11,10 +11,13 @@ import base64
 import json
 import re
 import socket
+import time
 import tomllib
 
 import pytest
 from conftest import REPO
+from support.cli import created_id
+from support.econe import wait as econe_wait
 from support.econe_cli import clean_env, ok, refused, rows
 from support.econe_cli import econe as econe_run
 
@@ -257,4 +260,157 @@ def test_an_access_key_of_the_users_own(econe, tmp_path):
     econe.run("oneuser", "ec2-key", "delete", keys["EC2_ACCESS_KEY"], ONE_AUTH=str(auth))
     refused(
         econe_run("econe-describe-instances", env=env), "econe-describe-instances", "AuthFailure"
+    )
+
+
+# ---- each group of commands, as 4.6's print ---------------------------------------------------
+def lines_of(out: str) -> dict[str, str]:
+    """``name: value`` lines (create-volume, attach-volume...) as a dict."""
+    return dict(line.split(": ", 1) for line in out.splitlines())
+
+
+def until(check, what: str, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+    return value
+
+
+def running(econe, env: dict[str, str], ami: str, kind: str = "m1.small") -> str:
+    """A new instance of the type (econe-run-instances), once running."""
+    instance = rows(ok(econe_run("econe-run-instances", ami, "-t", kind, env=env)))[1][0]
+    econe.client().get_waiter("instance_running").wait(
+        InstanceIds=[instance], WaiterConfig={"Delay": 1, "MaxAttempts": 90}
+    )
+    return instance
+
+
+def test_volume_and_snapshot_commands(econe):
+    env = keys_env(econe)
+    made = lines_of(ok(econe_run("econe-create-volume", "-s", "1", env=env)))
+    volume = made["volumeId"]
+    assert re.fullmatch(r"vol-\d{8}", volume) and made["size"] == "1"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", made["createTime"]), made
+
+    def volume_row(status: str):
+        table = rows(ok(econe_run("econe-describe-volumes", env=env)))
+        assert table[0] == ["volumeId", "size", "status", "createTime", "instanceId", "device"]
+        row = next((r for r in table[1:] if r[0] == volume), None)
+        return row if row and row[2] == status else None
+
+    assert until(lambda: volume_row("available"), "available")[:2] == [volume, "1"]
+
+    instance = running(econe, env, econe.ami("cli-volumes"))
+    attach = ("econe-attach-volume", volume, "-i", instance, "-d", "/dev/sdf")
+    attached = lines_of(ok(econe_run(*attach, env=env)))
+    assert attached.pop("status") in ("attaching", "attached")
+    assert attached == {"volumeId": volume, "instanceId": instance, "device": "/dev/sdf"}
+    assert until(lambda: volume_row("in-use"), "in-use")[-2:] == [instance, "/dev/sdf"]
+    detached = lines_of(ok(econe_run("econe-detach-volume", volume, env=env)))
+    assert detached["volumeId"] == volume and detached["status"] in ("detaching", "detached")
+    until(lambda: volume_row("available"), "available again")
+
+    snap = lines_of(ok(econe_run("econe-create-snapshot", volume, "-d", "{{ 7*7 }}", env=env)))
+    snapshot = snap["snapshotId"]
+    assert re.fullmatch(r"snap-\d{8}", snapshot) and snap["volumeId"] == volume
+    table = ok(econe_run("econe-describe-snapshots", env=env))
+    assert table.splitlines()[0].split() == [
+        "snapshotId", "volumeId", "status", "startTime", "size", "description"
+    ]  # fmt: skip
+    row = next(line for line in table.splitlines() if line.startswith(snapshot))
+    assert row.split()[1] == volume and row.endswith("{{ 7*7 }}")  # user text, verbatim
+    assert ok(econe_run("econe-delete-snapshot", snapshot, env=env)) == ""
+    assert ok(econe_run("econe-delete-volume", volume, env=env)) == ""
+    until(lambda: volume not in ok(econe_run("econe-describe-volumes", env=env)), "volume deleted")
+    refused(
+        econe_run("econe-delete-volume", volume, env=env),
+        "econe-delete-volume",
+        "InvalidVolume.NotFound: ",
+    )
+
+
+def test_keypair_commands(econe):
+    env = keys_env(econe)
+    out = ok(econe_run("econe-create-keypair", "cli-key", env=env))
+    lines = out.splitlines()
+    assert lines[0] == "keyName: cli-key"
+    fingerprint = lines[1].removeprefix("Fingerprint: ")
+    assert re.fullmatch(r"([0-9a-f]{2}:){15}[0-9a-f]{2}", fingerprint), lines[1]
+    assert lines[2] == "Private Key:"
+    assert lines[3].startswith("-----BEGIN") and lines[-1].startswith("-----END"), out
+    table = rows(ok(econe_run("econe-describe-keypairs", env=env)))
+    assert table == [["keyName", "keyFingerprint"], ["cli-key", fingerprint]]
+    refused(
+        econe_run("econe-create-keypair", "cli-key", env=env),
+        "econe-create-keypair",
+        "InvalidKeyPair.Duplicate: ",
+    )
+    instance = rows(
+        ok(econe_run("econe-run-instances", econe.ami("cli-keys"), "-k", "cli-key", env=env))
+    )[1][0]
+    vm = json.loads(econe.run("onevm", "show", str(int(instance[2:])), "--json").stdout)["VM"]
+    assert vm["TEMPLATE"]["CONTEXT"]["EC2_KEYNAME"] == "cli-key"
+    ok(econe_run("econe-terminate-instances", instance, env=env))
+    assert ok(econe_run("econe-delete-keypair", "cli-key", env=env)) == ""
+    assert rows(ok(econe_run("econe-describe-keypairs", env=env))) == [
+        ["keyName", "keyFingerprint"]
+    ]
+
+
+ELASTIC_IPS = (
+    'NAME = "cli-eips"\nTYPE = "FIXED"\nBRIDGE = "br9"\n'
+    'LEASES = [ IP = "10.9.0.1" ]\nLEASES = [ IP = "10.9.0.2" ]\n'
+)
+PRIVATE = (
+    'NAME = "cli-private"\nTYPE = "RANGED"\nBRIDGE = "br8"\n'
+    'IP_START = "192.168.8.10"\nIP_END = "192.168.8.40"\n'
+)
+WITH_NIC = (
+    'NAME = "m1.cli"\nEC2_INSTANCE_TYPE = "m1.cli"\nCPU = 0.1\nMEMORY = 32\n'
+    'NIC = [ NETWORK = "cli-private" ]\n'
+)
+
+
+def test_address_commands(econe, tmp_path):
+    """With econe.conf naming a FIXED network, its leases are the Elastic IPs."""
+    env = keys_env(econe)
+    for name, text in (("eips", ELASTIC_IPS), ("private", PRIVATE), ("m1.cli", WITH_NIC)):
+        (tmp_path / name).write_text(text)
+    vnet = created_id(econe.run("onevnet", "create", str(tmp_path / "eips")))
+    econe.run("onevnet", "create", str(tmp_path / "private"))
+    econe.run("onetemplate", "create", str(tmp_path / "m1.cli"))  # a type with a NIC
+    log = tmp_path / "scripts.log"
+    for name in ("associate", "disassociate"):  # the router's scripts: write down their call
+        (tmp_path / name).write_text(f'#!/bin/sh\necho {name} "$1" >> {log}\n')
+        (tmp_path / name).chmod(0o755)
+    conf = econe.instance.econe_config_path
+    conf.write_text(
+        conf.read_text()
+        + f":elasticips_vnet_id: {vnet}\n"
+        + f":associate_script: {tmp_path / 'associate'}\n"
+        + f":disassociate_script: {tmp_path / 'disassociate'}\n"
+    )
+    econe.run("onekit-server", "stop")
+    econe.run("onekit-server", "start")
+    econe_wait(lambda: " on" in econe.run("onehost", "list").stdout, "host monitored")
+
+    ip = ok(econe_run("econe-allocate-address", env=env)).strip()
+    assert ip in ("10.9.0.1", "10.9.0.2")
+    assert rows(ok(econe_run("econe-describe-addresses", env=env))) == [
+        ["publicIp", "instanceId"],
+        [ip],
+    ]
+    instance = running(econe, env, econe.ami("cli-eips"), "m1.cli")
+    assert ok(econe_run("econe-associate-address", ip, instance, env=env)) == ""
+    assert rows(ok(econe_run("econe-describe-addresses", env=env)))[1] == [ip, instance]
+    assert ok(econe_run("econe-disassociate-address", ip, env=env)) == ""
+    assert rows(ok(econe_run("econe-describe-addresses", env=env)))[1] == [ip]
+    assert log.read_text().splitlines()[:2] == [f"associate {ip}", f"disassociate {ip}"]
+    assert ok(econe_run("econe-release-address", ip, env=env)) == f"publicIP: {ip}\n"
+    assert rows(ok(econe_run("econe-describe-addresses", env=env))) == [["publicIp", "instanceId"]]
+    refused(
+        econe_run("econe-release-address", ip, env=env),
+        "econe-release-address",
+        "InvalidAddress.NotFound: ",
     )

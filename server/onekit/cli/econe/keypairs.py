@@ -20,7 +20,8 @@ def _create(ec2: Ec2, args: argparse.Namespace) -> None:
     print(f"keyName: {answer.get('KeyName', '')}")
     print(f"Fingerprint: {answer.get('KeyFingerprint', '')}")
     print("Private Key:")
-    print(answer.get("KeyMaterial", ""))
+    material = answer.get("KeyMaterial", "")
+    print(material, end="" if material.endswith("\n") else "\n")  # as Ruby's puts
 
 
 def _delete(ec2: Ec2, args: argparse.Namespace) -> None:
