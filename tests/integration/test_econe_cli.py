@@ -98,6 +98,7 @@ def test_usage_errors_exit_2(tmp_path):
         (("econe-create-volume", "-s", "0"), "the size is a whole number of GiB from 1 up"),
         (("econe-create-tags", "i-1", "-t", "=v"), "a tag is KEY=VALUE or KEY"),
         (("econe-describe-tags", "-f", "key"), "a filter is NAME=VALUE"),
+        (("econe-describe-images", "-T", "-1"), "the timeout is seconds from 0 to 86400"),
     ):
         result = econe_run(*args, env=env)
         assert result.returncode == 2, (args, result.stderr)

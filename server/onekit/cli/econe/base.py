@@ -194,6 +194,17 @@ def os_reason(err: BaseException | None) -> str:
     return ""
 
 
+def seconds(text: str) -> float:
+    """-T: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"the timeout is seconds from 0 to 86400, got {text!r}")
+    return value
+
+
 Run = Callable[[Ec2, argparse.Namespace], int | None]
 
 CONNECTION = (
@@ -216,7 +227,11 @@ CONNECTION = (
     ),
     Arg(
         ("-T", "--timeout"),
-        {"metavar": "SECONDS", "type": float, "help": "connection and read timeout (default: 60)"},
+        {
+            "metavar": "SECONDS",
+            "type": seconds,
+            "help": "connection and read timeout (default: 60)",
+        },
     ),
 )
 
