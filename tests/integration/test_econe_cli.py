@@ -415,3 +415,38 @@ def test_address_commands(econe, tmp_path):
         "econe-release-address",
         "InvalidAddress.NotFound: ",
     )
+
+
+def test_tag_commands(econe):
+    env = keys_env(econe)
+    ami = econe.ami("cli-tags")
+    instance = rows(ok(econe_run("econe-run-instances", ami, env=env)))[1][0]
+    create = ("econe-create-tags", f"{instance},{ami}", "-t", "Name=web", "-t", "note={{ 7*7 }}")
+    assert ok(econe_run(*create, "-t", "empty", env=env)) == ""
+
+    def tags(*filters: str) -> list[tuple[str, ...]]:
+        args = [arg for f in filters for arg in ("-f", f)]
+        lines = ok(econe_run("econe-describe-tags", *args, env=env)).splitlines()
+        assert lines[0].split() == ["resourceId", "resourceType", "key", "value"]
+        # a value may hold blanks: the first three columns, then the rest as it is
+        return sorted(tuple(line.split(None, 3)) for line in lines[1:])
+
+    assert tags(f"resource-id={instance}") == [
+        (instance, "instance", "Name", "web"),
+        (instance, "instance", "empty"),
+        (instance, "instance", "note", "{{ 7*7 }}"),  # user text, verbatim
+    ]
+    assert tags("key=Name") == [
+        (ami, "image", "Name", "web"),
+        (instance, "instance", "Name", "web"),
+    ]
+    assert ok(econe_run("econe-delete-tags", instance, "-t", "Name", env=env)) == ""
+    assert [t[2] for t in tags(f"resource-id={instance}")] == ["empty", "note"]
+    assert ok(econe_run("econe-delete-tags", instance, env=env)) == ""
+    assert tags(f"resource-id={instance}") == []
+    assert len(tags(f"resource-id={ami}")) == 3
+    refused(
+        econe_run("econe-create-tags", "i-99999999", "-t", "a=b", env=env),
+        "econe-create-tags",
+        "InvalidInstanceID.NotFound: ",
+    )
