@@ -32,6 +32,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     InvalidInput,
     OneError,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import access_keys
 from onekit.cli.common import Arg, Column, Context, _Parser, table
 
 DEFAULT_URL = "http://localhost:4567"  # 4.6's EC2QueryClient, when EC2_URL is unset
@@ -115,8 +116,6 @@ def one_auth_secret(prog: str) -> tuple[str, str]:
             f"{SECRET_VAR}, else ONE_AUTH)"
         ) from err
     try:
-        from ansible_collections.onekit.cloud.plugins.module_utils.econe import access_keys
-
         name = session.subject.name
         return name, access_keys.password_secret(session, name)
     finally:
