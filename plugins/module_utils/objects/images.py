@@ -254,15 +254,15 @@ def clone(
     with session.read() as w:
         source = pool.resolve(w.tx, schema.IMAGES, ref)
         w.authorize(objects.target(schema.IMAGES, source), Right.USE)
-    state = ImageState(source.get("STATE", READY))
-    if state not in _USABLE:
-        raise Conflict(
-            f"image {source['NAME']} is {state.name}: only a READY or USED image can be cloned"
-        )
     if source.get("PERSISTENT") and source.get("VMS"):
         raise Conflict(
             f"image {source['NAME']} is persistent and used by VM {source['VMS'][0]}: "
             "clone it once the VM has released it"
+        )
+    state = ImageState(source.get("STATE", READY))
+    if state not in _USABLE:
+        raise Conflict(
+            f"image {source['NAME']} is {state.name}: only a READY or USED image can be cloned"
         )
     origin = Path(source["SOURCE"] if "SOURCE" in source else source["PATH"])
     if not origin.is_file():
