@@ -188,14 +188,18 @@ def upload(
     persistent: bool = False,
     description: str | None = None,
     datastore: Ref = datastores.DEFAULT,
+    attributes: template.Source | None = None,
 ) -> Body:
     """Copy a stream (an upload: the CLI's open file, econe's UploadImage) into the
     datastore as a new image of the caller; CREATE on images needed. The image is LOCKED
     while its file is copied, READY with its SIZE after; a failed copy leaves no image
-    and no file."""
+    and no file. ``attributes``: more of its TEMPLATE (econe's ``EC2_AMI``)."""
     ds = datastores.resolve(datastore)
     kind = _kind(type)
     tpl: Body = {"TYPE": kind}
+    if attributes is not None:
+        tpl.update(template.load(attributes, "the image's attributes"))
+        tpl["TYPE"] = kind
     if description is not None:
         tpl["DESCRIPTION"] = _text(description, "DESCRIPTION")
     path = datastores.new_file(session, ds)
