@@ -371,6 +371,13 @@ def test_oneimage_as_a_user_types_it(instance, admin, cli, tmp_path):
     ):
         assert re.search(pattern, out, re.M), pattern
     assert run("show", "data", "-j").returncode == 0
+    # a template file with -d: its PATH uploaded, its other attributes the TEMPLATE
+    spec = tmp_path / "cdrom.tmpl"
+    spec.write_text(f'NAME = "tools"\nPATH = "{local}"\nTYPE = "CDROM"\nLABEL = "{{{{ 7*7 }}}}"\n')
+    assert created_id(run("create", str(spec), "--datastore", "default")) == 3
+    tools = image(admin, "tools")
+    assert (tools["TYPE"], tools["SIZE"], tools["TEMPLATE"]["LABEL"]) == ("CDROM", 2, "{{ 7*7 }}")
+    assert "PATH" not in tools and str(local) not in str(tools)  # the user's path is not kept
 
     db = instance.database()
     for args, message in (
@@ -382,7 +389,7 @@ def test_oneimage_as_a_user_types_it(instance, admin, cli, tmp_path):
         (("clone", "nope", "n"), "image named 'nope' does not exist"),
     ):
         assert_refused(cli, db, ("oneimage", *args), message, env=env)
-    assert len(files(instance)) == 3
+    assert len(files(instance)) == 4
     # one bad id of a list: reported, the others done
     assert_error(run("persistent", "nope,gentoo-copy"), "oneimage", "persistent", "'nope'")
     assert image(admin, "gentoo-copy")["PERSISTENT"] == 1

@@ -14,6 +14,7 @@ These functions touch files only; ``objects.images`` keeps the rows and decides 
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import uuid
@@ -108,6 +109,11 @@ def create_sparse(path: Path, size_mb: int) -> None:
             os.close(fd)
     except OSError as err:
         remove(path)
+        if err.errno == errno.EFBIG:
+            raise InvalidInput(
+                f"image SIZE {size_mb} MB is larger than the datastore's file system allows "
+                "for one file: ask for a smaller one"
+            ) from err
         raise OneError(f"cannot create the image file: {err.strerror or err}") from err
 
 
