@@ -63,8 +63,8 @@ def _kind(value: Any) -> str:
     return kind
 
 
-def _flag(value: Any, field: str) -> bool:
-    """A YES/NO attribute (or a bool)."""
+def yes_no(value: Any, field: str) -> bool:
+    """A YES/NO attribute (or a bool), e.g. PERSISTENT."""
     if isinstance(value, bool):
         return value
     text = str(value if value is not None else "NO").strip().upper()
@@ -132,7 +132,7 @@ def create(session: Session, tpl: template.Source, datastore: Ref | None = None)
     tpl = template.load(tpl, "an image template")
     name = tpl.get("NAME")
     kind = _kind(tpl.get("TYPE"))
-    persistent = _flag(tpl.get("PERSISTENT"), "PERSISTENT")
+    persistent = yes_no(tpl.get("PERSISTENT"), "PERSISTENT")
     path = tpl.get("PATH") or tpl.get("SOURCE")
     if path is None and kind == "DATABLOCK":
         return _datablock(session, name, tpl, persistent, datastores.resolve(datastore))

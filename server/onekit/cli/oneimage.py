@@ -92,7 +92,7 @@ def _upload(ctx: Context, tpl: dict[str, Any], datastore: str) -> int:
             tpl.pop("NAME", None),
             handle,
             type=tpl.pop("TYPE", "OS"),
-            persistent=str(tpl.pop("PERSISTENT", "NO")).upper() == "YES",
+            persistent=images.yes_no(tpl.pop("PERSISTENT", None), "PERSISTENT"),
             description=tpl.pop("DESCRIPTION", None),
             datastore=datastore,
         )
