@@ -60,6 +60,8 @@ def test_hello_cloud(econe, tmp_path):
 
     # register: "econe-register ami-00000001" -> "Success: ImageId ami-00000001"
     assert run("econe-register", ami) == f"Success: ImageId {ami}\n"
+    described = server.client(helen).describe_images(ImageIds=[ami])["Images"]
+    assert described[0]["Name"] == "gentoo.img"  # the upload's name, kept
 
     # describe_images: the table lists it, helen's, private, available once copied
     def image_row() -> list[str] | None:

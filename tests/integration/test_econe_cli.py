@@ -450,3 +450,27 @@ def test_tag_commands(econe):
         "econe-create-tags",
         "InvalidInstanceID.NotFound: ",
     )
+
+
+def test_upload_and_register(econe, tmp_path):
+    """econe-upload's answer and errors come from its own request (not boto3's): the
+    server's AWS code on a wrong secret; econe-register keeps the uploaded name, or sets
+    the one given, verbatim."""
+    env = keys_env(econe)
+    image = tmp_path / "named.img"
+    image.write_bytes(b"\x00\x01" * 70000)
+    wrong = {**env, "EC2_SECRET_KEY": "wrong"}
+    refused(econe_run("econe-upload", str(image), env=wrong), "econe-upload", "AuthFailure: ")
+    out = ok(econe_run("econe-upload", str(image), env=env))
+    ami = re.fullmatch(r"Success: ImageId (ami-\d{8})\n", out)[1]
+    assert ok(econe_run("econe-register", ami, env=env)) == f"Success: ImageId {ami}\n"
+    ec2 = econe.client()
+    assert ec2.describe_images(ImageIds=[ami])["Images"][0]["Name"] == "named.img"
+    named = ok(econe_run("econe-register", ami, "-n", "{{ 7*7 }} $(id)", env=env))
+    assert named == f"Success: ImageId {ami}\n"
+    assert ec2.describe_images(ImageIds=[ami])["Images"][0]["Name"] == "{{ 7*7 }} $(id)"
+    refused(
+        econe_run("econe-register", "ami-99999999", env=env),
+        "econe-register",
+        "InvalidAMIID.NotFound: ",
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from onekit.cli.common import Column, arg
-from onekit.cli.econe.base import Command, Ec2, show
+from onekit.cli.econe.base import Command, Ec2, Ec2Error, show
 from onekit.cli.econe.upload import upload_image
 
 
@@ -16,9 +16,19 @@ def _upload(ec2: Ec2, args: argparse.Namespace) -> None:
 
 def _register(ec2: Ec2, args: argparse.Namespace) -> None:
     # 4.6 sends the image id as ImageLocation; boto3 requires a Name, which names the AMI
-    name = args.name or args.image_id
+    name = args.name or current_name(ec2, args.image_id)
     answer = ec2.call("register_image", ImageLocation=args.image_id, Name=name)
     print(f"Success: ImageId {answer.get('ImageId', '')}")
+
+
+def current_name(ec2: Ec2, image_id: str) -> str:
+    """The name the image has (an upload's is its file's), so registering keeps it; the
+    id when the server does not describe it yet (an image not flagged as an AMI)."""
+    try:
+        found = ec2.call("describe_images", ImageIds=[image_id]).get("Images", [])
+    except Ec2Error:
+        found = []
+    return str(found[0].get("Name") or image_id) if found else image_id
 
 
 IMAGE_COLUMNS = [
@@ -48,7 +58,7 @@ register = Command(
     _register,
     [
         arg("image_id", metavar="IMAGE-ID", help="the ImageId econe-upload printed"),
-        arg("-n", "--name", help="the AMI's name (default: IMAGE-ID)"),
+        arg("-n", "--name", help="the AMI's name (default: the image's, else IMAGE-ID)"),
     ],
 )
 
