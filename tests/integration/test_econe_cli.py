@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import time
 import tomllib
 
@@ -474,3 +477,36 @@ def test_upload_and_register(econe, tmp_path):
         "econe-register",
         "InvalidAMIID.NotFound: ",
     )
+
+
+def test_a_large_upload_is_streamed(econe, tmp_path):
+    """A 256 MiB image goes up without the command holding it: its peak memory stays far
+    below the file's size (the file is read twice, a chunk at a time: hash, then send)."""
+    env = keys_env(econe)
+    image = tmp_path / "large.img"
+    size = 256 * 1024 * 1024
+    with open(image, "wb") as handle:  # sparse: no disk for the source itself
+        handle.truncate(size)
+    # the command's peak resident memory, measured by a parent of its own
+    measure = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+        "print(r.stdout + r.stderr, end='')"
+    )
+    command = [sys.executable, "-m", "onekit.cli.econe", "econe-upload", str(image)]
+    result = subprocess.run(
+        [sys.executable, "-c", measure, *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    status, peak_kib = map(int, result.stdout.splitlines()[0].split())
+    assert status == 0, result.stdout
+    assert re.fullmatch(r"Success: ImageId ami-\d{8}", result.stdout.splitlines()[1])
+    assert peak_kib * 1024 < size / 2, f"peak memory {peak_kib} KiB for a {size} byte upload"
+    ami = result.stdout.splitlines()[1].rsplit(" ", 1)[1]
+    stored = json.loads(econe.run("oneimage", "show", str(int(ami[4:])), "--json").stdout)
+    assert os.path.getsize(stored["IMAGE"]["SOURCE"]) == size
+    econe.run("oneimage", "delete", str(int(ami[4:])))
