@@ -149,7 +149,7 @@ COMMANDS = {
     "onevm": "create shutdown undeploy poweroff hold release stop suspend resume boot reboot "
     "delete snapshot-create deploy recover update list show chown chgrp chmod",
     "oneimage": "create delete list show chown chgrp chmod",
-    "onevnet": "create delete list show chown chgrp chmod",
+    "onevnet": "create delete list show update hold release chown chgrp chmod",
 }
 # Flags a user looks for in a sub-command's help.
 HELP_MENTIONS = {
