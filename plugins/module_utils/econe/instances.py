@@ -34,7 +34,13 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     NotFound,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import VmState
-from ansible_collections.onekit.cloud.plugins.module_utils.econe import filters, ids, paging, tags
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
+    filters,
+    ids,
+    keypairs,
+    paging,
+    tags,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import states as ec2_states
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error, invalid
@@ -274,7 +280,10 @@ def run_instances(call: Call) -> Body:
     data = _user_data(call)
     if data:
         context["EC2_USER_DATA"] = data
-    # KeyName: the key pair's public key goes here (econe.keypairs)
+    key_name = params.get("KeyName") or None
+    if key_name is not None:  # what 4.6 sets, and what contextualization reads
+        public = keypairs.public_key(call.session, key_name)
+        context.update(EC2_KEYNAME=key_name, EC2_PUBLIC_KEY=public, SSH_PUBLIC_KEY=public)
     extra: Body = {
         "DISK": [{"IMAGE_ID": str(image["ID"])}, *template.as_list(tpl, "DISK")],
         "EC2_INSTANCE_TYPE": type_name,
@@ -285,6 +294,8 @@ def run_instances(call: Call) -> Body:
         extra["CONTEXT"] = context
     if token:
         extra["EC2_CLIENT_TOKEN"] = token
+    if key_name is not None:
+        extra["EC2_KEYNAME"] = key_name
     try:
         made = templates.instantiate_named(
             call.session,
