@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
+    addresses,
     instances,
     keypairs,
     regions,
@@ -15,5 +16,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Cal
 ACTIONS: dict[str, Callable[[Call], dict[str, Any]]] = {
     **instances.ACTIONS,
     **regions.ACTIONS,
+    **addresses.ACTIONS,
     **keypairs.ACTIONS,
 }
