@@ -62,8 +62,10 @@ def test_create_describe_delete(econe):
 
     ec2.create_key_pair(KeyName="db")
     listed = ec2.describe_key_pairs()["KeyPairs"]
-    assert [(k["KeyName"], k["KeyFingerprint"]) for k in listed][0] == ("web", fingerprint)
-    assert sorted(k["KeyName"] for k in listed) == ["db", "web"]
+    assert [(k["KeyName"], k["KeyFingerprint"]) for k in listed] == [
+        ("web", fingerprint),
+        ("db", stored_keys(econe, alice)["db"]["fingerprint"]),
+    ]
     by_name = ec2.describe_key_pairs(KeyNames=["db"])["KeyPairs"]
     assert [k["KeyName"] for k in by_name] == ["db"]
     filtered = ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": ["w*"]}])
@@ -120,7 +122,8 @@ def test_import_key_pair(econe):
     ]
     for material in (b"not a key", b"ssh-rsa AAAA", b"\xff\xfe"):
         refused("InvalidKey.Format", ec2.import_key_pair, KeyName="x", PublicKeyMaterial=material)
-    refused("InvalidKeyPair.Duplicate", ec2.import_key_pair, KeyName="laptop", PublicKeyMaterial=public)
+    again = {"KeyName": "laptop", "PublicKeyMaterial": public}
+    refused("InvalidKeyPair.Duplicate", ec2.import_key_pair, **again)
     assert list(stored_keys(econe, user)) == ["laptop"]
 
 
