@@ -10,6 +10,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
     instances,
     keypairs,
     regions,
+    tags,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 
@@ -18,4 +19,5 @@ ACTIONS: dict[str, Callable[[Call], dict[str, Any]]] = {
     **regions.ACTIONS,
     **addresses.ACTIONS,
     **keypairs.ACTIONS,
+    **tags.ACTIONS,
 }
