@@ -8,7 +8,8 @@ the caller's VMs with OpenNebula's rights.
   ``EC2_IMAGE_ID``, ``EC2_RESERVATION_ID`` (one reservation per RunInstances; an
   instance's launch index is its place in it), ``EC2_CLIENT_TOKEN``, ``EC2_KEYNAME``;
   UserData, the key name and the public key go to its CONTEXT as econe puts them
-  (``EC2_USER_DATA``, ``EC2_KEYNAME``, ``EC2_PUBLIC_KEY``).
+  (``EC2_USER_DATA``, ``EC2_KEYNAME``, ``EC2_PUBLIC_KEY`` and ``SSH_PUBLIC_KEY``, what
+  contextualization installs: ``econe.keypairs``).
 - **ClientToken** (boto3 sends one with every RunInstances): a retried call returns the
   instances the first one made. The VMs of a token are named after it and made under the
   template's lock (``templates.instantiate_named``'s ``unique_among``), so two retries
