@@ -165,3 +165,31 @@ def test_an_update_expecting_a_value_no_longer_there_changes_nothing(admin, inst
     assert store_snapshot(admin.db) == before
     users.update(admin, "alice", {"EC2_KEYPAIRS": "x"}, expected={"EC2_KEYPAIRS": "e30="})
     assert users.show(admin, "alice")["TEMPLATE"] == {"EC2_KEYPAIRS": "x"}
+
+
+def test_through_another_front_ends_core_api(server, cli, tmp_path):
+    """The CLIs of another front-end (ONE_XMLRPC) reach the same operations; a user's
+    template is a shared table's, so a federation slave sends its update to the master."""
+    assert users.update.federated
+    endpoint = server.config().endpoint.replace("127.0.0.1", "localhost")  # not "here"
+    remote = {"ONE_XMLRPC": endpoint}
+    cli("oneuser", "create", "alice", "pw-alice", check=True)
+    alice = {**remote, **login_as(tmp_path, "alice", "pw-alice")}
+    cli("oneuser", "update", write(tmp_path, "t", f'NOTE = "{USER_DATA}"\n'), env=alice, check=True)
+    assert cli.json("oneuser", "show", "alice")["USER"]["TEMPLATE"] == {"NOTE": "{{ 7*7 }}"}
+
+    cli("onevnet", "create", write(tmp_path, "n", FIXED), env=remote, check=True)
+    cli("onevnet", "hold", "public", "10.0.0.2", env=remote, check=True)
+    cli(
+        "onevnet",
+        "update",
+        "public",
+        write(tmp_path, "g", 'GW = "1"\n'),
+        "-a",
+        env=remote,
+        check=True,
+    )
+    shown = network(cli)
+    assert (shown["LEASES"], shown["TEMPLATE"]["GW"]) == ({"10.0.0.2": -1}, "1")
+    cli("onevnet", "release", "public", "10.0.0.2", env=remote, check=True)
+    assert network(cli)["LEASES"] == {}
