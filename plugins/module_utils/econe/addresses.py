@@ -174,8 +174,8 @@ def release_address(call: Call) -> Body:
     with call.session.write() as w:
         net = _network(w, call)
         entry = _own(_entries(net), ip, w.subject.uid)
+        networks.release_in(w, net, ip)  # refused before any script runs
         _disassociate(call, entry)
-        networks.release_in(w, net, ip)
         _store(w, net, [e for e in _entries(net) if e.get("IP") != ip])
     return {"return": True}
 
@@ -223,7 +223,8 @@ def describe_addresses(call: Call) -> Body:
         raise Ec2Error(NOT_FOUND, f"address {missing[0]} is not allocated to you")
     items = []
     for entry in mine:
-        instance = ids.format_id("i", int(entry["VMID"])) if entry.get("VMID") else None
+        vm = str(entry.get("VMID", ""))
+        instance = ids.format_id("i", int(vm)) if vm.isdigit() else None
         values = {
             "public-ip": [entry["IP"]],
             "instance-id": [instance] if instance else [],
