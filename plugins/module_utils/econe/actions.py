@@ -7,10 +7,12 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
     addresses,
+    images,
     instances,
     keypairs,
     regions,
     tags,
+    volumes,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 
@@ -18,6 +20,8 @@ ACTIONS: dict[str, Callable[[Call], dict[str, Any]]] = {
     **instances.ACTIONS,
     **regions.ACTIONS,
     **addresses.ACTIONS,
+    **images.ACTIONS,
     **keypairs.ACTIONS,
     **tags.ACTIONS,
+    **volumes.ACTIONS,
 }

@@ -58,7 +58,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     VmSpec,
     deploy_id_for,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts, networks
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts, images, networks
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import context as context_cd
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 
@@ -161,6 +161,7 @@ def _to_done(w: AuthTx, vm: Body, result: Any = None) -> None:
     elif vm.get("CHECKPOINT"):  # a STOPPED VM: its image waited for a resume there
         _release_after_commit(w, pool.get(w.tx, schema.HOSTS, vm["CHECKPOINT"]["HID"]), vm["ID"])
     networks.release_leases(w, vm)
+    images.release_disks(w, vm)
     vms.set_state(vm, VmState.DONE)
     vm["ETIME"] = int(time.time())
     vm.pop("CHECKPOINT", None)
