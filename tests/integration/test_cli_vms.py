@@ -150,7 +150,7 @@ COMMANDS = {
     "delete snapshot-create deploy recover update list show chown chgrp chmod",
     "oneimage": "create clone delete update persistent nonpersistent enable disable list show "
     "chown chgrp chmod",
-    "onevnet": "create delete list show chown chgrp chmod",
+    "onevnet": "create delete list show update hold release chown chgrp chmod",
 }
 # Flags a user looks for in a sub-command's help.
 HELP_MENTIONS = {

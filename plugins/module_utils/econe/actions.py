@@ -6,9 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
+    addresses,
     images,
     instances,
+    keypairs,
     regions,
+    tags,
     volumes,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
@@ -16,6 +19,9 @@ from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Cal
 ACTIONS: dict[str, Callable[[Call], dict[str, Any]]] = {
     **instances.ACTIONS,
     **regions.ACTIONS,
+    **addresses.ACTIONS,
     **images.ACTIONS,
+    **keypairs.ACTIONS,
+    **tags.ACTIONS,
     **volumes.ACTIONS,
 }
