@@ -510,3 +510,31 @@ def test_a_large_upload_is_streamed(econe, tmp_path):
     stored = json.loads(econe.run("oneimage", "show", str(int(ami[4:])), "--json").stdout)
     assert os.path.getsize(stored["IMAGE"]["SOURCE"]) == size
     econe.run("oneimage", "delete", str(int(ami[4:])))
+
+
+def test_stop_start_reboot_terminate(econe):
+    """The state changes print 4.6's lines, one per instance of a comma-separated list."""
+    env = keys_env(econe)
+    ami = econe.ami("cli-states")
+    first, second = (running(econe, env, ami) for _ in range(2))
+    ec2 = econe.client()
+
+    def waiter(name: str, *ids: str) -> None:
+        config = {"Delay": 1, "MaxAttempts": 90}
+        ec2.get_waiter(name).wait(InstanceIds=list(ids), WaiterConfig=config)
+
+    assert ok(econe_run("econe-stop-instances", f"{first},{second}", env=env)) == (
+        f"Success: Stopping {first} in running state\nSuccess: Stopping {second} in running state\n"
+    )
+    waiter("instance_stopped", first, second)
+    assert ok(econe_run("econe-start-instances", first, env=env)) == (
+        f"Success: Starting {first} in stopped state\n"
+    )
+    waiter("instance_running", first)
+    assert ok(econe_run("econe-reboot-instances", first, env=env)) == "Success: Rebooting\n"
+    short = f"i-{int(second[2:])}"  # the guide's form
+    assert ok(econe_run("econe-terminate-instances", first, short, env=env)) == (
+        f"Success: Terminating {first} in running state\n"
+        f"Success: Terminating {second} in stopped state\n"
+    )
+    waiter("instance_terminated", first, second)

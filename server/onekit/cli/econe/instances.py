@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
 from onekit.cli.common import Column, arg
-from onekit.cli.econe.base import Command, Ec2, id_args, show, state_name
+from onekit.cli.econe.base import Command, Ec2, Run, id_args, show, state_name
 
 DEFAULT_TYPE = "m1.small"  # 4.6's econe-run-instances
 _COUNT = re.compile(r"([0-9]+)(?:-([0-9]+))?")
@@ -75,7 +75,7 @@ def _describe(ec2: Ec2, args: argparse.Namespace) -> None:
     show(instances(ec2), INSTANCE_COLUMNS)
 
 
-def _changes(operation: str, key: str, verb: str):
+def _changes(operation: str, key: str, verb: str) -> Run:
     """A state change's run: the action, then 4.6's ``Success: <verb> <id> in <previous
     state> state`` for each instance of the answer."""
 
