@@ -71,7 +71,7 @@ _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (images, ("create", "delete")),
     (networks, ("create", "delete")),
     (vms, ("create", "show", "list_vms", "update_user_template")),
-    (lifecycle, ("recover", "authorize_deploy")),
+    (lifecycle, ("recover", "authorize_deploy", "disk_attach", "disk_detach")),
     (monitor, ("host_monitoring", "vm_monitoring")),
 )  # fmt: skip
 
