@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from support.econe import EconeServer
 from support.libvirt import SimHost, stop_all
 from support.libvirt import sim_hosts as start_sim_hosts
 from support.mariadb import PASSWORD, USER, MariaDB
@@ -312,3 +313,22 @@ def flow_server(instance: Instance) -> Iterator[Cli]:
         yield cli
     finally:
         cli("onekit-server", "stop")
+
+
+# ---- the EC2 Query server --------------------------------------------------------------------
+@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+def econe(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[EconeServer]:
+    """A running EC2 Query server (``support.econe``) for the tests of one module, on each
+    store; tests make users of their own (names unique within the module)."""
+    db = None
+    if request.param == "mysql":
+        server: MariaDB = request.getfixturevalue("mariadb")
+        name = f"e_{uuid.uuid4().hex[:12]}"
+        db = ("127.0.0.1", server.port, USER, PASSWORD, name)
+    running = EconeServer(db).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+        if db is not None:
+            request.getfixturevalue("mariadb").execute(f"DROP DATABASE IF EXISTS {db[4]}")

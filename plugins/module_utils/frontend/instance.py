@@ -1,7 +1,7 @@
 """An onekit instance as the server and the CLIs see it: its :class:`~.home.Home` (paths,
 oned.conf, the store, credentials) and what only creates or serves it: ``init`` and the
-bootstrap objects, OneFlow's and OneGate's configs (their code is imported when called,
-so a CLI's start-up does not pay for it).
+bootstrap objects, OneFlow's, OneGate's and the EC2 server's configs (their code is
+imported when called, so a CLI's start-up does not pay for it).
 
 Ansible modules never import this module (the ``modules-pack-the-home`` contract of
 ``lint-imports``): AnsiballZ packs every module_util a module imports, so these parts (and
@@ -33,6 +33,9 @@ from ansible_collections.onekit.cloud.plugins.module_utils.frontend.home import 
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ansible_collections.onekit.cloud.plugins.module_utils.econe.config import EconeConfig
     from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
     from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
 
@@ -52,6 +55,18 @@ class Instance(Home):
         from ansible_collections.onekit.cloud.plugins.module_utils.flow import config as flow_config
 
         return flow_config.load(self.flow_config_path)
+
+    @property
+    def econe_config_path(self) -> Path:
+        return self.etc / "econe.conf"
+
+    def econe_config(self) -> EconeConfig:
+        """``etc/econe.conf`` (econe's defaults when the file is absent)."""
+        from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
+            config as econe_config,
+        )
+
+        return econe_config.load(self.econe_config_path)
 
     # ---- creation ---------------------------------------------------------------------
     def is_initialised(self) -> bool:

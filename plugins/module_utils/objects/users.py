@@ -62,9 +62,13 @@ def check_driver(driver: str) -> str:
     return driver
 
 
+# never shown: the password hash, and the secrets of the user's EC2 access keys
+SECRET_FIELDS = ("PASSWORD", "EC2_KEYS")
+
+
 def public(user: Body) -> Body:
-    """A copy of the user as shown to callers: everything but the password hash."""
-    return copy.deepcopy({k: v for k, v in user.items() if k != "PASSWORD"})
+    """A copy of the user as shown to callers: everything but its secrets."""
+    return copy.deepcopy({k: v for k, v in user.items() if k not in SECRET_FIELDS})
 
 
 def new_user_body(uid: int, name: str, password_hash: str, group: Body, driver: str) -> Body:

@@ -138,32 +138,39 @@ TIMEOUT = arg(
 )
 
 
-def _start(ctx: Context, args: argparse.Namespace) -> None:
+def _start(ctx: Context, args: argparse.Namespace, name: str = "onekit-server") -> None:
     from onekit.server import process
 
-    pid = process.start(ctx.instance, _timeout(args))
-    ctx.out(f"onekit-server started (pid {pid}), log: {ctx.instance.log_path()}")
+    pid = process.start(ctx.instance, _timeout(args), name)
+    ctx.out(f"{name} started (pid {pid}), log: {ctx.instance.log_path(name)}")
 
 
-def _stop(ctx: Context, args: argparse.Namespace) -> None:
+def _stop(ctx: Context, args: argparse.Namespace, name: str = "onekit-server") -> None:
     from onekit.server import process
 
-    pid = process.stop(ctx.instance, _timeout(args))
-    ctx.out(f"onekit-server stopped (pid {pid})")
+    pid = process.stop(ctx.instance, _timeout(args), name)
+    ctx.out(f"{name} stopped (pid {pid})")
 
 
-def _status(ctx: Context, args: argparse.Namespace) -> int:
+def _status(ctx: Context, args: argparse.Namespace, name: str = "onekit-server") -> int:
     from onekit.server import process
 
-    pid = process.read_pid(ctx.instance)
+    pid = process.read_pid(ctx.instance, name)
     if pid is None:
-        ctx.out(f"onekit-server of {ctx.instance.home} is not running")
+        ctx.out(f"{name} of {ctx.instance.home} is not running")
         return 3  # LSB: program is not running
     ctx.out(
-        f"onekit-server of {ctx.instance.home} is running (pid {pid}), "
-        f"{process.health_url(ctx.instance)}"
+        f"{name} of {ctx.instance.home} is running (pid {pid}), "
+        f"{process.health_url(ctx.instance, name)}"
     )
     return 0
+
+
+def _econe_run(ctx: Context, args: argparse.Namespace) -> None:
+    from onekit.server import process
+
+    _logging()
+    process.run_econe(ctx.instance)
 
 
 def build() -> Cli:
@@ -211,11 +218,44 @@ def build() -> Cli:
     cli.command("start", "start the server in the background", _start, arguments=[TIMEOUT])
     cli.command("stop", "stop the background server", _stop, arguments=[TIMEOUT])
     cli.command("status", "tell whether the server runs (exit 3 if not)", _status)
+    cli.command("econe-run", "serve the EC2 Query API alone, in the foreground", _econe_run)
     return cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     return build().main(argv)
+
+
+def _econe() -> Cli:
+    """``econe-server start|stop|status|run``: the EC2 Query API of etc/econe.conf as a
+    process of its own (the guide's 7.2.4). An onekit-server of the same store runs the
+    loops that place and run the VMs it makes; with etc/econe.conf present,
+    onekit-server serves the API itself and econe-server is not needed."""
+    name = "econe-server"
+    cli = Cli(name, "Start or stop the EC2 Query server (etc/econe.conf).")
+    cli.command(
+        "start",
+        "start the EC2 server in the background",
+        lambda ctx, args: _start(ctx, args, name),
+        arguments=[TIMEOUT],
+    )
+    cli.command(
+        "stop",
+        "stop the background EC2 server",
+        lambda ctx, args: _stop(ctx, args, name),
+        arguments=[TIMEOUT],
+    )
+    cli.command(
+        "status",
+        "tell whether the EC2 server runs (exit 3 if not)",
+        lambda ctx, args: _status(ctx, args, name),
+    )
+    cli.command("run", "serve the EC2 Query API in the foreground", _econe_run)
+    return cli
+
+
+def econe_main(argv: Sequence[str] | None = None) -> int:
+    return _econe().main(argv)
 
 
 def _alias(prog: str, what: str) -> Cli:

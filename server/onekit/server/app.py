@@ -26,7 +26,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.core.login_guard import LoginGuard
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
-from onekit.server import core_api, flow_api, gate_api, health, metrics, openapi
+from onekit.server import core_api, econe_api, flow_api, gate_api, health, metrics, openapi
 from onekit.server.body_limit import BodyLimit
 
 MAX_BODY = 1024 * 1024  # bytes: a service template of thousands of roles fits
@@ -35,6 +35,7 @@ APIS = {  # each app also serves its OpenAPI document, GET /openapi.json
     "core": (health.bp, openapi.BLUEPRINTS["core"], core_api.bp, metrics.bp),
     "oneflow": (health.bp, openapi.BLUEPRINTS["oneflow"], flow_api.bp),
     "onegate": (health.bp, openapi.BLUEPRINTS["onegate"], gate_api.bp),
+    "econe": (health.bp, econe_api.bp),  # EC2's own API description is AWS's
 }
 
 
@@ -48,9 +49,10 @@ def create_app(
     process's: give them all the same one)."""
     # no static files: Flask would serve <the server's working directory>/static/ to anyone
     app = Flask(f"onekit.{api}", static_folder=None)
-    limit = gate_config.MAX_BODY if api == "onegate" else MAX_BODY
+    limit = {"onegate": gate_config.MAX_BODY, "econe": econe_api.MAX_UPLOAD}.get(api, MAX_BODY)
     app.config["MAX_CONTENT_LENGTH"] = limit
-    app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
+    chunked = econe_api.MAX_BODY if api == "econe" else limit
+    app.wsgi_app = BodyLimit(app.wsgi_app, limit, chunked)  # type: ignore[method-assign]
     app.extensions["onekit.instance"] = instance
     app.extensions["onekit.config"] = config = instance.config()
     app.extensions["onekit.session_settings"] = instance.session_settings(config)
@@ -58,6 +60,8 @@ def create_app(
     app.extensions["onekit.login_guard"] = login_guard or LoginGuard()
     if api == "onegate":
         app.extensions["onekit.gate_secret"] = instance.gate_secret()
+    if api == "econe":
+        app.extensions["onekit.econe_config"] = instance.econe_config()
     app.extensions["onekit.db"] = db if db is not None else instance.open_store()
     for blueprint in APIS[api]:
         app.register_blueprint(blueprint)
@@ -86,5 +90,7 @@ def create_app(
                 response.headers[name] = value
         return response, err.code
 
+    if api == "econe":  # EC2's errors are XML, with AWS's codes
+        econe_api.register_errors(app)
     metrics.instrument(app, api)  # every request counted, by API and status
     return app

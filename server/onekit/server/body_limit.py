@@ -21,9 +21,14 @@ WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
 class BodyLimit:
-    def __init__(self, app: WsgiApp, limit: int):
+    """``limit`` bytes of a body of declared length; ``chunked_limit`` (default the same)
+    of one without (it is read into memory here: the EC2 app takes uploads of gigabytes
+    with their length, and keeps chunked bodies to a query's size)."""
+
+    def __init__(self, app: WsgiApp, limit: int, chunked_limit: int | None = None):
         self.app = app
         self.limit = limit
+        self.chunked_limit = limit if chunked_limit is None else chunked_limit
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         declared = environ.get("CONTENT_LENGTH") or ""
@@ -32,21 +37,21 @@ class BodyLimit:
             if not declared.isdigit():
                 return _refuse(start_response, 400, "the Content-Length header is not a number")
             if int(declared) > self.limit:
-                return self._too_large(start_response)
+                return self._too_large(start_response, self.limit)
             return self.app(environ, start_response)
         if chunked or environ.get("wsgi.input_terminated"):
-            body = environ["wsgi.input"].read(self.limit + 1)
-            if len(body) > self.limit:
-                return self._too_large(start_response)
+            body = environ["wsgi.input"].read(self.chunked_limit + 1)
+            if len(body) > self.chunked_limit:
+                return self._too_large(start_response, self.chunked_limit)
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
             environ.pop("HTTP_TRANSFER_ENCODING", None)
             environ["wsgi.input_terminated"] = False
         return self.app(environ, start_response)
 
-    def _too_large(self, start_response: StartResponse) -> Iterable[bytes]:
+    def _too_large(self, start_response: StartResponse, limit: int) -> Iterable[bytes]:
         return _refuse(
-            start_response, 413, f"the request body is larger than {self.limit} bytes", close=True
+            start_response, 413, f"the request body is larger than {limit} bytes", close=True
         )
 
 

@@ -1,7 +1,8 @@
 """Running the server: in the foreground (``run``) or as a daemon (``start``/``stop``/``status``).
 
-``run`` serves the three apps with ``http_server`` (a bounded pool each, sized by
-oned.conf's MAX_CONN and MAX_CONN_BACKLOG) and runs the loops, which act only while this
+``run`` serves the three apps (four with ``etc/econe.conf``: the EC2 Query API) with
+``http_server`` (a bounded pool each, sized by oned.conf's MAX_CONN and
+MAX_CONN_BACKLOG) and runs the loops, which act only while this
 process holds the store's leader lock.
 
 ``run`` owns the pid file ``$ONEKIT_HOME/var/onekit-server.pid``: it refuses to start when
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
 from ansible_collections.onekit.cloud.plugins.module_utils.core.login_guard import LoginGuard
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
@@ -38,10 +40,14 @@ from onekit.server.loops import Loops
 log = logging.getLogger("onekit.server")
 
 
-def read_pid(instance: Instance) -> int | None:
+SERVER = "onekit-server"
+ECONE = "econe-server"  # the EC2 Query API alone (``econe-server start``)
+
+
+def read_pid(instance: Instance, name: str = SERVER) -> int | None:
     """The pid of a live server of this instance, or None (a stale pid file is ignored)."""
     try:
-        pid = int(instance.pid_path().read_text().strip())
+        pid = int(instance.pid_path(name).read_text().strip())
     except (OSError, ValueError):
         return None
     try:
@@ -51,7 +57,9 @@ def read_pid(instance: Instance) -> int | None:
     return pid if b"onekit" in cmdline else None
 
 
-def health_url(instance: Instance) -> str:
+def health_url(instance: Instance, name: str = SERVER) -> str:
+    if name == ECONE:
+        return f"{instance.econe_config().url}/health"
     config = instance.config()
     host = "127.0.0.1" if config.listen_address in ("0.0.0.0", "") else config.listen_address
     return f"http://{host}:{config.port}/health"
@@ -95,22 +103,25 @@ def run(instance: Instance) -> None:
     db = app.extensions["onekit.db"]
     flow_app = create_app(instance, db, "oneflow", guard)
     gate_app = create_app(instance, db, "onegate", guard)
-    server, *extra_servers = _servers(
-        [
-            (app, config.listen_address, config.port, "PORT", instance.config_path),
-            (flow_app, flow.host, flow.port, ":port:", instance.flow_config_path),
-            (gate_app, gate.host, gate.port, ":port:", instance.gate_config_path),
-        ],
-        config,
-    )
+    endpoints: list[Endpoint] = [
+        (app, config.listen_address, config.port, "PORT", instance.config_path),
+        (flow_app, flow.host, flow.port, ":port:", instance.flow_config_path),
+        (gate_app, gate.host, gate.port, ":port:", instance.gate_config_path),
+    ]
+    names = ["oneflow-api", "onegate-api"]
+    econe = _econe_endpoint(instance, db, guard) if instance.econe_config_path.exists() else None
+    if econe is not None:
+        endpoints.append(econe)
+        names.append("econe-api")
+    server, *extra_servers = _servers(endpoints, config)
     instance.pid_path().write_text(f"{os.getpid()}\n")
     loops = Loops(instance, db)
-    for each in (app, flow_app, gate_app):
+    for each, *_rest in endpoints:
         each.extensions["onekit.loops"] = loops
     loops.start()
     threads = [
         threading.Thread(target=extra.serve, name=name)
-        for extra, name in zip(extra_servers, ("oneflow-api", "onegate-api"), strict=True)
+        for extra, name in zip(extra_servers, names, strict=True)
     ]
     for thread in threads:
         thread.start()
@@ -121,12 +132,13 @@ def run(instance: Instance) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     log.info(
-        "onekit-server listening on http://%s:%s, OneFlow on %s, OneGate on %s "
+        "onekit-server listening on http://%s:%s, OneFlow on %s, OneGate on %s%s "
         "(MAX_CONN %s, MAX_CONN_BACKLOG %s; store: %s)",
         config.listen_address,
         config.port,
         flow.url,
         gate.url,
+        "" if econe is None else f", EC2 on {instance.econe_config().url}",
         config.max_conn,
         config.max_conn_backlog,
         db.description,
@@ -147,6 +159,44 @@ def run(instance: Instance) -> None:
         log.info("onekit-server stopped")
 
 
+def _econe_endpoint(instance: Instance, db: Database, guard: LoginGuard) -> Endpoint:
+    econe = instance.econe_config()
+    app = create_app(instance, db, "econe", guard)
+    return (app, econe.listen_host, econe.port, ":port:", instance.econe_config_path)
+
+
+def run_econe(instance: Instance) -> None:
+    """``econe-server run``: the EC2 Query API alone, on econe.conf's :host:/:port:, with
+    no loops (an onekit-server of the same store places and runs the VMs it makes)."""
+    config = instance.config()
+    pid = read_pid(instance, ECONE)
+    if pid is not None and pid != os.getpid():
+        raise ServerError(f"an econe-server of {instance.home} is already running (pid {pid})")
+    served = read_pid(instance)
+    if served is not None and instance.econe_config_path.exists():
+        raise ServerError(
+            f"onekit-server (pid {served}) already serves the EC2 API of {instance.home}, "
+            f"as {instance.econe_config_path} exists: {instance.econe_config().url}"
+        )
+    bound_malloc()
+    (server,) = _servers([_econe_endpoint(instance, instance.open_store(), LoginGuard())], config)
+    instance.pid_path(ECONE).write_text(f"{os.getpid()}\n")
+    signal.signal(
+        signal.SIGTERM, lambda *_: threading.Thread(target=server.stop, daemon=True).start()
+    )
+    log.info("econe-server listening on %s", instance.econe_config().url)
+    try:
+        server.serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        with contextlib.suppress(OSError):
+            if read_pid(instance, ECONE) == os.getpid():
+                instance.pid_path(ECONE).unlink()
+        log.info("econe-server stopped")
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as answer:
@@ -162,17 +212,18 @@ def _log_tail(path: Path, lines: int = 5) -> str:
         return "(no log)"
 
 
-def start(instance: Instance, timeout: float) -> int:
+def start(instance: Instance, timeout: float, name: str = SERVER) -> int:
     """Start a detached server; returns its pid once /health answers (within ``timeout``
     seconds: the CLI's --timeout, one default for start and stop)."""
-    pid = read_pid(instance)
+    pid = read_pid(instance, name)
     if pid is not None:
         raise ServerError(f"a server of {instance.home} is already running (pid {pid})")
-    url = health_url(instance)  # reads the config: fails early on a broken one
-    log_path = instance.log_path()
+    url = health_url(instance, name)  # reads the config: fails early on a broken one
+    log_path = instance.log_path(name)
+    command = "run" if name == SERVER else "econe-run"
     with open(log_path, "ab") as log_file:
         child = subprocess.Popen(
-            [sys.executable, "-m", "onekit.cli.server", "run"],
+            [sys.executable, "-m", "onekit.cli.server", command],
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -183,7 +234,7 @@ def start(instance: Instance, timeout: float) -> int:
     while time.monotonic() < deadline:
         if child.poll() is not None:
             raise ServerError(f"the server exited at start ({_log_tail(log_path)})")
-        if read_pid(instance) == child.pid and _healthy(url):
+        if read_pid(instance, name) == child.pid and _healthy(url):
             return child.pid
         time.sleep(0.1)
     child.terminate()
@@ -192,16 +243,16 @@ def start(instance: Instance, timeout: float) -> int:
     )
 
 
-def stop(instance: Instance, timeout: float) -> int:
+def stop(instance: Instance, timeout: float, name: str = SERVER) -> int:
     """SIGTERM the server (SIGKILL after ``timeout``); returns the pid it stopped."""
-    pid = read_pid(instance)
+    pid = read_pid(instance, name)
     if pid is None:
-        raise ServerError(f"no server of {instance.home} is running")
+        raise ServerError(f"no {name} of {instance.home} is running")
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and read_pid(instance) == pid:
+    while time.monotonic() < deadline and read_pid(instance, name) == pid:
         time.sleep(0.05)
-    if read_pid(instance) == pid:
+    if read_pid(instance, name) == pid:
         os.kill(pid, signal.SIGKILL)
-        instance.pid_path().unlink(missing_ok=True)
+        instance.pid_path(name).unlink(missing_ok=True)
     return pid
