@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.econe import instances, regions
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
+    attachments,
+    instances,
+    regions,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 
 ACTIONS: dict[str, Callable[[Call], dict[str, Any]]] = {
     **instances.ACTIONS,
+    **attachments.ACTIONS,
     **regions.ACTIONS,
 }
