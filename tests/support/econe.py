@@ -108,6 +108,8 @@ class EconeServer:
 
         objects.chgrp(self.admin, schema.TEMPLATES, m1["ID"], "users")
         objects.chmod(self.admin, schema.TEMPLATES, m1["ID"], "640")
+        # the guide's ACL for cloud users: their VMs may run on the hosts
+        self.run("oneacl", "create", "@1 HOST/* MANAGE")
         self.run("onekit-server", "start")
         wait(lambda: " on" in self.run("onehost", "list").stdout, "host localhost monitored")
         return self
@@ -169,3 +171,56 @@ class EconeServer:
         if owner is not None:
             objects.chown(self.admin, schema.IMAGES, image["ID"], owner)
         return f"ami-{image['ID']:08d}"
+
+
+def signed(
+    url: str,
+    access_key: str,
+    secret: str,
+    params: dict[str, str],
+    when: float | None = None,
+    region: str = REGION,
+) -> tuple[dict[str, str], bytes]:
+    """A POST body and its SigV4 headers as botocore's signer makes them, at ``when``
+    (default now): for requests a test changes after signing (a tampered body, a skewed
+    clock) and sends itself."""
+    import datetime
+    from urllib.parse import urlencode, urlsplit
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = urlencode(params).encode()
+    stamp = datetime.datetime.fromtimestamp(when or time.time(), datetime.UTC)
+    amz_date = stamp.strftime("%Y%m%dT%H%M%SZ")
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        "Host": urlsplit(url).netloc,
+        "X-Amz-Date": amz_date,
+    }
+    request = AWSRequest(method="POST", url=url + "/", data=body, headers=headers)
+    request.context["timestamp"] = amz_date
+    signer = SigV4Auth(Credentials(access_key, secret), "ec2", region)
+    canonical = signer.canonical_request(request)
+    signature = signer.signature(signer.string_to_sign(request, canonical), request)
+    scope = f"{access_key}/{amz_date[:8]}/{region}/ec2/aws4_request"
+    headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={scope}, "
+        f"SignedHeaders={signer.signed_headers(signer.headers_to_sign(request))}, "
+        f"Signature={signature}"
+    )
+    return headers, body
+
+
+def post(url: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
+    """Send a request as is; the status and the body of the answer."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url + "/", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()

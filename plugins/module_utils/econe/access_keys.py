@@ -98,9 +98,13 @@ def delete(session: Session, key_id: str) -> Body:
         user = pool.get(w.tx, schema.USERS, uid, lock=True) if uid is not None else None
         keys = list((user or {}).get(FIELD) or [])
         key = next((k for k in keys if k["ID"] == key_id), None)
+        gone = NotFound(f"access key {key_id[:40]!r} does not exist")
         if user is None or key is None:
-            raise NotFound(f"access key {key_id[:40]!r} does not exist")
-        _own_or_admin(w, user)
+            raise gone
+        try:
+            _own_or_admin(w, user)
+        except AuthorizationError:
+            raise gone from None  # another user's key: not even its existence is told
         user[FIELD] = [k for k in keys if k["ID"] != key_id]
         pool.update(w.tx, schema.USERS, user)
         return _summary(key)

@@ -184,8 +184,9 @@ def describe_instances(call: Call) -> Body:
     wanted = params.list("InstanceId")
     chosen = visible(call, wanted) if wanted else _listed(call)
     given = params.filters()
-    filters.check_names(given, FILTERS)
-    chosen = [vm for vm in chosen if filters.matches(given, _filter_values(vm))]
+    if given:
+        filters.check_names(given, FILTERS)
+        chosen = [vm for vm in chosen if filters.matches(given, _filter_values(vm))]
     page, token = paging.page(chosen, params, key=lambda vm: vm["ID"])
     return {
         "reservationSet": _reservations(page, call.session.subject.name),

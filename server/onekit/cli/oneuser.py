@@ -1,5 +1,5 @@
 """oneuser: manage users (create, delete, passwd, chgrp, addgroup, delgroup, quota, list,
-show)."""
+show, and the credentials of the EC2 Query API: ec2-key)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import access_keys
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups, users
 from ansible_collections.onekit.cloud.plugins.module_utils.objects.users import AUTH_DRIVERS
 from onekit.cli.common import (
@@ -19,6 +20,8 @@ from onekit.cli.common import (
     quota_command,
     quota_section,
     read_secret,
+    table,
+    timestamp,
     with_quota,
 )
 
@@ -45,6 +48,35 @@ def _fields(ctx: Context, user: dict) -> list[tuple[str, Any]]:
         ("AUTH_DRIVER", user["AUTH_DRIVER"]),
         ("ENABLED", "Yes" if user["ENABLED"] == "1" else "No"),
     ]
+
+
+def _ec2_key(ctx: Context, args: argparse.Namespace) -> None:
+    """``oneuser ec2-key create|list|delete|password-hash``."""
+    if args.action == "delete":
+        if not args.target:
+            raise SystemExit("oneuser ec2-key delete: name the access key id to delete")
+        ctx.call(access_keys.delete, args.target)
+        ctx.out(f"access key {args.target} deleted")
+        return
+    user = args.target if args.target else ctx.me()[0]
+    if args.action == "create":
+        key = ctx.call(access_keys.create, user)
+        ctx.out(f"EC2_ACCESS_KEY={key['ACCESS_KEY_ID']}")
+        ctx.out(f"EC2_SECRET_KEY={key['SECRET_ACCESS_KEY']}")
+        ctx.out("(the secret is shown this once: keep it)")
+    elif args.action == "list":
+        keys = ctx.call(access_keys.list_keys, user)
+        ctx.out(
+            table(
+                keys,
+                [
+                    Column("ACCESS_KEY_ID", lambda k: k["ACCESS_KEY_ID"], width=24),
+                    Column("CREATED", lambda k: timestamp(k["CREATED"]), width=19),
+                ],
+            )
+        )
+    else:
+        ctx.out(ctx.call(access_keys.password_secret, user))
 
 
 USERS = Pool(
@@ -97,6 +129,19 @@ def build() -> Cli:
         pool.each(name, text, core(change), group, ids_help=IDS_HELP)
 
     quota_command(cli, "user", users.set_quota)
+    cli.command(
+        "ec2-key",
+        "access keys of the EC2 Query API (econe-server)",
+        _ec2_key,
+        description="create: a new access key and secret (shown once; at most 2 per user); "
+        "list: the access key ids; delete <id>: revoke one; password-hash: the guide's "
+        "secret key (the stored password hash; it changes with the password). Without a "
+        "user: yourself.",
+        arguments=[
+            arg("action", choices=("create", "list", "delete", "password-hash")),
+            arg("target", nargs="?", help="user id or name (delete: the access key id)"),
+        ],
+    )
     pool.list("list the users you may see")
     pool.show("show a user (default: yourself)", default=lambda ctx: ctx.me()[0])
     return cli

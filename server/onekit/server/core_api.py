@@ -37,6 +37,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import
 from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import PoolSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.core.shared_writes import operation_name
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import access_keys
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import (
     acls,
     groups,
@@ -73,6 +74,7 @@ _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (vms, ("create", "show", "list_vms", "update_user_template")),
     (lifecycle, ("recover", "authorize_deploy", "disk_attach", "disk_detach")),
     (monitor, ("host_monitoring", "vm_monitoring")),
+    (access_keys, ("create", "list_keys", "delete", "password_secret")),
 )  # fmt: skip
 
 # The generic object operations, for the pools users own objects in (never users, groups,
