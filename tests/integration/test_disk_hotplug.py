@@ -270,3 +270,39 @@ def test_core_refusals_raise_the_core_errors(cloud: Cloud, web: int):
     finally:
         session.db.close()
     assert lifecycle.recover(cloud.admin, web, operation="failure")["LCM_STATE"] == Lcm.RUNNING
+
+
+def interrupted_attach(cloud: Cloud, vm_id: int, image: str, target: str) -> None:
+    """What a process killed between phase 1 and the driver call leaves: the VM in
+    HOTPLUG with the change it waits for, the template and the guest unchanged."""
+    with cloud.admin.write() as w:
+        body = pool.get(w.tx, schema.VMS, vm_id, lock=True)
+        disk = {**images.resolve_disk(w, {"IMAGE": image}), "DISK_ID": "2", "TARGET": target}
+        body["PREV_STATE"] = [body["STATE"], body["LCM_STATE"]]
+        vms.set_state(body, VmState.ACTIVE, Lcm.HOTPLUG)
+        body["TRANSIENT_SINCE"] = 1.0  # long ago
+        body["TRANSIENT_ACTION"] = "disk-attach"
+        body["HOTPLUG_DISK"] = {"ATTACH": disk}
+        pool.update(w.tx, schema.VMS, body)
+
+
+def test_an_interrupted_hotplug_is_retried_by_hand(cloud: Cloud, cli, web: int):
+    interrupted_attach(cloud, web, "data", "vdc")
+    assert "vdc" not in guest_disks(cloud, web)
+    assert cli("onevm", "recover", str(web), "--retry").returncode == 0
+    assert guest_disks(cloud, web)["vdc"] == "/var/lib/images/data.img"
+    body = vms.show(cloud.admin, web)
+    assert state(cloud, web) == "RUNNING" and "HOTPLUG_DISK" not in body
+    assert [(d["DISK_ID"], d["TARGET"]) for d in stored_disks(cloud, web)][-1] == ("2", "vdc")
+
+
+def test_the_reconciler_fails_an_abandoned_hotplug(cloud: Cloud, web: int):
+    """A guest's state says nothing of its disks: past the grace, the HOTPLUG is a
+    failure and the template stays as it was."""
+    before = stored_disks(cloud, web)
+    interrupted_attach(cloud, web, "data", "vdc")
+    cloud.monitor(grace=0)
+    body = vms.show(cloud.admin, web)
+    assert state(cloud, web) == "RUNNING"
+    assert stored_disks(cloud, web) == before and "HOTPLUG_DISK" not in body
+    assert "HOTPLUG did not finish" in body["USER_TEMPLATE"]["ERROR"]["MESSAGE"]
