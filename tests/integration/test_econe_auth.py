@@ -170,3 +170,21 @@ def test_a_user_of_another_auth_driver_signs_with_an_access_key_only(econe):
     key = access_keys.create(econe.admin, "lou")
     client = econe.client("lou", secret=key["SECRET_ACCESS_KEY"], access_key=key["ACCESS_KEY_ID"])
     assert client.describe_instances()["Reservations"] == []
+
+
+def test_a_chunked_body_over_the_limit_is_refused_in_ec2s_format(econe):
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(econe.url)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    chunks = (b"Action=DescribeInstances&F=" + b"x" * 65536 for _ in range(20))
+    conn.request("POST", "/", body=chunks, encode_chunked=True,
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    answer = conn.getresponse()
+    body = answer.read().decode()
+    conn.close()
+    assert answer.status == 413
+    assert "<Code>RequestEntityTooLarge</Code>" in body and answer.getheader("Content-Type") == (
+        "text/xml"
+    )

@@ -51,8 +51,12 @@ def create_app(
     app = Flask(f"onekit.{api}", static_folder=None)
     limit = {"onegate": gate_config.MAX_BODY, "econe": econe_api.MAX_UPLOAD}.get(api, MAX_BODY)
     app.config["MAX_CONTENT_LENGTH"] = limit
-    chunked = econe_api.MAX_BODY if api == "econe" else limit
-    app.wsgi_app = BodyLimit(app.wsgi_app, limit, chunked)  # type: ignore[method-assign]
+    if api == "econe":  # uploads of gigabytes with their length, queries of 1 MiB
+        app.wsgi_app = BodyLimit(  # type: ignore[method-assign]
+            app.wsgi_app, limit, econe_api.MAX_BODY, econe_api.refusal
+        )
+    else:
+        app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
     app.extensions["onekit.instance"] = instance
     app.extensions["onekit.config"] = config = instance.config()
     app.extensions["onekit.session_settings"] = instance.session_settings(config)

@@ -18,6 +18,12 @@ from typing import Any
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+# (message) -> (content type, body) of a refusal, in the API's own error format
+Render = Callable[[str], tuple[str, bytes]]
+
+
+def json_error(message: str) -> tuple[str, bytes]:
+    return "application/json", json.dumps({"error": {"message": message}}).encode()
 
 
 class BodyLimit:
@@ -25,17 +31,25 @@ class BodyLimit:
     of one without (it is read into memory here: the EC2 app takes uploads of gigabytes
     with their length, and keeps chunked bodies to a query's size)."""
 
-    def __init__(self, app: WsgiApp, limit: int, chunked_limit: int | None = None):
+    def __init__(
+        self,
+        app: WsgiApp,
+        limit: int,
+        chunked_limit: int | None = None,
+        render: Render = json_error,
+    ):
         self.app = app
         self.limit = limit
         self.chunked_limit = limit if chunked_limit is None else chunked_limit
+        self.render = render
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         declared = environ.get("CONTENT_LENGTH") or ""
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if declared and not chunked:
             if not declared.isdigit():
-                return _refuse(start_response, 400, "the Content-Length header is not a number")
+                message = "the Content-Length header is not a number"
+                return _refuse(start_response, 400, self.render(message))
             if int(declared) > self.limit:
                 return self._too_large(start_response, self.limit)
             return self.app(environ, start_response)
@@ -50,17 +64,19 @@ class BodyLimit:
         return self.app(environ, start_response)
 
     def _too_large(self, start_response: StartResponse, limit: int) -> Iterable[bytes]:
-        return _refuse(
-            start_response, 413, f"the request body is larger than {limit} bytes", close=True
-        )
+        message = f"the request body is larger than {limit} bytes"
+        return _refuse(start_response, 413, self.render(message), close=True)
 
 
 def _refuse(
-    start_response: StartResponse, status: int, message: str, close: bool = False
+    start_response: StartResponse,
+    status: int,
+    rendered: tuple[str, bytes],
+    close: bool = False,
 ) -> Iterable[bytes]:
-    body = json.dumps({"error": {"message": message}}).encode()
+    kind, body = rendered
     reason = {400: "BAD REQUEST", 413: "REQUEST ENTITY TOO LARGE"}[status]
-    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    headers = [("Content-Type", kind), ("Content-Length", str(len(body)))]
     if close:  # the unread rest of the body must not be taken for the next request
         headers.append(("Connection", "close"))
     start_response(f"{status} {reason}", headers)

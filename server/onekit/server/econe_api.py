@@ -252,13 +252,23 @@ def _xml(root: ET.Element, status: int) -> Response:
     )
 
 
-def error_response(code: str, message: str, status: int) -> Response:
+def _error_xml(code: str, message: str) -> ET.Element:
     root = ET.Element("Response")
     errors = ET.SubElement(ET.SubElement(root, "Errors"), "Error")
     ET.SubElement(errors, "Code").text = code
     ET.SubElement(errors, "Message").text = message
     ET.SubElement(root, "RequestID").text = str(uuid.uuid4())
-    response = _xml(root, status)
+    return root
+
+
+def refusal(message: str) -> tuple[str, bytes]:
+    """``BodyLimit``'s refusals (a body over the limit) as EC2's error XML."""
+    code = "RequestEntityTooLarge" if "larger" in message else "InvalidRequest"
+    return "text/xml", ET.tostring(_error_xml(code, message), encoding="utf-8")
+
+
+def error_response(code: str, message: str, status: int) -> Response:
+    response = _xml(_error_xml(code, message), status)
     if status == 413:
         response.headers["Connection"] = "close"
     return response
