@@ -149,7 +149,8 @@ COMMANDS = {
     "onevm": "create shutdown undeploy poweroff hold release stop suspend resume boot reboot "
     "delete snapshot-create disk-attach disk-detach deploy recover update list show chown chgrp "
     "chmod",
-    "oneimage": "create delete list show chown chgrp chmod",
+    "oneimage": "create clone delete update persistent nonpersistent enable disable list show "
+    "chown chgrp chmod",
     "onevnet": "create delete list show chown chgrp chmod",
 }
 # Flags a user looks for in a sub-command's help.
@@ -166,7 +167,7 @@ HELP_MENTIONS = {
     ("onevm", "recover"): ("--success", "--failure"),
     ("onevm", "deploy"): ("--enforce",),
     ("onevm", "list"): ("--all", "--json"),
-    ("oneimage", "create"): ("--name", "--path", "--type"),
+    ("oneimage", "create"): ("--name", "--path", "--type", "--datastore", "--size", "--persistent"),
 }
 
 
@@ -732,9 +733,9 @@ def test_images_and_networks(cloud, cli, tmp_path):
     iso = ("--name", "iso", "--path", "/isos/tools.iso", "--type", "CDROM")
     assert created_id(cli("oneimage", "create", *iso)) == 1
     lines = cli("oneimage", "list", check=True).stdout.splitlines()
-    assert cells(lines[0]) == cells("ID USER GROUP NAME TYPE PATH")
-    assert cells(lines[1]) == cells("0 oneadmin oneadmin debian OS /var/lib/images/debian.qcow2")
-    assert cells(lines[2]) == cells("1 oneadmin oneadmin iso CDROM /isos/tools.iso")
+    assert cells(lines[0]) == cells("ID USER GROUP NAME DATASTORE SIZE TYPE PER STAT RVMS")
+    assert cells(lines[1]) == cells("0 oneadmin oneadmin debian - 0M OS No rdy 0")
+    assert cells(lines[2]) == cells("1 oneadmin oneadmin iso - 0M CDROM No rdy 0")
     out = cli("oneimage", "show", "iso", check=True).stdout
     assert out.startswith("IMAGE 1 INFORMATION\n")
     assert re.search(r"^TYPE\s+: CDROM$", out, re.M) and re.search(r"^PATH\s+: /isos/", out, re.M)

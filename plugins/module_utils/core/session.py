@@ -31,6 +31,9 @@ class Session:
     # no image is made, as for a session of no instance)
     context_dir: str | None = None
     gate_secret: bytes | None = field(default=None, repr=False)
+    # where the image datastores keep the files onekit owns, ``<dir>/<datastore id>/``
+    # (None: a session of no instance, which cannot upload or create image files)
+    datastores_dir: str | None = None
     # a federation slave's: where writes of the shared tables go (``core.shared_writes``), and
     # the caller's credentials to send with them
     master_endpoint: str = ""

@@ -1,5 +1,5 @@
-"""VM and host states with OpenNebula 4.6's names and codes (include/VirtualMachine.h,
-include/Host.h), and the short forms its CLIs print."""
+"""VM, host and image states with OpenNebula 4.6's names and codes (include/VirtualMachine.h,
+include/Host.h, include/Image.h), and the short forms its CLIs print."""
 
 from __future__ import annotations
 
@@ -147,3 +147,33 @@ _HOST_SHORT = {
 
 def host_short_state(state: int) -> str:
     return _HOST_SHORT[HostState(state)]
+
+
+class ImageState(enum.IntEnum):
+    INIT = 0
+    READY = 1
+    USED = 2
+    DISABLED = 3
+    LOCKED = 4  # its file is being copied (an upload, a clone)
+    ERROR = 5
+    CLONE = 6
+    DELETE = 7
+    USED_PERS = 8  # a persistent image a VM uses (one VM at most)
+
+
+_IMAGE_SHORT = {
+    ImageState.INIT: "init",
+    ImageState.READY: "rdy",
+    ImageState.USED: "used",
+    ImageState.DISABLED: "disa",
+    ImageState.LOCKED: "lock",
+    ImageState.ERROR: "err",
+    ImageState.CLONE: "clon",
+    ImageState.DELETE: "dele",
+    ImageState.USED_PERS: "used",
+}
+
+
+def image_short_state(state: int) -> str:
+    """The STAT column of ``oneimage list``."""
+    return _IMAGE_SHORT[ImageState(state)]

@@ -7,8 +7,10 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
     attachments,
+    images,
     instances,
     regions,
+    volumes,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 
@@ -16,4 +18,6 @@ ACTIONS: dict[str, Callable[[Call], dict[str, Any]]] = {
     **instances.ACTIONS,
     **attachments.ACTIONS,
     **regions.ACTIONS,
+    **images.ACTIONS,
+    **volumes.ACTIONS,
 }

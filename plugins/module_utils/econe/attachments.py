@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema, template
+from ansible_collections.onekit.cloud.plugins.module_utils.core import schema, template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthorizationError,
@@ -30,58 +30,38 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers import domain_xml
-from ansible_collections.onekit.cloud.plugins.module_utils.econe import ids, instances
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import ids, instances, volumes
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import images as amis
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error, invalid
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import images
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, vms
 
 Body = dict[str, Any]
-RECORD = "EBS"  # the attachment, on the volume image's TEMPLATE
-VOLUME_FLAG = "EBS_VOLUME"
 VOLUME_NOT_FOUND = "InvalidVolume.NotFound"
 
 
 def _volume(call: Call, text: str) -> Body:
-    """The volume ``vol-N`` names: an image flagged EBS_VOLUME the caller may MANAGE (it
-    gets a record written); anything else does not exist for them."""
-    number = ids.parse_id("vol", text, "InvalidVolumeID")
-    try:
-        image = objects.show(call.session, schema.IMAGES, number)
-    except (NotFound, AuthorizationError):
-        image = None
-    flagged = image is not None and str(image["TEMPLATE"].get(VOLUME_FLAG, "")).upper() == "YES"
-    if image is None or not flagged or not _may_manage(call, image):
-        raise Ec2Error(VOLUME_NOT_FOUND, f"The volume '{text[:40]}' does not exist.")
-    return image
-
-
-def _may_manage(call: Call, image: Body) -> bool:
+    """The volume ``vol-N`` names (``econe.images.find``), which the caller must also
+    MANAGE (its TEMPLATE gets the record); anything else does not exist for them."""
+    volume = amis.find(call, text, "vol", amis.VOLUME, "InvalidVolumeID", VOLUME_NOT_FOUND)
     with call.session.read() as w:
-        try:
-            w.authorize(objects.target(schema.IMAGES, image), Right.MANAGE)
-        except AuthorizationError:
-            return False
-    return True
+        if not w.allowed(objects.target(schema.IMAGES, volume), Right.MANAGE):
+            raise Ec2Error(VOLUME_NOT_FOUND, f"The volume '{text[:40]}' does not exist.")
+    return volume
 
 
-def record_of(volume: Body) -> Body | None:
-    """The volume's attachment record, or None when it is attached nowhere."""
-    records = template.as_list(volume.get("TEMPLATE") or {}, RECORD)
-    record = records[0] if records and isinstance(records[0], dict) else None
-    return record if record and record.get("INSTANCE_ID") else None
-
-
-def _write_record(call: Call, image_id: int, record: Body | None) -> None:
-    """Write (or with None remove) the attachment record, the rest of the TEMPLATE as it
-    is in the store then."""
-    with call.session.write() as w:
-        image = pool.get(w.tx, schema.IMAGES, image_id, lock=True)
-        if image is None:
-            return
-        w.authorize(objects.target(schema.IMAGES, image), Right.MANAGE)
-        tpl = {k: v for k, v in (image.get("TEMPLATE") or {}).items() if k != RECORD}
-        image["TEMPLATE"] = tpl if record is None else template.merge(tpl, {RECORD: record})
-        pool.update(w.tx, schema.IMAGES, image)
+def _write_record(call: Call, volume_id: int, record: Body | None) -> None:
+    """Write the attachment record on the volume (``images.update``), or remove it."""
+    if record is not None:
+        images.update(call.session, volume_id, {volumes.ATTACHMENT: record}, append=True)
+        return
+    try:
+        fresh = objects.show(call.session, schema.IMAGES, volume_id)
+    except NotFound:  # deleted meanwhile: no record left to remove
+        return
+    kept = {k: v for k, v in (fresh.get("TEMPLATE") or {}).items() if k != volumes.ATTACHMENT}
+    images.update(call.session, volume_id, kept)
 
 
 def _target(device: str) -> str:
@@ -136,8 +116,11 @@ def attach_volume(call: Call) -> Body:
     vm = _instance(call, instance_text)
     target = _target(device)
     shown_id = ids.format_id("vol", volume["ID"])
-    if record_of(volume) is not None:
+    status = volumes.volume_status(volume)
+    if status == "in-use":
         raise Ec2Error("VolumeInUse", f"{shown_id} is already attached to an instance")
+    if status != "available":
+        raise Ec2Error("IncorrectState", f"Volume '{shown_id}' is in the '{status}' state.")
     try:
         lifecycle.disk_attach(call.session, vm["ID"], volume["ID"], target=target)
     except (lifecycle.WrongState, AuthorizationError, NotFound, Conflict, InvalidInput) as err:
@@ -166,7 +149,7 @@ def detach_volume(call: Call) -> Body:
     volume_id = params.required("VolumeId")
     volume = _volume(call, volume_id)
     shown_id = ids.format_id("vol", volume["ID"])
-    record = record_of(volume)
+    record = volumes.attachment(volume)
     if record is None:
         raise Ec2Error("IncorrectState", f"Volume '{shown_id}' is in the 'available' state.")
     given_instance = params.get("InstanceId")

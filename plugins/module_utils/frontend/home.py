@@ -4,6 +4,8 @@ every front-end opens it:
     etc/oned.conf       the instance configuration (see ``config``)
     var/one.db          the SQLite store (embedded default)
     var/sim/            the embedded default's simulated host (its private libvirtd)
+    var/context/        the VMs' context CD-ROMs
+    var/datastores/<id>/  the image files onekit owns (uploads, DATABLOCKs, clones)
     var/*.log, *.pid    server logs and pid files
     one_auth            ``oneadmin:<password>``, written by ``onekit-server init``
 
@@ -201,7 +203,8 @@ class Home:
     def session_settings(self, config: InstanceConfig | None = None) -> dict:
         """What every session of this instance carries besides its user (and, for the
         whole process, the drivers' threads and timeouts from oned.conf, and where the
-        cloud drivers' files are: ec2_driver.conf, partner_driver.conf)."""
+        cloud drivers' files are: ec2_driver.conf, partner_driver.conf). The directories of
+        the context CD-ROMs and of the image datastores are ``var/`` paths of the home."""
         config = config or self.config()
         drivers.configure(config.vm_mads, config.im_mads, str(self.etc))
         return {
@@ -210,6 +213,7 @@ class Home:
             "umask": config.default_umask,
             "onegate_endpoint": config.onegate_endpoint,
             "context_dir": str(self.var / "context"),
+            "datastores_dir": str(self.var / "datastores"),
             "gate_secret": self.gate_secret(),
         }
 

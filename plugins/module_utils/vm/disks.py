@@ -71,7 +71,9 @@ def new_disk(w: AuthTx, vm: Body, image: Ref, target: str | None) -> Body:
         raise InvalidInput("disk-attach needs an image: its name or id")
     ref = int(image) if isinstance(image, int) else str(image).strip()
     key = "IMAGE_ID" if isinstance(ref, int) or ref.isdigit() else "IMAGE"
-    disk = images.resolve_disk(w, {key: str(ref)})
+    # the VM takes the image now (a persistent one is held by one VM): a failed
+    # hot-plug gives it back (``release_unused``)
+    disk = images.resolve_disk(w, {key: str(ref)}, vm["ID"])
     if disk.get("TYPE") == "cdrom":
         raise InvalidInput(
             f"image {disk['IMAGE']} is a CDROM image: only OS and DATABLOCK images are "
@@ -122,11 +124,25 @@ def find(vm: Body, disk_id: int | str) -> Body:
     return disk
 
 
+def release_unused(w: AuthTx, vm: Body, disk: Body) -> None:
+    """Give ``disk``'s image back unless another DISK of the VM still uses it (the same
+    non-persistent image attached twice is held once)."""
+    image_id = str(disk.get("IMAGE_ID", ""))
+    if not image_id.isdigit():
+        return
+    if any(d.get("IMAGE_ID") == image_id for d in template.as_list(vm["TEMPLATE"], "DISK")):
+        return
+    images.give_back(w, int(image_id), vm["ID"])
+
+
 def attached(tpl: Body, disk: Body) -> None:
     """``tpl`` once ``disk`` is on the guest (every DISK numbered, the new one last)."""
     _write(tpl, [*numbered(tpl), disk])
 
 
-def detached(tpl: Body, disk_id: str) -> None:
-    """``tpl`` once disk ``disk_id`` has left the guest."""
-    _write(tpl, [d for d in numbered(tpl) if d["DISK_ID"] != str(disk_id)])
+def detached(tpl: Body, disk_id: str) -> Body | None:
+    """``tpl`` once disk ``disk_id`` has left the guest; returns that DISK."""
+    disks = numbered(tpl)
+    _write(tpl, [d for d in disks if d["DISK_ID"] != str(disk_id)])
+    gone = [d for d in disks if d["DISK_ID"] == str(disk_id)]
+    return gone[0] if gone else None

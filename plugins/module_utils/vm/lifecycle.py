@@ -58,7 +58,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     VmSpec,
     deploy_id_for,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts, networks
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts, images, networks
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import context as context_cd
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import disks, vms
 
@@ -161,6 +161,7 @@ def _to_done(w: AuthTx, vm: Body, result: Any = None) -> None:
     elif vm.get("CHECKPOINT"):  # a STOPPED VM: its image waited for a resume there
         _release_after_commit(w, pool.get(w.tx, schema.HOSTS, vm["CHECKPOINT"]["HID"]), vm["ID"])
     networks.release_leases(w, vm)
+    images.release_disks(w, vm)
     vms.set_state(vm, VmState.DONE)
     vm["ETIME"] = int(time.time())
     vm.pop("CHECKPOINT", None)
@@ -243,17 +244,28 @@ def _snapshot_taken(w: AuthTx, vm: Body, result: Any = None) -> None:
 
 def _hotplugged(w: AuthTx, vm: Body, result: Any = None) -> None:
     """The guest has the disk (or no longer has it): now the template says so."""
-    _apply_disk_change(vm, vm.get("HOTPLUG_DISK"))
+    _apply_disk_change(w, vm, vm.get("HOTPLUG_DISK"))
     _to_running(w, vm)
 
 
-def _apply_disk_change(vm: Body, change: dict | None) -> None:
+def _hotplug_failed(w: AuthTx, vm: Body, result: Any = None) -> None:
+    """The template is unchanged (no DISK half-written); an attach gives back the image
+    it took when it was planned."""
+    change = vm.get("HOTPLUG_DISK")
+    if isinstance(change, dict) and isinstance(change.get("ATTACH"), dict):
+        disks.release_unused(w, vm, change["ATTACH"])
+    _back(w, vm)
+
+
+def _apply_disk_change(w: AuthTx, vm: Body, change: dict | None) -> None:
     if not isinstance(change, dict):
         return  # recover --success on a VM whose change was not recorded
     if "ATTACH" in change:
         disks.attached(vm["TEMPLATE"], change["ATTACH"])
     elif "DETACH" in change:
-        disks.detached(vm["TEMPLATE"], change["DETACH"])
+        gone = disks.detached(vm["TEMPLATE"], change["DETACH"])
+        if gone is not None:
+            disks.release_unused(w, vm, gone)
 
 
 Outcomes = dict[Lcm, Callable[[AuthTx, Body, Any], None]]
@@ -288,7 +300,7 @@ FAIL: Outcomes = {
     Lcm.SAVE_STOP: _back,
     Lcm.SAVE_SUSPEND: _back,
     Lcm.HOTPLUG_SNAPSHOT: _back,
-    Lcm.HOTPLUG: _back,  # the template is unchanged: no DISK is left half-written
+    Lcm.HOTPLUG: _hotplug_failed,
     Lcm.CLEANUP_DELETE: _to_done,
     Lcm.CLEANUP_RESUBMIT: _to_pending,
 }
@@ -519,7 +531,7 @@ def _plan_disk_attach(p: _Planning) -> _Step | None:
         disk = disks.new_disk(p.w, p.vm, p.options.get("image"), p.options.get("target"))
     change = {"ATTACH": disk}
     if _is(p.vm, VmState.POWEROFF):
-        _apply_disk_change(p.vm, change)
+        _apply_disk_change(p.w, p.vm, change)
         return None
     did = p.did
     step = p.step(Lcm.HOTPLUG, lambda d: d.attach_disk(did, disk))
@@ -537,7 +549,7 @@ def _plan_disk_detach(p: _Planning) -> _Step | None:
     disk = disks.find(p.vm, "" if disk_id is None else disk_id)
     change = {"DETACH": disk["DISK_ID"]}
     if _is(p.vm, VmState.POWEROFF):
-        _apply_disk_change(p.vm, change)
+        _apply_disk_change(p.w, p.vm, change)
         return None
     did = p.did
     step = p.step(Lcm.HOTPLUG, lambda d: d.detach_disk(did, disk))

@@ -102,16 +102,17 @@ def check_template(tpl: dict, instantiate: bool = False) -> None:
 def allocate_in(
     w: AuthTx, tpl: dict, name: str | None, hold: bool, template_id: int | None
 ) -> Body:
-    """A new VM, PENDING (or HOLD), from a template: images and networks resolved, leases
-    taken, CREATE VM checked, the owner's and its group's VM quotas enforced (before
-    anything is written). The caller's transaction holds it all."""
+    """A new VM, PENDING (or HOLD), from a template: images resolved and taken (a
+    persistent one by this VM alone), networks resolved, leases taken, CREATE VM checked,
+    the owner's and its group's VM quotas enforced (before anything is written). The
+    caller's transaction holds it all."""
     check_template(tpl, instantiate=True)
     quotas.check_allocation(w, w.subject.uid, w.subject.gid, tpl)
     vm_id = pool.next_oid(w.tx, schema.VMS.table)
     resolved = {k: v for k, v in tpl.items() if k not in ("VMID", "TEMPLATE_ID")}  # ours
     resolved.pop("DISK", None)
     resolved.pop("NIC", None)
-    disks = [images.resolve_disk(w, d) for d in template.as_list(tpl, "DISK")]
+    disks = [images.resolve_disk(w, d, vm_id) for d in template.as_list(tpl, "DISK")]
     nics = [networks.lease_nic(w, n, vm_id) for n in template.as_list(tpl, "NIC")]
     for key, values in (("DISK", disks), ("NIC", nics)):
         if values:

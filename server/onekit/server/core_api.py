@@ -69,7 +69,7 @@ _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (hosts, ("create", "delete", "enable", "disable", "show", "list_hosts", "update", "ensure")),
     (templates, ("create", "update", "delete", "clone", "instantiate", "show",
                  "list_templates", "ensure")),
-    (images, ("create", "delete")),
+    (images, ("create", "delete", "clone", "update", "set_persistent", "enable")),
     (networks, ("create", "delete")),
     (vms, ("create", "show", "list_vms", "update_user_template")),
     (lifecycle, ("recover", "authorize_deploy", "disk_attach", "disk_detach")),
