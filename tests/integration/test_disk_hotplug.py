@@ -20,7 +20,11 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthorizationError,
     NotFound,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
+from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
+    ImageState,
+    Lcm,
+    VmState,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import DriverError
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, images, users
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, templates, vms
@@ -306,3 +310,38 @@ def test_the_reconciler_fails_an_abandoned_hotplug(cloud: Cloud, web: int):
     assert state(cloud, web) == "RUNNING"
     assert stored_disks(cloud, web) == before and "HOTPLUG_DISK" not in body
     assert "HOTPLUG did not finish" in body["USER_TEMPLATE"]["ERROR"]["MESSAGE"]
+
+
+def test_a_persistent_image_is_held_by_one_vm_at_a_time(cloud: Cloud, cli, web: int):
+    """The VM takes the image when the attach is planned and gives it back when the disk
+    leaves or the attach fails, so a persistent image is in one guest at most."""
+    images.create(
+        cloud.admin,
+        'NAME = "pers"\nPATH = "/var/lib/images/pers.img"\nTYPE = "DATABLOCK"\n'
+        'PERSISTENT = "YES"\n',
+    )
+    (other,) = templates.instantiate(cloud.admin, templates.show(cloud.admin, "web")["ID"], 1)
+    cloud.schedule([other["ID"]])
+    other_id = other["ID"]
+    assert state(cloud, other_id) == "RUNNING"
+
+    def image() -> dict:
+        return objects.show(cloud.admin, schema.IMAGES, "pers")
+
+    assert cli("onevm", "disk-attach", str(web), "--image", "pers").returncode == 0
+    assert (image()["STATE"], image()["VMS"]) == (ImageState.USED_PERS, [web])
+    assert_refused(
+        cli,
+        cloud.admin.db,
+        ("onevm", "disk-attach", str(other_id), "--image", "pers"),
+        f"image pers is persistent and already used by VM {web}",
+    )
+    assert cli("onevm", "disk-detach", str(web), "2").returncode == 0
+    assert (image()["STATE"], image()["VMS"]) == (ImageState.READY, [])
+
+    # an attach the hypervisor fails gives the image back
+    cloud.sims[0].hold.lookupByName(f"one-{other_id}").destroy()
+    assert cli("onevm", "disk-attach", str(other_id), "--image", "pers").returncode == 1
+    assert (image()["STATE"], image()["VMS"]) == (ImageState.READY, [])
+    assert cli("onevm", "disk-attach", str(web), "--image", "pers").returncode == 0
+    assert guest_disks(cloud, web)["vdb"] == "/var/lib/images/pers.img"
