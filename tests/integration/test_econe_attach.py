@@ -16,7 +16,7 @@ from support.econe import EconeServer
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema, template
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, hosts, images, users
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import acls, hosts, users
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 
 _names = itertools.count()
@@ -30,20 +30,16 @@ def user(econe: EconeServer) -> str:
 
 
 def volume(econe: EconeServer, owner: str) -> str:
-    """A 1 GiB volume of ``owner``'s (a persistent DATABLOCK flagged EBS_VOLUME, as
-    CreateVolume makes them); its vol- id."""
-    name = f"ec2-vol-{next(_names)}"
-    image = images.create(
-        econe.admin,
-        {
-            "NAME": name,
-            "PATH": f"/var/lib/images/{name}.img",
-            "TYPE": "DATABLOCK",
-            "EBS_VOLUME": "YES",
-        },
+    """A 1 GiB volume of ``owner``'s, made by CreateVolume and available; its vol- id."""
+    ec2 = econe.client(owner)
+    made = ec2.create_volume(Size=1, AvailabilityZone="opennebula")["VolumeId"]
+    ec2.get_waiter("volume_available").wait(
+        VolumeIds=[made], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
     )
-    objects.chown(econe.admin, schema.IMAGES, image["ID"], owner)
-    return f"vol-{image['ID']:08d}"
+    return made
+
+
+WAIT = {"Delay": 1, "MaxAttempts": 30}
 
 
 def running_instance(econe: EconeServer, owner: str) -> str:
@@ -117,6 +113,12 @@ def test_attach_and_detach_a_volume(econe: EconeServer):
     assert (record["INSTANCE_ID"], record["DEVICE"]) == (f"i-{number(instance_id):08d}", "/dev/sdf")
     assert int(record["ATTACH_TIME"]) == int(answer["AttachTime"].timestamp())
     assert econe.run("onevm", "show", str(number(instance_id))).stdout.count('TARGET = "sdf"') == 1
+    ec2.get_waiter("volume_in_use").wait(VolumeIds=[vol], WaiterConfig=WAIT)
+    (described,) = ec2.describe_volumes(VolumeIds=[vol])["Volumes"]
+    assert described["State"] == "in-use"
+    assert [(a["InstanceId"], a["Device"], a["State"]) for a in described["Attachments"]] == [
+        (instance_id, "/dev/sdf", "attached")
+    ]
 
     # attached once: again, here or elsewhere, is VolumeInUse
     other = running_instance(econe, ann)
@@ -144,13 +146,17 @@ def test_attach_and_detach_a_volume(econe: EconeServer):
     assert "sdf" not in guest_disks(econe, instance_id)
     assert [d["DISK_ID"] for d in vm_disks(econe, instance_id)] == ["0"]
     assert "EBS" not in volume_template(econe, vol)
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=WAIT)
+    assert ec2.describe_volumes(VolumeIds=[vol])["Volumes"][0]["Attachments"] == []
     refused(lambda: ec2.detach_volume(VolumeId=vol), "IncorrectState")
 
     # detached, it goes to the other instance
     ec2.attach_volume(VolumeId=vol, InstanceId=other, Device="/dev/vdb")
     assert guest_disks(econe, other)["vdb"] == path
+    ec2.get_waiter("volume_in_use").wait(VolumeIds=[vol], WaiterConfig=WAIT)
     ec2.detach_volume(VolumeId=vol)
     assert "vdb" not in guest_disks(econe, other)
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=WAIT)
 
 
 def images_path(econe: EconeServer, vol: str) -> str:
