@@ -481,7 +481,17 @@ def test_missing_instance_without_one_auth_names_the_instance(cli, tmp_path):
 
 # ---- help ----------------------------------------------------------------------------------
 HELP = {
-    "oneuser": ["create", "delete", "passwd", "chgrp", "addgroup", "delgroup", "list", "show"],
+    "oneuser": [
+        "create",
+        "delete",
+        "passwd",
+        "update",
+        "chgrp",
+        "addgroup",
+        "delgroup",
+        "list",
+        "show",
+    ],
     "onekit-server": ["init", "run", "start", "stop", "status"],
 }
 

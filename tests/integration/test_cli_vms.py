@@ -151,7 +151,7 @@ COMMANDS = {
     "chmod",
     "oneimage": "create clone delete update persistent nonpersistent enable disable list show "
     "chown chgrp chmod",
-    "onevnet": "create delete list show chown chgrp chmod",
+    "onevnet": "create delete list show update hold release chown chgrp chmod",
 }
 # Flags a user looks for in a sub-command's help.
 HELP_MENTIONS = {

@@ -37,7 +37,7 @@ REGION = "opennebula"
 M1_SMALL = 'NAME = "m1.small"\nEC2_INSTANCE_TYPE = "m1.small"\nCPU = 0.1\nMEMORY = 32\n'
 
 
-def wait(test: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+def wait(test: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = test()

@@ -6,10 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
+    addresses,
     attachments,
     images,
     instances,
+    keypairs,
     regions,
+    tags,
     volumes,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
@@ -18,6 +21,9 @@ ACTIONS: dict[str, Callable[[Call], dict[str, Any]]] = {
     **instances.ACTIONS,
     **attachments.ACTIONS,
     **regions.ACTIONS,
+    **addresses.ACTIONS,
     **images.ACTIONS,
+    **keypairs.ACTIONS,
+    **tags.ACTIONS,
     **volumes.ACTIONS,
 }

@@ -8,7 +8,8 @@ the caller's VMs with OpenNebula's rights.
   ``EC2_IMAGE_ID``, ``EC2_RESERVATION_ID`` (one reservation per RunInstances; an
   instance's launch index is its place in it), ``EC2_CLIENT_TOKEN``, ``EC2_KEYNAME``;
   UserData, the key name and the public key go to its CONTEXT as econe puts them
-  (``EC2_USER_DATA``, ``EC2_KEYNAME``, ``EC2_PUBLIC_KEY``).
+  (``EC2_USER_DATA``, ``EC2_KEYNAME``, ``EC2_PUBLIC_KEY`` and ``SSH_PUBLIC_KEY``, what
+  contextualization installs: ``econe.keypairs``).
 - **ClientToken** (boto3 sends one with every RunInstances): a retried call returns the
   instances the first one made. The VMs of a token are named after it and made under the
   template's lock (``templates.instantiate_named``'s ``unique_among``), so two retries
@@ -34,7 +35,13 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     NotFound,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import VmState
-from ansible_collections.onekit.cloud.plugins.module_utils.econe import filters, ids, paging, tags
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
+    filters,
+    ids,
+    keypairs,
+    paging,
+    tags,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import states as ec2_states
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error, invalid
@@ -275,7 +282,10 @@ def run_instances(call: Call) -> Body:
     data = _user_data(call)
     if data:
         context["EC2_USER_DATA"] = data
-    # KeyName: the key pair's public key goes here (econe.keypairs)
+    key_name = params.get("KeyName") or None
+    if key_name is not None:  # what 4.6 sets, and what contextualization reads
+        public = keypairs.public_key(call.session, key_name)
+        context.update(EC2_KEYNAME=key_name, EC2_PUBLIC_KEY=public, SSH_PUBLIC_KEY=public)
     extra: Body = {
         "DISK": [{"IMAGE_ID": str(image["ID"])}, *template.as_list(tpl, "DISK")],
         "EC2_INSTANCE_TYPE": type_name,
@@ -286,6 +296,8 @@ def run_instances(call: Call) -> Body:
         extra["CONTEXT"] = context
     if token:
         extra["EC2_CLIENT_TOKEN"] = token
+    if key_name is not None:
+        extra["EC2_KEYNAME"] = key_name
     try:
         made = templates.instantiate_named(
             call.session,

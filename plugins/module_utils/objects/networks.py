@@ -5,6 +5,10 @@ OpenNebula 4.6's two kinds: ``TYPE = "RANGED"`` with ``IP_START``/``IP_END``, an
 (``NETWORK`` or ``NETWORK_ID``) gets the bridge, a free IP (or the ``IP`` it asks for) and
 the MAC oned derives from it (prefix 02:00, then the IP's four bytes). Leases are taken
 when the VM is created and given back when it is DONE.
+
+``LEASES`` maps each taken IP to the VM holding it, or to ``HELD`` (-1, 4.6's VID) for a
+lease a user holds (``onevnet hold``): no VM gets it until ``onevnet release``. The EC2
+server's Elastic IPs are such holds (``econe.addresses``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.session import A
 Body = dict[str, Any]
 MAX_RANGE = 65536
 MAC_PREFIX = "02:00"
+HELD = -1  # LEASES value of a lease held by a user, not a VM (4.6's VID -1)
+# What makes the leases and the bridge: ``onevnet update`` may not change them (4.6 has
+# addleases/rmleases for that; onekit: a new network)
+STRUCTURE = ("TYPE", "BRIDGE", "LEASES", "IP_START", "IP_END")
 
 
 def _ip(value: Any, what: str) -> ipaddress.IPv4Address:
@@ -72,13 +80,124 @@ def delete(session: Session, ref: int | str) -> Body:
     with session.write() as w:
         net = pool.resolve(w.tx, schema.NETWORKS, ref, lock=True)
         w.authorize(objects.target(schema.NETWORKS, net), Right.MANAGE)
-        if net["LEASES"]:
+        users = sorted({vm for vm in net["LEASES"].values() if vm != HELD})
+        if users:
             raise Conflict(
-                f"network {net['NAME']} has leases in use by VMs "
-                f"{', '.join(sorted(set(map(str, net['LEASES'].values()))))}"
+                f"network {net['NAME']} has leases in use by VMs {', '.join(map(str, users))}"
+            )
+        held = held_ips(net)
+        if held:
+            raise Conflict(
+                f"network {net['NAME']} has held leases {', '.join(held)}: "
+                "release them first (onevnet release)"
             )
         pool.delete(w.tx, schema.NETWORKS, net["ID"])
         return net
+
+
+def held_ips(net: Body) -> list[str]:
+    """The network's held leases, in address order."""
+    return [ip for ip in net["ADDRESSES"] if net["LEASES"].get(ip) == HELD]
+
+
+def lock(w: AuthTx, ref: int | str, right: Right | None = Right.MANAGE) -> Body:
+    """The network, its row locked, with ``right`` on it checked (None: the caller
+    decided, as the EC2 server does for its configured Elastic IP network)."""
+    net = pool.resolve(w.tx, schema.NETWORKS, ref, lock=True)
+    if right is not None:
+        w.authorize(objects.target(schema.NETWORKS, net), right)
+    return net
+
+
+def hold(session: Session, ref: int | str, ip: str) -> Body:
+    """``onevnet hold <vnet> <ip>``: the lease is taken, no VM gets it (MANAGE)."""
+    with session.write() as w:
+        net = lock(w, ref)
+        hold_in(w, net, ip)
+        return net
+
+
+def hold_in(w: AuthTx, net: Body, ip: str | None = None) -> str:
+    """Hold ``ip`` (None: the first free lease) of a locked network; returns it."""
+    if ip is None:
+        ip = next((a for a in net["ADDRESSES"] if a not in net["LEASES"]), None)
+        if ip is None:
+            raise Conflict(f"network {net['NAME']} has no free lease")
+    else:
+        ip = _lease_of(net, ip)
+        _check_free(net, ip)
+    net["LEASES"][ip] = HELD
+    pool.update(w.tx, schema.NETWORKS, net)
+    return ip
+
+
+def release(session: Session, ref: int | str, ip: str) -> Body:
+    """``onevnet release <vnet> <ip>``: a held lease is free again (MANAGE). A lease a VM
+    holds is given back when the VM is done, never here."""
+    with session.write() as w:
+        net = lock(w, ref)
+        release_in(w, net, ip)
+        return net
+
+
+def release_in(w: AuthTx, net: Body, ip: str) -> None:
+    ip = _lease_of(net, ip)
+    holder = net["LEASES"].get(ip)
+    if holder is None:
+        raise Conflict(f"IP {ip} of network {net['NAME']} is not held")
+    if holder != HELD:
+        raise Conflict(
+            f"IP {ip} of network {net['NAME']} is leased to VM {holder}: "
+            "it is given back when the VM is done"
+        )
+    del net["LEASES"][ip]
+    pool.update(w.tx, schema.NETWORKS, net)
+
+
+def update(session: Session, ref: int | str, tpl: template.Source, append: bool = False) -> Body:
+    """``onevnet update``: replace the network's template (or merge into it with
+    ``append``), MANAGE. Its leases and bridge stay as they are (``STRUCTURE``): left
+    out, they are kept; given, they must say the same."""
+    parsed = template.load(tpl, "a network template")
+    parsed.pop("NAME", None)
+    with session.write() as w:
+        net = lock(w, ref)
+        update_in(w, net, parsed, append)
+        return net
+
+
+def update_in(w: AuthTx, net: Body, tpl: dict, append: bool = True) -> None:
+    """Store a new template (merged into the old one with ``append``) of a locked network."""
+    old = net["TEMPLATE"]
+    if append:
+        new = template.merge(old, tpl)
+    else:
+        new = {**{k: v for k, v in old.items() if k in STRUCTURE}, **tpl}
+    changed = [k for k in ("BRIDGE",) if str(new.get(k)) != str(net[k])]
+    if not changed and _addresses(new) != net["ADDRESSES"]:
+        changed = [k for k in STRUCTURE if k != "BRIDGE" and new.get(k) != old.get(k)]
+    if changed:
+        raise InvalidInput(
+            f"cannot change {', '.join(changed)} of network {net['NAME']}: "
+            "its leases and bridge are fixed when it is created (make a new network)"
+        )
+    net["TEMPLATE"] = new
+    pool.update(w.tx, schema.NETWORKS, net)
+
+
+def _lease_of(net: Body, ip: str) -> str:
+    address = str(_ip(ip, "IP"))
+    if address not in net["ADDRESSES"]:
+        raise InvalidInput(f"IP {address} is not in network {net['NAME']}")
+    return address
+
+
+def _check_free(net: Body, ip: str) -> None:
+    holder = net["LEASES"].get(ip)
+    if holder == HELD:
+        raise Conflict(f"IP {ip} of network {net['NAME']} is held (onevnet release frees it)")
+    if holder is not None:
+        raise Conflict(f"IP {ip} of network {net['NAME']} is leased to VM {holder}")
 
 
 def lease_nic(w: AuthTx, nic: dict[str, str], vm_id: int) -> dict[str, str]:
@@ -96,8 +215,7 @@ def lease_nic(w: AuthTx, nic: dict[str, str], vm_id: int) -> dict[str, str]:
         ip = str(_ip(wanted, "NIC/IP"))
         if ip not in net["ADDRESSES"]:
             raise InvalidInput(f"IP {ip} is not in network {net['NAME']}")
-        if ip in net["LEASES"]:
-            raise Conflict(f"IP {ip} of network {net['NAME']} is leased to VM {net['LEASES'][ip]}")
+        _check_free(net, ip)
     else:
         ip = next((a for a in net["ADDRESSES"] if a not in net["LEASES"]), None)
         if ip is None:

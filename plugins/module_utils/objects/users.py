@@ -1,4 +1,5 @@
-"""User operations: create, delete, passwd, chgrp, addgroup, delgroup, show, list, ensure.
+"""User operations: create, delete, passwd, update, chgrp, addgroup, delgroup, show, list,
+ensure.
 
 A user belongs to a primary group (``GID``) and any number of secondary ones; ``GROUPS``
 lists all of them and each group's ``USERS`` lists its members. Both sides change in the
@@ -236,8 +237,37 @@ def passwd(session: Session, ref: Ref, password: str) -> Body:
         return public(user)
 
 
+@federated()
+def update(
+    session: Session,
+    ref: Ref,
+    tpl: template.Source,
+    append: bool = False,
+    expected: dict[str, str | None] | None = None,
+) -> Body:
+    """``oneuser update``: replace the user's TEMPLATE (or merge into it with ``append``).
+    A user updates its own, an admin anyone's (as the password). ``expected``: the values
+    some attributes must still have (None: absent) for the update to apply, else
+    Conflict: a read-modify-write of one attribute (the EC2 server's keypairs) loses no
+    concurrent change, and it goes to the master as one call."""
+    parsed = template.load(tpl, "a user template")
+    with session.write() as w:
+        user = pool.resolve(w.tx, schema.USERS, ref, lock=True)
+        _may_set_password(w, user)
+        old = user.get("TEMPLATE") or {}
+        for name, value in (expected or {}).items():
+            if old.get(name) != value:
+                raise Conflict(
+                    f"attribute {name} of user {user['NAME']} changed meanwhile; try again"
+                )
+        user["TEMPLATE"] = template.merge(old, parsed) if append else parsed
+        pool.update(w.tx, schema.USERS, user)
+        return public(user)
+
+
 def _may_set_password(w: AuthTx, user: Body) -> None:
-    """A user changes its own password (MANAGE via mode 600); an admin anyone's."""
+    """A user changes its own password or template (MANAGE via mode 600); an admin
+    anyone's."""
     if user["ID"] != w.subject.uid:
         _guard_admin_user(w, user)
     w.authorize(_target(user), Right.MANAGE)

@@ -1,5 +1,5 @@
-"""oneuser: manage users (create, delete, passwd, chgrp, addgroup, delgroup, quota, list,
-show, and the credentials of the EC2 Query API: ec2-key)."""
+"""oneuser: manage users (create, delete, passwd, update, chgrp, addgroup, delgroup, quota,
+list, show, and the credentials of the EC2 Query API: ec2-key)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core import template
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import access_keys
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups, users
 from ansible_collections.onekit.cloud.plugins.module_utils.objects.users import AUTH_DRIVERS
@@ -20,6 +21,7 @@ from onekit.cli.common import (
     quota_command,
     quota_section,
     read_secret,
+    read_template_file,
     table,
     timestamp,
     with_quota,
@@ -35,6 +37,11 @@ def _create(ctx: Context, args: argparse.Namespace) -> int:
 
 def _passwd(ctx: Context, args: argparse.Namespace) -> None:
     ctx.call(users.passwd, args.user, read_secret(args.password, "New password: "))
+
+
+def _update(ctx: Context, args: argparse.Namespace) -> None:
+    ref = ctx.me()[0] if args.user is None else args.user
+    ctx.call(users.update, ref, read_template_file(args.file), args.append)
 
 
 def _fields(ctx: Context, user: dict) -> list[tuple[str, Any]]:
@@ -93,7 +100,10 @@ USERS = Pool(
         Column("AUTH", lambda u: u["AUTH_DRIVER"], width=8),
     ],
     fields=_fields,
-    sections=lambda _ctx, user: [quota_section(user)],
+    sections=lambda _ctx, user: [
+        "USER TEMPLATE\n" + template.dumps(user.get("TEMPLATE") or {}).rstrip(),
+        quota_section(user),
+    ],
 )
 
 
@@ -118,6 +128,17 @@ def build() -> Cli:
     p.add_argument("user", help="user id or name")
     p.add_argument(
         "password", nargs="?", help="new password; omitted: read from the terminal or stdin"
+    )
+
+    cli.command(
+        "update",
+        "replace (or --append to) a user's template (default: yours)",
+        _update,
+        arguments=[
+            arg("user", nargs="?", help="user id or name (default: yourself)"),
+            arg("file", help="template file (- for stdin)"),
+            arg("--append", "-a", action="store_true", help="merge instead of replace"),
+        ],
     )
 
     group = arg("group", help="group id or name")

@@ -60,7 +60,7 @@ bp = Blueprint("core_api", __name__)
 bp.before_request(auth.require_login)  # every route: no body is read for a stranger
 
 _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
-    (users, ("create", "delete", "passwd", "chgrp", "addgroup", "delgroup", "show",
+    (users, ("create", "delete", "passwd", "update", "chgrp", "addgroup", "delgroup", "show",
              "list_users", "ensure", "quota", "set_quota")),
     (groups, ("create", "delete", "show", "list_groups", "name_map", "ensure", "quota",
               "set_quota")),
@@ -70,7 +70,7 @@ _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (templates, ("create", "update", "delete", "clone", "instantiate", "show",
                  "list_templates", "ensure")),
     (images, ("create", "delete", "clone", "update", "set_persistent", "enable")),
-    (networks, ("create", "delete")),
+    (networks, ("create", "delete", "update", "hold", "release")),
     (vms, ("create", "show", "list_vms", "update_user_template")),
     (lifecycle, ("recover", "authorize_deploy", "disk_attach", "disk_detach")),
     (monitor, ("host_monitoring", "vm_monitoring")),
