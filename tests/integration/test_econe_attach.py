@@ -213,6 +213,25 @@ def test_refusals_change_nothing(econe: EconeServer):
         InstanceIds=[instance_id], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
     refused(attach(VolumeId=volume(econe, ann)), "InvalidInstanceID.NotFound")
-    # the terminated instance's volume is detached by name only: the record goes
-    ec2.detach_volume(VolumeId=vol)
-    assert "EBS" not in volume_template(econe, vol)
+    # the terminated instance let its volume go (as AWS): available, nothing to detach
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=WAIT)
+    refused(lambda: ec2.detach_volume(VolumeId=vol), "IncorrectState")
+
+
+def test_a_terminated_instance_lets_its_volume_go(econe: EconeServer):
+    owner = user(econe)
+    ec2 = econe.client(owner)
+    vol = volume(econe, owner)
+    instance_id = running_instance(econe, owner)
+    ec2.attach_volume(VolumeId=vol, InstanceId=instance_id, Device="/dev/vdc")
+    ec2.get_waiter("volume_in_use").wait(VolumeIds=[vol], WaiterConfig=WAIT)
+    ec2.terminate_instances(InstanceIds=[instance_id])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[instance_id], WaiterConfig=WAIT)
+    # as AWS: the volume is available again, with no attachment, and can be deleted
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=WAIT)
+    (described,) = ec2.describe_volumes(VolumeIds=[vol])["Volumes"]
+    assert described["Attachments"] == []
+    ec2.delete_volume(VolumeId=vol)
+    assert ec2.describe_volumes()["Volumes"] == [] or vol not in {
+        v["VolumeId"] for v in ec2.describe_volumes()["Volumes"]
+    }

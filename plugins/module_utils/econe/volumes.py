@@ -83,10 +83,16 @@ def _inherited(source: Body, **flags: str) -> Body:
 
 # ---- volumes --------------------------------------------------------------------------------
 def attachment(volume: Body) -> Body | None:
-    """The volume's EBS record (AttachVolume's), or None."""
+    """The volume's EBS record (AttachVolume's), or None; None too when its instance no
+    longer holds the image (it was terminated: a VM gives its images back when it is
+    DONE), so the volume is available again, as AWS makes it."""
     records = template.as_list(volume.get("TEMPLATE") or {}, ATTACHMENT)
     record = records[0] if records and isinstance(records[0], dict) else None
-    return record if record and record.get("INSTANCE_ID") else None
+    if not record or not record.get("INSTANCE_ID"):
+        return None
+    holder = str(record["INSTANCE_ID"]).removeprefix("i-")
+    held_by = {int(v) for v in volume.get("VMS") or []}
+    return record if holder.isdigit() and int(holder) in held_by else None
 
 
 def volume_status(volume: Body) -> str:
