@@ -38,16 +38,15 @@ from ansible_collections.onekit.cloud.plugins.module_utils.objects import images
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, vms
 
 Body = dict[str, Any]
-VOLUME_NOT_FOUND = "InvalidVolume.NotFound"
 
 
 def _volume(call: Call, text: str) -> Body:
     """The volume ``vol-N`` names (``econe.images.find``), which the caller must also
     MANAGE (its TEMPLATE gets the record); anything else does not exist for them."""
-    volume = amis.find(call, text, "vol", amis.VOLUME, "InvalidVolumeID", VOLUME_NOT_FOUND)
+    volume = amis.find(call, text, amis.VOLUMES)
     with call.session.read() as w:
         if not w.allowed(objects.target(schema.IMAGES, volume), Right.MANAGE):
-            raise Ec2Error(VOLUME_NOT_FOUND, f"The volume '{text[:40]}' does not exist.")
+            raise Ec2Error(amis.VOLUMES.not_found, f"The volume '{text[:40]}' does not exist.")
     return volume
 
 

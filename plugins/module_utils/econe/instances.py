@@ -32,7 +32,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthorizationError,
     Conflict,
     InvalidInput,
-    NotFound,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
@@ -42,6 +41,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
     paging,
     tags,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import images as amis
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import states as ec2_states
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error, invalid
@@ -219,17 +219,6 @@ def instance_type(call: Call, name: str) -> Body:
     return min(found, key=lambda t: t["ID"])
 
 
-def _ami(call: Call, text: str) -> Body:
-    number = ids.parse_id("ami", text, "InvalidAMIID")
-    try:
-        image = objects.show(call.session, schema.IMAGES, number)
-    except (NotFound, AuthorizationError):
-        image = None
-    if image is None or str(image.get("TEMPLATE", {}).get("EC2_AMI", "")).upper() != "YES":
-        raise Ec2Error("InvalidAMIID.NotFound", f"The image id '[{text[:40]}]' does not exist")
-    return image
-
-
 def _user_data(call: Call) -> str | None:
     data = call.params.get("UserData")
     if data is None or data == "":
@@ -266,7 +255,7 @@ def run_instances(call: Call) -> Body:
         raise Ec2Error("MissingParameter", "The request must contain MinCount and MaxCount")
     if low > high:
         raise invalid("MinCount", low, "It must not exceed MaxCount.")
-    image = _ami(call, params.required("ImageId"))
+    image = amis.find(call, params.required("ImageId"), amis.AMIS)
     type_name = params.get("InstanceType") or DEFAULT_TYPE
     base = instance_type(call, type_name)
     token = params.get("ClientToken") or None
