@@ -147,7 +147,8 @@ COMMANDS = {
     "onehost": "create delete enable disable update forceupdate list show",
     "onetemplate": "create update clone delete instantiate list show chown chgrp chmod",
     "onevm": "create shutdown undeploy poweroff hold release stop suspend resume boot reboot "
-    "delete snapshot-create deploy recover update list show chown chgrp chmod",
+    "delete snapshot-create disk-attach disk-detach deploy recover update list show chown chgrp "
+    "chmod",
     "oneimage": "create clone delete update persistent nonpersistent enable disable list show "
     "chown chgrp chmod",
     "onevnet": "create delete list show update hold release chown chgrp chmod",
@@ -157,6 +158,7 @@ HELP_MENTIONS = {
     ("onehost", "create"): ("--im", "--vm", "--uri"),
     ("onetemplate", "instantiate"): ("--multiple", "--name", "--hold"),
     ("onevm", "create"): ("--hold",),
+    ("onevm", "disk-attach"): ("--image", "--target"),
     ("onevm", "shutdown"): ("--hard",),
     ("onevm", "poweroff"): ("--hard",),
     ("onevm", "undeploy"): ("--hard",),

@@ -368,3 +368,19 @@ def test_an_elastic_ip_is_associated(burst: Burst):
     (vm_id,) = burst.deployed(f'CPU=1\nMEMORY=100\nEC2=[ AMI="ami-1", ELASTICIP="{address}" ]\n')
     (found,) = burst.ec2.describe_addresses(PublicIps=[address])["Addresses"]
     assert found["InstanceId"] == vms.show(burst.admin, vm_id)["DEPLOY_ID"]
+
+
+def test_a_disk_is_not_hot_plugged_into_an_instance(burst: Burst):
+    """EC2 hosts take no disk hot-plug: the driver refuses it, and the VM is RUNNING
+    again with the refusal in ERROR and no DISK added."""
+    from ansible_collections.onekit.cloud.plugins.module_utils.objects import images
+
+    images.create(
+        burst.admin, 'NAME = "data"\nPATH = "/var/lib/images/data.img"\nTYPE = "DATABLOCK"'
+    )
+    (vm_id,) = burst.deployed()
+    with pytest.raises(DriverError, match="ec2 hosts cannot hot-plug disks"):
+        lifecycle.disk_attach(burst.admin, vm_id, "data")
+    vm = vms.show(burst.admin, vm_id)
+    assert burst.state(vm_id) == RUNNING and "DISK" not in vm["TEMPLATE"]
+    assert "cannot hot-plug" in vm["USER_TEMPLATE"]["ERROR"]["MESSAGE"]

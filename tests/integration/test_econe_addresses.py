@@ -169,6 +169,10 @@ def test_allocate_associate_disassociate_release(eip):
         ["associate", "10.0.0.1", other_ip, eip.calls()[2][3]],
     ]
     assert addresses(ec2) == [("10.0.0.1", other)]
+    # DescribeInstances shows it as the instance's public address, and filters on it
+    public = ec2.describe_instances(Filters=[{"Name": "ip-address", "Values": ["10.0.0.1"]}])
+    ((shown,),) = [r["Instances"] for r in public["Reservations"]]
+    assert (shown["InstanceId"], shown["PublicIpAddress"]) == (other, "10.0.0.1")
 
     ec2.disassociate_address(PublicIp="10.0.0.1")
     assert eip.calls()[-1] == ["disassociate", "10.0.0.1"]

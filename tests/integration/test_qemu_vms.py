@@ -140,3 +140,66 @@ def test_a_qemu_guest_gets_its_context_cdrom_with_its_token(qemu):
     pool = watcher.storagePoolLookupByName(context_volumes.POOL)
     pool.refresh(0)
     assert f"one-{vm['ID']}-context.iso" not in pool.listVolumes()
+
+
+def test_a_raw_file_is_hot_plugged_into_a_qemu_guest_and_out_again(qemu, tmp_path):
+    """disk-attach/disk-detach on a real QEMU domain, read back from libvirt: a raw
+    DATABLOCK on the SCSI bus comes and goes at once. A virtio disk also comes at once,
+    but leaves only when the guest OS acknowledges it (ACPI hot-plug); this diskless
+    guest idles in SeaBIOS and never does, so its detach fails with that reason, the VM
+    RUNNING and the DISK kept, as the guest still has it."""
+    import os
+    import xml.etree.ElementTree as ET
+
+    from ansible_collections.onekit.cloud.plugins.module_utils.core import template
+    from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import DriverError
+    from ansible_collections.onekit.cloud.plugins.module_utils.objects import images
+
+    instance, admin, watcher, base = qemu
+    # QEMU runs as another user on some hosts: the files go where it may read them
+    files = [f"/var/tmp/onekit-hotplug-{base}-{n}.raw" for n in (1, 2)]
+    for n, path in enumerate(files):
+        with open(path, "wb") as handle:
+            handle.truncate(8 * 1024 * 1024)
+        os.chmod(path, 0o666)
+        images.create(admin, f'NAME = "data{n}"\nPATH = "{path}"\nTYPE = "DATABLOCK"\n')
+    try:
+        tpl = templates.create(admin, 'NAME = "plug"\nCPU = 0.1\nMEMORY = 32\n')
+        (vm,) = templates.instantiate(admin, tpl["ID"], 1)
+        assert [
+            o.error for o in scheduler.schedule(admin, instance.sched_config(), [vm["ID"]])
+        ] == [None]
+
+        def disks() -> dict[str, tuple[str | None, str | None]]:
+            xml = ET.fromstring(watcher.lookupByName(f"one-{vm['ID']}").XMLDesc())
+            return {
+                d.find("target").get("dev"): (
+                    d.find("target").get("bus"),
+                    d.find("source").get("file"),
+                )
+                for d in xml.iter("disk")
+            }
+
+        assert disks() == {}
+        body = lifecycle.disk_attach(admin, vm["ID"], "data0", target="sda")
+        assert disks() == {"sda": ("scsi", files[0])}
+        assert [
+            (d["DISK_ID"], d["TARGET"]) for d in template.as_list(body["TEMPLATE"], "DISK")
+        ] == [("1", "sda")]
+        lifecycle.disk_detach(admin, vm["ID"], 1)
+        assert disks() == {}
+        assert "DISK" not in vms.show(admin, vm["ID"])["TEMPLATE"]
+
+        body = lifecycle.disk_attach(admin, vm["ID"], "data1")  # the default bus: virtio
+        assert disks() == {"vda": ("virtio", files[1])}
+        (disk,) = template.as_list(body["TEMPLATE"], "DISK")
+        with pytest.raises(DriverError, match="the guest has not released the disk"):
+            lifecycle.disk_detach(admin, vm["ID"], disk["DISK_ID"])
+        after = vms.show(admin, vm["ID"])
+        assert (after["STATE"], after["LCM_STATE"]) == (VmState.ACTIVE, Lcm.RUNNING)
+        assert template.as_list(after["TEMPLATE"], "DISK")[0]["TARGET"] == "vda"
+        assert "has not released" in after["USER_TEMPLATE"]["ERROR"]["MESSAGE"]
+        assert guest(watcher, vm["ID"]) == "running"
+    finally:
+        for path in files:
+            os.remove(path)

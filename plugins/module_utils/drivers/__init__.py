@@ -288,6 +288,14 @@ class Bounded(Driver):
             f"snapshot {deploy_id}", lambda: self.inner.snapshot_create(deploy_id, name), slow=True
         )
 
+    def attach_disk(self, deploy_id: str, disk: dict[str, Any]) -> None:
+        self._run(f"attach a disk to {deploy_id}", lambda: self.inner.attach_disk(deploy_id, disk))
+
+    def detach_disk(self, deploy_id: str, disk: dict[str, Any]) -> None:
+        self._run(
+            f"detach a disk from {deploy_id}", lambda: self.inner.detach_disk(deploy_id, disk)
+        )
+
     def poll(self, deploy_id: str) -> VmStatus:
         return self._run(f"poll {deploy_id}", lambda: self.inner.poll(deploy_id))
 

@@ -166,6 +166,16 @@ class Driver(abc.ABC):
     def snapshot_create(self, deploy_id: str, name: str) -> None:
         raise DriverError(f"{self.name} hosts cannot take snapshots")
 
+    def attach_disk(self, deploy_id: str, disk: dict[str, Any]) -> None:
+        """Hot-plug ``disk`` (a VM template's DISK vector with its SOURCE and TARGET) into
+        the running guest. A guest that has that very disk already is done."""
+        raise DriverError(f"{self.name} hosts cannot hot-plug disks")
+
+    def detach_disk(self, deploy_id: str, disk: dict[str, Any]) -> None:
+        """Take ``disk`` (as ``attach_disk`` got it) out of the running guest; a guest
+        without it is done."""
+        raise DriverError(f"{self.name} hosts cannot hot-plug disks")
+
     @abc.abstractmethod
     def poll(self, deploy_id: str) -> VmStatus:
         """One guest's state and usage (``MISSING`` when it is not on the host)."""

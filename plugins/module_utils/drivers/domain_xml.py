@@ -247,66 +247,10 @@ def _context_iso(tpl: Mapping) -> str | None:
 
 
 def _disks(devices: ET.Element, tpl: Mapping) -> None:
-    """DISK attributes, then the context CD-ROM; names are given after every explicit
-    TARGET is known, so a later DISK's TARGET is never taken by an earlier default."""
+    """DISK attributes, then the context CD-ROM."""
     context_iso = _context_iso(tpl)
-    parsed: list[dict[str, Any]] = []
-    taken: dict[str, str] = {}
-    if context_iso is not None:
-        taken[CONTEXT_TARGET] = "the context CD-ROM (CONTEXT_ISO)"
-
-    for index, raw in enumerate(as_list(tpl, "DISK")):
-        label = f"DISK {index}"
-        disk = _as_vector(label, raw)
-        source = _single(disk, "SOURCE", label)
-        if not source:
-            raise InvalidInput(
-                f"{label} SOURCE is required: the image's path on the host, "
-                'e.g. SOURCE = "/var/lib/one/datastores/0/1/disk.0"'
-            )
-        _absolute_path(f"{label} SOURCE", source)
-        kind = _choice(f"{label} TYPE", _single(disk, "TYPE", label) or "file", DISK_TYPES)
-        driver = _choice(f"{label} DRIVER", _single(disk, "DRIVER", label) or "raw", DISK_DRIVERS)
-        readonly = kind == "cdrom" or _yes_no(
-            f"{label} READONLY", _single(disk, "READONLY", label), False
-        )
-        bus = _single(disk, "BUS", label)
-        if bus is not None:
-            bus = _choice(f"{label} BUS", bus, BUSES)
-        target = _single(disk, "TARGET", label)
-        if target is not None:
-            target = target.strip()
-            if not _TARGET_RE.fullmatch(target):
-                raise InvalidInput(
-                    f"{label} TARGET must be a device name such as vda, sdb or hdc, got {target!r}"
-                )
-            if target in taken:
-                raise InvalidInput(
-                    f"{label} TARGET {target} is already used by {taken[target]}: "
-                    "give each disk its own TARGET"
-                )
-            taken[target] = label
-            bus = bus or _BUS_OF_PREFIX[target[:2]]
-        parsed.append(
-            {
-                "label": label,
-                "source": source,
-                "kind": kind,
-                "driver": driver,
-                "readonly": readonly,
-                "bus": bus,
-                "target": target,
-            }
-        )
-
-    for disk in parsed:
-        if disk["target"] is None:
-            bus = disk["bus"] or ("ide" if disk["kind"] == "cdrom" else "virtio")
-            disk["bus"] = bus
-            disk["target"] = _free_name(_PREFIX_OF_BUS[bus], taken, disk["label"])
-            taken[disk["target"]] = disk["label"]
+    for disk in settled_disks(tpl, context_iso is not None):
         _disk_element(devices, disk)
-
     if context_iso is not None:
         _disk_element(
             devices,
@@ -321,7 +265,97 @@ def _disks(devices: ET.Element, tpl: Mapping) -> None:
         )
 
 
-def _free_name(prefix: str, taken: Mapping[str, str], label: str) -> str:
+def settled_disks(tpl: Mapping, context_cd: bool = False) -> list[dict[str, Any]]:
+    """Every DISK of ``tpl`` as the domain gets it, in order: ``label`` (``DISK <n>``),
+    ``source``, ``kind`` (file, cdrom, block), ``driver``, ``readonly``, ``bus`` and
+    ``target``. ``context_cd``: the context CD-ROM holds ``hdb``. Names are given after
+    every explicit TARGET is known, so a later DISK's TARGET is never taken by an earlier
+    default. Disk hot-plug (``vm.disks``) reads the same list, so the core's idea of the
+    guest's devices is the one the domain was built from."""
+    parsed: list[dict[str, Any]] = []
+    taken: dict[str, str] = {}
+    if context_cd:
+        taken[CONTEXT_TARGET] = "the context CD-ROM (CONTEXT_ISO)"
+    for index, raw in enumerate(as_list(tpl, "DISK")):
+        disk = _parse_disk(f"DISK {index}", raw)
+        if disk["target"] is not None:
+            if disk["target"] in taken:
+                raise InvalidInput(
+                    f"{disk['label']} TARGET {disk['target']} is already used by "
+                    f"{taken[disk['target']]}: give each disk its own TARGET"
+                )
+            taken[disk["target"]] = disk["label"]
+        parsed.append(disk)
+    for disk in parsed:
+        if disk["target"] is None:
+            bus = disk["bus"] or ("ide" if disk["kind"] == "cdrom" else "virtio")
+            disk["bus"] = bus
+            disk["target"] = free_name(_PREFIX_OF_BUS[bus], taken, disk["label"])
+            taken[disk["target"]] = disk["label"]
+    return parsed
+
+
+def _parse_disk(label: str, raw: Any) -> dict[str, Any]:
+    """One DISK vector checked; its bus follows its TARGET when only that is given, and
+    both stay None when neither is (``settled_disks`` names it)."""
+    disk = _as_vector(label, raw)
+    source = _single(disk, "SOURCE", label)
+    if not source:
+        raise InvalidInput(
+            f"{label} SOURCE is required: the image's path on the host, "
+            'e.g. SOURCE = "/var/lib/one/datastores/0/1/disk.0"'
+        )
+    _absolute_path(f"{label} SOURCE", source)
+    kind = _choice(f"{label} TYPE", _single(disk, "TYPE", label) or "file", DISK_TYPES)
+    driver = _choice(f"{label} DRIVER", _single(disk, "DRIVER", label) or "raw", DISK_DRIVERS)
+    readonly = kind == "cdrom" or _yes_no(
+        f"{label} READONLY", _single(disk, "READONLY", label), False
+    )
+    bus = _single(disk, "BUS", label)
+    if bus is not None:
+        bus = _choice(f"{label} BUS", bus, BUSES)
+    target = _single(disk, "TARGET", label)
+    if target is not None:
+        target = check_target(f"{label} TARGET", target)
+        bus = bus or _BUS_OF_PREFIX[target[:2]]
+    return {
+        "label": label,
+        "source": source,
+        "kind": kind,
+        "driver": driver,
+        "readonly": readonly,
+        "bus": bus,
+        "target": target,
+    }
+
+
+def check_target(label: str, target: str) -> str:
+    """A disk's device name (``vdb``, ``sdc``, ``hda``), stripped; InvalidInput naming
+    ``label`` otherwise."""
+    target = target.strip()
+    if not _TARGET_RE.fullmatch(target):
+        raise InvalidInput(f"{label} must be a device name such as vda, sdb or hdc, got {target!r}")
+    return target
+
+
+def bus_prefix(bus: str) -> str:
+    """The device name prefix of a bus (virtio: ``vd``, scsi/sata/usb: ``sd``, ide: ``hd``)."""
+    return _PREFIX_OF_BUS[bus]
+
+
+def disk_xml(disk: Mapping[str, Any], label: str = "DISK") -> str:
+    """The ``<disk>`` element of one DISK vector, which must name its TARGET: what a
+    hot-plug sends libvirt, written by the same code as a domain's disks."""
+    parsed = _parse_disk(label, disk)
+    if parsed["target"] is None:
+        raise InvalidInput(f"{label} TARGET is required to attach a disk to a running VM")
+    holder = ET.Element("devices")
+    _disk_element(holder, parsed)
+    return ET.tostring(holder[0], encoding="unicode")
+
+
+def free_name(prefix: str, taken: Mapping[str, str], label: str) -> str:
+    """The first device name of ``prefix`` not in ``taken``."""
     names = _IDE_NAMES if prefix == "hd" else [prefix + chr(c) for c in range(ord("a"), 123)]
     for name in names:
         if name not in taken:

@@ -50,7 +50,10 @@ from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
     VmSpec,
     VmStatus,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.drivers.domain_xml import domain_xml
+from ansible_collections.onekit.cloud.plugins.module_utils.drivers.domain_xml import (
+    disk_xml,
+    domain_xml,
+)
 
 __all__ = ["LibvirtDriver", "close_all", "ensure_event_loop"]
 
@@ -64,6 +67,9 @@ KEEPALIVE_INTERVAL = 5
 KEEPALIVE_COUNT = 3
 #: seconds an open may take (a TCP connect to a host that drops packets, an SSH login)
 OPEN_TIMEOUT = 15.0
+#: seconds a detached disk may take to leave the guest after libvirt's own wait (5 s):
+#: a virtio disk goes once the guest OS acknowledges its removal (ACPI hot-plug)
+DETACH_WAIT = 3.0
 
 _STATE = {
     libvirt.VIR_DOMAIN_NOSTATE: RUNNING,
@@ -473,6 +479,61 @@ class LibvirtDriver(Driver):
         xml = ET.tostring(snapshot, encoding="unicode")
         self._on_domain("snapshot", deploy_id, lambda d: d.snapshotCreateXML(xml, 0))
 
+    # -- disk hot-plug -----------------------------------------------------------------
+
+    def attach_disk(self, deploy_id: str, disk: dict[str, Any]) -> None:
+        """``attachDeviceFlags`` with the ``<disk>`` a domain's DISK gets (LIVE, and CONFIG
+        when the domain is persistent). A guest showing the same disk on that target has
+        it already (a retry after a lost answer); another disk there is refused."""
+        element = disk_xml(disk)  # a bad DISK is InvalidInput before the host is asked
+        target = ET.fromstring(element).find("target").get("dev")  # type: ignore[union-attr]
+        source = str(disk["SOURCE"])
+
+        def op(conn: libvirt.virConnect) -> None:
+            dom = conn.lookupByName(deploy_id)
+            present = _disk_on(dom, target)
+            if present is not None:
+                if source in _sources(present):
+                    return
+                raise DriverError(
+                    f"attach {source} to {deploy_id} on {self.uri}: the guest has another "
+                    f"disk on {target} ({', '.join(_sources(present)) or 'no source'})"
+                )
+            if self._is_test:
+                _recreate_test_domain(conn, dom, lambda devices: _append(devices, element))
+            else:
+                dom.attachDeviceFlags(element, _hotplug_flags(dom))
+
+        self._call(f"attach {source} as {target} to {deploy_id}", op)
+
+    def detach_disk(self, deploy_id: str, disk: dict[str, Any]) -> None:
+        """``detachDeviceFlags`` with the guest's own ``<disk>`` element of the DISK's
+        TARGET; a guest without one is done. A disk still there after libvirt's wait and
+        ``DETACH_WAIT`` (a guest OS that does not release a virtio disk) is a DriverError:
+        the removal goes on in the guest, and a later detach finds it done."""
+        target = str(disk.get("TARGET", ""))
+
+        def op(conn: libvirt.virConnect) -> None:
+            dom = conn.lookupByName(deploy_id)
+            present = _disk_on(dom, target)
+            if present is None:
+                return
+            if self._is_test:
+                _recreate_test_domain(conn, dom, lambda devices: _remove_target(devices, target))
+                return
+            dom.detachDeviceFlags(ET.tostring(present, encoding="unicode"), _hotplug_flags(dom))
+            deadline = time.monotonic() + DETACH_WAIT
+            while _disk_on(dom, target) is not None:
+                if time.monotonic() >= deadline:
+                    raise DriverError(
+                        f"detach {target} from {deploy_id} on {self.uri}: the guest has not "
+                        "released the disk (its OS must acknowledge a virtio disk's removal); "
+                        "it may still do so: detach it again later"
+                    )
+                time.sleep(0.2)
+
+        self._call(f"detach {target} from {deploy_id}", op)
+
     # -- monitoring --------------------------------------------------------------------
 
     def poll(self, deploy_id: str) -> VmStatus:
@@ -640,6 +701,66 @@ def _with_context_iso(vm: VmSpec, path: str | None) -> VmSpec:
     return dataclasses.replace(
         vm, template={**vm.template, "CONTEXT": {**context, "CONTEXT_ISO": path}}
     )
+
+
+def _hotplug_flags(dom: libvirt.virDomain) -> int:
+    """The running guest, and its definition too when the domain is persistent (onekit's
+    own are transient: the store is their definition)."""
+    flags = libvirt.VIR_DOMAIN_AFFECT_LIVE
+    if dom.isPersistent() == 1:
+        flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    return flags
+
+
+def _disk_on(dom: libvirt.virDomain, target: str) -> ET.Element | None:
+    """The guest's ``<disk>`` on device ``target``, as libvirt describes it now."""
+    for disk in ET.fromstring(dom.XMLDesc(0)).iter("disk"):
+        found = disk.find("target")
+        if found is not None and found.get("dev") == target:
+            return disk
+    return None
+
+
+def _sources(disk: ET.Element) -> list[str]:
+    source = disk.find("source")
+    if source is None:
+        return []
+    return [v for k, v in source.attrib.items() if k in ("file", "dev", "name")]
+
+
+def _append(devices: ET.Element, element: str) -> None:
+    devices.append(ET.fromstring(element))
+
+
+def _remove_target(devices: ET.Element, target: str) -> None:
+    for disk in devices.findall("disk"):
+        found = disk.find("target")
+        if found is not None and found.get("dev") == target:
+            devices.remove(disk)
+
+
+def _recreate_test_domain(
+    conn: libvirt.virConnect, dom: libvirt.virDomain, change: Callable[[ET.Element], None]
+) -> None:
+    """libvirt's test driver has no device hot-plug (``attachDeviceFlags`` is "not
+    supported" in 9.0): its simulated guest is started again from its own description
+    with ``change`` made to its devices, so the domain's XML shows what a real host's
+    would after the hot-plug. A failed start brings the old one back."""
+    before = dom.XMLDesc(0)
+    root = ET.fromstring(before)
+    devices = root.find("devices")
+    if devices is None:
+        devices = ET.SubElement(root, "devices")
+    change(devices)
+    paused = dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED
+    dom.destroy()
+    try:
+        new = conn.createXML(ET.tostring(root, encoding="unicode"), 0)
+    except libvirt.libvirtError:
+        conn.createXML(before, 0)
+        raise
+    if paused:
+        new.suspend()
 
 
 def _lookup(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
     addresses,
+    attachments,
     images,
     instances,
     keypairs,
@@ -18,6 +19,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Cal
 
 ACTIONS: dict[str, Callable[[Call], dict[str, Any]]] = {
     **instances.ACTIONS,
+    **attachments.ACTIONS,
     **regions.ACTIONS,
     **addresses.ACTIONS,
     **images.ACTIONS,

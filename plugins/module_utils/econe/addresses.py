@@ -209,6 +209,24 @@ def disassociate_address(call: Call) -> Body:
     return {"return": True}
 
 
+def public_ips(call: Call) -> dict[int, str]:
+    """Each VM's associated Elastic IP (DescribeInstances' ipAddress), by VM id: one read
+    of the network; none when Elastic IPs are off."""
+    if call.config.elasticips_vnet_id is None:
+        return {}
+    with call.session.read() as w:
+        try:
+            net = pool.resolve(w.tx, schema.NETWORKS, call.config.elasticips_vnet_id)
+        except NotFound:
+            return {}
+    found = {}
+    for entry in _entries(net):
+        vm = str(entry.get("VMID", ""))
+        if vm.isdigit():
+            found[int(vm)] = str(entry["IP"])
+    return found
+
+
 def describe_addresses(call: Call) -> Body:
     """The caller's addresses (an admin's too: its own, as 4.6)."""
     wanted = [ip.strip() for ip in call.params.list("PublicIp")]

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
@@ -35,6 +36,23 @@ from ansible_collections.onekit.cloud.plugins.module_utils.objects import images
 
 Body = dict[str, Any]
 AMI, VOLUME, SNAPSHOT = "EC2_AMI", "EBS_VOLUME", "EBS_SNAPSHOT"  # the TEMPLATE flags
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One of EC2's kinds of image: its id prefix, its flag in the image's TEMPLATE, and
+    the codes of an id that is no id (``<malformed>.Malformed``) or names nothing the
+    caller may see."""
+
+    prefix: str
+    flag: str
+    malformed: str
+    not_found: str
+
+
+AMIS = Kind("ami", AMI, "InvalidAMIID", "InvalidAMIID.NotFound")
+VOLUMES = Kind("vol", VOLUME, "InvalidVolumeID", "InvalidVolume.NotFound")
+SNAPSHOTS = Kind("snap", SNAPSHOT, "InvalidSnapshotID", "InvalidSnapshot.NotFound")
 NAME = "EC2_NAME"
 HIDDEN = (ImageState.DISABLED, ImageState.DELETE)
 MAX_NAME = 128  # characters of an AMI name (AWS's limit)
@@ -82,17 +100,16 @@ def listed(call: Call, flag: str) -> list[Body]:
     return [i for i in objects.list_visible(call.session, schema.IMAGES) if shown(i, flag)]
 
 
-def find(call: Call, text: str, prefix: str, flag: str, malformed: str, not_found: str) -> Body:
-    """The image an EC2 id names (``ami-1``, ``vol-00000003``), of EC2's ``flag`` kind and
-    visible to the caller; anything else is ``not_found`` (``<malformed>.Malformed`` for
-    an id that is not one)."""
-    return find_all(call, [text], prefix, flag, malformed, not_found)[0]
+def find(call: Call, text: str, kind: Kind) -> Body:
+    """The image an EC2 id names (``ami-1``, ``vol-00000003``), of that kind and visible
+    to the caller; anything else is the kind's not-found code (``.Malformed`` for an id
+    that is not one)."""
+    return find_all(call, [text], kind)[0]
 
 
-def find_all(
-    call: Call, texts: Iterable[str], prefix: str, flag: str, malformed: str, not_found: str
-) -> list[Body]:
-    wanted = [ids.parse_id(prefix, text, malformed) for text in texts]
+def find_all(call: Call, texts: Iterable[str], kind: Kind) -> list[Body]:
+    prefix, flag, not_found = kind.prefix, kind.flag, kind.not_found
+    wanted = [ids.parse_id(prefix, text, kind.malformed) for text in texts]
     found: dict[int, Body] = {}
     for number in dict.fromkeys(wanted):
         try:
@@ -174,24 +191,42 @@ def _filter_values(image: Body) -> dict[str, list[str]]:
     return values
 
 
-def describe_images(call: Call) -> Body:
+@dataclass(frozen=True)
+class Listing:
+    """How a Describe action of a kind reads its request and writes its answer."""
+
+    kind: Kind
+    id_param: str  # ImageId, VolumeId, SnapshotId (.N)
+    filters: tuple[str, ...]  # the filter names it knows
+    values: Callable[[Body], dict[str, list[str]]]  # an image's values for them
+    item: Callable[[Body], Body]  # an image as the answer shows it
+    result: str  # the answer's list: imagesSet, volumeSet, snapshotSet
+    by_owner: bool = False  # Owner.N applies
+
+
+def describe(call: Call, listing: Listing) -> Body:
+    """DescribeImages/Volumes/Snapshots: the images named (every one must be found) or
+    all of the kind the caller may see, filtered, one page of them."""
     params = call.params
-    wanted = params.list("ImageId")
+    wanted = params.list(listing.id_param)
     given = params.filters()
-    filters.check_names(given, FILTERS)
-    if wanted:
-        chosen = find_all(call, wanted, "ami", AMI, "InvalidAMIID", "InvalidAMIID.NotFound")
-    else:
-        chosen = listed(call, AMI)
-    owners = params.list("Owner")
+    filters.check_names(given, listing.filters)
+    chosen = find_all(call, wanted, listing.kind) if wanted else listed(call, listing.kind.flag)
+    owners = params.list("Owner") if listing.by_owner else []
     uid = call.session.subject.uid
     chosen = [
         i
         for i in chosen
-        if owner_matches(i, owners, uid) and filters.matches(given, _filter_values(i))
+        if owner_matches(i, owners, uid) and filters.matches(given, listing.values(i))
     ]
     page, token = paging.page(chosen, params, key=lambda i: i["ID"])
-    return {"imagesSet": [item(i) for i in page], "nextToken": token}
+    return {listing.result: [listing.item(i) for i in page], "nextToken": token}
+
+
+def describe_images(call: Call) -> Body:
+    return describe(
+        call, Listing(AMIS, "ImageId", FILTERS, _filter_values, item, "imagesSet", by_owner=True)
+    )
 
 
 def _location(text: str) -> int:

@@ -32,16 +32,17 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthorizationError,
     Conflict,
     InvalidInput,
-    NotFound,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
+    addresses,
     filters,
     ids,
     keypairs,
     paging,
     tags,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import images as amis
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import states as ec2_states
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error, invalid
@@ -61,6 +62,7 @@ FILTERS = (
     "key-name",
     "reservation-id",
     "private-ip-address",
+    "ip-address",
     "availability-zone",
     "tag:",
     "tag-key",
@@ -99,8 +101,9 @@ def _reservation(vm: Body) -> str:
     return _user(vm, "EC2_RESERVATION_ID") or ids.format_id("r", vm["ID"])
 
 
-def item(vm: Body) -> Body:
-    """An instance as DescribeInstances and RunInstances show it."""
+def item(vm: Body, public_ip: str | None = None) -> Body:
+    """An instance as DescribeInstances and RunInstances show it (``public_ip``: its
+    Elastic IP)."""
     ips = _ips(vm)
     return {
         "instanceId": instance_id(vm),
@@ -114,6 +117,7 @@ def item(vm: Body) -> Body:
         "placement": {"availabilityZone": ZONE, "tenancy": "default"},
         "monitoring": {"state": "disabled"},
         "privateIpAddress": ips[0] if ips else None,
+        "ipAddress": public_ip,
         "architecture": "x86_64",
         "rootDeviceType": "instance-store",
         "clientToken": _user(vm, "EC2_CLIENT_TOKEN"),
@@ -123,7 +127,7 @@ def item(vm: Body) -> Body:
     }
 
 
-def _filter_values(vm: Body) -> dict[str, list[str]]:
+def _filter_values(vm: Body, public_ip: str | None) -> dict[str, list[str]]:
     code, name = ec2_states.of(vm)
     values = {
         "instance-id": [instance_id(vm)],
@@ -134,6 +138,7 @@ def _filter_values(vm: Body) -> dict[str, list[str]]:
         "key-name": [v for v in [_user(vm, "EC2_KEYNAME")] if v],
         "reservation-id": [_reservation(vm)],
         "private-ip-address": _ips(vm),
+        "ip-address": [public_ip] if public_ip else [],
         "availability-zone": [ZONE],
     }
     values.update(filters.tag_values(tags.read(vm.get("USER_TEMPLATE", {}))))
@@ -169,11 +174,14 @@ def visible(call: Call, instance_ids: Iterable[str], include_done: bool = True) 
     return [found[n] for n in dict.fromkeys(wanted)]
 
 
-def _reservations(vms_: list[Body], owner: str) -> list[Body]:
+def _reservations(
+    vms_: list[Body], owner: str, public_ips: dict[int, str] | None = None
+) -> list[Body]:
     grouped: dict[str, list[Body]] = {}
     for vm in sorted(vms_, key=lambda v: v["ID"]):
         entries = grouped.setdefault(_reservation(vm), [])
-        entries.append({**item(vm), "amiLaunchIndex": len(entries)})
+        shown = item(vm, (public_ips or {}).get(vm["ID"]))
+        entries.append({**shown, "amiLaunchIndex": len(entries)})
     return [
         {
             "reservationId": rid,
@@ -191,12 +199,15 @@ def describe_instances(call: Call) -> Body:
     wanted = params.list("InstanceId")
     chosen = visible(call, wanted) if wanted else _listed(call)
     given = params.filters()
+    public = addresses.public_ips(call)
     if given:
         filters.check_names(given, FILTERS)
-        chosen = [vm for vm in chosen if filters.matches(given, _filter_values(vm))]
+        chosen = [
+            vm for vm in chosen if filters.matches(given, _filter_values(vm, public.get(vm["ID"])))
+        ]
     page, token = paging.page(chosen, params, key=lambda vm: vm["ID"])
     return {
-        "reservationSet": _reservations(page, call.session.subject.name),
+        "reservationSet": _reservations(page, call.session.subject.name, public),
         "nextToken": token,
     }
 
@@ -217,17 +228,6 @@ def instance_type(call: Call, name: str) -> Body:
             "an administrator makes one per type (the guide's 7.2.3).",
         )
     return min(found, key=lambda t: t["ID"])
-
-
-def _ami(call: Call, text: str) -> Body:
-    number = ids.parse_id("ami", text, "InvalidAMIID")
-    try:
-        image = objects.show(call.session, schema.IMAGES, number)
-    except (NotFound, AuthorizationError):
-        image = None
-    if image is None or str(image.get("TEMPLATE", {}).get("EC2_AMI", "")).upper() != "YES":
-        raise Ec2Error("InvalidAMIID.NotFound", f"The image id '[{text[:40]}]' does not exist")
-    return image
 
 
 def _user_data(call: Call) -> str | None:
@@ -266,7 +266,7 @@ def run_instances(call: Call) -> Body:
         raise Ec2Error("MissingParameter", "The request must contain MinCount and MaxCount")
     if low > high:
         raise invalid("MinCount", low, "It must not exceed MaxCount.")
-    image = _ami(call, params.required("ImageId"))
+    image = amis.find(call, params.required("ImageId"), amis.AMIS)
     type_name = params.get("InstanceType") or DEFAULT_TYPE
     base = instance_type(call, type_name)
     token = params.get("ClientToken") or None

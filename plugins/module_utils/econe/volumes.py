@@ -21,7 +21,7 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import ImageState
-from ansible_collections.onekit.cloud.plugins.module_utils.econe import filters, ids, paging, tags
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import filters, ids, tags
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import images as amis
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error, invalid
@@ -65,13 +65,11 @@ def _gib(image: Body) -> int:
 
 
 def _volume(call: Call, text: str) -> Body:
-    return amis.find(call, text, "vol", amis.VOLUME, "InvalidVolumeID", "InvalidVolume.NotFound")
+    return amis.find(call, text, amis.VOLUMES)
 
 
 def _snapshot(call: Call, text: str) -> Body:
-    return amis.find(
-        call, text, "snap", amis.SNAPSHOT, "InvalidSnapshotID", "InvalidSnapshot.NotFound"
-    )
+    return amis.find(call, text, amis.SNAPSHOTS)
 
 
 def _inherited(source: Body, **flags: str) -> Body:
@@ -83,10 +81,16 @@ def _inherited(source: Body, **flags: str) -> Body:
 
 # ---- volumes --------------------------------------------------------------------------------
 def attachment(volume: Body) -> Body | None:
-    """The volume's EBS record (AttachVolume's), or None."""
+    """The volume's EBS record (AttachVolume's), or None; None too when its instance no
+    longer holds the image (it was terminated: a VM gives its images back when it is
+    DONE), so the volume is available again, as AWS makes it."""
     records = template.as_list(volume.get("TEMPLATE") or {}, ATTACHMENT)
     record = records[0] if records and isinstance(records[0], dict) else None
-    return record if record and record.get("INSTANCE_ID") else None
+    if not record or not record.get("INSTANCE_ID"):
+        return None
+    holder = str(record["INSTANCE_ID"]).removeprefix("i-")
+    held_by = {int(v) for v in volume.get("VMS") or []}
+    return record if holder.isdigit() and int(holder) in held_by else None
 
 
 def volume_status(volume: Body) -> str:
@@ -207,19 +211,10 @@ def delete_volume(call: Call) -> Body:
 
 
 def describe_volumes(call: Call) -> Body:
-    params = call.params
-    wanted = params.list("VolumeId")
-    given = params.filters()
-    filters.check_names(given, VOLUME_FILTERS)
-    if wanted:
-        chosen = amis.find_all(
-            call, wanted, "vol", amis.VOLUME, "InvalidVolumeID", "InvalidVolume.NotFound"
-        )
-    else:
-        chosen = amis.listed(call, amis.VOLUME)
-    chosen = [v for v in chosen if filters.matches(given, _volume_values(v))]
-    page, token = paging.page(chosen, params, key=lambda v: v["ID"])
-    return {"volumeSet": [volume_item(v) for v in page], "nextToken": token}
+    listing = amis.Listing(
+        amis.VOLUMES, "VolumeId", VOLUME_FILTERS, _volume_values, volume_item, "volumeSet"
+    )
+    return amis.describe(call, listing)
 
 
 # ---- snapshots ------------------------------------------------------------------------------
@@ -296,25 +291,16 @@ def delete_snapshot(call: Call) -> Body:
 
 
 def describe_snapshots(call: Call) -> Body:
-    params = call.params
-    wanted = params.list("SnapshotId")
-    given = params.filters()
-    filters.check_names(given, SNAPSHOT_FILTERS)
-    if wanted:
-        chosen = amis.find_all(
-            call, wanted, "snap", amis.SNAPSHOT, "InvalidSnapshotID", "InvalidSnapshot.NotFound"
-        )
-    else:
-        chosen = amis.listed(call, amis.SNAPSHOT)
-    owners = params.list("Owner")
-    uid = call.session.subject.uid
-    chosen = [
-        s
-        for s in chosen
-        if amis.owner_matches(s, owners, uid) and filters.matches(given, _snapshot_values(s))
-    ]
-    page, token = paging.page(chosen, params, key=lambda s: s["ID"])
-    return {"snapshotSet": [snapshot_item(s) for s in page], "nextToken": token}
+    listing = amis.Listing(
+        amis.SNAPSHOTS,
+        "SnapshotId",
+        SNAPSHOT_FILTERS,
+        _snapshot_values,
+        snapshot_item,
+        "snapshotSet",
+        by_owner=True,
+    )
+    return amis.describe(call, listing)
 
 
 ACTIONS = {

@@ -60,7 +60,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts, images, networks
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import context as context_cd
-from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import disks, vms
 
 log = logging.getLogger("onekit.lifecycle")
 Body = dict[str, Any]
@@ -242,6 +242,32 @@ def _snapshot_taken(w: AuthTx, vm: Body, result: Any = None) -> None:
     _to_running(w, vm)
 
 
+def _hotplugged(w: AuthTx, vm: Body, result: Any = None) -> None:
+    """The guest has the disk (or no longer has it): now the template says so."""
+    _apply_disk_change(w, vm, vm.get("HOTPLUG_DISK"))
+    _to_running(w, vm)
+
+
+def _hotplug_failed(w: AuthTx, vm: Body, result: Any = None) -> None:
+    """The template is unchanged (no DISK half-written); an attach gives back the image
+    it took when it was planned."""
+    change = vm.get("HOTPLUG_DISK")
+    if isinstance(change, dict) and isinstance(change.get("ATTACH"), dict):
+        disks.release_unused(w, vm, change["ATTACH"])
+    _back(w, vm)
+
+
+def _apply_disk_change(w: AuthTx, vm: Body, change: dict | None) -> None:
+    if not isinstance(change, dict):
+        return  # recover --success on a VM whose change was not recorded
+    if "ATTACH" in change:
+        disks.attached(vm["TEMPLATE"], change["ATTACH"])
+    elif "DETACH" in change:
+        gone = disks.detached(vm["TEMPLATE"], change["DETACH"])
+        if gone is not None:
+            disks.release_unused(w, vm, gone)
+
+
 Outcomes = dict[Lcm, Callable[[AuthTx, Body, Any], None]]
 COMPLETE: Outcomes = {
     Lcm.BOOT: _to_running,
@@ -256,6 +282,7 @@ COMPLETE: Outcomes = {
     Lcm.SAVE_STOP: _to_stopped,
     Lcm.SAVE_SUSPEND: _to_suspended,
     Lcm.HOTPLUG_SNAPSHOT: _snapshot_taken,
+    Lcm.HOTPLUG: _hotplugged,
     Lcm.CLEANUP_DELETE: _to_done,
     Lcm.CLEANUP_RESUBMIT: _to_pending,
 }
@@ -273,6 +300,7 @@ FAIL: Outcomes = {
     Lcm.SAVE_STOP: _back,
     Lcm.SAVE_SUSPEND: _back,
     Lcm.HOTPLUG_SNAPSHOT: _back,
+    Lcm.HOTPLUG: _hotplug_failed,
     Lcm.CLEANUP_DELETE: _to_done,
     Lcm.CLEANUP_RESUBMIT: _to_pending,
 }
@@ -280,7 +308,13 @@ FAIL: Outcomes = {
 
 # What a transition keeps while it lasts; ``TRANSIENT_ACTION`` is the action that began
 # it, which ``recover --retry`` runs again.
-_TRANSIENT_KEYS = ("TRANSIENT_SINCE", "PREV_STATE", "SAVING_TO", "TRANSIENT_ACTION")
+_TRANSIENT_KEYS = (
+    "TRANSIENT_SINCE",
+    "PREV_STATE",
+    "SAVING_TO",
+    "TRANSIENT_ACTION",
+    "HOTPLUG_DISK",  # the disk change a HOTPLUG waits to write: {"ATTACH": DISK} or DETACH
+)
 
 
 def complete(w: AuthTx, vm: Body, result: Any = None) -> None:
@@ -486,6 +520,43 @@ def _plan_snapshot(p: _Planning) -> _Step:
     return p.step(Lcm.HOTPLUG_SNAPSHOT, snap)
 
 
+def _plan_disk_attach(p: _Planning) -> _Step | None:
+    """RUNNING: the disk is hot-plugged (HOTPLUG), and written in the template once the
+    hypervisor has it. POWEROFF: there is no guest to plug it into; the template gets it
+    now and the next boot starts the guest with it (oned 4.6 attaches there too)."""
+    retried = p.vm.pop("HOTPLUG_DISK", None)  # recover --retry: the disk of the first try
+    if "image" not in p.options and isinstance(retried, dict) and "ATTACH" in retried:
+        disk = retried["ATTACH"]
+    else:
+        disk = disks.new_disk(p.w, p.vm, p.options.get("image"), p.options.get("target"))
+    change = {"ATTACH": disk}
+    if _is(p.vm, VmState.POWEROFF):
+        _apply_disk_change(p.w, p.vm, change)
+        return None
+    did = p.did
+    step = p.step(Lcm.HOTPLUG, lambda d: d.attach_disk(did, disk))
+    p.vm["HOTPLUG_DISK"] = change
+    return step
+
+
+def _plan_disk_detach(p: _Planning) -> _Step | None:
+    """As disk-attach, the other way: the template loses the DISK once the guest has."""
+    retried = p.vm.pop("HOTPLUG_DISK", None)
+    if "disk_id" not in p.options and isinstance(retried, dict) and "DETACH" in retried:
+        disk_id = retried["DETACH"]
+    else:
+        disk_id = p.options.get("disk_id")
+    disk = disks.find(p.vm, "" if disk_id is None else disk_id)
+    change = {"DETACH": disk["DISK_ID"]}
+    if _is(p.vm, VmState.POWEROFF):
+        _apply_disk_change(p.w, p.vm, change)
+        return None
+    did = p.did
+    step = p.step(Lcm.HOTPLUG, lambda d: d.detach_disk(did, disk))
+    p.vm["HOTPLUG_DISK"] = change
+    return step
+
+
 def _plan_delete(p: _Planning) -> _Step | None:
     """A hosted VM's guest is removed, a STOPPED VM's saved memory too (oned too); any
     other VM is DONE at once."""
@@ -512,6 +583,7 @@ def _plan_delete_recreate(p: _Planning) -> _Step | None:
 
 _RUNNING = _in(A, Lcm.RUNNING)
 _UP = _in(A, Lcm.RUNNING, Lcm.UNKNOWN)
+_HOTPLUG_STATES = _either(_RUNNING, _in(VmState.POWEROFF))
 # Every onevm action (ACTIONS): the states it is allowed in, and how it is planned there.
 _RULES: dict[str, _Rule] = {
     "hold": _Rule(_in(VmState.PENDING), "PENDING", _becomes(VmState.HOLD)),
@@ -539,6 +611,9 @@ _RULES: dict[str, _Rule] = {
     "reboot": _Rule(_RUNNING, "RUNNING", _in_place("reboot")),
     "reboot-hard": _Rule(_RUNNING, "RUNNING", _in_place("reset")),
     "snapshot-create": _Rule(_RUNNING, "RUNNING", _plan_snapshot),
+    # not in ACTIONS: they take a disk, and act on one VM (disk_attach, disk_detach)
+    "disk-attach": _Rule(_HOTPLUG_STATES, "RUNNING or POWEROFF", _plan_disk_attach),
+    "disk-detach": _Rule(_HOTPLUG_STATES, "RUNNING or POWEROFF", _plan_disk_detach),
     "delete": _Rule(lambda vm: not _is(vm, VmState.DONE), "a VM that is not DONE", _plan_delete),
     # SUSPENDED and POWEROFF too (4.x refused them, "resume it first", which broke
     # host_error -f; 5.x's recover --recreate takes them): the guest is discarded.
@@ -582,6 +657,33 @@ def act(
 
 
 Planner = Callable[[AuthTx, Body, str, dict], "_Step | None"]
+
+
+def disk_attach(
+    session: Session, vm_ref: Ref, image: Ref, target: str | None = None, dry_run: bool = False
+) -> Body:
+    """``onevm disk-attach <vm> --image <image> [--target vdb]``: MANAGE on the VM, USE
+    on the image; a RUNNING VM goes through HOTPLUG (``_plan_disk_attach``). Returns the
+    VM with its new DISK; a hypervisor's refusal raises DriverError, the VM RUNNING again
+    with the reason in ERROR and no DISK added."""
+    return _one_vm(session, vm_ref, "disk-attach", dry_run, image=image, target=target)
+
+
+def disk_detach(session: Session, vm_ref: Ref, disk_id: int | str, dry_run: bool = False) -> Body:
+    """``onevm disk-detach <vm> <disk_id>``: MANAGE on the VM; the boot disk (DISK_ID 0)
+    and CD-ROMs are refused. Returns the VM without the DISK; a hypervisor's refusal
+    raises DriverError, the VM RUNNING again with the reason in ERROR and its DISK kept."""
+    return _one_vm(session, vm_ref, "disk-detach", dry_run, disk_id=disk_id)
+
+
+def _one_vm(session: Session, ref: Ref, action: str, dry_run: bool, **options: Any) -> Body:
+    outcomes = _act(session, [ref], action, 0, dry_run, Right.MANAGE, _plan, **options)
+    if not outcomes:  # concluded by someone else (the reconciler) while the driver worked
+        with session.read() as w:
+            return pool.resolve(w.tx, schema.VMS, ref)
+    if outcomes[0].error:
+        raise DriverError(f"VM {outcomes[0].vm['ID']}: {action}: {outcomes[0].error}")
+    return outcomes[0].vm
 
 
 def _act(
@@ -949,6 +1051,7 @@ def conclude_from_host(
             Lcm.SAVE_SUSPEND: guest_state == PAUSED,
             Lcm.BOOT_SUSPENDED: guest_state == RUNNING,
             Lcm.HOTPLUG_SNAPSHOT: False,  # a guest shows no sign of a snapshot: failure
+            Lcm.HOTPLUG: False,  # nor its state of a disk: the template stays as it was
         }.get(lcm, guest_state == RUNNING)  # the BOOT family
         if succeeded:
             complete(w, vm)

@@ -80,6 +80,18 @@ def _deploy(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def _disk_attach(ctx: Context, args: argparse.Namespace) -> int:
+    """``onevm disk-attach <vm> --image <image> [--target vdb]``: quiet, as 4.6's (``onevm
+    show`` lists the new DISK with its DISK_ID)."""
+    ctx.call(lifecycle.disk_attach, args.vm, args.image, target=args.target)
+    return 0
+
+
+def _disk_detach(ctx: Context, args: argparse.Namespace) -> int:
+    ctx.call(lifecycle.disk_detach, args.vm, args.disk_id)
+    return 0
+
+
 def _recover(ctx: Context, args: argparse.Namespace) -> int:
     """recover --success|--failure (4.2), --retry (4.14), --delete|--recreate (5.0); a VM
     that --recreate made PENDING is placed at once, as after delete --recreate."""
@@ -221,6 +233,23 @@ def build() -> Cli:
             )
         if name == "snapshot-create":
             p.add_argument("snapshot", nargs="?", help="snapshot name")
+    p = cli.command(
+        "disk-attach",
+        "hot-plug an image into a RUNNING VM as a new disk (a POWEROFF VM gets it at boot)",
+        _disk_attach,
+    )
+    p.add_argument("vm", help="VM id or name")
+    p.add_argument("--image", required=True, help="image id or name (USE on it needed)")
+    p.add_argument(
+        "--target", help="device name in the guest (vdb, sdc...); default: the next free one"
+    )
+    p = cli.command(
+        "disk-detach",
+        "take a disk out of a RUNNING or POWEROFF VM (not its boot disk, DISK_ID 0)",
+        _disk_detach,
+    )
+    p.add_argument("vm", help="VM id or name")
+    p.add_argument("disk_id", help="the disk's DISK_ID (onevm show)")
     p = cli.command("deploy", "deploy a PENDING VM on a host (admins)", _deploy)
     p.add_argument("vm", help="VM id or name")
     p.add_argument("host", help="host id or name")

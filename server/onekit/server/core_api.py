@@ -72,7 +72,7 @@ _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (images, ("create", "delete", "clone", "update", "set_persistent", "enable")),
     (networks, ("create", "delete", "update", "hold", "release")),
     (vms, ("create", "show", "list_vms", "update_user_template")),
-    (lifecycle, ("recover", "authorize_deploy")),
+    (lifecycle, ("recover", "authorize_deploy", "disk_attach", "disk_detach")),
     (monitor, ("host_monitoring", "vm_monitoring")),
     (access_keys, ("create", "list_keys", "delete", "password_secret")),
 )  # fmt: skip
