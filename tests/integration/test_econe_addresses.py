@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from support.econe import wait
+from support.econe import refused, wait
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema, template
@@ -103,15 +103,6 @@ def eip(econe, tmp_path_factory) -> Eip:
     econe.run("onekit-server", "start")
     wait(lambda: " on" in econe.run("onehost", "list").stdout, "host localhost monitored")
     return Eip(econe, vnet, log, fail, pwned, unconfigured)
-
-
-def refused(code: str, call, **kwargs) -> str:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    answer = caught.value.response
-    assert answer["Error"]["Code"] == code, answer["Error"]
-    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return answer["Error"]["Message"]
 
 
 def run_instance(eip: Eip, ec2, image: str) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from datetime import datetime
 import libvirt
 import pytest
 from botocore.exceptions import ClientError
-from support.econe import EconeServer
+from support.econe import EconeServer, refused
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema, template
@@ -76,17 +76,6 @@ def volume_template(econe: EconeServer, volume_id: str) -> dict:
     return objects.show(econe.admin, schema.IMAGES, number(volume_id))["TEMPLATE"]
 
 
-def refused(call, code: str) -> str:
-    with pytest.raises(ClientError) as caught:
-        call()
-    error = caught.value.response["Error"]
-    assert (error["Code"], caught.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
-        code,
-        400,
-    ), error
-    return error["Message"]
-
-
 def test_attach_and_detach_a_volume(econe: EconeServer):
     ann = user(econe)
     instance_id = running_instance(econe, ann)
@@ -124,16 +113,16 @@ def test_attach_and_detach_a_volume(econe: EconeServer):
     other = running_instance(econe, ann)
     for target in (instance_id, other):
         message = refused(
-            lambda t=target: ec2.attach_volume(VolumeId=vol, InstanceId=t, Device="/dev/sdg"),
             "VolumeInUse",
+            lambda t=target: ec2.attach_volume(VolumeId=vol, InstanceId=t, Device="/dev/sdg"),
         )
         assert vol in message
     assert len(vm_disks(econe, other)) == 1 and "sdg" not in guest_disks(econe, instance_id)
 
     # a detach that names another instance or device finds no such attachment
-    refused(lambda: ec2.detach_volume(VolumeId=vol, InstanceId=other), "InvalidAttachment.NotFound")
+    refused("InvalidAttachment.NotFound", lambda: ec2.detach_volume(VolumeId=vol, InstanceId=other))
     refused(
-        lambda: ec2.detach_volume(VolumeId=vol, Device="/dev/sdz"), "InvalidAttachment.NotFound"
+        "InvalidAttachment.NotFound", lambda: ec2.detach_volume(VolumeId=vol, Device="/dev/sdz")
     )
     assert "sdf" in guest_disks(econe, instance_id)
 
@@ -148,7 +137,7 @@ def test_attach_and_detach_a_volume(econe: EconeServer):
     assert "EBS" not in volume_template(econe, vol)
     ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=WAIT)
     assert ec2.describe_volumes(VolumeIds=[vol])["Volumes"][0]["Attachments"] == []
-    refused(lambda: ec2.detach_volume(VolumeId=vol), "IncorrectState")
+    refused("IncorrectState", lambda: ec2.detach_volume(VolumeId=vol))
 
     # detached, it goes to the other instance
     ec2.attach_volume(VolumeId=vol, InstanceId=other, Device="/dev/vdb")
@@ -189,9 +178,9 @@ def test_refusals_change_nothing(econe: EconeServer):
         ({"Device": "/dev/xvd$(id)"}, "InvalidParameterValue"),
         ({"Device": "/dev/vda"}, "InvalidParameterValue"),  # the instance's root disk
     ):  # fmt: skip
-        message = refused(attach(**given), code)
+        message = refused(code, attach(**given))
         assert "Traceback" not in message
-    refused(lambda: ec2.detach_volume(VolumeId=bobs_vol), "InvalidVolume.NotFound")
+    refused("InvalidVolume.NotFound", lambda: ec2.detach_volume(VolumeId=bobs_vol))
     with pytest.raises(ClientError, match="MissingParameter"):
         econe.client(ann).attach_volume(VolumeId=vol, InstanceId=instance_id, Device="")
     assert vm_disks(econe, instance_id) == disks_before
@@ -212,10 +201,10 @@ def test_refusals_change_nothing(econe: EconeServer):
     ec2.get_waiter("instance_terminated").wait(
         InstanceIds=[instance_id], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
-    refused(attach(VolumeId=volume(econe, ann)), "InvalidInstanceID.NotFound")
+    refused("InvalidInstanceID.NotFound", attach(VolumeId=volume(econe, ann)))
     # the terminated instance let its volume go (as AWS): available, nothing to detach
     ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=WAIT)
-    refused(lambda: ec2.detach_volume(VolumeId=vol), "IncorrectState")
+    refused("IncorrectState", lambda: ec2.detach_volume(VolumeId=vol))
 
 
 def test_a_terminated_instance_lets_its_volume_go(econe: EconeServer):

@@ -9,18 +9,10 @@ import time
 import urllib.request
 
 import pytest
-from botocore.exceptions import ClientError
-from support.econe import post, signed
+from support.econe import error_of, post, signed
 
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
-
-
-def error_of(call, *args, **kwargs) -> tuple[str, int]:
-    with pytest.raises(ClientError) as caught:
-        call(*args, **kwargs)
-    error = caught.value.response
-    return error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def vm_count(econe) -> int:

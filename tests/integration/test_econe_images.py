@@ -17,12 +17,10 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.exceptions import ClientError
-from support.econe import REGION
+from support.econe import REGION, refused
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
@@ -76,15 +74,6 @@ def element(text: str, name: str) -> str | None:
         if node.tag.rsplit("}", 1)[-1] == name:
             return node.text
     return None
-
-
-def refused(call, code: str) -> str:
-    """The call fails with AWS's ``code``, status 400; returns the message."""
-    with pytest.raises(ClientError) as err:
-        call()
-    error = err.value.response["Error"]
-    assert (error["Code"], err.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (code, 400)
-    return error["Message"]
 
 
 def image_pool(econe) -> list[dict]:
@@ -175,7 +164,7 @@ def test_register_refusals(econe):
             "InvalidParameterValue",
         ),
     ):
-        refused(call, code)
+        refused(code, call)
     assert image_pool(econe) == before
 
 
@@ -226,7 +215,7 @@ def test_describe_filters_owners_and_rights(econe):
             "InvalidParameterValue",
         ),
     ):
-        refused(call, code)
+        refused(code, call)
 
 
 def test_describe_pages_through_the_paginator(econe):

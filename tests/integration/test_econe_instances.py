@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import base64
 
-import pytest
-from botocore.exceptions import ClientError
+from support.econe import error_of
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import template
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import tags
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 
 FAST = {"Delay": 1, "MaxAttempts": 90}
-
-
-def error_of(call, *args, **kwargs) -> tuple[str, int]:
-    with pytest.raises(ClientError) as caught:
-        call(*args, **kwargs)
-    error = caught.value.response
-    return error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def run(client, ami: str, count: int = 1, **kwargs) -> list[str]:

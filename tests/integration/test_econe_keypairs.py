@@ -13,24 +13,14 @@ import base64
 import hashlib
 import json
 
-import pytest
-from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from support.econe import refused
 
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 
 OPENSSH = (serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-
-
-def refused(code: str, call, **kwargs) -> str:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    answer = caught.value.response
-    assert answer["Error"]["Code"] == code, answer["Error"]
-    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return answer["Error"]["Message"]
 
 
 def md5_fingerprint(public: str) -> str:

@@ -11,21 +11,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from botocore.exceptions import ClientError
+from support.econe import refused
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import images
-
-
-def refused(code: str, call, **kwargs) -> str:
-    with pytest.raises(ClientError) as caught:
-        call(**kwargs)
-    answer = caught.value.response
-    assert answer["Error"]["Code"] == code, answer["Error"]
-    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return answer["Error"]["Message"]
 
 
 def run(econe, ec2, image: str, count: int = 1) -> list[str]:

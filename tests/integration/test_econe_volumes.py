@@ -12,23 +12,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-from botocore.exceptions import ClientError
-from support.econe import REGION
+from support.econe import REGION, refused
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
 
 GIB = 1024**3
 FAST = {"Delay": 1, "MaxAttempts": 30}
-
-
-def refused(call, code: str) -> str:
-    with pytest.raises(ClientError) as err:
-        call()
-    error = err.value.response["Error"]
-    assert (error["Code"], err.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (code, 400)
-    return error["Message"]
 
 
 def image_pool(econe) -> list[dict]:
@@ -69,7 +59,7 @@ def test_create_volume_makes_a_persistent_datablock(econe):
     assert (source.stat().st_size, source.stat().st_blocks) == (2 * GIB, 0)
 
     ec2.delete_volume(VolumeId=volume_id)
-    refused(lambda: ec2.describe_volumes(VolumeIds=[volume_id]), "InvalidVolume.NotFound")
+    refused("InvalidVolume.NotFound", lambda: ec2.describe_volumes(VolumeIds=[volume_id]))
     assert not source.exists()
 
 
@@ -78,8 +68,8 @@ def test_a_bad_size_is_refused(econe):
     before = image_pool(econe)
     for size in ("0", "-1", "abc", "20000", "1.5", "16385"):
         message = refused(
-            lambda size=size: ec2.create_volume(Size=size, AvailabilityZone=REGION),
             "InvalidParameterValue",
+            lambda size=size: ec2.create_volume(Size=size, AvailabilityZone=REGION),
         )
         assert "Size" in message, size
     assert image_pool(econe) == before
@@ -88,9 +78,9 @@ def test_a_bad_size_is_refused(econe):
 def test_a_volume_needs_a_size_or_a_snapshot(econe):
     ec2 = econe.client(econe.user("vol2"), parameter_validation=False)
     before = image_pool(econe)
-    refused(lambda: ec2.create_volume(AvailabilityZone=REGION), "MissingParameter")
-    refused(lambda: ec2.delete_volume(), "MissingParameter")
-    refused(lambda: ec2.create_snapshot(), "MissingParameter")
+    refused("MissingParameter", lambda: ec2.create_volume(AvailabilityZone=REGION))
+    refused("MissingParameter", lambda: ec2.delete_volume())
+    refused("MissingParameter", lambda: ec2.create_snapshot())
     assert image_pool(econe) == before
 
 
@@ -118,8 +108,8 @@ def test_attached_and_used_volumes_are_in_use(econe):
     )["Volumes"]
     assert [v["VolumeId"] for v in filtered] == [volume_id]
     before = image_pool(econe)
-    assert instance_id in refused(lambda: ec2.delete_volume(VolumeId=volume_id), "VolumeInUse")
-    refused(lambda: ec2.create_snapshot(VolumeId=volume_id), "IncorrectState")
+    assert instance_id in refused("VolumeInUse", lambda: ec2.delete_volume(VolumeId=volume_id))
+    refused("IncorrectState", lambda: ec2.create_snapshot(VolumeId=volume_id))
     assert image_pool(econe) == before
     ec2.detach_volume(VolumeId=volume_id)
     ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id], WaiterConfig=FAST)
@@ -160,7 +150,7 @@ def test_another_users_volumes_and_snapshots_do_not_exist_for_you(econe):
             "InvalidParameterValue",
         ),
     ):
-        refused(call, code)
+        refused(code, call)
     assert image_pool(econe) == before
 
 
@@ -208,11 +198,11 @@ def test_snapshot_and_a_volume_from_it_keep_the_data(econe):
 
     loose = econe.client(user, parameter_validation=False)
     refused(
-        lambda: loose.create_volume(SnapshotId=snapshot_id, Size=5, AvailabilityZone=REGION),
         "InvalidParameterValue",
+        lambda: loose.create_volume(SnapshotId=snapshot_id, Size=5, AvailabilityZone=REGION),
     )
     ec2.delete_snapshot(SnapshotId=snapshot_id)
-    refused(lambda: ec2.describe_snapshots(SnapshotIds=[snapshot_id]), "InvalidSnapshot.NotFound")
+    refused("InvalidSnapshot.NotFound", lambda: ec2.describe_snapshots(SnapshotIds=[snapshot_id]))
     assert not Path(snapshot["SOURCE"]).exists()
     # the volume made from it stands on its own
     assert ec2.describe_volumes(VolumeIds=[restored["VolumeId"]])["Volumes"][0]["Size"] == 1

@@ -224,3 +224,29 @@ def post(url: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.read().decode()
+
+
+def refused(code: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> str:
+    """``call(*args, **kwargs)`` fails with AWS's ``code`` and status 400 (a client error
+    boto3 does not retry); returns the error's message."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call(*args, **kwargs)
+    except ClientError as err:
+        answer = err.response
+        got = (answer["Error"]["Code"], answer["ResponseMetadata"]["HTTPStatusCode"])
+        assert got == (code, 400), answer["Error"]
+        return answer["Error"]["Message"]
+    raise AssertionError(f"expected {code}, the call succeeded")
+
+
+def error_of(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, int]:
+    """The AWS code and HTTP status ``call(*args, **kwargs)`` fails with."""
+    from botocore.exceptions import ClientError
+
+    try:
+        call(*args, **kwargs)
+    except ClientError as err:
+        return err.response["Error"]["Code"], err.response["ResponseMetadata"]["HTTPStatusCode"]
+    raise AssertionError("the call succeeded")
