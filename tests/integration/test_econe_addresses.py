@@ -95,7 +95,7 @@ def eip(econe, tmp_path_factory) -> Eip:
     conf = econe.instance.econe_config_path
     conf.write_text(
         conf.read_text()
-        + f":elasticips_vnet_id: {vnet}\n"
+        + f":elasticips_vnet_id: {vnet}\n:elasticips_per_user: 2\n"
         + f":associate_script: {script(base / 'associate', 'associate', log, fail)}\n"
         + f":disassociate_script: {script(base / 'disassociate', 'disassociate', log, fail)}\n"
     )
@@ -227,15 +227,20 @@ def test_refusals_change_nothing(eip):
     assert len(eip.calls()) == calls + 1  # the one that failed
     assert not eip.pwned.exists()
 
-    # no lease left: AddressLimitExceeded, and what was held stays held
+    # a user holds at most econe.conf's :elasticips_per_user: (2 here)
     ec2.allocate_address()
-    ec2.allocate_address()
+    assert "you hold 2" in refused("AddressLimitExceeded", ec2.allocate_address)
+    theirs.allocate_address()
+    # no lease left: AddressLimitExceeded (even for the oneadmin group, which has no
+    # per-user limit), and what was held stays held
     held = eip.network()["LEASES"]
     assert len(held) == 3
-    refused("AddressLimitExceeded", theirs.allocate_address)
+    admin = eip.econe.client()
+    assert "no Elastic IP is left" in refused("AddressLimitExceeded", admin.allocate_address)
     assert eip.network()["LEASES"] == held
-    for address, _ in addresses(ec2):
-        ec2.release_address(PublicIp=address)
+    for client in (ec2, theirs):
+        for address, _ in addresses(client):
+            client.release_address(PublicIp=address)
     assert eip.network()["LEASES"] == {}
     ec2.terminate_instances(InstanceIds=[mine])
     theirs.terminate_instances(InstanceIds=[their_vm])

@@ -31,11 +31,20 @@ MB = 1024 * 1024
 
 
 # ---- helpers --------------------------------------------------------------------------------
-def upload(econe, user: str, name: str, data: bytes, secret: str | None = None) -> tuple[int, str]:
+def upload(
+    econe,
+    user: str,
+    name: str,
+    data: bytes,
+    secret: str | None = None,
+    extra: dict[str, str] | None = None,
+    claimed: str | None = "",
+) -> tuple[int, str]:
     """UploadImage as econe-upload sends it: multipart/form-data with a part ``file``,
-    signed with SigV4 over the whole body. Returns (HTTP status, the answer's text)."""
+    signed with SigV4 over the whole body, its hash in X-Amz-Content-SHA256 (``claimed``:
+    another value; None: no header). Returns (HTTP status, the answer's text)."""
     boundary = uuid.uuid4().hex
-    fields = {"Action": "UploadImage", "Version": "2016-11-15"}
+    fields = {"Action": "UploadImage", "Version": "2016-11-15", **(extra or {})}
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
         for k, v in fields.items()
@@ -51,11 +60,10 @@ def upload(econe, user: str, name: str, data: bytes, secret: str | None = None) 
         method="POST",
         url=econe.url + "/",
         data=body,
-        headers={
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest(),
-        },
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
+    if claimed is not None:
+        request.headers["X-Amz-Content-SHA256"] = claimed or hashlib.sha256(body).hexdigest()
     key = secret if secret is not None else econe.secret(user)
     SigV4Auth(Credentials(user, key), "ec2", REGION).add_auth(request)
     prepared = request.prepare()
@@ -231,3 +239,19 @@ def test_describe_pages_through_the_paginator(econe):
     )
     assert [len(p["Images"]) for p in pages] == [5, 2]
     assert [i["ImageId"] for p in pages for i in p["Images"]] == made
+
+
+def test_an_upload_is_checked_before_its_body_is_kept(econe):
+    user = econe.user("upl-check")
+    before = image_pool(econe)
+    # no body hash named (and signed): refused before a byte is read
+    status, body = upload(econe, user, "a.img", b"x" * MB, claimed=None)
+    assert status == 401 and "X-Amz-Content-SHA256" in body
+    # a hash that is not the body's: the signature holds, the body does not
+    forged = hashlib.sha256(b"another body").hexdigest()
+    status, body = upload(econe, user, "a.img", b"x" * MB, claimed=forged)
+    assert status == 401 and "<Code>AuthFailure</Code>" in body
+    # fields besides the file are held to 1 MiB
+    status, body = upload(econe, user, "a.img", b"x", extra={"Junk": "j" * (MB + 1024)})
+    assert status == 413 and "RequestEntityTooLarge" in body
+    assert image_pool(econe) == before

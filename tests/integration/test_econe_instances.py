@@ -101,6 +101,11 @@ def test_client_token_makes_instances_once(econe):
     assert again == first
     mine = client.describe_instances()["Reservations"]
     assert sorted(i["InstanceId"] for r in mine for i in r["Instances"]) == sorted(first)
+    # the same token with other parameters is refused, as AWS does
+    assert error_of(run, client, ami, 3, ClientToken="deploy-42") == (
+        "IdempotentParameterMismatch",
+        400,
+    )
     # another token makes new ones
     assert run(client, ami, 1, ClientToken="deploy-43")[0] not in first
     client.terminate_instances(InstanceIds=first)
@@ -123,6 +128,13 @@ def test_bad_run_instances_requests_make_nothing(econe):
     for given, code in cases:
         counts = {"MinCount": given.pop("MinCount", 1), "MaxCount": given.pop("MaxCount", 1)}
         assert error_of(client.run_instances, **given, **counts) == (code, 400), given
+    # UserData must be base64 (boto3 encodes it; a hand-made request may not)
+    from support.econe import post, signed
+
+    params = {"Action": "RunInstances", "ImageId": ami, "InstanceType": "m1.small",
+              "MinCount": "1", "MaxCount": "1", "UserData": "not base64!"}  # fmt: skip
+    status, body = post(econe.url, *signed(econe.url, "dee", econe.secret("dee"), params))
+    assert status == 400 and "<Code>InvalidParameterValue</Code>" in body and "UserData" in body
     # an image that is no AMI (EC2_AMI not set) is not one
     from ansible_collections.onekit.cloud.plugins.module_utils.objects import images
 

@@ -175,3 +175,12 @@ def test_tags_on_images_volumes_and_snapshots(econe):
     assert tags_of(ec2, Filters=[{"Name": "resource-type", "Values": ["snapshot"]}]) == [
         (made["snap"], "snapshot", "team", "{{ 7*7 }}")
     ]
+
+
+def test_a_character_xml_cannot_hold_does_not_break_the_listing(econe):
+    ec2 = econe.client(econe.user("tag-ctl"))
+    (instance,) = run(econe, ec2, econe.ami("tag-ctl-image"), 1)
+    ec2.create_tags(Resources=[instance], Tags=[{"Key": "bell", "Value": "ding\x07dong"}])
+    (tag,) = ec2.describe_tags(Filters=[{"Name": "key", "Values": ["bell"]}])["Tags"]
+    assert tag["Value"] == "ding\ufffddong"  # shown replaced; the store keeps what was sent
+    ec2.terminate_instances(InstanceIds=[instance])

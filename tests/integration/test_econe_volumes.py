@@ -57,6 +57,11 @@ def test_create_volume_makes_a_persistent_datablock(econe):
     assert body["NAME"].startswith("ec2-")
     source = Path(body["SOURCE"])
     assert (source.stat().st_size, source.stat().st_blocks) == (2 * GIB, 0)
+    # its snapshot copies the data, not the holes: an empty volume's takes no space
+    snapshot = ec2.create_snapshot(VolumeId=volume_id)["SnapshotId"]
+    copy = Path(image_of(econe, snapshot)["SOURCE"])
+    assert (copy.stat().st_size, copy.stat().st_blocks) == (2 * GIB, 0)
+    ec2.delete_snapshot(SnapshotId=snapshot)
 
     ec2.delete_volume(VolumeId=volume_id)
     refused("InvalidVolume.NotFound", lambda: ec2.describe_volumes(VolumeIds=[volume_id]))

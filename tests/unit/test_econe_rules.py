@@ -102,6 +102,12 @@ def test_filters_and_between_names_or_between_values_with_wildcards():
     assert filters.matches({"tag:role": ["web\\*1"]}, values)  # an escaped star is a star
     assert not filters.matches({"tag:role": ["web\\*2"]}, values)
     assert filters.matches({"tag-key": ["role"]}, values)
+    # many stars against a near miss: linear, not a regular expression's backtracking
+    assert not filters.matches({"v": ["*a" * 30 + "*b"]}, {"v": ["a" * 2000]})
+    assert filters.matches({"v": ["*a" * 30 + "*"]}, {"v": ["a" * 2000]})
+    assert code_of(filters.check_names, {"tag:k": ["x" * 256]}, ("tag:",)) == (
+        "InvalidParameterValue"
+    )
     filters.check_names({"tag:anything": ["x"]}, ("tag:", "instance-type"))
     assert code_of(filters.check_names, {"vpc-id": ["x"]}, ("instance-type",)) == (
         "InvalidParameterValue"
@@ -262,3 +268,8 @@ def test_sigv2_of_botocore_is_verified():
     assert code_of(signatures.claim, signatures.Request(**{**request.__dict__, "params": {}})) == (
         "AuthFailure"
     )
+    # an Expires far ahead would let a captured request be replayed for years
+    later = {k: v for k, v in signed.items() if k != "Timestamp"}
+    later["Expires"] = "2099-01-01T00:00:00Z"
+    replay = signatures.Request(**{**request.__dict__, "params": later})
+    assert code_of(signatures.claim, replay) == "RequestExpired"

@@ -158,6 +158,12 @@ def allocate_address(call: Call) -> Body:
     """Hold the network's first free lease for the caller."""
     with call.session.write() as w:
         net = _network(w, call)
+        held = [e for e in _entries(net) if e.get("UID") == str(w.subject.uid)]
+        if len(held) >= call.config.elasticips_per_user and not w.subject.is_admin:
+            raise Ec2Error(
+                "AddressLimitExceeded",
+                f"you hold {len(held)} Elastic IPs, the most a user may: release one first",
+            )
         try:
             ip = networks.hold_in(w, net)
         except Conflict:

@@ -30,7 +30,12 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers import domain_xml
-from ansible_collections.onekit.cloud.plugins.module_utils.econe import ids, instances, volumes
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
+    ids,
+    instances,
+    kinds,
+    volumes,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import images as amis
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error, invalid
@@ -43,10 +48,10 @@ Body = dict[str, Any]
 def _volume(call: Call, text: str) -> Body:
     """The volume ``vol-N`` names (``econe.images.find``), which the caller must also
     MANAGE (its TEMPLATE gets the record); anything else does not exist for them."""
-    volume = amis.find(call, text, amis.VOLUMES)
+    volume = amis.find(call, text, kinds.VOLUMES)
     with call.session.read() as w:
         if not w.allowed(objects.target(schema.IMAGES, volume), Right.MANAGE):
-            raise Ec2Error(amis.VOLUMES.not_found, f"The volume '{text[:40]}' does not exist.")
+            raise Ec2Error(kinds.VOLUMES.not_found, f"The volume '{text[:40]}' does not exist.")
     return volume
 
 

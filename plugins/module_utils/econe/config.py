@@ -31,6 +31,7 @@ class EconeConfig:
     describe_with_terminated_instances: bool = True
     terminated_instances_expiration_time: int = 900
     elasticips_vnet_id: int | None = None
+    elasticips_per_user: int = 5  # onekit's: AWS's default limit, so one user cannot take all
     associate_script: str | None = None
     disassociate_script: str | None = None
     ebs_fstype: str = "ext3"
@@ -127,6 +128,10 @@ def _checked(values: dict[str, Any], where: str) -> EconeConfig:
     vnet = values.get("elasticips_vnet_id", values.get("elastic_ips_vnet"))
     if vnet is not None:
         out["elasticips_vnet_id"] = _int(where, "elasticips_vnet_id", vnet, 0)
+    if values.get("elasticips_per_user") is not None:
+        out["elasticips_per_user"] = _int(
+            where, "elasticips_per_user", values["elasticips_per_user"], 0
+        )
     for key in ("associate_script", "disassociate_script"):
         out[key] = _script(where, key, values.get(key))
     for key in ("ebs_fstype", "tmpdir"):
@@ -217,6 +222,9 @@ DEFAULT_FILE = """\
 # VirtualNetwork containing the elastic ips to be used with EC2. If no defined
 # the Elastic IP functionality is disabled
 #:elasticips_vnet_id:
+
+# Elastic IPs one user may hold (onekit's; the oneadmin group has no limit)
+:elasticips_per_user: 5
 
 # Script to associate a public IP with a private IP
 #   - arguments: elastic_ip private_ip vnet_template(base64_encoded)

@@ -32,27 +32,14 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Im
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import filters, ids, paging, tags
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error, invalid
+from ansible_collections.onekit.cloud.plugins.module_utils.econe.kinds import (
+    AMI,
+    AMIS,
+    Kind,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import images
 
 Body = dict[str, Any]
-AMI, VOLUME, SNAPSHOT = "EC2_AMI", "EBS_VOLUME", "EBS_SNAPSHOT"  # the TEMPLATE flags
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One of EC2's kinds of image: its id prefix, its flag in the image's TEMPLATE, and
-    the codes of an id that is no id (``<malformed>.Malformed``) or names nothing the
-    caller may see."""
-
-    prefix: str
-    flag: str
-    malformed: str
-    not_found: str
-
-
-AMIS = Kind("ami", AMI, "InvalidAMIID", "InvalidAMIID.NotFound")
-VOLUMES = Kind("vol", VOLUME, "InvalidVolumeID", "InvalidVolume.NotFound")
-SNAPSHOTS = Kind("snap", SNAPSHOT, "InvalidSnapshotID", "InvalidSnapshot.NotFound")
 NAME = "EC2_NAME"
 HIDDEN = (ImageState.DISABLED, ImageState.DELETE)
 MAX_NAME = 128  # characters of an AMI name (AWS's limit)

@@ -20,6 +20,8 @@ the caller's VMs with OpenNebula's rights.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 import time
@@ -39,6 +41,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.econe import (
     filters,
     ids,
     keypairs,
+    kinds,
     paging,
     tags,
 )
@@ -236,6 +239,10 @@ def _user_data(call: Call) -> str | None:
         return None
     if len(data) > MAX_USER_DATA:
         raise invalid("UserData", f"{len(data)} bytes", f"At most {MAX_USER_DATA} bytes of base64.")
+    try:
+        base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid("UserData", data, "It must be base64 (boto3 encodes it).") from None
     return data
 
 
@@ -266,7 +273,7 @@ def run_instances(call: Call) -> Body:
         raise Ec2Error("MissingParameter", "The request must contain MinCount and MaxCount")
     if low > high:
         raise invalid("MinCount", low, "It must not exceed MaxCount.")
-    image = amis.find(call, params.required("ImageId"), amis.AMIS)
+    image = amis.find(call, params.required("ImageId"), kinds.AMIS)
     type_name = params.get("InstanceType") or DEFAULT_TYPE
     base = instance_type(call, type_name)
     token = params.get("ClientToken") or None
@@ -276,6 +283,7 @@ def run_instances(call: Call) -> Body:
     if token:
         earlier = _by_token(call, token, names)
         if earlier:
+            _same_request(earlier, ids.format_id("ami", image["ID"]), type_name, high)
             return _run_answer(call, earlier)
     tpl = base["TEMPLATE"]
     context = dict(tpl.get("CONTEXT") or {}) if isinstance(tpl.get("CONTEXT"), dict) else {}
@@ -313,6 +321,20 @@ def run_instances(call: Call) -> Body:
     if not made and token:  # a racing retry made them first
         return _run_answer(call, _by_token(call, token, names))
     return _run_answer(call, made)
+
+
+def _same_request(earlier: list[Body], ami: str, type_name: str, count: int) -> None:
+    """A ClientToken retried with other parameters is refused, as AWS does: the first
+    call's instances are not what this one asks for."""
+    asked = {(ami, type_name)}
+    made = {(_user(vm, "EC2_IMAGE_ID"), _user(vm, "EC2_INSTANCE_TYPE")) for vm in earlier}
+    if made != asked or len(earlier) != count:
+        raise Ec2Error(
+            "IdempotentParameterMismatch",
+            "The client token was used by an earlier RunInstances with other parameters "
+            f"({len(earlier)} x {', '.join(sorted(f'{t} of {a}' for a, t in made))}): "
+            "use a new token",
+        )
 
 
 def _run_answer(call: Call, made: list[Body]) -> Body:

@@ -162,6 +162,10 @@ def _v2_time(params: Mapping[str, str], now: float) -> None:
     if "Expires" in params and "Timestamp" not in params:
         if when < now:
             raise Ec2Error("RequestExpired", "Request has expired (its Expires is past)")
+        if when > now + MAX_SKEW:  # else a captured request replays for years
+            raise Ec2Error(
+                "RequestExpired", "Expires may be at most 15 minutes after the server's time"
+            )
         return
     _check_time(when, now)
 

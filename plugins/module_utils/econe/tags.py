@@ -28,7 +28,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.core.schema import PoolSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import VmState
-from ansible_collections.onekit.cloud.plugins.module_utils.econe import filters, ids, paging
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import filters, ids, kinds, paging
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import images
@@ -73,21 +73,27 @@ TAG_FILTERS = ("resource-id", "resource-type", "key", "value")
 
 @dataclass(frozen=True)
 class Kind:
-    """A taggable resource kind: its id prefix, its pool, the flag an image of the kind
-    carries in its TEMPLATE (None: a VM), the error prefix and DescribeTags' type name."""
+    """A taggable resource kind: its ids and codes (``econe.kinds``), its pool and
+    DescribeTags' type name."""
 
-    prefix: str
+    ids: kinds.Kind
     spec: PoolSpec
-    flag: str | None
-    code: str
     type_name: str
+
+    @property
+    def prefix(self) -> str:
+        return self.ids.prefix
+
+    @property
+    def flag(self) -> str | None:
+        return self.ids.flag
 
 
 KINDS = (
-    Kind("i", schema.VMS, None, "InvalidInstanceID", "instance"),
-    Kind("ami", schema.IMAGES, "EC2_AMI", "InvalidAMIID", "image"),
-    Kind("vol", schema.IMAGES, "EBS_VOLUME", "InvalidVolume", "volume"),
-    Kind("snap", schema.IMAGES, "EBS_SNAPSHOT", "InvalidSnapshot", "snapshot"),
+    Kind(kinds.INSTANCES, schema.VMS, "instance"),
+    Kind(kinds.AMIS, schema.IMAGES, "image"),
+    Kind(kinds.VOLUMES, schema.IMAGES, "volume"),
+    Kind(kinds.SNAPSHOTS, schema.IMAGES, "snapshot"),
 )
 
 
@@ -119,14 +125,14 @@ def _resource(w: AuthTx, text: str) -> Resource:
         raise Ec2Error(
             "InvalidID", f"{text!r} is not the id of an instance, image, volume or snapshot"
         )
-    number = ids.parse_id(kind.prefix, text, kind.code)
+    number = ids.parse_id(kind.prefix, text, kind.ids.malformed)
     try:
         body = pool.resolve(w.tx, kind.spec, number)
         w.authorize(objects.target(kind.spec, body), Right.MANAGE)
     except (NotFound, AuthorizationError):
         body = None
     if body is None or _kind_of(body, kind.spec) is not kind or _gone(kind, body):
-        raise Ec2Error(f"{kind.code}.NotFound", f"the ID {text!r} does not exist")
+        raise Ec2Error(kind.ids.not_found, f"the ID {text!r} does not exist")
     return Resource(text, kind, body)
 
 

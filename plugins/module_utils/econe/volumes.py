@@ -21,7 +21,7 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import template
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import ImageState
-from ansible_collections.onekit.cloud.plugins.module_utils.econe import filters, ids, tags
+from ansible_collections.onekit.cloud.plugins.module_utils.econe import filters, ids, kinds, tags
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import images as amis
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Call
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error, invalid
@@ -33,7 +33,7 @@ MAX_GIB = 16384  # the largest EBS volume
 ATTACHMENT = "EBS"
 FROM_SNAPSHOT, FROM_VOLUME = "EBS_SNAPSHOT_ID", "EBS_VOLUME_ID"
 # what a clone does not inherit from its source's TEMPLATE
-_OWN = (amis.VOLUME, amis.SNAPSHOT, ATTACHMENT, FROM_SNAPSHOT, FROM_VOLUME, tags.ATTRIBUTE)
+_OWN = (kinds.VOLUME, kinds.SNAPSHOT, ATTACHMENT, FROM_SNAPSHOT, FROM_VOLUME, tags.ATTRIBUTE)
 VOLUME_FILTERS = (
     "volume-id",
     "status",
@@ -65,11 +65,11 @@ def _gib(image: Body) -> int:
 
 
 def _volume(call: Call, text: str) -> Body:
-    return amis.find(call, text, amis.VOLUMES)
+    return amis.find(call, text, kinds.VOLUMES)
 
 
 def _snapshot(call: Call, text: str) -> Body:
-    return amis.find(call, text, amis.SNAPSHOTS)
+    return amis.find(call, text, kinds.SNAPSHOTS)
 
 
 def _inherited(source: Body, **flags: str) -> Body:
@@ -168,7 +168,7 @@ def create_volume(call: Call) -> Body:
             raise invalid(
                 "Size", size, f"A volume from {snapshot_text[:40]} has its size, {_gib(snapshot)}."
             )
-        flags = {amis.VOLUME: "YES", FROM_SNAPSHOT: ids.format_id("snap", snapshot["ID"])}
+        flags = {kinds.VOLUME: "YES", FROM_SNAPSHOT: ids.format_id("snap", snapshot["ID"])}
         volume = images.clone(
             call.session,
             snapshot["ID"],
@@ -188,7 +188,7 @@ def create_volume(call: Call) -> Body:
                 "SIZE": str(size * 1024),
                 "FSTYPE": call.config.ebs_fstype,
                 "PERSISTENT": "YES",
-                amis.VOLUME: "YES",
+                kinds.VOLUME: "YES",
             },
             call.config.datastore_id,
         )
@@ -212,7 +212,7 @@ def delete_volume(call: Call) -> Body:
 
 def describe_volumes(call: Call) -> Body:
     listing = amis.Listing(
-        amis.VOLUMES, "VolumeId", VOLUME_FILTERS, _volume_values, volume_item, "volumeSet"
+        kinds.VOLUMES, "VolumeId", VOLUME_FILTERS, _volume_values, volume_item, "volumeSet"
     )
     return amis.describe(call, listing)
 
@@ -268,7 +268,7 @@ def create_snapshot(call: Call) -> Body:
             "IncorrectState",
             f"Volume {vol_id} is in use: detach it (DetachVolume) to snapshot it",
         )
-    flags = {amis.SNAPSHOT: "YES", FROM_VOLUME: vol_id}
+    flags = {kinds.SNAPSHOT: "YES", FROM_VOLUME: vol_id}
     tpl = _inherited(volume, **flags)
     tpl.pop("DESCRIPTION", None)
     if description is not None:
@@ -292,7 +292,7 @@ def delete_snapshot(call: Call) -> Body:
 
 def describe_snapshots(call: Call) -> Body:
     listing = amis.Listing(
-        amis.SNAPSHOTS,
+        kinds.SNAPSHOTS,
         "SnapshotId",
         SNAPSHOT_FILTERS,
         _snapshot_values,

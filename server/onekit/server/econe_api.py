@@ -24,7 +24,7 @@ from typing import IO, Any
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.formparser import parse_form_data
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
@@ -52,8 +52,10 @@ log = logging.getLogger("onekit.econe")
 MAX_BODY = 1024 * 1024  # bytes of a query: a 1,000-id DescribeInstances is ~25 KB
 MAX_UPLOAD = 64 * 1024**3  # bytes of an UploadImage body
 MAX_FIELDS = 5000  # parameters of one request
+MAX_FORM_MEMORY = 1024 * 1024  # bytes of an upload's text fields (werkzeug reads 64 KiB at a time)
 DEFAULT_VERSION = "2016-11-15"
 _VERSION = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
 
 
@@ -166,31 +168,63 @@ def query() -> Response:
 
 
 def _upload(started: float) -> Response:
-    """UploadImage: a multipart body whose SigV4 signature covers the whole body
-    (``X-Amz-Content-SHA256``), checked before the multipart is parsed."""
-    if "Authorization" not in request.headers:
-        raise signatures.auth_failure("an upload must be signed with SigV4 (Authorization header)")
-    spooled, digest = _spool(config().tmpdir)
+    """UploadImage: a multipart body signed with SigV4 over its SHA-256, which the client
+    states in ``X-Amz-Content-SHA256``. The signature is checked against that hash before
+    a byte of the body is read (nobody unknown gets to fill the disk), then the body's own
+    hash against it as it is spooled; its text fields are held to ``MAX_FORM_MEMORY`` and
+    its file parts written in ``:tmpdir:``."""
+    claimed = request.headers.get("X-Amz-Content-Sha256", "")
+    if "Authorization" not in request.headers or not _SHA256.match(claimed):
+        raise signatures.auth_failure(
+            "an upload must be signed with SigV4 and name its body's SHA-256 in "
+            "X-Amz-Content-SHA256 (econe-upload does both)"
+        )
+    params = _query()
+    session = _authenticate(signatures.claim(_signed(params, claimed)))
+    tmpdir = config().tmpdir
+    spooled, digest = _spool(tmpdir)
+    files: Any = None
     try:
-        params = _query()
-        session = _authenticate(signatures.claim(_signed(params, digest)))
+        if digest != claimed:
+            raise signatures.auth_failure(
+                "the body received is not the one signed (its SHA-256 is not X-Amz-Content-SHA256)"
+            )
         environ = {
             "wsgi.input": spooled,
             "CONTENT_TYPE": request.headers.get("Content-Type", ""),
             "CONTENT_LENGTH": str(os.fstat(spooled.fileno()).st_size),
             "REQUEST_METHOD": "POST",
         }
-        _stream, form, files = parse_form_data(environ, max_form_parts=MAX_FIELDS)
+        try:
+            _stream, form, files = parse_form_data(
+                environ,
+                stream_factory=lambda *_args, **_kwargs: _temporary(tmpdir),
+                max_form_memory_size=MAX_FORM_MEMORY,
+                max_form_parts=MAX_FIELDS,
+                silent=False,
+            )
+        except RequestEntityTooLarge:
+            raise Ec2Error(
+                "RequestEntityTooLarge",
+                f"An upload's fields other than the file hold at most {MAX_FORM_MEMORY} bytes",
+                413,
+            ) from None
+        except ValueError:
+            raise Ec2Error("InvalidParameterValue", "The multipart body is malformed") from None
         params.update({k: v for k, v in form.items()})
         file = files.get("file")
         if file is None:
             raise Ec2Error("MissingParameter", "The upload must contain a part named file")
-        try:
-            return _dispatch(session, params, file.stream, file.filename, started)
-        finally:
-            file.close()
+        return _dispatch(session, params, file.stream, file.filename, started)
     finally:
+        if files is not None:
+            for part in files.values():
+                part.close()
         spooled.close()
+
+
+def _temporary(tmpdir: str) -> IO[bytes]:
+    return tempfile.TemporaryFile(dir=tmpdir)
 
 
 def _dispatch(
@@ -220,6 +254,15 @@ def _dispatch(
 
 
 # ---- the answer ---------------------------------------------------------------------------
+# what XML 1.0 cannot carry (control characters but tab, LF and CR; surrogates; U+FFFE/F):
+# written raw, one such character in a tag would break every listing that shows it
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _text(value: Any) -> str:
+    return _NOT_XML.sub("\ufffd", str(value))
+
+
 def _fill(parent: ET.Element, value: Any) -> None:
     if isinstance(value, dict):
         for key, child in value.items():
@@ -233,7 +276,7 @@ def _fill(parent: ET.Element, value: Any) -> None:
     elif isinstance(value, bool):
         parent.text = "true" if value else "false"
     else:
-        parent.text = str(value)
+        parent.text = _text(value)
 
 
 def _answer(action: str, version: str, body: dict[str, Any]) -> ET.Element:
@@ -256,7 +299,7 @@ def _error_xml(code: str, message: str) -> ET.Element:
     root = ET.Element("Response")
     errors = ET.SubElement(ET.SubElement(root, "Errors"), "Error")
     ET.SubElement(errors, "Code").text = code
-    ET.SubElement(errors, "Message").text = message
+    ET.SubElement(errors, "Message").text = _text(message)
     ET.SubElement(root, "RequestID").text = str(uuid.uuid4())
     return root
 

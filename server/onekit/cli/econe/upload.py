@@ -86,6 +86,9 @@ class Form:
         return digest.hexdigest()
 
 
+UPLOAD_TIMEOUT = 3600.0  # seconds without a byte from the server, by default
+
+
 def quoted(name: str) -> str:
     """A file name as a quoted-string of Content-Disposition (no quote, backslash or line
     break can end it early)."""
@@ -129,7 +132,8 @@ def upload_image(endpoint: Endpoint, path: str) -> dict[str, str]:
     headers = signed_headers(endpoint, form, boundary)
     parts = urlsplit(endpoint.url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = kind(parts.hostname or "", parts.port, timeout=endpoint.timeout or 60)
+    # the server answers once it has stored the whole image: a large one takes minutes
+    conn = kind(parts.hostname or "", parts.port, timeout=endpoint.timeout or UPLOAD_TIMEOUT)
     try:
         conn.request("POST", parts.path or "/", body=form.chunks(), headers=headers)
         response = conn.getresponse()
