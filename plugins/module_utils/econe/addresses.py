@@ -40,7 +40,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.objects import networ
 
 Body = dict[str, Any]
 ENTRIES = "EC2_ADDRESSES"
-SCRIPT_TIMEOUT = 20  # seconds: under the 30 s a store writer waits for a lock
+SCRIPT_TIMEOUT = 20  # seconds a script may run
 FILTERS = ("public-ip", "instance-id", "domain")
 NOT_FOUND = "InvalidAddress.NotFound"
 SCRIPT_FAILED = "ElasticIpScriptFailed"
@@ -122,9 +122,9 @@ def _run(script: str | None, args: list[str], what: str) -> None:
 
 
 def _disassociate(call: Call, entry: dict[str, str]) -> None:
+    """Run the disassociate script for an address that points at an instance."""
     if "VMID" in entry:
         _run(call.config.disassociate_script, [entry["IP"]], "disassociate")
-        del entry["VMID"]
 
 
 def _network_text(net: Body) -> str:
@@ -174,14 +174,25 @@ def allocate_address(call: Call) -> Body:
     return {"publicIp": ip, "domain": "standard"}
 
 
+# The scripts run outside any transaction: a script may take SCRIPT_TIMEOUT seconds, and a
+# write transaction holding the network's row (on SQLite, the whole store) that long
+# would stall every other writer. Each action checks in one transaction, runs the
+# script, then records in another, checking again that the address is still the
+# caller's (a refusal then leaves the record as it was; the script has run).
+
+
 def release_address(call: Call) -> Body:
     """Give the address back (disassociated first, as 4.6)."""
     ip = _public_ip(call)
-    with call.session.write() as w:
+    with call.session.write(dry_run=True) as w:  # every refusal before any script runs
         net = _network(w, call)
         entry = _own(_entries(net), ip, w.subject.uid)
-        networks.release_in(w, net, ip)  # refused before any script runs
-        _disassociate(call, entry)
+        networks.release_in(w, net, ip)
+    _disassociate(call, entry)
+    with call.session.write() as w:
+        net = _network(w, call)
+        _own(_entries(net), ip, w.subject.uid)
+        networks.release_in(w, net, ip)
         _store(w, net, [e for e in _entries(net) if e.get("IP") != ip])
     return {"return": True}
 
@@ -190,29 +201,37 @@ def associate_address(call: Call) -> Body:
     """Point the address at an instance's private IP (moved from another one, if any)."""
     ip = _public_ip(call)
     instance = call.params.required("InstanceId").strip()
-    with call.session.write() as w:
-        net = _network(w, call)
-        entries = _entries(net)
-        entry = _own(entries, ip, w.subject.uid)
+    with call.session.read() as w:
+        net = _network(w, call, lock=False)
+        entry = _own(_entries(net), ip, w.subject.uid)
         vm_id, private_ip = _private_ip(w, call, instance)
-        _disassociate(call, entry)
-        _run(call.config.associate_script, [ip, private_ip, _network_text(net)], "associate")
-        entry["VMID"] = str(vm_id)
-        _store(w, net, entries)
+    _disassociate(call, entry)
+    _run(call.config.associate_script, [ip, private_ip, _network_text(net)], "associate")
+    _record(call, ip, str(vm_id))
     return {"return": True}
 
 
 def disassociate_address(call: Call) -> Body:
     ip = _public_ip(call)
+    with call.session.read() as w:
+        entry = _own(_entries(_network(w, call, lock=False)), ip, w.subject.uid)
+    if "VMID" not in entry:
+        raise Ec2Error(NOT_FOUND, f"address {ip} is not associated with an instance")
+    _disassociate(call, entry)
+    _record(call, ip, None)
+    return {"return": True}
+
+
+def _record(call: Call, ip: str, vm_id: str | None) -> None:
+    """The address's instance (None: none) written, if the address is still the caller's."""
     with call.session.write() as w:
         net = _network(w, call)
         entries = _entries(net)
         entry = _own(entries, ip, w.subject.uid)
-        if "VMID" not in entry:
-            raise Ec2Error(NOT_FOUND, f"address {ip} is not associated with an instance")
-        _disassociate(call, entry)
+        entry.pop("VMID", None)
+        if vm_id is not None:
+            entry["VMID"] = vm_id
         _store(w, net, entries)
-    return {"return": True}
 
 
 def public_ips(call: Call) -> dict[int, str]:
