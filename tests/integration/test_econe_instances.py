@@ -223,3 +223,12 @@ def test_two_hundred_instances_through_the_paginator(econe):
     )
     assert error_of(client.describe_instances, MaxResults=4) == ("InvalidParameterValue", 400)
     client.terminate_instances(InstanceIds=made)
+
+
+def test_an_administrator_sees_each_reservation_as_its_owners(econe):
+    econe.user("ivy")
+    ami = econe.ami("ivy-img")
+    (mine,) = run(econe.client("ivy"), ami)
+    seen = econe.client().describe_instances(InstanceIds=[mine])["Reservations"]
+    assert [(r["OwnerId"], r["Instances"][0]["InstanceId"]) for r in seen] == [("ivy", mine)]
+    econe.client("ivy").terminate_instances(InstanceIds=[mine])

@@ -70,7 +70,7 @@ FILTERS = (
     "tag:",
     "tag-key",
 )
-NOT_FOUND = "InvalidInstanceID.NotFound"
+NOT_FOUND = kinds.INSTANCES.not_found
 
 
 # ---- reading ------------------------------------------------------------------------------
@@ -165,7 +165,7 @@ def _listed(call: Call) -> list[Body]:
 def visible(call: Call, instance_ids: Iterable[str], include_done: bool = True) -> list[Body]:
     """The VMs these ids name, each one the caller may see; any other id (malformed,
     unknown, another user's) is refused naming it."""
-    wanted = [ids.parse_id("i", text, "InvalidInstanceID") for text in instance_ids]
+    wanted = [ids.parse_id("i", text, kinds.INSTANCES.malformed) for text in instance_ids]
     found = {vm["ID"]: vm for vm in vms.list_by_ids(call.session, wanted)}
     missing = [ids.format_id("i", n) for n in wanted if n not in found]
     if not include_done:
@@ -177,18 +177,20 @@ def visible(call: Call, instance_ids: Iterable[str], include_done: bool = True) 
     return [found[n] for n in dict.fromkeys(wanted)]
 
 
-def _reservations(
-    vms_: list[Body], owner: str, public_ips: dict[int, str] | None = None
-) -> list[Body]:
+def _reservations(vms_: list[Body], public_ips: dict[int, str] | None = None) -> list[Body]:
+    """The instances grouped by their RunInstances, each reservation its owner's (an
+    administrator sees other users' instances)."""
     grouped: dict[str, list[Body]] = {}
+    owners: dict[str, str] = {}
     for vm in sorted(vms_, key=lambda v: v["ID"]):
         entries = grouped.setdefault(_reservation(vm), [])
+        owners.setdefault(_reservation(vm), str(vm.get("UNAME", "")))
         shown = item(vm, (public_ips or {}).get(vm["ID"]))
         entries.append({**shown, "amiLaunchIndex": len(entries)})
     return [
         {
             "reservationId": rid,
-            "ownerId": owner,
+            "ownerId": owners[rid],
             "groupSet": [],
             "instancesSet": items,
         }
@@ -210,7 +212,7 @@ def describe_instances(call: Call) -> Body:
         ]
     page, token = paging.page(chosen, params, key=lambda vm: vm["ID"])
     return {
-        "reservationSet": _reservations(page, call.session.subject.name, public),
+        "reservationSet": _reservations(page, public),
         "nextToken": token,
     }
 
@@ -284,7 +286,7 @@ def run_instances(call: Call) -> Body:
         earlier = _by_token(call, token, names)
         if earlier:
             _same_request(earlier, ids.format_id("ami", image["ID"]), type_name, high)
-            return _run_answer(call, earlier)
+            return _run_answer(earlier)
     tpl = base["TEMPLATE"]
     context = dict(tpl.get("CONTEXT") or {}) if isinstance(tpl.get("CONTEXT"), dict) else {}
     data = _user_data(call)
@@ -319,8 +321,8 @@ def run_instances(call: Call) -> Body:
     except InvalidInput as err:
         raise Ec2Error("InvalidParameterValue", str(err)) from None
     if not made and token:  # a racing retry made them first
-        return _run_answer(call, _by_token(call, token, names))
-    return _run_answer(call, made)
+        return _run_answer(_by_token(call, token, names))
+    return _run_answer(made)
 
 
 def _same_request(earlier: list[Body], ami: str, type_name: str, count: int) -> None:
@@ -337,8 +339,8 @@ def _same_request(earlier: list[Body], ami: str, type_name: str, count: int) -> 
         )
 
 
-def _run_answer(call: Call, made: list[Body]) -> Body:
-    reservation = _reservations(made, call.session.subject.name)[0]
+def _run_answer(made: list[Body]) -> Body:
+    reservation = _reservations(made)[0]
     return {
         "reservationId": reservation["reservationId"],
         "ownerId": reservation["ownerId"],
