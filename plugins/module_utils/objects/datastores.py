@@ -18,6 +18,7 @@ import errno
 import math
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -66,26 +67,34 @@ def _create(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
 
-def copy_stream(source: BinaryIO, path: Path) -> int:
-    """Copy ``source`` (a binary stream, read to its end) into the new file ``path``;
-    the bytes written. A failure removes the file and is raised as a OneError."""
-    written = 0
+@contextlib.contextmanager
+def _new_file(path: Path) -> Iterator[BinaryIO]:
+    """The new file ``path``, open to write; any failure removes it (an OSError is
+    raised as a OneError), so no half-written image file is left."""
     try:
         with os.fdopen(_create(path), "wb") as out:
-            while True:
-                chunk = source.read(CHUNK)
-                if not chunk:
-                    break
-                if not isinstance(chunk, bytes):
-                    raise InvalidInput("an upload must be a binary stream (open it with 'rb')")
-                out.write(chunk)
-                written += len(chunk)
+            yield out
     except OSError as err:
         remove(path)
         raise OneError(f"cannot write the image file: {err.strerror or err}") from err
     except BaseException:
         remove(path)
         raise
+
+
+def copy_stream(source: BinaryIO, path: Path) -> int:
+    """Copy ``source`` (a binary stream, read to its end) into the new file ``path``;
+    the bytes written. A failure removes the file and is raised as a OneError."""
+    written = 0
+    with _new_file(path) as out:
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                break
+            if not isinstance(chunk, bytes):
+                raise InvalidInput("an upload must be a binary stream (open it with 'rb')")
+            out.write(chunk)
+            written += len(chunk)
     return written
 
 
@@ -105,34 +114,27 @@ def _copy_sparse(source: BinaryIO, path: Path) -> int:
     offsets, the file then sized as the source; a failure removes ``path``."""
     src = source.fileno()
     size = os.fstat(src).st_size
-    try:
-        with os.fdopen(_create(path), "wb") as out:
-            offset = 0
-            while offset < size:
-                try:
-                    start = os.lseek(src, offset, os.SEEK_DATA)
-                except OSError as err:
-                    if err.errno == errno.ENXIO:  # only a hole is left
-                        break
-                    raise
-                end = os.lseek(src, start, os.SEEK_HOLE)
-                os.lseek(src, start, os.SEEK_SET)
-                out.seek(start)
-                left = end - start
-                while left:
-                    chunk = os.read(src, min(CHUNK, left))
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    left -= len(chunk)
-                offset = end
-            out.truncate(size)
-    except OSError as err:
-        remove(path)
-        raise OneError(f"cannot write the image file: {err.strerror or err}") from err
-    except BaseException:
-        remove(path)
-        raise
+    with _new_file(path) as out:
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(src, offset, os.SEEK_DATA)
+            except OSError as err:
+                if err.errno == errno.ENXIO:  # only a hole is left
+                    break
+                raise
+            end = os.lseek(src, start, os.SEEK_HOLE)
+            os.lseek(src, start, os.SEEK_SET)
+            out.seek(start)
+            left = end - start
+            while left:
+                chunk = os.read(src, min(CHUNK, left))
+                if not chunk:
+                    break
+                out.write(chunk)
+                left -= len(chunk)
+            offset = end
+        out.truncate(size)
     return size
 
 
