@@ -232,3 +232,26 @@ def test_an_administrator_sees_each_reservation_as_its_owners(econe):
     seen = econe.client().describe_instances(InstanceIds=[mine])["Reservations"]
     assert [(r["OwnerId"], r["Instances"][0]["InstanceId"]) for r in seen] == [("ivy", mine)]
     econe.client("ivy").terminate_instances(InstanceIds=[mine])
+
+
+def test_an_instance_seen_but_not_managed_is_unauthorized(econe):
+    from ansible_collections.onekit.cloud.plugins.module_utils import objects
+    from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
+
+    econe.user("joe")
+    econe.user("kim")
+    ami = econe.ami("joe-img")
+    (shared,) = run(econe.client("joe"), ami)
+    # joe's group (users) may USE it, not MANAGE it: kim sees it, may not stop it
+    objects.chmod(econe.admin, schema.VMS, int(shared[2:]), "640")
+    kim = econe.client("kim")
+    seen = kim.describe_instances(InstanceIds=[shared])["Reservations"][0]["Instances"][0]
+    assert seen["InstanceId"] == shared
+    before = vm_of(econe, shared)["STATE"]
+    for action in ("terminate_instances", "stop_instances"):
+        assert error_of(getattr(kim, action), InstanceIds=[shared]) == (
+            "UnauthorizedOperation",
+            403,
+        )
+    assert vm_of(econe, shared)["STATE"] == before
+    econe.client("joe").terminate_instances(InstanceIds=[shared])

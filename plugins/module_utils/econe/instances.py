@@ -30,6 +30,7 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema, template
+from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthorizationError,
     Conflict,
@@ -350,8 +351,22 @@ def _run_answer(made: list[Body]) -> Body:
 
 
 # ---- actions on instances ----------------------------------------------------------------
+def _may_manage(call: Call, chosen: list[Body]) -> None:
+    """MANAGE on every instance, asked before its state (as AWS: a caller who may not act
+    on an instance learns nothing of what it could do to it)."""
+    with call.session.read() as w:
+        for vm in chosen:
+            if not w.allowed(objects.target(schema.VMS, vm), Right.MANAGE):
+                raise Ec2Error(
+                    "UnauthorizedOperation",
+                    f"You are not authorized to perform this operation on {instance_id(vm)}",
+                    403,
+                )
+
+
 def _act(call: Call, action_for: Any) -> Body:
     chosen = visible(call, call.params.list("InstanceId") or _need_ids())
+    _may_manage(call, chosen)
     before = {vm["ID"]: ec2_states.of(vm) for vm in chosen}
     groups: dict[str, list[int]] = {}
     for vm in chosen:
