@@ -36,11 +36,17 @@ def assert_error(
     result: subprocess.CompletedProcess, prog: str, command: str, *needles: str
 ) -> str:
     """Exit 1, nothing on stdout, one line ``<prog> <command>: ...`` holding every needle."""
+    return one_line_error(result, f"{prog} {command}: ", *needles)
+
+
+def one_line_error(result: subprocess.CompletedProcess, prefix: str, *needles: str) -> str:
+    """Exit 1, nothing on stdout, one line on stderr starting ``prefix`` and holding every
+    needle (no traceback); that line."""
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1, f"expected one line on stderr, got {result.stderr!r}"
-    assert lines[0].startswith(f"{prog} {command}: "), lines[0]
+    assert lines[0].startswith(prefix), lines[0]
     for needle in needles:
         assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
     assert "Traceback" not in result.stderr

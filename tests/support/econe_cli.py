@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support.cli import one_line_error
+
 # what a user's shell may hold that must not leak into a command's credentials
 _CREDENTIAL_VARS = ("ONE_AUTH", "ONE_XMLRPC", "EC2_URL", "EC2_ACCESS_KEY", "EC2_SECRET_KEY")
 _AWS_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
@@ -54,14 +56,7 @@ def ok(result: subprocess.CompletedProcess) -> str:
 def refused(result: subprocess.CompletedProcess, name: str, *needles: str) -> str:
     """A failed command: exit 1, nothing on stdout, one line ``<name>: ...`` on stderr
     holding every needle."""
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert result.stdout == ""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {result.stderr!r}"
-    assert lines[0].startswith(f"{name}: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
-    return lines[0]
+    return one_line_error(result, f"{name}: ", *needles)
 
 
 def rows(stdout: str) -> list[list[str]]:
