@@ -22,12 +22,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from support.cloud import RunningCloud
 from support.econe import EconeServer
 from support.libvirt import SimHost, stop_all
 from support.libvirt import sim_hosts as start_sim_hosts
 from support.mariadb import PASSWORD, USER, MariaDB
 from support.moto import MotoServer
 from support.ports import free_port
+from support.rpc2 import Rpc2Cloud
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
@@ -315,20 +317,31 @@ def flow_server(instance: Instance) -> Iterator[Cli]:
         cli("onekit-server", "stop")
 
 
-# ---- the EC2 Query server --------------------------------------------------------------------
-@pytest.fixture(scope="module", params=["sqlite", "mysql"])
-def econe(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[EconeServer]:
-    """A running EC2 Query server (``support.econe``) for the tests of one module, on each
-    store; tests make users of their own (names unique within the module)."""
+# ---- running clouds of one test module: the EC2 Query server, /RPC2 ---------------------------
+def _running(request: pytest.FixtureRequest, kind: type[RunningCloud]) -> Iterator[RunningCloud]:
+    """A running cloud of ``kind`` for the tests of one module, on the store of the
+    fixture's param; tests make users of their own (names unique within the module)."""
     db = None
     if request.param == "mysql":
         server: MariaDB = request.getfixturevalue("mariadb")
         name = f"e_{uuid.uuid4().hex[:12]}"
         db = ("127.0.0.1", server.port, USER, PASSWORD, name)
-    running = EconeServer(db).start()
+    running = kind(db).start()
     try:
         yield running
     finally:
         running.stop()
         if db is not None:
             request.getfixturevalue("mariadb").execute(f"DROP DATABASE IF EXISTS {db[4]}")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+def econe(request: pytest.FixtureRequest) -> Iterator[EconeServer]:
+    """A running EC2 Query server (``support.econe``)."""
+    yield from _running(request, EconeServer)  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+def rpc2(request: pytest.FixtureRequest) -> Iterator[Rpc2Cloud]:
+    """A running cloud whose core port serves OpenNebula's XML-RPC API (``support.rpc2``)."""
+    yield from _running(request, Rpc2Cloud)  # type: ignore[misc]

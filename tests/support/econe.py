@@ -6,102 +6,39 @@ password hash, the guide's way, unless an access key is given)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import access_keys
-from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import (
-    Instance,
-    mysql_config,
-)
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import images, users
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import images
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates
+from support.cloud import Db, RunningCloud, wait  # noqa: F401 (wait: the tests import it here)
 from support.ports import free_port
 
-VENV_BIN = Path(sys.executable).parent
 REGION = "opennebula"
 # the guide's instance type: a template with EC2_INSTANCE_TYPE, for the users group
 M1_SMALL = 'NAME = "m1.small"\nEC2_INSTANCE_TYPE = "m1.small"\nCPU = 0.1\nMEMORY = 32\n'
 
 
-def wait(test: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = test()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+class EconeServer(RunningCloud):
+    """The running cloud with ``etc/econe.conf``, the guide's instance type and ACL."""
 
-
-class EconeServer:
-    """``start()`` makes the instance and starts its server; ``stop()`` stops it and
-    removes the instance. ``db`` is a MySQL ``(host, port, user, password, name)`` or
-    None for SQLite."""
-
-    def __init__(self, db: tuple[str, int, str, str, str] | None = None):
-        self.root = Path(tempfile.mkdtemp(prefix="oke-", dir="/tmp"))  # short socket paths
-        self.instance = Instance(self.root / "onekit")
+    def __init__(self, db: Db | None = None):
+        super().__init__(db)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._db = db
-        self.admin: Session | None = None
 
-    def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ONE_", "AWS_", "EC2_"))}
-        env.update(
-            ONEKIT_HOME=str(self.instance.home),
-            PATH=f"{VENV_BIN}:{env.get('PATH', '')}",
-            ONEKIT_SERVER_TIMEOUT="100",
-            **extra,
-        )
-        return env
-
-    def run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [str(VENV_BIN / args[0]), *args[1:]],
-            capture_output=True,
-            text=True,
-            env=self.env(**env),
-            timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)}: {result.stderr}{result.stdout}")
-        return result
-
-    def start(self) -> EconeServer:
-        config = InstanceConfig(port=free_port())
-        if self._db is not None:
-            host, port, user, password, name = self._db
-            config = mysql_config(host, port, user, password, name, config)
-        config = replace(config, monitoring_interval=1)
-        from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
-        from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
-
-        self.instance.init(
-            config, flow=FlowConfig(port=free_port()), onegate=GateConfig(port=free_port())
-        )
-        self.run("onekit-server", "init", "--exist-ok", "--examples")
-        self.instance.sched_config_path.write_text("SCHED_INTERVAL = 1\nMAX_HOST = 50\n")
+    def configure(self) -> None:
+        assert self.admin is not None
         self.instance.econe_config_path.write_text(
             f":host: 127.0.0.1\n:port: {self.port}\n:auth: ec2\n"
             ":describe_with_terminated_instances: true\n"
             ":terminated_instances_expiration_time: 900\n"
         )
-        self.admin = self.instance.session()
         m1 = templates.create(self.admin, M1_SMALL)
         from ansible_collections.onekit.cloud.plugins.module_utils import objects
         from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
@@ -110,23 +47,12 @@ class EconeServer:
         objects.chmod(self.admin, schema.TEMPLATES, m1["ID"], "640")
         # the guide's ACL for cloud users: their VMs may run on the hosts
         self.run("oneacl", "create", "@1 HOST/* MANAGE")
-        self.run("onekit-server", "start")
-        wait(lambda: " on" in self.run("onehost", "list").stdout, "host localhost monitored")
+
+    def start(self) -> EconeServer:
+        super().start()
         return self
 
-    def stop(self) -> None:
-        self.run("onekit-server", "stop", check=False)
-        if self.admin is not None:
-            self.admin.db.close()
-        shutil.rmtree(self.root, ignore_errors=True)
-
     # ---- users and clients ----------------------------------------------------------------
-    def user(self, name: str) -> str:
-        """A new user of group users (password ``pw-<name>``); returns its name."""
-        assert self.admin is not None
-        users.create(self.admin, name, f"pw-{name}")
-        return name
-
     def secret(self, user: str = "oneadmin") -> str:
         assert self.admin is not None
         return access_keys.password_secret(self.admin, user)

@@ -8,6 +8,7 @@ OpenNebula does (``"PERMISSIONS": {"OWNER_U": "1", ...}``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
@@ -70,6 +71,24 @@ class Permissions:
             for bit, letter, _ in _LETTERS:
                 doc[f"{klass}_{letter}"] = "1" if digit & bit else "0"
         return doc
+
+    def with_bits(self, bits: Sequence[int]) -> Permissions:
+        """oned's chmod (``one.<object>.chmod``): nine values, USE, MANAGE, ADMIN of the
+        owner, the group and others, each 1 (set), 0 (clear) or -1 (as it is)."""
+        if len(bits) != 9 or any(b not in (-1, 0, 1) for b in bits):
+            raise InvalidInput(
+                "chmod takes nine permission bits (owner, group, other: use, manage, admin), "
+                f"each 1, 0 or -1 to keep it, got {list(bits)}"
+            )
+        digits = []
+        for index, digit in enumerate((self.owner, self.group, self.other)):
+            for (bit, _, _), wanted in zip(_LETTERS, bits[index * 3 : index * 3 + 3], strict=True):
+                if wanted == 1:
+                    digit |= bit
+                elif wanted == 0:
+                    digit &= ~bit
+            digits.append(digit)
+        return Permissions(*digits)
 
     def octal(self) -> str:
         return f"{self.owner}{self.group}{self.other}"

@@ -203,3 +203,13 @@ def chmod(session: Session, spec: PoolSpec, ref: Ref, mode: str | int) -> Body:
         body = pool.resolve(w.tx, spec, ref, lock=True)
         chmod_in(w, spec, body, mode)
         return pool.update(w.tx, spec, body)
+
+
+def chmod_bits(session: Session, spec: PoolSpec, ref: Ref, bits: list[int]) -> Body:
+    """oned's chmod: nine bits, -1 keeping one (``Permissions.with_bits``), with the
+    rights of ``chmod_in``."""
+    with session.write() as w:
+        body = pool.resolve(w.tx, spec, ref, lock=True)
+        old = Permissions.from_json(body.get("PERMISSIONS", {}))
+        chmod_in(w, spec, body, old.with_bits(bits).octal())
+        return pool.update(w.tx, spec, body)

@@ -656,6 +656,20 @@ def act(
     return _act(session, refs, action, quick_wait, dry_run, Right.MANAGE, _plan, **options)
 
 
+def terminate(
+    session: Session, ref: Ref, hard: bool = False, quick_wait: float = 2.0
+) -> list[Outcome]:
+    """OpenNebula 5's ``terminate`` (what 4.6 split in two): a VM that holds a host
+    (ACTIVE) is shut down (``hard``: destroyed), one in any other state but DONE is
+    deleted; each by its own rule of ``_RULES``, which checks the state again."""
+    vm = vms.show(session, ref)
+    if vm["STATE"] == VmState.ACTIVE:
+        action = "shutdown-hard" if hard else "shutdown"
+    else:
+        action = "delete"
+    return act(session, [vm["ID"]], action, quick_wait=quick_wait)
+
+
 Planner = Callable[[AuthTx, Body, str, dict], "_Step | None"]
 
 

@@ -31,7 +31,13 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.session import A
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.base import VmSpec
 from ansible_collections.onekit.cloud.plugins.module_utils.drivers.domain_xml import check_domain
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import images, networks, quotas
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import (
+    images,
+    networks,
+    pool_filters,
+    quotas,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.objects.pool_filters import PoolFilter
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import placement
 
 Body = dict[str, Any]
@@ -161,6 +167,21 @@ def list_vms(
     ``start``/``page_size``: one page (``objects.list_visible``)."""
     where, params = ("", ()) if include_done else ("state != ?", (int(VmState.DONE),))
     return objects.list_visible(session, schema.VMS, where, params, start, page_size)
+
+
+ANY_STATE, ANY_BUT_DONE = -2, -1
+
+
+def list_filtered(session: Session, flt: PoolFilter, state: int = ANY_BUT_DONE) -> list[Body]:
+    """``one.vmpool.info``: the VMs ``flt`` selects (``objects.pool_filters``) in
+    ``state``: -2 any, -1 any but DONE, else that state's number."""
+    if state < ANY_STATE:
+        raise InvalidInput(f"VM state filter {state} is none of -2 (any), -1 (any but DONE), 0-11")
+    if state == ANY_STATE:
+        return pool_filters.list_filtered(session, schema.VMS, flt)
+    where = "state != ?" if state == ANY_BUT_DONE else "state = ?"
+    value = int(VmState.DONE) if state == ANY_BUT_DONE else state
+    return pool_filters.list_filtered(session, schema.VMS, flt, where, (value,))
 
 
 IDS_PER_READ = 500  # ids per query of ``list_by_ids`` (SQLite takes at most 999 parameters)

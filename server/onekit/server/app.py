@@ -26,13 +26,22 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.core.login_guard import LoginGuard
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
-from onekit.server import core_api, econe_api, flow_api, gate_api, health, metrics, openapi
+from onekit.server import (
+    core_api,
+    econe_api,
+    flow_api,
+    gate_api,
+    health,
+    metrics,
+    openapi,
+    rpc2_api,
+)
 from onekit.server.body_limit import BodyLimit
 
 MAX_BODY = 1024 * 1024  # bytes: a service template of thousands of roles fits
 APIS = {  # each app also serves its OpenAPI document, GET /openapi.json
     # /metrics on the core API's port only (onekit.server.metrics says why)
-    "core": (health.bp, openapi.BLUEPRINTS["core"], core_api.bp, metrics.bp),
+    "core": (health.bp, openapi.BLUEPRINTS["core"], core_api.bp, rpc2_api.bp, metrics.bp),
     "oneflow": (health.bp, openapi.BLUEPRINTS["oneflow"], flow_api.bp),
     "onegate": (health.bp, openapi.BLUEPRINTS["onegate"], gate_api.bp),
     "econe": (health.bp, econe_api.bp),  # EC2's own API description is AWS's

@@ -28,16 +28,21 @@ def require_login() -> None:
     creds = request.authorization
     if creds is None or creds.type != "basic" or not creds.username or creds.password is None:
         raise AuthenticationError("A username and password must be provided")
+    g.onekit_session = login(creds.username, creds.password)
+
+
+def login(username: str, password: str) -> Session:
+    """A session of the user with that password, checked through the process's
+    ``LoginGuard`` (raises AuthenticationError, or TooManyRequests for an address that
+    keeps failing): how every app of the server logs a caller in."""
     subject = guard().login(
         request.remote_addr or "-",
-        creds.username,
-        creds.password,
-        lambda user, password: auth.login(store(), user, password),
+        username,
+        password,
+        lambda user, secret: auth.login(store(), user, secret),
     )
     settings = current_app.extensions["onekit.session_settings"]
-    g.onekit_session = Session(
-        store(), subject, credentials=(creds.username, creds.password), **settings
-    )
+    return Session(store(), subject, credentials=(username, password), **settings)
 
 
 def session() -> Session:
