@@ -32,14 +32,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from support.pools import fill_vms
 from support.ports import free_port
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.config import InstanceConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
-from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 
 VENV_BIN = Path(sys.executable).parent
 BASELINE_VMS = 2000  # one page at the default ONE_POOL_PAGE_SIZE
@@ -57,24 +56,6 @@ class Run:
         if self.error:
             return f"FAILED after {self.seconds:.2f} s: {self.error}"
         return f"{self.seconds:6.2f} s, peak RSS {self.rss_mib:6.1f} MiB"
-
-
-def fill(instance: Instance, have: int, total: int) -> None:
-    """Grow the VM pool from ``have`` to ``total`` VMs (HOLD, as `onevm create --hold`
-    leaves them): copies of VM 0's body, ``pool.insert`` giving each its id."""
-    session = instance.session()
-    try:
-        if have == 0:
-            vms.create(session, 'NAME = "vm-0"\nCPU = 0.1\nMEMORY = 32\n', hold=True)
-            have = 1
-        with session.write() as w:
-            model = pool.get(w.tx, schema.VMS, 0)
-            for i in range(have, total):
-                body = dict(model, NAME=f"vm-{i}")
-                body["TEMPLATE"] = dict(model["TEMPLATE"], NAME=f"vm-{i}", VMID=str(i))
-                pool.insert(w.tx, schema.VMS, body)
-    finally:
-        session.db.close()
 
 
 def onevm_list(env: dict[str, str], page_size: str) -> Run:
@@ -180,10 +161,10 @@ def main() -> None:
         urllib.request.urlopen(f"{endpoint}/health", timeout=30).read()
 
         t0 = time.perf_counter()
-        fill(instance, 0, BASELINE_VMS)
+        fill_vms(instance, 0, BASELINE_VMS)
         base_local, base_remote = measure(local, BASELINE_VMS), measure(remote, BASELINE_VMS)
         rss_after_base = server_rss(instance)
-        fill(instance, BASELINE_VMS, vm_count)
+        fill_vms(instance, BASELINE_VMS, vm_count)
         print(f"(stored {vm_count:,} VMs through the core in {time.perf_counter() - t0:.1f} s)")
         big_local = measure(local, vm_count)
         big_paged_remote = {"2000": onevm_list(remote, "2000")}

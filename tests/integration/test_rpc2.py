@@ -87,3 +87,71 @@ def test_a_stranger_or_a_malformed_call_is_refused_before_anything_runs(rpc2):
     assert status == 413
     answer = rpc2.raw("one.vm.info", 0, session="no-colon")
     assert answer[0] is False and answer[2] == 0x0100
+
+
+def test_pool_filters_and_pages_are_oneds(rpc2):
+    """Whose VMs (-3 mine, -2 all I may use, a user id) and which (an id range, or a
+    page: offset ``start``, ``-end`` VMs), each VM checked against the caller's rights."""
+    rpc2.user("rpc-carol")
+    admin, carol = rpc2.one(), rpc2.one("rpc-carol")
+    template_id = admin.template.allocate(TINY.format(name="rpc-pool"))
+    admin.template.chmod(template_id, -1, -1, -1, -1, -1, -1, 1, -1, -1)  # others may use
+    mine = [carol.template.instantiate(template_id, f"carol-{i}", True) for i in range(3)]
+    theirs = admin.template.instantiate(template_id, "admin-0", True)
+
+    assert [v.ID for v in carol.vmpool.info(-3, -1, -1, -1).VM] == mine
+    assert theirs not in [v.ID for v in carol.vmpool.info(-2, -1, -1, -1).VM]
+    everyone = [v.ID for v in admin.vmpool.info(-2, -1, -1, -1).VM]
+    assert set(mine) | {theirs} <= set(everyone)
+    owner = admin.vm.info(mine[0]).UID
+    assert [v.ID for v in admin.vmpool.info(owner, -1, -1, -1).VM] == mine
+    assert [v.ID for v in carol.vmpool.info(-3, mine[1], mine[1], -1).VM] == [mine[1]]
+    page = carol.vmpool.info(-3, 1, -2, -1).VM  # skip one, take two
+    assert [v.ID for v in page] == mine[1:3]
+    # another user's VM: unseen, and untouched
+    with pytest.raises(pyone.OneAuthorizationException):
+        carol.vm.action("release", theirs)
+    assert admin.vm.info(theirs).STATE == VmState.HOLD
+    answer = rpc2.raw("one.vmpool.info", -5, -1, -1, -1, user="rpc-carol")
+    assert answer[0] is False and "filter flag" in answer[1]
+
+
+def test_owners_rights_and_user_template_through_pyone(rpc2):
+    rpc2.user("rpc-dave")
+    admin, dave = rpc2.one(), rpc2.one("rpc-dave")
+    vm_id = admin.vm.allocate(TINY.format(name="rpc-owned"), True)
+    with pytest.raises(pyone.OneAuthorizationException):
+        dave.vm.info(vm_id)
+    admin.vm.chmod(vm_id, -1, -1, -1, -1, -1, -1, 1, 1, -1)  # others: use and manage
+    assert dave.vm.info(vm_id).PERMISSIONS.OTHER_M == 1
+    dave.vm.update(vm_id, 'ROLE = "db"\nNOTE = "$(id) {{ 7*7 }}"', 1)
+    seen = admin.vm.info(vm_id).USER_TEMPLATE
+    assert (seen["ROLE"], seen["NOTE"]) == ("db", "$(id) {{ 7*7 }}")
+    with pytest.raises(pyone.OneActionException, match="chmod takes nine"):
+        admin.vm.chmod(vm_id, 2, -1, -1, -1, -1, -1, -1, -1, -1)
+    dave.vm.action("release", vm_id)  # HOLD -> PENDING: the scheduler deploys it
+    _running(admin, vm_id)
+    dave.vm.action("poweroff-hard", vm_id)
+    wait(lambda: admin.vm.info(vm_id).STATE == VmState.POWEROFF, "the VM POWEROFF")
+    with pytest.raises(pyone.OneActionException, match="reboot"):
+        dave.vm.action("reboot", vm_id)
+    dave.vm.action("terminate", vm_id)  # holds no running guest: deleted
+    wait(lambda: admin.vm.info(vm_id).STATE == VmState.DONE, "the VM DONE")
+
+
+def test_hosts_through_pyone(rpc2):
+    one = rpc2.one()
+    host = one.host.info(0)
+    assert host.NAME == "localhost" and host.HOST_SHARE.MAX_CPU > 0
+    assert [h.NAME for h in one.hostpool.info().HOST] == ["localhost"]
+    one.host.status(0, 1)
+    assert one.host.info(0).STATE == 4  # DISABLED
+    one.host.status(0, 0)
+    wait(lambda: one.host.info(0).STATE == 2, "the host MONITORED again")
+    one.host.update(0, 'RACK = "r1 {{ 7*7 }}"', 1)
+    assert one.host.info(0).TEMPLATE["RACK"] == "r1 {{ 7*7 }}"
+    rpc2.user("rpc-erin")
+    with pytest.raises(pyone.OneAuthorizationException):
+        rpc2.one("rpc-erin").host.status(0, 1)
+    with pytest.raises(pyone.OneNoExistsException):
+        one.host.info(4242)
