@@ -30,8 +30,6 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     TooManyRequests,
 )
 
-CHUNK = 16 * 1024  # bytes fed to the parser between two looks for the session
-
 
 class Code(IntEnum):
     """oned's error codes (``Request::ErrorCode``), the third item of a failed answer."""
@@ -75,17 +73,21 @@ def code_of(err: OneError) -> Code:
 
 
 class _Reader(xmlrpc.client.Unmarshaller):
-    """The standard library's unmarshaller, telling when the first parameter is done."""
+    """The standard library's unmarshaller, logging the caller in as soon as the first
+    parameter (the session string) has been read: the parser stops there for a stranger."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: Callable[[str, str], Any]) -> None:
         super().__init__(use_builtin_types=True)
         self._encoding = None  # expat gives text already: nothing to decode
-        self.params_done = 0
+        self._login = login
+        self.caller: Any = None
+        self.logged_in = False
 
     def end(self, tag: str) -> Any:
-        if tag == "param" and not self._marks:
-            self.params_done += 1
-        return super().end(tag)
+        done = super().end(tag)
+        if tag == "param" and not self._marks and not self.logged_in:
+            self.caller, self.logged_in = _login(self, self._login), True
+        return done
 
 
 def _refuse_doctype(*_args: object) -> None:
@@ -103,7 +105,7 @@ def read_call(body: bytes, login: Callable[[str, str], Any]) -> Call:
     """Parse ``body`` and log its caller in with ``login(method, session_string)``
     before the parameters after the session are parsed. Raises ``NotXmlRpc`` for a body
     that is no call and ``RpcError`` (AUTHENTICATION) without a session string."""
-    reader = _Reader()
+    reader = _Reader(login)
     parser = expat.ParserCreate()
     parser.buffer_text = True
     parser.StartElementHandler = reader.start
@@ -111,22 +113,17 @@ def read_call(body: bytes, login: Callable[[str, str], Any]) -> Call:
     parser.CharacterDataHandler = reader.data
     parser.StartDoctypeDeclHandler = _refuse_doctype
     parser.EntityDeclHandler = _refuse_doctype
-    caller: Any = None
     try:
-        for offset in range(0, max(len(body), 1), CHUNK):
-            parser.Parse(body[offset : offset + CHUNK], False)
-            if caller is None and reader.params_done:
-                caller = _login(reader, login)
-        parser.Parse(b"", True)
+        parser.Parse(body, True)
         params = reader.close()
     except (expat.ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError) as err:
         raise NotXmlRpc(f"the body is no XML-RPC call: {err}") from None
     method = reader.getmethodname()
     if not isinstance(method, str) or not method:
         raise NotXmlRpc("the body is no XML-RPC call: it names no method")
-    if caller is None:
-        caller = _login(reader, login)
-    return Call(method, params[1:], caller)
+    if not reader.logged_in:
+        reader.caller = _login(reader, login)
+    return Call(method, params[1:], reader.caller)
 
 
 def _login(reader: _Reader, login: Callable[[str, str], Any]) -> Any:

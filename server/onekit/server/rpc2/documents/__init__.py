@@ -18,13 +18,20 @@ from typing import Any
 Body = Mapping[str, Any]
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_SPECIAL = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 PERMISSION_BITS = tuple(f"{c}_{b}" for c in ("OWNER", "GROUP", "OTHER") for b in "UMA")
 
 
 def text(value: Any) -> str:
-    """A value as XML character data."""
-    return _NOT_XML.sub("\ufffd", str(value)).translate(_ESCAPES)
+    """A value as XML character data. (Most values are numbers and plain words: they are
+    written as they are, which keeps a pool of 10,000 VMs cheap to write.)"""
+    if type(value) is int:
+        return str(value)
+    written = str(value)
+    if _SPECIAL.search(written) is None:
+        return written
+    written = _NOT_XML.sub("\ufffd", written)
+    return written.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def element(name: str, value: Any) -> str:
