@@ -23,26 +23,16 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from support.econe import EconeServer
+from support.timing import best
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import remote
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import templates, vms
-
-
-def best(rounds: int, fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> None:

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import xmlrpc.client
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -28,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import pyone
 from support.pools import fill_vms
 from support.rpc2 import Rpc2Cloud
+from support.timing import best
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import remote
 
@@ -39,15 +38,6 @@ class Filled(Rpc2Cloud):
 
     def configure(self) -> None:
         fill_vms(self.instance, 0, self.vms)
-
-
-def best(rounds: int, fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def main() -> None:
