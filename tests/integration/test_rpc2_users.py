@@ -61,6 +61,9 @@ def test_a_user_is_made_in_a_group_repassworded_and_moved_between_groups(rpc2):
     one.user.delete(uid)
     with pytest.raises(pyone.OneNoExistsException):
         one.user.info(uid)
+    both = one.user.info(one.user.allocate("rpc-both", "pw-rpc-both", "", [gid, 1]))
+    assert (both.GID, sorted(_ids(both.GROUPS))) == (gid, [1, gid])
+    assert both.ID in _ids(one.group.info(1).USERS) and both.ID in _ids(one.group.info(gid).USERS)
     # its login may still be in the server's cache of verified logins (a few seconds):
     # the user is gone either way
     with pytest.raises((pyone.OneAuthenticationException, pyone.OneNoExistsException)):
@@ -82,7 +85,7 @@ def test_a_quota_set_through_pyone_reads_back_and_limits_the_user(rpc2):
     with pytest.raises(pyone.OneAuthorizationException, match="quota"):
         own.template.instantiate(template_id, "q-1", True)
     quotas = {q.ID: q for q in one.userpool.info().QUOTAS}
-    assert quotas[uid].VM_QUOTA.VM[0].VMS == "1"
+    assert (quotas[uid].VM_QUOTA.VM[0].VMS, quotas[uid].VM_QUOTA.VM[0].VMS_USED) == ("1", "1")
 
     with pytest.raises(pyone.OneActionException, match="VMS"):
         one.user.quota(uid, 'VM = [ VMS = "many" ]')
@@ -160,8 +163,8 @@ def test_bad_input_is_refused_with_onenebulas_codes(rpc2):
         one.user.chgrp(uid, UNKNOWN)
     with pytest.raises(pyone.OneActionException, match="password"):
         one.user.allocate("rpc-spaces", "two words", "")
-    with pytest.raises(pyone.OneActionException, match="one group"):
-        one.user.allocate("rpc-many", "pw-x", "", [0, 1])
+    with pytest.raises(pyone.OneNoExistsException):
+        one.user.allocate("rpc-many", "pw-x", "", [1, UNKNOWN])
     with pytest.raises(pyone.OneActionException, match="auth driver"):
         one.user.allocate("rpc-driver", "pw-x", "kerberos")
     with pytest.raises(pyone.OneActionException, match="no authentication drivers"):
@@ -170,7 +173,8 @@ def test_bad_input_is_refused_with_onenebulas_codes(rpc2):
         one.user.login("rpc-frank", "", 3600)
     answer = rpc2.raw("one.user.allocate", "rpc-typed", "pw-x", "", "100")
     assert answer[0] is False and answer[2] == 0x1000 and "group ids" in answer[1]
-    assert [u.NAME for u in one.userpool.info().USER].count("rpc-frank") == 1
+    names = [u.NAME for u in one.userpool.info().USER]
+    assert names.count("rpc-frank") == 1 and "rpc-many" not in names  # nothing half-made
     with pytest.raises(pyone.OneActionException, match="oneadmin"):
         one.user.delete(0)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups, quotas
 from onekit.server.rpc2.documents import groups as documents
 from onekit.server.rpc2.methods.registry import Bool, Int, Str, method
 
@@ -43,4 +43,6 @@ def quota(session: Session, group_id: int, text: str) -> int:
 @method("one.grouppool.info")
 def pool_info(session: Session) -> str:
     listed = groups.list_groups(session)
-    return documents.group_pool((g, groups.quota(session, g["ID"])) for g in listed)
+    ids = [g["ID"] for g in listed]
+    shown = {q["ID"]: q for q in quotas.show_each(session, quotas.GROUP, ids)}
+    return documents.group_pool((g, shown.get(g["ID"])) for g in listed)

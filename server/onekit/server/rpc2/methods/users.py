@@ -12,7 +12,7 @@ from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import ONEADMIN_GID
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import quotas, users
 from onekit.server.rpc2.documents import users as documents
 from onekit.server.rpc2.methods.registry import Bool, Int, Param, Str, method
 from onekit.server.rpc2.wire import Code, RpcError
@@ -32,19 +32,14 @@ class IntArray(Param):
         return value
 
 
-def _primary_group(session: Session, group_ids: Sequence[int]) -> int | None:
-    """oned's group of a new user: the first id given; without any, the caller's primary
-    group, or group users (the core's default) when the caller is in oneadmin's."""
-    if len(group_ids) > 1:
-        raise RpcError(
-            Code.ACTION,
-            "onekit makes a user in one group: give one group id, then add the others "
-            "with one.user.addgroup",
-        )
+def _groups(session: Session, group_ids: Sequence[int]) -> tuple[int | None, list[int]]:
+    """oned's groups of a new user: the first id given is its primary group, the others
+    secondary ones; without any, the caller's primary group, or group users (the core's
+    default) when the caller is in oneadmin's."""
     if group_ids:
-        return group_ids[0]
+        return group_ids[0], list(group_ids[1:])
     gid = session.subject.gid
-    return None if gid == ONEADMIN_GID else gid
+    return (None if gid == ONEADMIN_GID else gid), []
 
 
 @method(
@@ -54,8 +49,8 @@ def _primary_group(session: Session, group_ids: Sequence[int]) -> int | None:
 def allocate(
     session: Session, name: str, password: str, driver: str, group_ids: Sequence[int]
 ) -> int:
-    group = _primary_group(session, group_ids)
-    return users.create(session, name, password, group, driver or "core")["ID"]
+    group, secondary = _groups(session, group_ids)
+    return users.create(session, name, password, group, driver or "core", secondary)["ID"]
 
 
 def _user_id(session: Session, user_id: int) -> int:
@@ -131,4 +126,5 @@ def login(_session: Session, _name: str, _token: str, _valid: int, _egid: int) -
 @method("one.userpool.info")
 def pool_info(session: Session) -> str:
     listed = users.list_users(session)
-    return documents.user_pool((u, users.quota(session, u["ID"])) for u in listed)
+    shown = {q["ID"]: q for q in quotas.show_each(session, quotas.USER, [u["ID"] for u in listed])}
+    return documents.user_pool((u, shown.get(u["ID"])) for u in listed)
