@@ -12,9 +12,8 @@ core's reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import AclRule
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
@@ -29,7 +28,6 @@ from onekit.server.rpc2.methods.registry import Int, Str, method
 from onekit.server.rpc2.wire import Code, RpcError
 
 _HEX = re.compile(r"\s*(0[xX])?([0-9a-fA-F]{1,16})\s*")
-T = TypeVar("T")
 
 
 @contextmanager
@@ -74,21 +72,17 @@ def _rule_text(user: str, resource: str, rights: str, zone: str) -> str:
     return text
 
 
-def _run(fn: Callable[[], T]) -> T:
-    with _refusals_as_oned():
-        return fn()
-
-
 @method("one.acl.addrule", Str("user"), Str("resource"), Str("rights"), Str("zone", ""))
 def addrule(session: Session, user: str, resource: str, rights: str, zone: str) -> int:
     text = _rule_text(user, resource, rights, zone)
-    rule = _run(lambda: acls.create(session, text))
-    return rule.oid
+    with _refusals_as_oned():
+        return acls.create(session, text).oid
 
 
 @method("one.acl.delrule", Int("id"))
 def delrule(session: Session, rule_id: int) -> int:
-    _run(lambda: acls.delete(session, rule_id))
+    with _refusals_as_oned():
+        acls.delete(session, rule_id)
     return rule_id
 
 
