@@ -133,6 +133,20 @@ def ensure(
         return True, None, _create_in(w, name, resources, zone)
 
 
+@federated()
+def update(session: Session, ref: int | str, tpl: template.Source, append: bool = False) -> Body:
+    """Replace the group's TEMPLATE (or merge into it with ``append``): MANAGE on the
+    group, as oned's ``one.group.update`` (oneadmin's group by default: members only USE
+    their groups)."""
+    parsed = template.load(tpl, "a group template")
+    with session.write() as w:
+        group = pool.resolve(w.tx, schema.GROUPS, ref, lock=True)
+        w.authorize(Target.of("GROUP", group), Right.MANAGE)
+        old = group.get("TEMPLATE") or {}
+        group["TEMPLATE"] = template.merge(old, parsed) if append else parsed
+        return pool.update(w.tx, schema.GROUPS, group)
+
+
 def show(session: Session, ref: int | str) -> Body:
     return objects.show(session, schema.GROUPS, ref)
 

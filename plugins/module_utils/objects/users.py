@@ -209,13 +209,28 @@ def _delete_in(w: AuthTx, user: Body) -> None:
 # ---- one transaction each --------------------------------------------------------------
 @federated()
 def create(
-    session: Session, name: str, password: str, group: Ref | None = None, driver: str = "core"
+    session: Session,
+    name: str,
+    password: str,
+    group: Ref | None = None,
+    driver: str = "core",
+    groups: Sequence[Ref] = (),
 ) -> Body:
+    """A new user of primary group ``group`` (default: users) and also of ``groups``
+    (oned's ``one.user.allocate`` with several group ids), in one transaction: each
+    secondary group asks what ``addgroup`` does."""
     pool.check_name("user", name)
     password_hash = hash_password(check_password(password))  # ~50 ms: outside the lock
     check_driver(driver)
     with session.write() as w:
-        return public(_create_in(w, name, password_hash, group, driver))
+        user = _create_in(w, name, password_hash, group, driver)
+        for ref in groups:
+            secondary = _lock_group(w, ref)
+            if secondary["ID"] not in user["GROUPS"]:
+                _addgroup_in(w, user, _may_move(w, user, secondary))
+        if groups:
+            pool.update(w.tx, schema.USERS, user)
+        return public(user)
 
 
 @federated()

@@ -62,7 +62,7 @@ bp.before_request(auth.require_login)  # every route: no body is read for a stra
 _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (users, ("create", "delete", "passwd", "update", "chgrp", "addgroup", "delgroup", "show",
              "list_users", "ensure", "quota", "set_quota")),
-    (groups, ("create", "delete", "show", "list_groups", "name_map", "ensure", "quota",
+    (groups, ("create", "delete", "update", "show", "list_groups", "name_map", "ensure", "quota",
               "set_quota")),
     (acls, ("create", "delete", "list_rules", "ensure")),
     (zones, ("create", "update", "rename", "delete", "show", "list_zones", "ensure")),
