@@ -103,6 +103,27 @@ class AclRule:
     oid: int | None = None
 
     @classmethod
+    def from_numbers(
+        cls, user: int, resource: int, rights: int, zone: int | None, local_zone: int = 0
+    ) -> AclRule:
+        """A rule given as oned's numbers (``one.acl.addrule``; no zone: ``local_zone``),
+        checked as a rule text is: numbers that no rule text can say (a resource type or
+        a right onekit does not have) are refused, never stored as another rule."""
+        given = cls(user, resource, rights, 0 if zone is None else zone)
+        text = str(given) if zone is not None else str(given).rsplit(" ", 1)[0]
+        try:
+            parsed = cls.parse(text, local_zone)
+        except InvalidInput as err:
+            raise InvalidInput(f"{err}; the rule reads as {text!r}") from None
+        compared = 4 if zone is not None else 3
+        if parsed.key()[:compared] != given.key()[:compared]:
+            raise InvalidInput(
+                f"ACL rule ({user:#x}, {resource:#x}, {rights:#x}) has bits onekit does not "
+                f"know: it reads as {text!r}"
+            )
+        return parsed
+
+    @classmethod
     def parse(cls, text: str, local_zone: int = 0) -> AclRule:
         """Parse and validate a rule string; an omitted zone means the local zone."""
         if not isinstance(text, str):

@@ -47,36 +47,18 @@ def _number(part: str, text: str) -> int:
     return int(match.group(2), 16)
 
 
-def _rule_text(user: str, resource: str, rights: str, zone: str) -> str:
-    """The rule as ``oneacl create`` writes it (without a zone when the call gives none:
-    the core's default is this zone)."""
-    given = zone.strip() != ""
-    numbers = AclRule(
-        _number("user", user),
-        _number("resource", resource),
-        _number("rights", rights),
-        _number("zone", zone) if given else 0,
-    )
-    text = str(numbers) if given else str(numbers).rsplit(" ", 1)[0]
-    try:
-        parsed = AclRule.parse(text)
-    except InvalidInput as err:
-        raise RpcError(Code.INTERNAL, f"{err}; the rule reads as {text!r}") from None
-    parts = 4 if given else 3
-    if parsed.key()[:parts] != numbers.key()[:parts]:
-        raise RpcError(
-            Code.INTERNAL,
-            f"ACL rule ({user}, {resource}, {rights}) has bits onekit does not know: "
-            f"it reads as {text!r}",
-        )
-    return text
-
-
 @method("one.acl.addrule", Str("user"), Str("resource"), Str("rights"), Str("zone", ""))
 def addrule(session: Session, user: str, resource: str, rights: str, zone: str) -> int:
-    text = _rule_text(user, resource, rights, zone)
+    """Without a zone, the rule is for this zone (the core's default)."""
     with _refusals_as_oned():
-        return acls.create(session, text).oid
+        rule = AclRule.from_numbers(
+            _number("user", user),
+            _number("resource", resource),
+            _number("rights", rights),
+            _number("zone", zone) if zone.strip() else None,
+            session.zone,
+        )
+        return acls.create(session, str(rule)).oid
 
 
 @method("one.acl.delrule", Int("id"))
