@@ -131,6 +131,15 @@ def hold_in(w: AuthTx, net: Body, ip: str | None = None) -> str:
     return ip
 
 
+def lease_ip(tpl: template.Source) -> str:
+    """The IP of a lease template, ``LEASES = [ IP = "10.0.0.5" ]`` (what OpenNebula's
+    one.vn.hold and one.vn.release take): onekit names a lease by its IP."""
+    leases = template.as_list(template.load(tpl, "a lease template"), "LEASES")
+    if len(leases) != 1 or not isinstance(leases[0], dict) or "IP" not in leases[0]:
+        raise InvalidInput('a lease template needs one LEASES = [ IP = "..." ]')
+    return str(leases[0]["IP"])
+
+
 def release(session: Session, ref: int | str, ip: str) -> Body:
     """``onevnet release <vnet> <ip>``: a held lease is free again (MANAGE). A lease a VM
     holds is given back when the VM is done, never here."""
