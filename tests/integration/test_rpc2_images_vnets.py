@@ -142,8 +142,16 @@ def test_a_network_shows_its_leases_as_address_ranges(rpc2):
     fixed_id = one.vn.allocate(fixed)
     ranges = one.vn.info(fixed_id).AR_POOL.AR
     assert [(a.AR_ID, a.IP, a.SIZE) for a in ranges] == [("0", "10.2.0.1", 1), ("1", "10.2.0.5", 2)]
+    ars = (  # as OpenNebula 4.8 and later write them
+        'NAME = "ars"\nBRIDGE = "br2"\nAR = [ TYPE = "IP4", IP = 192.0.2.50, SIZE = "20" ]\n'
+        'AR = [ TYPE = "IP4", IP = "192.0.2.100", SIZE = 2 ]\n'
+    )
+    ranges = one.vn.info(one.vn.allocate(ars)).AR_POOL.AR
+    assert [(a.IP, a.SIZE, a.IP_END) for a in ranges] == [
+        ("192.0.2.50", 20, "192.0.2.69"), ("192.0.2.100", 2, "192.0.2.101"),
+    ]  # fmt: skip
     listed = {v.NAME: v for v in one.vnpool.info(-2, -1, -1).VNET}
-    assert {"lan", "dmz"} <= set(listed)
+    assert {"lan", "dmz", "ars"} <= set(listed)
     assert [a.IP for a in listed["dmz"].AR_POOL.AR] == ["10.2.0.1", "10.2.0.5"]
 
     one.vn.update(vnet_id, 'DESCRIPTION = "office"', 1)
@@ -186,6 +194,10 @@ def test_another_users_network_is_refused_and_bad_input_changes_nothing(rpc2):
         one.vn.allocate('NAME = "nobridge"\nTYPE = "RANGED"\nIP_START = "10.3.0.1"')
     with pytest.raises(pyone.OneActionException, match="IP_START"):
         one.vn.allocate('NAME = "badip"\nBRIDGE = "br0"\nIP_START = "ten"\nIP_END = "10.0.0.1"')
+    with pytest.raises(pyone.OneActionException, match="IP4"):
+        one.vn.allocate('NAME = "v6"\nBRIDGE = "br0"\nAR = [ TYPE = "IP6", SIZE = 8 ]')
+    with pytest.raises(pyone.OneActionException, match="AR/SIZE"):
+        one.vn.allocate('NAME = "huge"\nBRIDGE = "br0"\nAR = [ TYPE = "IP4", IP = "10.0.0.1" ]')
     with pytest.raises(pyone.OneActionException, match="LEASES"):
         dan.vn.hold(vnet_id, 'IP = "10.1.0.11"')
     with pytest.raises(pyone.OneActionException, match="not in network"):
@@ -358,25 +370,26 @@ def test_community_general_one_image_and_one_image_info(rpc2, tmp_path):
 
 
 VNET_TASKS = """
-    - name: a network made
+    - name: a network made (the module's example)
       community.general.one_vnet:
         name: pb-net
-        template: !unsafe |
-          BRIDGE = "br0"
-          TYPE = "RANGED"
-          IP_START = "10.5.0.1"
-          IP_END = "10.5.0.20"
+        template: &net !unsafe |
+          VN_MAD  = "bridge"
+          BRIDGE  = "br0"
+          BRIDGE_TYPE  = "linux"
+          AR=[
+            TYPE  = "IP4",
+            IP    = 192.0.2.50,
+            SIZE  = "20"
+          ]
+          DNS     = 192.0.2.1
+          GATEWAY = 192.0.2.1
           DESCRIPTION = "{{ 7*7 }}"
       register: created
     - name: the same again, nothing to do
       community.general.one_vnet:
         name: pb-net
-        template: !unsafe |
-          BRIDGE = "br0"
-          TYPE = "RANGED"
-          IP_START = "10.5.0.1"
-          IP_END = "10.5.0.20"
-          DESCRIPTION = "{{ 7*7 }}"
+        template: *net
       register: again
     - name: a new description and delete in check mode
       community.general.one_vnet: "{{ item }}"
@@ -418,17 +431,13 @@ def test_community_general_one_vnet(rpc2, tmp_path):
     assert created["changed"] and (created["name"], created["bridge"]) == ("pb-net", "br0")
     assert created["template"]["DESCRIPTION"] == WEIRD
     (ar,) = created["ar_pool"]
-    assert (ar["type"], ar["ip"], ar["size"], ar["mac"]) == (
-        "IP4",
-        "10.5.0.1",
-        20,
-        "02:00:0a:05:00:01",
-    )
+    assert (ar["type"], ar["ip"], ar["size"]) == ("IP4", "192.0.2.50", 20)
+    assert ar["mac"] == "02:00:c0:00:02:32" and created["template"]["GATEWAY"] == "192.0.2.1"
     assert got["again"]["changed"] is False
     assert [r["changed"] for r in got["dry"]["results"]] == [True, True]
     updated = got["updated"]
     assert updated["changed"] and updated["template"]["DESCRIPTION"] == "office"
-    assert updated["template"]["IP_START"] == "10.5.0.1" and updated["ar_pool"][0]["size"] == 20
+    assert updated["template"]["AR"]["IP"] == "192.0.2.50" and updated["ar_pool"][0]["size"] == 20
     assert got["bad"]["failed"] and "BRIDGE" in got["bad"]["msg"]
     assert got["deleted"]["changed"] and not got["deleted_again"]["changed"]
     with pytest.raises(pyone.OneNoExistsException):
