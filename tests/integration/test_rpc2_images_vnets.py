@@ -76,6 +76,7 @@ def test_another_users_image_is_refused_and_bad_input_changes_nothing(rpc2):
     rpc2.user("img-bea")
     rpc2.user("img-cid")
     bea, cid = rpc2.one("img-bea"), rpc2.one("img-cid")
+    cid_id = objects.show(rpc2.admin, schema.USERS, "img-cid")["ID"]
     image_id = bea.image.allocate(DATABLOCK.format(name="mine"), DEFAULT_DATASTORE)
     with pytest.raises(pyone.OneAuthorizationException):
         cid.image.info(image_id)  # not shared: others may not even see it
@@ -86,6 +87,7 @@ def test_another_users_image_is_refused_and_bad_input_changes_nothing(rpc2):
         lambda: cid.image.update(image_id, 'DESCRIPTION = "x"'),
         lambda: cid.image.delete(image_id),
         lambda: cid.image.chmod(image_id, 1, 1, 1, 1, 1, 1, 1, 1, 1),
+        lambda: cid.image.chown(image_id, cid_id, -1),
     ):
         with pytest.raises(pyone.OneAuthorizationException):
             refused()
@@ -111,6 +113,11 @@ def test_another_users_image_is_refused_and_bad_input_changes_nothing(rpc2):
     assert answer[0] is False and answer[2] == API_XML and "id" in answer[1]
     answer = rpc2.raw("one.image.snapshotdelete", image_id, 0, user="img-bea")
     assert answer[0] is False and answer[2] == API_XML and "not supported" in answer[1]
+
+    rpc2.one().image.chown(image_id, cid_id, -1)  # oneadmin gives it away, group kept
+    given = cid.image.info(image_id)
+    assert (given.UNAME, given.GNAME) == ("img-cid", "users")
+    assert "mine" in [i.NAME for i in cid.imagepool.info(-3, -1, -1).IMAGE]
 
 
 # ---- virtual networks through pyone ---------------------------------------------------------
