@@ -141,6 +141,13 @@ def test_a_network_shows_its_leases_as_address_ranges(rpc2):
         one.vn.delete(vnet_id)
     one.vn.release(vnet_id, 'LEASES = [ IP = "10.1.0.12" ]')
     assert one.vn.info(vnet_id).USED_LEASES == 0
+    nic = f'NAME = "on-lan"\nCPU = 0.1\nMEMORY = 32\nNIC = [ NETWORK_ID = {vnet_id} ]\n'
+    vm_id = one.template.instantiate(one.template.allocate(nic), "on-lan-0", True)  # held
+    (lease,) = one.vn.info(vnet_id).AR_POOL.AR[0].LEASES.LEASE
+    assert lease.IP == "10.1.0.10"  # the first free one
+    assert vm_id == lease.VM
+    one.vm.action("terminate-hard", vm_id)
+    assert one.vn.info(vnet_id).USED_LEASES == 0  # given back
 
     fixed = (
         'NAME = "dmz"\nBRIDGE = "br1"\nTYPE = "FIXED"\nLEASES = [ IP = "10.2.0.1" ]\n'
