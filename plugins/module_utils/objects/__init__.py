@@ -1,5 +1,5 @@
-"""What every owned object shares: creation with owner/group/mode, show, list, chown,
-chgrp, chmod.
+"""What every owned object shares: creation with owner/group/mode, show, list, rename,
+chown, chgrp, chmod.
 
 Templates, VMs, images, networks and documents (OneFlow services) are owned objects;
 their modules call these functions rather than repeating them. Rights, as oned's
@@ -7,6 +7,7 @@ RequestManagerChown/Chmod:
 
 * create: CREATE on the type, in the creator's primary group (ACL rules grant it);
 * show / list: USE (a listing pages: ``start`` and ``page_size``, see ``core.pool``);
+* rename: MANAGE on the object (as oned's RequestManagerRename);
 * chown: MANAGE on the object and MANAGE on the new owner;
 * chgrp: MANAGE on the object and USE on the new group;
 * chmod: MANAGE on the object, and ADMIN on it when an ADMIN bit changes.
@@ -70,6 +71,22 @@ def check_name_free(w: AuthTx, spec: PoolSpec, name: str, uid: int) -> None:
 def create(session: Session, spec: PoolSpec, name: str, fields: Body | None = None) -> Body:
     with session.write() as w:
         return create_in(w, spec, name, fields)
+
+
+def rename(session: Session, spec: PoolSpec, ref: Ref, name: str) -> Body:
+    """``oneimage rename 3 debian``: a valid name (as a new object's), free among its
+    owner's objects where names are unique per owner; MANAGE on the object. For objects
+    whose name is not also in their template (images, networks)."""
+    pool.check_name(spec.noun, name)
+    with session.write() as w:
+        body = pool.resolve(w.tx, spec, ref, lock=True)
+        w.authorize(target(spec, body), Right.MANAGE)
+        if name == body["NAME"]:
+            return body
+        if spec.unique_per_owner:
+            check_name_free(w, spec, name, body["UID"])
+        body["NAME"] = name
+        return pool.update(w.tx, spec, body)
 
 
 def show(session: Session, spec: PoolSpec, ref: Ref) -> Body:

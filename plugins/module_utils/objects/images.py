@@ -130,12 +130,13 @@ def create(session: Session, tpl: template.Source, datastore: Ref | None = None)
     ``PERSISTENT = YES`` makes it persistent; the rest of the template is its TEMPLATE
     (``DESCRIPTION`` and anything else, kept verbatim)."""
     tpl = template.load(tpl, "an image template")
+    ds = datastores.resolve(datastore)  # refused when unknown, whatever the image
     name = tpl.get("NAME")
     kind = _kind(tpl.get("TYPE"))
     persistent = yes_no(tpl.get("PERSISTENT"), "PERSISTENT")
     path = tpl.get("PATH") or tpl.get("SOURCE")
     if path is None and kind == "DATABLOCK":
-        return _datablock(session, name, tpl, persistent, datastores.resolve(datastore))
+        return _datablock(session, name, tpl, persistent, ds)
     if path is None:
         raise InvalidInput(
             "an image needs PATH (a file of the hosts; to upload one: oneimage create "

@@ -1,7 +1,10 @@
 """Virtual networks: a bridge and the IP leases VMs get on it.
 
 OpenNebula 4.6's two kinds: ``TYPE = "RANGED"`` with ``IP_START``/``IP_END``, and
-``TYPE = "FIXED"`` with ``LEASES = [ IP = ... ]`` (repeated). A NIC naming the network
+``TYPE = "FIXED"`` with ``LEASES = [ IP = ... ]`` (repeated); or, as OpenNebula 4.8 and
+later write them (its XML-RPC clients do), address ranges
+``AR = [ TYPE = "IP4", IP = ..., SIZE = ... ]`` (repeated), whose addresses onekit keeps
+the same way. A NIC naming the network
 (``NETWORK`` or ``NETWORK_ID``) gets the bridge, a free IP (or the ``IP`` it asks for) and
 the MAC oned derives from it (prefix 02:00, then the IP's four bytes). Leases are taken
 when the VM is created and given back when it is DONE.
@@ -32,7 +35,7 @@ MAC_PREFIX = "02:00"
 HELD = -1  # LEASES value of a lease held by a user, not a VM (4.6's VID -1)
 # What makes the leases and the bridge: ``onevnet update`` may not change them (4.6 has
 # addleases/rmleases for that; onekit: a new network)
-STRUCTURE = ("TYPE", "BRIDGE", "LEASES", "IP_START", "IP_END")
+STRUCTURE = ("TYPE", "BRIDGE", "LEASES", "IP_START", "IP_END", "AR")
 
 
 def _ip(value: Any, what: str) -> ipaddress.IPv4Address:
@@ -43,6 +46,10 @@ def _ip(value: Any, what: str) -> ipaddress.IPv4Address:
 
 
 def _addresses(tpl: dict) -> list[str]:
+    if "AR" in tpl:
+        if "TYPE" in tpl:
+            raise InvalidInput("a network has TYPE (RANGED or FIXED) or AR, not both")
+        return _ranges(template.as_list(tpl, "AR"))
     kind = str(tpl.get("TYPE", "RANGED")).upper()
     if kind == "FIXED":
         leases = template.as_list(tpl, "LEASES")
@@ -61,12 +68,37 @@ def _addresses(tpl: dict) -> list[str]:
     return [str(ipaddress.IPv4Address(i)) for i in range(int(start), int(end) + 1)]
 
 
+def _ranges(ranges: list) -> list[str]:
+    """The addresses of ``AR = [ TYPE = "IP4", IP = "...", SIZE = n ]`` vectors, in order."""
+    addresses: list[str] = []
+    for ar in ranges:
+        if not isinstance(ar, dict) or str(ar.get("TYPE", "")).strip().upper() != "IP4":
+            raise InvalidInput(
+                'an address range must be AR = [ TYPE = "IP4", IP = "...", SIZE = ... ]: '
+                "onekit leases IPv4 addresses"
+            )
+        first = int(_ip(ar.get("IP"), "AR/IP"))
+        size = str(ar.get("SIZE", "")).strip()
+        if not size.isdigit() or not 1 <= int(size) <= MAX_RANGE:
+            raise InvalidInput(
+                f"AR/SIZE must be a whole number from 1 to {MAX_RANGE}, got {pool.shorten(size)!r}"
+            )
+        if first + int(size) > 2**32:
+            raise InvalidInput(f"AR/SIZE {size} runs past the last IPv4 address")
+        addresses += [str(ipaddress.IPv4Address(first + i)) for i in range(int(size))]
+    if len(addresses) > MAX_RANGE:
+        raise InvalidInput(f"the address ranges hold more than {MAX_RANGE} addresses")
+    if len(set(addresses)) != len(addresses):
+        raise InvalidInput("the address ranges overlap")
+    return addresses
+
+
 def mac_for(ip: str) -> str:
     return MAC_PREFIX + "".join(f":{b:02x}" for b in ipaddress.IPv4Address(ip).packed)
 
 
 def create(session: Session, tpl: template.Source) -> Body:
-    """``onevnet create`` with ``NAME``, ``BRIDGE`` and RANGED or FIXED leases."""
+    """``onevnet create`` with ``NAME``, ``BRIDGE`` and RANGED or FIXED leases, or ARs."""
     tpl = template.load(tpl, "a network template")
     name = tpl.pop("NAME", None)
     if not tpl.get("BRIDGE"):
@@ -131,6 +163,15 @@ def hold_in(w: AuthTx, net: Body, ip: str | None = None) -> str:
     return ip
 
 
+def lease_ip(tpl: template.Source) -> str:
+    """The IP of a lease template, ``LEASES = [ IP = "10.0.0.5" ]`` (what OpenNebula's
+    one.vn.hold and one.vn.release take): onekit names a lease by its IP."""
+    leases = template.as_list(template.load(tpl, "a lease template"), "LEASES")
+    if len(leases) != 1 or not isinstance(leases[0], dict) or "IP" not in leases[0]:
+        raise InvalidInput('a lease template needs one LEASES = [ IP = "..." ]')
+    return str(leases[0]["IP"])
+
+
 def release(session: Session, ref: int | str, ip: str) -> Body:
     """``onevnet release <vnet> <ip>``: a held lease is free again (MANAGE). A lease a VM
     holds is given back when the VM is done, never here."""
@@ -172,7 +213,9 @@ def update_in(w: AuthTx, net: Body, tpl: dict, append: bool = True) -> None:
     if append:
         new = template.merge(old, tpl)
     else:
-        new = {**{k: v for k, v in old.items() if k in STRUCTURE}, **tpl}
+        # the new template in its order (clients compare ordered templates), then what
+        # it leaves out of the structure
+        new = {**tpl, **{k: v for k, v in old.items() if k in STRUCTURE and k not in tpl}}
     changed = [k for k in ("BRIDGE",) if str(new.get(k)) != str(net[k])]
     if not changed and _addresses(new) != net["ADDRESSES"]:
         changed = [k for k in STRUCTURE if k != "BRIDGE" and new.get(k) != old.get(k)]

@@ -5,10 +5,12 @@ from onekit.server.rpc2.methods import (  # noqa: F401 (they register)
     acls,
     groups,
     hosts,
+    images,
     system,
     templates,
     users,
     vms,
+    vnets,
     zones,
 )
 from onekit.server.rpc2.methods.registry import METHODS
