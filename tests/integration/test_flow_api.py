@@ -139,7 +139,7 @@ def live_nodes(role: dict) -> list[dict]:
 
 def pool_ids(flow, kind: str, auth: Any = ADMIN) -> list[int]:
     pool = ok(curl(flow, "GET", f"/{kind}", auth=auth), 200)["DOCUMENT_POOL"]
-    return sorted(d["ID"] for d in pool.get("DOCUMENT", []))
+    return sorted(int(d["ID"]) for d in pool.get("DOCUMENT", []))
 
 
 def pools(flow) -> tuple:
@@ -151,7 +151,7 @@ def pools(flow) -> tuple:
             for role in body_of(doc).get("roles", []):
                 for node in role.get("nodes", []):
                     node.pop("vm_info", None)
-        result.append(sorted(docs, key=lambda d: d["ID"]))
+        result.append(sorted(docs, key=lambda d: int(d["ID"])))
     return tuple(result)
 
 
@@ -218,12 +218,14 @@ def my_service(ids: list[int]) -> dict:
 
 
 def create_template(flow, doc: dict, auth: Any = ADMIN) -> int:
-    return ok(curl(flow, "POST", "/service_template", doc, auth=auth), 201)["DOCUMENT"]["ID"]
+    answer = ok(curl(flow, "POST", "/service_template", doc, auth=auth), 201)
+    return int(answer["DOCUMENT"]["ID"])  # text on the wire, as OpenNebula's
 
 
 def instantiate(flow, template_id: int, auth: Any = ADMIN) -> int:
     path = f"/service_template/{template_id}/action"
-    return ok(curl(flow, "POST", path, perform("instantiate"), auth=auth), 201)["DOCUMENT"]["ID"]
+    answer = ok(curl(flow, "POST", path, perform("instantiate"), auth=auth), 201)
+    return int(answer["DOCUMENT"]["ID"])
 
 
 def small_service(flow, roles: list[dict], name: str = "small") -> tuple[int, int]:
@@ -238,7 +240,7 @@ def small_service(flow, roles: list[dict], name: str = "small") -> tuple[int, in
 def test_my_service_deploys_in_order_scales_and_shuts_down(flow):
     ids = vm_templates(flow, 4)
     created = ok(curl(flow, "POST", "/service_template", my_service(ids)), 201)["DOCUMENT"]
-    assert created["ID"] == 0
+    assert created["ID"] == "0"  # the document's fields are text, as OpenNebula's
     assert created["NAME"] == "my_service"
     assert created["UNAME"] == "oneadmin"
     assert body_of(created)["deployment"] == "straight"
@@ -253,10 +255,10 @@ def test_my_service_deploys_in_order_scales_and_shuts_down(flow):
 
     answer = ok(curl(flow, "POST", "/service_template/0/action", perform("instantiate")), 201)
     doc = answer["DOCUMENT"]
-    assert doc["ID"] == 1
+    assert doc["ID"] == "1"
     assert body_of(doc)["state"] in (S.PENDING, S.DEPLOYING)
     listed = ok(curl(flow, "GET", "/service"), 200)["DOCUMENT_POOL"]["DOCUMENT"]
-    assert [d["ID"] for d in listed] == [1]
+    assert [d["ID"] for d in listed] == ["1"]
 
     doc = wait_state(flow, 1, S.RUNNING, timeout=120)
     body = body_of(doc)
@@ -271,7 +273,7 @@ def test_my_service_deploys_in_order_scales_and_shuts_down(flow):
     assert len(made) == 15
     by_role: dict[str, list[dict]] = {}
     for machine in made:
-        assert machine["UID"] == doc["UID"] and machine["GID"] == doc["GID"]
+        assert str(machine["UID"]) == doc["UID"] and str(machine["GID"]) == doc["GID"]
         assert machine["USER_TEMPLATE"]["SERVICE_ID"] == "1"
         by_role.setdefault(machine["USER_TEMPLATE"]["ROLE_NAME"], []).append(machine)
     assert {k: len(v) for k, v in by_role.items()} == {
@@ -641,7 +643,7 @@ def test_other_users_see_and_use_only_what_they_are_allowed(flow):
     acls.create(flow.admin, "@1 HOST/* MANAGE")  # users may run VMs on the hosts
     mine = instantiate(flow, tid, auth=as_bob)
     doc = wait_state(flow, mine, S.RUNNING, auth=as_bob)
-    assert (doc["UID"], doc["UNAME"]) == (bob["ID"], "bob")
+    assert (doc["UID"], doc["UNAME"]) == (str(bob["ID"]), "bob")
     assert pool_ids(flow, "service", auth=as_bob) == [mine]
     assert pool_ids(flow, "service") == [sid, mine]
     bobs_vms = service_vms(flow, mine)
@@ -651,7 +653,7 @@ def test_other_users_see_and_use_only_what_they_are_allowed(flow):
     # oneflow chown: the service and its VMs change hands
     answer = curl(flow, "POST", f"/service/{sid}/action", perform("chown", owner_id=bob["ID"]))
     assert answer.status == 201, answer
-    assert answer.json["DOCUMENT"]["UID"] == bob["ID"]
+    assert answer.json["DOCUMENT"]["UID"] == str(bob["ID"])
     moved = service_vms(flow, sid)
     assert [m["ID"] for m in moved] == [m["ID"] for m in admin_vms]
     assert all(m["UID"] == bob["ID"] and m["UNAME"] == "bob" for m in moved)
@@ -707,7 +709,7 @@ def test_role_action_with_period_and_number_runs_in_groups(flow):
     path = f"/service/{sid}/role/app/action"
     answer = curl(flow, "POST", path, perform("suspend", period=3, number=1))
     assert answer.status == 201, answer
-    assert answer.json["DOCUMENT"]["ID"] == sid
+    assert answer.json["DOCUMENT"]["ID"] == str(sid)
     log = body_of(answer.json["DOCUMENT"])["log"]
     assert any("suspend" in e["message"] and "app" in e["message"] for e in log), log
 

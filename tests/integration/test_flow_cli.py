@@ -147,7 +147,7 @@ def test_templates_create_list_show(flow, tmp_path):
 
     # by name too, and as JSON
     doc = json.loads(ok(run(flow, "oneflow-template", "show", "my_service", "--json")))
-    assert doc["DOCUMENT"]["ID"] == 0
+    assert doc["DOCUMENT"]["ID"] == "0"  # the API's JSON as it is: OpenNebula's text
     pool = json.loads(ok(run(flow, "oneflow-template", "list", "--json")))
     assert [d["NAME"] for d in pool["DOCUMENT_POOL"]["DOCUMENT"]] == ["my_service"]
 
@@ -257,7 +257,7 @@ def test_service_lifecycle(flow, tmp_path):
     assert [r["name"] for r in body["roles"]] == list(ROLES)
     assert {n["deploy_id"] for r in body["roles"] for n in r["nodes"]} == vm_ids
     pool = json.loads(ok(run(flow, "oneflow", "list", "--json")))
-    assert [d["ID"] for d in pool["DOCUMENT_POOL"]["DOCUMENT"]] == [1]
+    assert [d["ID"] for d in pool["DOCUMENT_POOL"]["DOCUMENT"]] == ["1"]
 
     # scale worker to 12 (the max), then beyond it
     ok(run(flow, "oneflow", "scale", "1", "worker", "12"))

@@ -340,7 +340,7 @@ def test_oneflow_lists_page_through_the_api_and_the_clis(server, admin, cli):
             assert paged.stdout == whole.stdout, (command, extra)
     assert listed_ids(cli("oneflow", "list", env={"ONE_POOL_PAGE_SIZE": "2"}).stdout) == kept
     listed = json.loads(cli("oneflow", "list", "-j", env={"ONE_POOL_PAGE_SIZE": "2"}).stdout)
-    assert [d["ID"] for d in listed["DOCUMENT_POOL"]["DOCUMENT"]] == kept
+    assert [d["ID"] for d in listed["DOCUMENT_POOL"]["DOCUMENT"]] == [str(i) for i in kept]
 
 
 @sqlite_only

@@ -15,7 +15,10 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.json_text import
     parse_json,
     strip_comments,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.flow.service_templates import validate
+from ansible_collections.onekit.cloud.plugins.module_utils.flow.service_templates import (
+    check_merge,
+    validate,
+)
 
 Body = dict[str, Any]
 
@@ -159,6 +162,34 @@ def test_every_error_is_reported_at_once_with_its_path() -> None:
 def test_a_single_mistake_is_named(doc: Any, error: str) -> None:
     with pytest.raises(InvalidInput) as exc:
         validate(doc)
+    assert error in str(exc.value)
+
+
+def test_a_merge_drops_what_asks_for_nothing_as_one_service_sends_it() -> None:
+    """community.general's one_service sends ``"name": ""`` without a service_name and
+    ``custom_attrs_values`` with every instantiate: empty, they ask for nothing."""
+    sent = {"name": "", "custom_attrs_values": {}}
+    assert check_merge(sent) == {}
+    assert sent == {"name": "", "custom_attrs_values": {}}  # the caller's dict untouched
+    assert check_merge({"name": "app1", "custom_attrs_values": {}}) == {"name": "app1"}
+    assert check_merge({"name": " "}) == {"name": " "}  # not empty: the template's check
+
+
+@pytest.mark.parametrize(
+    ("merge", "error"),
+    [
+        (
+            {"custom_attrs_values": {"DB_PASSWORD": "{{ 7*7 }}"}},
+            "merge_template.custom_attrs_values: custom attribute values are not applied by "
+            "onekit; send {} (got ['DB_PASSWORD'])",
+        ),
+        ({"custom_attrs_values": []}, "merge_template.custom_attrs_values:"),
+        ({"UID": 0}, "merge_template.UID: unknown key"),
+    ],
+)
+def test_a_merge_refuses_what_it_cannot_apply(merge: dict, error: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        check_merge(merge)
     assert error in str(exc.value)
 
 

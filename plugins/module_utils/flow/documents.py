@@ -3,6 +3,14 @@
 Service templates and services are owned objects of the document pool (types 101 and
 100, as in OpenNebula), so their ids come from one sequence: the guide's template 0
 instantiates as service 1.
+
+On the wire a document is what OpenNebula's OneFlow sends: the document's XML read as a
+hash (``DocumentJSON#to_json``), with only ``TEMPLATE/BODY`` parsed back from its JSON.
+So every field outside the BODY is text (``"ID": "0"``, ``"UID": "0"``, ``"TYPE":
+"101"``, ``"PERMISSIONS": {"OWNER_U": "1", ...}``) and the BODY keeps its JSON types.
+Clients rely on it: community.general's ``one_service`` tests a template's ``ID`` for
+truth, so the integer 0 reads as "no template". The core keeps its ints; ``envelope``
+and ``pool_envelope`` are the one place the API's answers take that form.
 """
 
 from __future__ import annotations
@@ -57,10 +65,33 @@ def get(tx: Tx, ref: int | str, doc_type: int, lock: bool = False) -> Body:
     return found[0]
 
 
+def _xml_text(value: Any) -> Any:
+    """A value as OpenNebula's XML-to-hash reads it back: elements nest, text is text."""
+    if isinstance(value, dict):
+        return {key: _xml_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_xml_text(item) for item in value]
+    return str(value)
+
+
+def wire(body: Body) -> Body:
+    """A stored document as OneFlow sends it: every field text, but the BODY's JSON."""
+    shown = {key: _xml_text(value) for key, value in body.items() if key != "TEMPLATE"}
+    template = body.get("TEMPLATE", {})
+    shown["TEMPLATE"] = {
+        key: value if key == "BODY" else _xml_text(value) for key, value in template.items()
+    }
+    return shown
+
+
 def envelope(body: Body) -> Body:
     """One document as the REST API answers it."""
-    return {"DOCUMENT": body}
+    return {"DOCUMENT": wire(body)}
 
 
 def pool_envelope(bodies: list[Body]) -> Body:
-    return {"DOCUMENT_POOL": {"DOCUMENT": bodies}} if bodies else {"DOCUMENT_POOL": {}}
+    """A pool as the REST API answers it; no document is an empty ``DOCUMENT_POOL``
+    (OpenNebula's ``<DOCUMENT_POOL/>`` read as a hash)."""
+    if not bodies:
+        return {"DOCUMENT_POOL": {}}
+    return {"DOCUMENT_POOL": {"DOCUMENT": [wire(body) for body in bodies]}}

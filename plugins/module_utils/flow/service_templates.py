@@ -305,13 +305,32 @@ def validate(doc: Any) -> Body:
     return checked
 
 
-def check_merge(merge: Body) -> None:
+def check_merge(merge: Body) -> Body:
     """A ``merge_template`` holds template keys only, never what a service keeps for
-    itself (UID, state, nodes...); each other key is refused with its path."""
+    itself (UID, state, nodes...); each other key is refused with its path. Returns the
+    keys to merge over the template.
+
+    OneFlow's clients send two keys that ask for nothing when empty, and they are
+    dropped: ``"name": ""`` (community.general's ``one_service`` without a
+    service_name; the service keeps the template's name, as every service did in 4.6)
+    and ``"custom_attrs_values": {}`` (later versions' values of ``custom_attrs``; onekit
+    applies none, so values are refused rather than ignored)."""
+    merge = dict(merge)
+    if merge.get("name") == "":
+        del merge["name"]
+    values = merge.pop("custom_attrs_values", {})
     errors = _Errors()
+    if values != {}:
+        given = sorted(values) if isinstance(values, dict) else values
+        errors.add(
+            "merge_template.custom_attrs_values",
+            "custom attribute values are not applied by onekit; send {} "
+            f"(got {pool.shorten(repr(given))})",
+        )
     errors.unknown_keys(merge, TEMPLATE_KEYS, "merge_template")
     if errors:
         raise InvalidInput("; ".join(errors))
+    return merge
 
 
 def _document(doc: Any) -> Body:

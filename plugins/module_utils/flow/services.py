@@ -85,11 +85,11 @@ def instantiate(session: Session, template_ref: Ref, merge: Any = None) -> Body:
         merge = parse_json(merge, "the merge template")
     if merge is not None and not isinstance(merge, dict):
         raise InvalidInput("merge_template must be a JSON object")
-    service_templates.check_merge(merge or {})
+    merge = service_templates.check_merge(merge or {})
     with session.write() as w:
         tpl = service_templates._get(w, template_ref)
         w.authorize(objects.target(schema.DOCUMENTS, tpl), Right.USE)
-        body = service_templates.validate({**tpl["TEMPLATE"]["BODY"], **(merge or {})})
+        body = service_templates.validate({**tpl["TEMPLATE"]["BODY"], **merge})
         service_templates.check_usable(w, body)
         now = int(time.time())
         body.update(state=int(S.PENDING), start_time=now, template_id=tpl["ID"], log=[])

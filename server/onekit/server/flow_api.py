@@ -2,7 +2,8 @@
 ``oneflow-server.conf``.
 
 Every route needs HTTP basic auth; every answer is JSON. Documents come back as
-``{"DOCUMENT": {...}}`` and pools as ``{"DOCUMENT_POOL": {"DOCUMENT": [...]}}``; errors as
+``{"DOCUMENT": {...}}`` and pools as ``{"DOCUMENT_POOL": {"DOCUMENT": [...]}}``, in
+OpenNebula's wire form (``flow.documents.wire``: the fields outside BODY as text); errors as
 ``{"error": {"message": ...}}`` with 400 (a bad document), 401, 403, 404 or 405 (an
 action the service's state does not allow).
 
