@@ -1,7 +1,13 @@
 """Every ``one.*`` method onekit answers, registered in ``registry.METHODS`` by the
 modules below, one per kind of object (importing them fills the table)."""
 
-from onekit.server.rpc2.methods import hosts, templates, vms  # noqa: F401 (they register)
+from onekit.server.rpc2.methods import (  # noqa: F401 (they register)
+    clusters,
+    datastores,
+    hosts,
+    templates,
+    vms,
+)
 from onekit.server.rpc2.methods.registry import METHODS
 
 __all__ = ["METHODS"]
