@@ -14,13 +14,17 @@ from typing import Any
 
 import pyone
 import pytest
+from pyone import bindings
 from support.cloud import wait
+from support.rpc2 import validate
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
     Lcm,
     VmState,
 )
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
+from onekit.server.rpc2.documents import vms as documents
 
 PYTHON = sys.executable  # the venv's: pyone is there
 NETWORK = (
@@ -511,3 +515,22 @@ def test_vm_rename_updateconf_and_disksaveas_refuse_what_oned_refuses(rpc2):
     admin.vm.action("resume", vm_id)
     wait(lambda: _state(admin, vm_id) == (VmState.ACTIVE, Lcm.RUNNING), "re-0 RUNNING again")
     admin.vm.action("terminate-hard", vm_id)
+
+
+def test_a_vm_in_a_transient_state_parses_with_the_state_it_left(rpc2):
+    """A VM caught while it boots (one_vm polls it then) keeps the state it left as a
+    pair; its document shows it as PREV_STATE and PREV_LCM_STATE, numbers pyone reads."""
+    one = rpc2.one()
+    vm_id = one.template.instantiate(_templates(one)["tiny"].ID, "boot-0")
+    body = vms.show(rpc2.admin, vm_id)
+    booting = {**body, "STATE": 3, "LCM_STATE": 2, "PREV_STATE": [1, 0]}  # PENDING → BOOT
+    document = documents.vm(booting)
+    validate(document)
+    parsed = bindings.parseString(document.encode(), silence=True)
+    assert (parsed.STATE, parsed.LCM_STATE, parsed.PREV_STATE, parsed.PREV_LCM_STATE) == (
+        3,
+        2,
+        1,
+        0,
+    )
+    one.vm.action("terminate-hard", vm_id)
