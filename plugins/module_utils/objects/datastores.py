@@ -9,6 +9,13 @@ path. Directories are mode 700, files 600, as the context CD-ROMs (the front-end
 owns them; libvirt's dynamic ownership hands a disk to the hypervisor when it runs).
 
 These functions touch files only; ``objects.images`` keeps the rows and decides when.
+``show`` and ``list_datastores`` are the datastores as OpenNebula's API shows them
+(``one.datastore.info``): the image datastore 1 ``default``, holding every image, and the
+system datastore 0 ``system``, where the hosts run the VMs' disks (onekit uses a disk in
+place on the hosts, so it holds no file of onekit's and its capacity is not measured).
+OpenNebula's files datastore (2) is not shown: onekit has no KERNEL/RAMDISK/CONTEXT
+images. Both belong to cluster 0 (``objects.clusters``), are owned by oneadmin with mode
+``um- u-- u--`` (oned's default: every user may USE them) and cannot be changed.
 """
 
 from __future__ import annotations
@@ -22,14 +29,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
+from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import Target
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     InvalidInput,
+    NotFound,
     OneError,
 )
-from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from ansible_collections.onekit.cloud.plugins.module_utils.core.permissions import Permissions
+from ansible_collections.onekit.cloud.plugins.module_utils.core.session import AuthTx, Session
 
 DEFAULT = 1
 NAMES = {DEFAULT: "default"}  # the image datastores there are, by id
+SYSTEM = 0
+ALL = {SYSTEM: "system", **NAMES}  # every datastore shown, by id
+# OpenNebula's datastore TYPE: IMAGE_DS 0, SYSTEM_DS 1 (FILE_DS 2, which onekit lacks)
+IMAGE_DS, SYSTEM_DS = 0, 1
+_MODE = Permissions.from_octal("644")
 MB = 1024 * 1024
 CHUNK = MB
 
@@ -173,3 +190,66 @@ def owns(session: Session, path: str) -> bool:
         return False
     root = Path(session.datastores_dir).resolve()
     return Path(path).resolve().parent.parent == root
+
+
+# ---- the datastores as OpenNebula's API shows them ---------------------------------------
+def _capacity_mb(session: Session, datastore: int) -> tuple[int, int, int]:
+    """TOTAL_MB, FREE_MB, USED_MB of the filesystem holding an image datastore's files."""
+    if datastore == SYSTEM or not session.datastores_dir:
+        return 0, 0, 0
+    path = Path(session.datastores_dir)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    stat = os.statvfs(path)
+    total = stat.f_blocks * stat.f_frsize // MB
+    free = stat.f_bavail * stat.f_frsize // MB
+    return total, free, total - free
+
+
+def _body(w: AuthTx, datastore: int) -> dict:
+    images = [row[0] for row in w.tx.rows(f"SELECT oid FROM {schema.IMAGES.table} ORDER BY oid")]
+    total, free, used = _capacity_mb(w.session, datastore)
+    system = datastore == SYSTEM
+    return {
+        "ID": datastore,
+        "UID": 0,
+        "GID": 0,
+        "UNAME": "oneadmin",
+        "GNAME": "oneadmin",
+        "NAME": ALL[datastore],
+        "PERMISSIONS": _MODE.to_json(),
+        "DS_MAD": "-" if system else "fs",
+        "TM_MAD": "shared",
+        "BASE_PATH": "" if system else str(Path(w.session.datastores_dir or "") / str(datastore)),
+        "TYPE": SYSTEM_DS if system else IMAGE_DS,
+        "DISK_TYPE": 0,  # FILE
+        "STATE": 0,  # READY
+        "TOTAL_MB": total,
+        "FREE_MB": free,
+        "USED_MB": used,
+        "IMAGES": [] if system else images,
+        "TEMPLATE": {
+            "TYPE": "SYSTEM_DS" if system else "IMAGE_DS",
+            "DS_MAD": "-" if system else "fs",
+            "TM_MAD": "shared",
+        },
+    }
+
+
+def _target(datastore: int) -> Target:
+    return Target("DATASTORE", datastore, 0, 0, _MODE)
+
+
+def show(session: Session, datastore: int) -> dict:
+    """Datastore 0 or 1 (USE on it: anyone, by its mode)."""
+    if datastore not in ALL:
+        known = ", ".join(f"{oid} ({name})" for oid, name in ALL.items())
+        raise NotFound(f"datastore {datastore} does not exist; the datastores: {known}")
+    with session.read() as w:
+        w.authorize(_target(datastore), Right.USE)
+        return _body(w, datastore)
+
+
+def list_datastores(session: Session) -> list[dict]:
+    with session.read() as w:
+        return [_body(w, ds) for ds in sorted(ALL) if w.allowed(_target(ds), Right.USE)]

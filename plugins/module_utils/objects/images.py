@@ -430,8 +430,9 @@ def release_disks(w: AuthTx, vm: Body) -> None:
 
 
 def resolve_disk(w: AuthTx, disk: dict[str, str], vm_id: int | None = None) -> dict[str, str]:
-    """A template DISK with its image resolved to ``SOURCE`` (USE on the image needed);
-    with ``vm_id``, that VM takes the image (``take``)."""
+    """A template DISK with its image resolved to ``SOURCE`` (USE on the image needed) and
+    the image's ``SIZE`` when onekit knows it (a file of a datastore); with ``vm_id``,
+    that VM takes the image (``take``)."""
     ref = disk.get("IMAGE_ID", disk.get("IMAGE"))
     if ref is None:
         if not disk.get("SOURCE"):
@@ -452,6 +453,8 @@ def resolve_disk(w: AuthTx, disk: dict[str, str], vm_id: int | None = None) -> d
     }
     if image.get("PERSISTENT"):
         resolved["PERSISTENT"] = "YES"
+    if image.get("SIZE") and "SIZE" not in disk:  # MB, as oned's DISK (a PATH's is unknown)
+        resolved["SIZE"] = str(image["SIZE"])
     if image["TYPE"] == "CDROM":
         resolved.setdefault("TYPE", "cdrom")
     return resolved

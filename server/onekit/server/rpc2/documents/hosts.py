@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import clusters
 from onekit.server.rpc2.documents import Body, element, elements, ids, pool, template
 
 
@@ -62,8 +63,9 @@ def host(body: Body) -> str:
         + element("STATE", state)
         + element("PREV_STATE", body.get("PREV_STATE", state))
         + elements(body, ("IM_MAD", "VM_MAD"))
-        + element("CLUSTER_ID", body.get("CLUSTER_ID", -1))
-        + element("CLUSTER", body.get("CLUSTER", ""))
+        # every host is in onekit's one cluster (objects.clusters)
+        + element("CLUSTER_ID", clusters.DEFAULT_ID)
+        + element("CLUSTER", clusters.DEFAULT_NAME)
         + _share(body)
         + ids("VMS", body.get("VMS") or ())
         + template(body.get("TEMPLATE") or {})

@@ -63,6 +63,15 @@ def _state(vm: Body) -> str:
     return elements(vm, ("STATE", "LCM_STATE"), 0)
 
 
+def _previous(vm: Body) -> str:
+    """PREV_STATE and PREV_LCM_STATE: onekit keeps the pair a VM in a transient state
+    left (``[state, lcm]``, to go back to on a failure); a stable VM's are its own."""
+    previous = vm.get("PREV_STATE")
+    if not (isinstance(previous, list | tuple) and len(previous) == 2):
+        previous = (vm.get("STATE", 0), vm.get("LCM_STATE", 0))
+    return element("PREV_STATE", previous[0]) + element("PREV_LCM_STATE", previous[1])
+
+
 def _monitoring(vm: Body) -> str:
     figures = vm.get("MONITORING") or {}
     return f"<MONITORING>{ordered(figures, MONITORING_ORDER)}</MONITORING>"
@@ -132,8 +141,7 @@ def vm(body: Body) -> str:
         + permissions(body)
         + element("LAST_POLL", body.get("LAST_POLL", 0))
         + _state(body)
-        + element("PREV_STATE", body.get("PREV_STATE", body.get("STATE", 0)))
-        + element("PREV_LCM_STATE", body.get("PREV_LCM_STATE", body.get("LCM_STATE", 0)))
+        + _previous(body)
         + elements(body, ("RESCHED", "STIME", "ETIME"), 0)
         + element("DEPLOY_ID", body.get("DEPLOY_ID", ""))
         + _monitoring(body)

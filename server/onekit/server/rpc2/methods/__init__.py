@@ -3,6 +3,8 @@ modules below, one per kind of object (importing them fills the table)."""
 
 from onekit.server.rpc2.methods import (  # noqa: F401 (they register)
     acls,
+    clusters,
+    datastores,
     groups,
     hosts,
     images,

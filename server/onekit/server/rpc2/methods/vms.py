@@ -5,7 +5,7 @@ from __future__ import annotations
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.objects.pool_filters import PoolFilter
-from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, vms
+from ansible_collections.onekit.cloud.plugins.module_utils.vm import lifecycle, reconfigure, vms
 from onekit.server.rpc2.documents import vms as documents
 from onekit.server.rpc2.methods import owned
 from onekit.server.rpc2.methods.registry import Bool, Int, Str, method, pool_filter_params
@@ -107,3 +107,30 @@ def _no_query(query: str) -> None:
             Code.XML_RPC_API,
             "onekit does not filter VMs by KEY=VALUE; leave the filter parameter empty",
         )
+
+
+@method("one.vm.rename", Int("id"), Str("name"))
+def rename(session: Session, vm_id: int, name: str) -> int:
+    reconfigure.rename(session, vm_id, name)
+    return vm_id
+
+
+@method("one.vm.updateconf", Int("id"), Str("template"), Int("append", 0))
+def updateconf(session: Session, vm_id: int, text: str, append: int) -> int:
+    if append not in (0, 1):
+        raise RpcError(
+            Code.XML_RPC_API, f"update type must be 0 (replace) or 1 (merge), got {append}"
+        )
+    reconfigure.update_conf(session, vm_id, text, append=bool(append))
+    return vm_id
+
+
+@method(
+    "one.vm.disksaveas", Int("id"), Int("disk id"), Str("image name"), Str("image type", ""),
+    Int("snapshot id", -1),
+)  # fmt: skip
+def disksaveas(
+    session: Session, vm_id: int, disk_id: int, name: str, kind: str, snapshot: int
+) -> int:
+    """The new image's id."""
+    return reconfigure.disk_save_as(session, vm_id, disk_id, name, kind, snapshot)["ID"]
