@@ -76,9 +76,8 @@ def chmod(session: Session, image_id: int, *bits: int) -> int:
     return owned.chmod(session, schema.IMAGES, image_id, *bits)
 
 
-# oned reads three parameters and ignores any more (xmlrpc-c checks no signature);
-# community.general's one_image and one_image_info send a fourth, -1
-@method("one.imagepool.info", *pool_filter_params(), Int("ignored", -1))
-def pool_info(session: Session, whose: int, start: int, end: int, _ignored: int) -> str:
+@method("one.imagepool.info", *pool_filter_params())
+def pool_info(session: Session, whose: int, start: int, end: int) -> str:
+    """(one_image and one_image_info send a fourth parameter: ignored, as by oned.)"""
     flt = PoolFilter(whose, start, end)
     return documents.image_pool(pool_filters.list_filtered(session, schema.IMAGES, flt))
