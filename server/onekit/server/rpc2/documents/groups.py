@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from onekit.server.rpc2.documents import Body, element, ids, pool, template
-from onekit.server.rpc2.documents.users import quotas
+from onekit.server.rpc2.documents import Body, element, ids, template
+from onekit.server.rpc2.documents.users import pool_with_quotas, quotas
 
 
 def _head(group: Body) -> str:
@@ -32,10 +32,4 @@ def group(body: Body, quota: Body | None) -> str:
 
 
 def group_pool(listed: Iterable[tuple[Body, Body | None]]) -> str:
-    """``one.grouppool.info``: each group followed by its ``QUOTAS``, as oned lists them."""
-    parts = []
-    for body, quota in listed:
-        parts.append(f"<GROUP>{_head(body)}</GROUP>")
-        parts.append(f"<QUOTAS>{element('ID', body.get('ID', 0))}{quotas(quota)}</QUOTAS>")
-    parts.append("<DEFAULT_GROUP_QUOTAS/>")
-    return pool("GROUP_POOL", parts)
+    return pool_with_quotas("GROUP", _head, listed)

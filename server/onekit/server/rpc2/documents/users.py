@@ -13,7 +13,7 @@ network and image quotas are sent empty, and so are the default quotas (onekit h
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from onekit.server.rpc2.documents import Body, element, elements, ids, pool, template
 
@@ -63,11 +63,18 @@ def user(body: Body, quota: Body | None) -> str:
     return f"<USER>{_head(body)}{quotas(quota)}<DEFAULT_USER_QUOTAS/></USER>"
 
 
-def user_pool(listed: Iterable[tuple[Body, Body | None]]) -> str:
-    """``one.userpool.info``: each user followed by its ``QUOTAS``, as oned lists them."""
+def pool_with_quotas(
+    kind: str, head: Callable[[Body], str], listed: Iterable[tuple[Body, Body | None]]
+) -> str:
+    """``one.userpool.info`` and ``one.grouppool.info`` (``kind`` USER or GROUP): each
+    object followed by its ``QUOTAS``, then the default quotas, as oned lists them."""
     parts = []
     for body, quota in listed:
-        parts.append(f"<USER>{_head(body)}</USER>")
+        parts.append(f"<{kind}>{head(body)}</{kind}>")
         parts.append(f"<QUOTAS>{element('ID', body.get('ID', 0))}{quotas(quota)}</QUOTAS>")
-    parts.append("<DEFAULT_USER_QUOTAS/>")
-    return pool("USER_POOL", parts)
+    parts.append(f"<DEFAULT_{kind}_QUOTAS/>")
+    return pool(f"{kind}_POOL", parts)
+
+
+def user_pool(listed: Iterable[tuple[Body, Body | None]]) -> str:
+    return pool_with_quotas("USER", _head, listed)
