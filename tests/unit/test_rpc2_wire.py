@@ -53,6 +53,12 @@ def test_a_call_is_read_with_its_parameters_and_the_session_apart():
         b"<methodCall><methodName>one.vm.info</methodName>",
         b'<!DOCTYPE x SYSTEM "file:///etc/passwd"><methodCall/>',
         b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "x">]><methodCall/>',
+        # these were INTERNAL errors with a traceback in the server's log
+        b"<?xml version='1.0' encoding='x-foo'?><methodCall/>",
+        _call("one.vm.info", "ann:pw", 1).replace(
+            b"<int>1</int>", b"<struct><name>a</name></struct>"
+        ),
+        _call("one.vm.info", "ann:pw", {"a": 1}).replace(b"<name>a</name>", b""),
     ],
 )
 def test_what_is_no_call_is_refused_and_no_entity_is_read(body: bytes):

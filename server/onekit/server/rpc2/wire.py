@@ -116,7 +116,11 @@ def read_call(body: bytes, login: Callable[[str, str], Any]) -> Call:
     try:
         parser.Parse(body, True)
         params = reader.close()
-    except (expat.ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError) as err:
+    except (
+        expat.ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError,
+        IndexError,  # a <struct> whose <member> lacks its <name> or <value>
+        LookupError,  # an encoding the XML declaration names that Python lacks
+    ) as err:  # fmt: skip
         raise NotXmlRpc(f"the body is no XML-RPC call: {err}") from None
     method = reader.getmethodname()
     if not isinstance(method, str) or not method:
