@@ -193,3 +193,17 @@ def test_an_int_beyond_32_bits_is_refused_naming_the_parameter(rpc2, method, val
     assert status == 200 and "<boolean>0</boolean>" in text and "<int>4096</int>" in text
     assert f"({name}) must be" in text and "32-bit" in text
     assert rpc2.raw("one.userpool.info")[1].count("rpc-big") == 0
+
+
+def test_a_chown_that_keeps_owner_and_group_still_needs_the_object_and_manage(rpc2):
+    """chown(id, -1, -1) answered success for any id, one that does not exist or another
+    user's VM: oned checks the object and MANAGE on it whatever the new owner."""
+    rpc2.user("rpc-frank")
+    admin, frank = rpc2.one(), rpc2.one("rpc-frank")
+    with pytest.raises(pyone.OneNoExistsException):
+        admin.vm.chown(987654, -1, -1)
+    theirs = admin.vm.allocate(TINY.format(name="rpc-not-franks"), True)
+    with pytest.raises(pyone.OneAuthorizationException):
+        frank.vm.chown(theirs, -1, -1)
+    assert admin.vm.chown(theirs, -1, -1) == theirs
+    assert (admin.vm.info(theirs).UID, admin.vm.info(theirs).GID) == (0, 0)
