@@ -38,6 +38,12 @@ def test_the_caller_is_logged_in_before_the_parameters_after_the_session_are_rea
         wire.read_call(body, login)
     assert refused.value.code == wire.Code.AUTHENTICATION
     assert seen == [("one.vm.info", "ann:pw")]
+    # the same without <param> around the values, which the unmarshaller accepts
+    bare = body.replace(b"<param>", b"").replace(b"</param>", b"")
+    with pytest.raises(wire.RpcError) as refused:
+        wire.read_call(bare, login)
+    assert refused.value.code == wire.Code.AUTHENTICATION
+    assert seen[-1] == ("one.vm.info", "ann:pw")
 
 
 def test_a_call_is_read_with_its_parameters_and_the_session_apart():

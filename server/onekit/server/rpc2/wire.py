@@ -85,7 +85,9 @@ class _Reader(xmlrpc.client.Unmarshaller):
 
     def end(self, tag: str) -> Any:
         done = super().end(tag)
-        if tag == "param" and not self._marks and not self.logged_in:
+        # the first top-level value, in a <param> or not (the unmarshaller takes a bare
+        # <value> as a parameter too): a stranger's other values are never parsed
+        if tag in ("value", "param") and not self._marks and not self.logged_in:
             self.caller, self.logged_in = _login(self, self._login), True
         return done
 
