@@ -155,3 +155,55 @@ def test_hosts_through_pyone(rpc2):
         rpc2.one("rpc-erin").host.status(0, 1)
     with pytest.raises(pyone.OneNoExistsException):
         one.host.info(4242)
+
+
+def _call_body(method: str, *values: str, session: str) -> bytes:
+    params = "".join(f"<param><value>{v}</value></param>" for v in (session, *values))
+    return (
+        f"<methodCall><methodName>{method}</methodName><params>{params}</params></methodCall>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("method", "values", "name"),
+    [
+        ("one.vmpool.info", ("<int>1180591620717411303424</int>",), "filter flag"),
+        (
+            "one.vmpool.info",
+            ("<int>-2</int>", "<int>-1</int>", "<int>-1</int>", "<i8>4294967296</i8>"),
+            "state",
+        ),
+        ("one.vm.info", ("<i8>-4294967296</i8>",), "id"),
+        (
+            "one.user.allocate",
+            (
+                "<string>rpc-big</string>",
+                "<string>pw</string>",
+                "<string></string>",
+                "<array><data><value><int>4294967297</int></value></data></array>",
+            ),
+            "group ids",
+        ),
+    ],
+)
+def test_an_int_beyond_32_bits_is_refused_naming_the_parameter(rpc2, method, values, name):
+    """XML-RPC ints are 32-bit (oned's); the standard library reads any size, which the
+    store cannot hold: it was an INTERNAL error with a traceback in the server's log."""
+    status, text = _post(rpc2, _call_body(method, *values, session=rpc2.session_of("oneadmin")))
+    assert status == 200 and "<boolean>0</boolean>" in text and "<int>4096</int>" in text
+    assert f"({name}) must be" in text and "32-bit" in text
+    assert rpc2.raw("one.userpool.info")[1].count("rpc-big") == 0
+
+
+def test_a_chown_that_keeps_owner_and_group_still_needs_the_object_and_manage(rpc2):
+    """chown(id, -1, -1) answered success for any id, one that does not exist or another
+    user's VM: oned checks the object and MANAGE on it whatever the new owner."""
+    rpc2.user("rpc-frank")
+    admin, frank = rpc2.one(), rpc2.one("rpc-frank")
+    with pytest.raises(pyone.OneNoExistsException):
+        admin.vm.chown(987654, -1, -1)
+    theirs = admin.vm.allocate(TINY.format(name="rpc-not-franks"), True)
+    with pytest.raises(pyone.OneAuthorizationException):
+        frank.vm.chown(theirs, -1, -1)
+    assert admin.vm.chown(theirs, -1, -1) == theirs
+    assert (admin.vm.info(theirs).UID, admin.vm.info(theirs).GID) == (0, 0)

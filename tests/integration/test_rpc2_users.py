@@ -163,6 +163,10 @@ def test_bad_input_is_refused_with_onenebulas_codes(rpc2):
         one.user.chgrp(uid, UNKNOWN)
     with pytest.raises(pyone.OneActionException, match="password"):
         one.user.allocate("rpc-spaces", "two words", "")
+    with pytest.raises(pyone.OneActionException, match="control characters"):
+        one.user.allocate("rpc-del", "pw\x7f", "")  # DEL: a password no login takes
+    with pytest.raises(pyone.OneActionException, match="control characters"):
+        one.user.passwd(uid, "pw\x7f")
     with pytest.raises(pyone.OneNoExistsException):
         one.user.allocate("rpc-many", "pw-x", "", [1, UNKNOWN])
     with pytest.raises(pyone.OneActionException, match="auth driver"):

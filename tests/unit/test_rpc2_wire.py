@@ -38,6 +38,12 @@ def test_the_caller_is_logged_in_before_the_parameters_after_the_session_are_rea
         wire.read_call(body, login)
     assert refused.value.code == wire.Code.AUTHENTICATION
     assert seen == [("one.vm.info", "ann:pw")]
+    # the same without <param> around the values, which the unmarshaller accepts
+    bare = body.replace(b"<param>", b"").replace(b"</param>", b"")
+    with pytest.raises(wire.RpcError) as refused:
+        wire.read_call(bare, login)
+    assert refused.value.code == wire.Code.AUTHENTICATION
+    assert seen[-1] == ("one.vm.info", "ann:pw")
 
 
 def test_a_call_is_read_with_its_parameters_and_the_session_apart():
@@ -53,6 +59,12 @@ def test_a_call_is_read_with_its_parameters_and_the_session_apart():
         b"<methodCall><methodName>one.vm.info</methodName>",
         b'<!DOCTYPE x SYSTEM "file:///etc/passwd"><methodCall/>',
         b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "x">]><methodCall/>',
+        # these were INTERNAL errors with a traceback in the server's log
+        b"<?xml version='1.0' encoding='x-foo'?><methodCall/>",
+        _call("one.vm.info", "ann:pw", 1).replace(
+            b"<int>1</int>", b"<struct><name>a</name></struct>"
+        ),
+        _call("one.vm.info", "ann:pw", {"a": 1}).replace(b"<name>a</name>", b""),
     ],
 )
 def test_what_is_no_call_is_refused_and_no_entity_is_read(body: bytes):

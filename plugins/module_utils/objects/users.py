@@ -50,7 +50,8 @@ Ref = int | str
 def check_password(password: Any) -> str:
     if not isinstance(password, str) or not password:
         raise InvalidInput("password is required")
-    if any(c.isspace() or ord(c) < 32 for c in password):
+    # as core.auth.login refuses them: DEL (127) too, or the password could never log in
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in password):
         raise InvalidInput("password is invalid: it cannot contain spaces or control characters")
     return password
 

@@ -13,7 +13,10 @@ import logging
 
 from flask import Blueprint, Response, request
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import OneError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
+    OneError,
+    TooManyRequests,
+)
 from onekit.server import auth
 from onekit.server.rpc2 import wire
 from onekit.server.rpc2.methods import METHODS
@@ -26,6 +29,8 @@ def _login(method: str, session_string: str):
     user, _, password = session_string.partition(":")
     try:
         return auth.login(user, password)
+    except TooManyRequests as err:  # the password may be right: say when to retry
+        raise wire.RpcError(wire.code_of(err), f"[{method}] {err}") from None
     except OneError as err:
         raise wire.RpcError(
             wire.code_of(err), f"[{method}] User couldn't be authenticated, aborting call."

@@ -85,7 +85,9 @@ class _Reader(xmlrpc.client.Unmarshaller):
 
     def end(self, tag: str) -> Any:
         done = super().end(tag)
-        if tag == "param" and not self._marks and not self.logged_in:
+        # the first top-level value, in a <param> or not (the unmarshaller takes a bare
+        # <value> as a parameter too): a stranger's other values are never parsed
+        if tag in ("value", "param") and not self._marks and not self.logged_in:
             self.caller, self.logged_in = _login(self, self._login), True
         return done
 
@@ -116,7 +118,11 @@ def read_call(body: bytes, login: Callable[[str, str], Any]) -> Call:
     try:
         parser.Parse(body, True)
         params = reader.close()
-    except (expat.ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError) as err:
+    except (
+        expat.ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError,
+        IndexError,  # a <struct> whose <member> lacks its <name> or <value>
+        LookupError,  # an encoding the XML declaration names that Python lacks
+    ) as err:  # fmt: skip
         raise NotXmlRpc(f"the body is no XML-RPC call: {err}") from None
     method = reader.getmethodname()
     if not isinstance(method, str) or not method:

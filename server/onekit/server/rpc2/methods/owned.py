@@ -16,11 +16,9 @@ CHMOD_PARAMS: tuple[Param, ...] = (
 
 
 def chown(session: Session, spec: PoolSpec, oid: int, uid: int, gid: int) -> int:
-    """``one.<object>.chown``: -1 keeps the owner or the group."""
-    if uid >= 0:
-        objects.chown(session, spec, oid, uid, gid if gid >= 0 else None)
-    elif gid >= 0:
-        objects.chgrp(session, spec, oid, gid)
+    """``one.<object>.chown``: -1 keeps the owner or the group (both -1: nothing changes,
+    but the object must exist and the caller MANAGE it, as oned answers)."""
+    objects.chown(session, spec, oid, uid if uid >= 0 else None, gid if gid >= 0 else None)
     return oid
 
 

@@ -16,6 +16,9 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.session import S
 from onekit.server.rpc2.wire import Code, RpcError
 
 REQUIRED: Any = object()
+# XML-RPC's <int>/<i4> is 32-bit signed (oned's xmlrpc-c refuses any other); the standard
+# library's reader takes <int> and <i8> of any size, which the stores cannot hold
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 _KINDS = {int: "an int", str: "a string", bool: "a boolean"}
 
 
@@ -32,6 +35,11 @@ class Param:
                 Code.XML_RPC_API,
                 f"parameter {position} ({self.name}) must be {_KINDS[self.kind]}, "
                 f"got {type(value).__name__}",
+            )
+        if self.kind is int and not INT_MIN <= value <= INT_MAX:
+            raise RpcError(
+                Code.XML_RPC_API,
+                f"parameter {position} ({self.name}) must be a 32-bit int, got {value}",
             )
         return bool(value) if self.kind is bool else value
 

@@ -14,7 +14,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import ONEA
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import quotas, users
 from onekit.server.rpc2.documents import users as documents
-from onekit.server.rpc2.methods.registry import Bool, Int, Param, Str, method
+from onekit.server.rpc2.methods.registry import INT_MAX, INT_MIN, Bool, Int, Param, Str, method
 from onekit.server.rpc2.wire import Code, RpcError
 
 CALLER = -1  # one.user.info's id of the caller itself
@@ -25,9 +25,12 @@ class IntArray(Param):
     """An array of ints (one.user.allocate's group ids)."""
 
     def read(self, position: int, value: Any) -> list[int]:
-        if type(value) is not list or any(type(v) is not int for v in value):
+        if type(value) is not list or any(
+            type(v) is not int or not INT_MIN <= v <= INT_MAX for v in value
+        ):
             raise RpcError(
-                Code.XML_RPC_API, f"parameter {position} ({self.name}) must be an array of ints"
+                Code.XML_RPC_API,
+                f"parameter {position} ({self.name}) must be an array of 32-bit ints",
             )
         return value
 
