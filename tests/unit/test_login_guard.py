@@ -149,3 +149,47 @@ def test_failed_logins_are_counted_for_the_metrics_and_successes_are_not():
         guard.login("a", "ann", "again", store)
     guard.login("b", "bob", "pw2", store)
     assert guard.failed_logins == 2
+
+
+def test_parallel_logins_with_the_same_credentials_cost_one_hash_and_all_get_in():
+    """A client's parallel requests (an inventory plugin's forks, pyone calls) wait for
+    the check under way instead of each meeting the cap of hashes at once."""
+    guard, _clock, store = make(concurrent=1, queue_wait=0.05)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(user: str, password: str) -> str:
+        started.set()
+        release.wait(5)
+        return store(user, password)
+
+    outcomes: list[object] = []
+
+    def log_in(password: str) -> None:
+        try:
+            outcomes.append(guard.login("a", "ann", password, slow))
+        except Exception as err:
+            outcomes.append(err)
+
+    threads = [threading.Thread(target=log_in, args=("pw",)) for _ in range(16)]
+    threads[0].start()
+    assert started.wait(5)
+    for thread in threads[1:]:
+        thread.start()
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert outcomes == ["ann"] * 16 and store.checks == 1
+    # a wrong password shared by parallel requests fails each of them, and counts for each
+    started.clear()
+    release.clear()
+    outcomes.clear()
+    wrong = [threading.Thread(target=log_in, args=("nope",)) for _ in range(3)]
+    wrong[0].start()
+    assert started.wait(5)
+    for thread in wrong[1:]:
+        thread.start()
+    release.set()
+    for thread in wrong:
+        thread.join(5)
+    assert len(outcomes) == 3 and all(isinstance(o, AuthenticationError) for o in outcomes)
+    assert guard.failed_logins == 3

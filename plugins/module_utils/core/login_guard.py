@@ -8,6 +8,10 @@ guard puts three bounds around ``auth.login``, as OpenNebula caches login tokens
   requests cost no hash. The key is an HMAC of the password under a key of this
   process, so the cache never holds a password or its plain hash; a changed password or
   a disabled user stops working within ``ttl``.
+* **one check for the same credentials at once**: requests with the credentials a check
+  is already running for wait for its outcome instead of hashing again (a client's
+  parallel requests, an inventory plugin's forks), so they neither cost a hash each nor
+  meet the cap below.
 * **a cap** of ``concurrent`` hashes at a time; a request that cannot start one within
   ``queue_wait`` seconds is told to retry (``TooManyRequests``), never queued without
   end.
@@ -26,6 +30,7 @@ started; the server's ``/metrics`` shows it (``onekit.server.metrics``).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import math
@@ -34,7 +39,8 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthenticationError,
@@ -42,6 +48,15 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 )
 
 Subject = TypeVar("Subject")
+
+
+@dataclass
+class _Check:
+    """A password check under way, which requests with the same credentials wait for."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    subject: Any = None
+    error: BaseException | None = None
 
 
 class LoginGuard(Generic[Subject]):
@@ -71,6 +86,7 @@ class LoginGuard(Generic[Subject]):
         self._hashing = threading.BoundedSemaphore(concurrent)
         self._lock = threading.Lock()
         self._verified: OrderedDict[tuple[str, bytes], tuple[Subject, float]] = OrderedDict()
+        self._checking: dict[tuple[str, bytes], _Check] = {}
         self._failures: dict[str, deque[float]] = {}
         self.failed_logins = 0  # since the process started, never reset (a Prometheus counter)
 
@@ -96,6 +112,37 @@ class LoginGuard(Generic[Subject]):
             raise TooManyRequests(
                 f"too many failed logins from {client}; try again in {wait} s", retry_after=wait
             )
+        with self._lock:
+            check = self._checking.get(key)
+            joined = check is not None
+            if check is None:
+                check = self._checking[key] = _Check()
+        if joined:
+            check.done.wait()  # the running check ends: it hashes once, or is refused
+            if check.error is not None:
+                if isinstance(check.error, AuthenticationError):
+                    self._failed(client)
+                raise copy.copy(check.error)
+            return check.subject
+        try:
+            check.subject = self._check(key, client, username, password, verify)
+            return check.subject
+        except BaseException as err:
+            check.error = err
+            raise
+        finally:
+            with self._lock:
+                del self._checking[key]
+            check.done.set()
+
+    def _check(
+        self,
+        key: tuple[str, bytes],
+        client: str,
+        username: str,
+        password: str,
+        verify: Callable[[str, str], Subject],
+    ) -> Subject:
         if not self._hashing.acquire(timeout=self.queue_wait):
             raise TooManyRequests("the server is checking many logins; try again", retry_after=1)
         try:
