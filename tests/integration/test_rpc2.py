@@ -207,3 +207,21 @@ def test_a_chown_that_keeps_owner_and_group_still_needs_the_object_and_manage(rp
         frank.vm.chown(theirs, -1, -1)
     assert admin.vm.chown(theirs, -1, -1) == theirs
     assert (admin.vm.info(theirs).UID, admin.vm.info(theirs).GID) == (0, 0)
+
+
+def test_a_body_shorter_than_its_length_is_a_fault_not_a_crash(rpc2):
+    """A client that stops sending gets XML-RPC's fault, and the log no traceback."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", rpc2.core_port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\n"
+            b"Content-Length: 500\r\n\r\n<methodCall>"
+        )
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200") and b"<fault>" in answer
+    log = (rpc2.instance.home / "var" / "onekit-server.log").read_text()
+    assert "Traceback" not in log

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, request
+from werkzeug.exceptions import ClientDisconnected
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     OneError,
@@ -45,7 +46,12 @@ def _xml(body: bytes) -> Response:
 def call() -> Response:
     method = "?"
     try:
-        parsed = wire.read_call(request.get_data(cache=False), _login)
+        body = request.get_data(cache=False)
+    except (OSError, ClientDisconnected) as err:  # a body shorter than its length, a reset
+        log.warning("/RPC2: the client's body did not arrive whole (%s)", err or type(err))
+        return _xml(wire.fault("the request body did not arrive whole"))
+    try:
+        parsed = wire.read_call(body, _login)
         method = parsed.method
         handler = METHODS.get(method)
         if handler is None:
