@@ -26,6 +26,11 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 from onekit.server.rpc2.documents import vms as documents
 
+# community.general's modules behave the same on either store, and these ansible-playbook
+# runs are among the suite's slowest: SQLite alone here (pyone covers MariaDB in the other
+# test_rpc2*.py files)
+pytestmark = pytest.mark.parametrize("rpc2", ["sqlite"], indirect=True, scope="module")
+
 PYTHON = sys.executable  # the venv's: pyone is there
 NETWORK = (
     'NAME = "pub"\nBRIDGE = "br0"\nTYPE = "RANGED"\nIP_START = "10.9.0.10"\nIP_END = "10.9.0.40"\n'
