@@ -45,6 +45,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.econe.config import E
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.params import Params
 from onekit.server.context import store
+from onekit.server.xml_chars import xml_safe
 
 bp = Blueprint("econe", __name__)
 log = logging.getLogger("onekit.econe")
@@ -254,13 +255,6 @@ def _dispatch(
 
 
 # ---- the answer ---------------------------------------------------------------------------
-# what XML 1.0 cannot carry (control characters but tab, LF and CR; surrogates; U+FFFE/F):
-# written raw, one such character in a tag would break every listing that shows it
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _text(value: Any) -> str:
-    return _NOT_XML.sub("\ufffd", str(value))
 
 
 def _fill(parent: ET.Element, value: Any) -> None:
@@ -276,7 +270,7 @@ def _fill(parent: ET.Element, value: Any) -> None:
     elif isinstance(value, bool):
         parent.text = "true" if value else "false"
     else:
-        parent.text = _text(value)
+        parent.text = xml_safe(value)
 
 
 def _answer(action: str, version: str, body: dict[str, Any]) -> ET.Element:
@@ -299,7 +293,7 @@ def _error_xml(code: str, message: str) -> ET.Element:
     root = ET.Element("Response")
     errors = ET.SubElement(ET.SubElement(root, "Errors"), "Error")
     ET.SubElement(errors, "Code").text = code
-    ET.SubElement(errors, "Message").text = _text(message)
+    ET.SubElement(errors, "Message").text = xml_safe(message)
     ET.SubElement(root, "RequestID").text = str(uuid.uuid4())
     return root
 

@@ -15,10 +15,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from onekit.server.xml_chars import NOT_XML_CLASS, xml_safe
+
 Body = Mapping[str, Any]
 
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_SPECIAL = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_SPECIAL = re.compile(f"[&<>{NOT_XML_CLASS}]")  # what a value may not be written as
 PERMISSION_BITS = tuple(f"{c}_{b}" for c in ("OWNER", "GROUP", "OTHER") for b in "UMA")
 
 
@@ -30,7 +31,7 @@ def text(value: Any) -> str:
     written = str(value)
     if _SPECIAL.search(written) is None:
         return written
-    written = _NOT_XML.sub("\ufffd", written)
+    written = xml_safe(written)
     return written.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -44,13 +45,11 @@ def elements(body: Body, names: Iterable[str], default: Any = "") -> str:
     return "".join(element(n, body.get(n, default)) for n in names)
 
 
-def attributes(tpl: Body, skip: frozenset[str] = frozenset()) -> str:
+def attributes(tpl: Body) -> str:
     """A template's attributes as elements: a vector as an element of elements, a list of
     values as repeated elements, in the template's order."""
     parts: list[str] = []
     for name, value in tpl.items():
-        if name in skip:
-            continue
         for one in value if isinstance(value, list) else (value,):
             if isinstance(one, Mapping):
                 parts.append(f"<{name}>{attributes(one)}</{name}>")
