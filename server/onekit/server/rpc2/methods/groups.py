@@ -6,6 +6,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.session import S
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups, quotas
 from onekit.server.rpc2.documents import groups as documents
 from onekit.server.rpc2.methods.registry import Bool, Int, Str, method
+from onekit.server.rpc2.methods.users import with_quotas
 
 CALLERS = -1  # one.group.info's id of the caller's primary group
 
@@ -42,7 +43,4 @@ def quota(session: Session, group_id: int, text: str) -> int:
 
 @method("one.grouppool.info")
 def pool_info(session: Session) -> str:
-    listed = groups.list_groups(session)
-    ids = [g["ID"] for g in listed]
-    shown = {q["ID"]: q for q in quotas.show_each(session, quotas.GROUP, ids)}
-    return documents.group_pool((g, shown.get(g["ID"])) for g in listed)
+    return documents.group_pool(with_quotas(session, quotas.GROUP, groups.list_groups(session)))

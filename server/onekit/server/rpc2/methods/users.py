@@ -13,6 +13,7 @@ from typing import Any
 from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import ONEADMIN_GID
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import quotas, users
+from onekit.server.rpc2.documents import Body
 from onekit.server.rpc2.documents import users as documents
 from onekit.server.rpc2.methods.registry import INT_MAX, INT_MIN, Bool, Int, Param, Str, method
 from onekit.server.rpc2.wire import Code, RpcError
@@ -126,8 +127,15 @@ def login(_session: Session, _name: str, _token: str, _valid: int, _egid: int) -
     )
 
 
+def with_quotas(
+    session: Session, kind: quotas.Kind, listed: list[Body]
+) -> list[tuple[Body, Body | None]]:
+    """Each user or group listed with its quota (``quotas.show_each``, one read): what
+    one.userpool.info and one.grouppool.info show."""
+    shown = {q["ID"]: q for q in quotas.show_each(session, kind, [b["ID"] for b in listed])}
+    return [(body, shown.get(body["ID"])) for body in listed]
+
+
 @method("one.userpool.info")
 def pool_info(session: Session) -> str:
-    listed = users.list_users(session)
-    shown = {q["ID"]: q for q in quotas.show_each(session, quotas.USER, [u["ID"] for u in listed])}
-    return documents.user_pool((u, shown.get(u["ID"])) for u in listed)
+    return documents.user_pool(with_quotas(session, quotas.USER, users.list_users(session)))
