@@ -75,8 +75,8 @@ def create(session: Session, spec: PoolSpec, name: str, fields: Body | None = No
 
 def rename(session: Session, spec: PoolSpec, ref: Ref, name: str) -> Body:
     """``oneimage rename 3 debian``: a valid name (as a new object's), free among its
-    owner's objects where names are unique per owner; MANAGE on the object. For objects
-    whose name is not also in their template (images, networks)."""
+    owner's objects where names are unique per owner; MANAGE on the object. A TEMPLATE
+    that holds the name too (a VM's) takes the new one."""
     pool.check_name(spec.noun, name)
     with session.write() as w:
         body = pool.resolve(w.tx, spec, ref, lock=True)
@@ -86,6 +86,8 @@ def rename(session: Session, spec: PoolSpec, ref: Ref, name: str) -> Body:
         if spec.unique_per_owner:
             check_name_free(w, spec, name, body["UID"])
         body["NAME"] = name
+        if "NAME" in (body.get("TEMPLATE") or {}):
+            body["TEMPLATE"]["NAME"] = name
         return pool.update(w.tx, spec, body)
 
 

@@ -66,14 +66,10 @@ def _manage(w: AuthTx, ref: Ref) -> Body:
 
 
 def rename(session: Session, ref: Ref, name: str) -> Body:
-    """``onevm rename``: in any state; the VM's domain keeps its DEPLOY_ID (one-<id>) and
-    takes the new name as its title at its next deploy."""
-    pool.check_name("VM", name)
-    with session.write() as w:
-        vm = _manage(w, ref)
-        vm["NAME"] = name
-        vm["TEMPLATE"]["NAME"] = name
-        return pool.update(w.tx, schema.VMS, vm)
+    """``onevm rename``: in any state (``objects.rename``, its TEMPLATE's NAME too); the
+    VM's domain keeps its DEPLOY_ID (one-<id>) and takes the new name as its title at its
+    next deploy."""
+    return objects.rename(session, schema.VMS, ref, name)
 
 
 def _check(tpl: Body) -> None:
