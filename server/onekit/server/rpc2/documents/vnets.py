@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator
 
-from ansible_collections.onekit.cloud.plugins.module_utils.objects import networks
+from ansible_collections.onekit.cloud.plugins.module_utils.objects import clusters, networks
 from onekit.server.rpc2.documents import (
     Body,
     element,
@@ -25,7 +25,6 @@ from onekit.server.rpc2.documents import (
     template,
 )
 
-DEFAULT_CLUSTER = 0
 VN_MAD = "bridge"  # a NIC joins the host bridge BRIDGE
 READY = 1  # VirtualNetwork::VirtualNetworkState READY
 
@@ -93,7 +92,7 @@ def vnet(body: Body, full: bool = True) -> str:
         "<VNET>"
         + ownership(body)
         + permissions(body)
-        + ids("CLUSTERS", (DEFAULT_CLUSTER,))
+        + ids("CLUSTERS", (clusters.DEFAULT_ID,))
         + element("BRIDGE", body.get("BRIDGE", ""))
         + element("BRIDGE_TYPE", tpl.get("BRIDGE_TYPE", "linux"))
         + element("STATE", READY)
