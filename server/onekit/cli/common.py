@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool as store_pool
@@ -356,6 +357,30 @@ def show_fields(title: str, fields: Sequence[tuple[str, Any]]) -> str:
     """``USER 1 INFORMATION`` then ``KEY   : value`` lines, keys padded to one width."""
     width = max(len(k) for k, _ in fields)
     return "\n".join([title, *(f"{k.ljust(width)} : {v}".rstrip() for k, v in fields)])
+
+
+def seconds(text: str) -> float:
+    """A ``-T/--timeout`` argument: a number of seconds above 0 (argparse's type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"the timeout is seconds from 0 to 86400, got {text!r}")
+    return value
+
+
+def http_url(url: str, source: str, example: str) -> str:
+    """A server's URL, checked: ``http(s)://host[:port][/path]``; ``source`` names where
+    it came from (``EC2_URL (or -U/--url)``) in the error."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"{source} must be an http or https URL such as {example}, got {url!r}")
+    try:
+        parts.port  # noqa: B018 -- a bad port raises here, not deep inside the client
+    except ValueError as err:
+        raise InvalidInput(f"{source} {url!r}: {err}") from err
+    return url
 
 
 def read_text_file(path: str, what: str = "template file") -> str:

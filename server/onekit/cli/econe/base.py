@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthenticationError,
@@ -33,7 +32,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     OneError,
 )
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import access_keys
-from onekit.cli.common import Arg, Column, Context, _Parser, table
+from onekit.cli.common import Arg, Column, Context, _Parser, http_url, seconds, table
+from onekit.cli.multipart import os_reason
 
 DEFAULT_URL = "http://localhost:4567"  # 4.6's EC2QueryClient, when EC2_URL is unset
 REGION = "opennebula"  # what the region of a request's credential scope is
@@ -64,17 +64,7 @@ class Endpoint:
 
 def check_url(url: str) -> str:
     """The server's URL, checked: ``http(s)://host[:port][/path]``."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(
-            f"{URL_VAR} (or -U/--url) must be an http or https URL such as {DEFAULT_URL}, "
-            f"got {url!r}"
-        )
-    try:
-        parts.port  # noqa: B018 -- a bad port raises here, not deep inside botocore
-    except ValueError as err:
-        raise InvalidInput(f"{URL_VAR} (or -U/--url) {url!r}: {err}") from err
-    return url
+    return http_url(url, f"{URL_VAR} (or -U/--url)", DEFAULT_URL)
 
 
 def resolve(
@@ -181,27 +171,6 @@ class Ec2:
             raise ConnectError(f"{self.endpoint.url} closed the connection: {err}") from err
         except exceptions.ParamValidationError as err:
             raise InvalidInput(str(err).replace("\n", " ")) from err
-
-
-def os_reason(err: BaseException | None) -> str:
-    """The operating system's words for a failed connection (``connection refused``,
-    ``Name or service not known``), from the exception or what caused it."""
-    while err is not None:
-        if isinstance(err, OSError) and err.strerror:
-            return err.strerror[:1].lower() + err.strerror[1:]
-        err = err.__cause__ or err.__context__
-    return ""
-
-
-def seconds(text: str) -> float:
-    """-T: a number of seconds above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < 86400:
-        raise argparse.ArgumentTypeError(f"the timeout is seconds from 0 to 86400, got {text!r}")
-    return value
 
 
 Run = Callable[[Ec2, argparse.Namespace], int | None]

@@ -12,87 +12,25 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import os
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
-from onekit.cli.econe.base import REGION, ConnectError, Ec2Error, Endpoint, os_reason
+from onekit.cli.econe.base import REGION, ConnectError, Ec2Error, Endpoint
+from onekit.cli.multipart import Form, os_reason
 
-CHUNK = 1 << 20
 API_VERSION = "2016-11-15"  # what boto3 sends: the server answers in this namespace
 
 
-@dataclass(frozen=True)
-class Form:
-    """The multipart body: the form fields and the file part's header (``head``), the
-    file's bytes, and the closing boundary (``tail``)."""
-
-    path: str
-    size: int
-    head: bytes
-    tail: bytes
-
-    @classmethod
-    def of(cls, path: str, fields: Mapping[str, str], boundary: str) -> Form:
-        try:
-            size = os.path.getsize(path)
-            with open(path, "rb"):
-                pass
-        except OSError as err:
-            raise InvalidInput(f"cannot read image file {path}: {err.strerror}") from err
-        if not os.path.isfile(path):
-            raise InvalidInput(f"image file {path} is not a regular file")
-        parts = [
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
-            for name, value in fields.items()
-        ]
-        filename = quoted(os.path.basename(path))
-        parts.append(
-            f"--{boundary}\r\n"
-            f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        )
-        head = "".join(parts).encode()
-        return cls(path, size, head, f"\r\n--{boundary}--\r\n".encode())
-
-    @property
-    def length(self) -> int:
-        return len(self.head) + self.size + len(self.tail)
-
-    def chunks(self) -> Iterator[bytes]:
-        """The body, a chunk at a time; a file that changed size since ``Form.of`` is an
-        error (its hash and Content-Length would be wrong)."""
-        yield self.head
-        left = self.size
-        with open(self.path, "rb") as handle:
-            while left > 0:
-                chunk = handle.read(min(CHUNK, left))
-                if not chunk:
-                    raise InvalidInput(f"image file {self.path} shrank while being uploaded")
-                left -= len(chunk)
-                yield chunk
-            if handle.read(1):
-                raise InvalidInput(f"image file {self.path} grew while being uploaded")
-        yield self.tail
-
-    def sha256(self) -> str:
-        digest = hashlib.sha256()
-        for chunk in self.chunks():
-            digest.update(chunk)
-        return digest.hexdigest()
+def sha256(form: Form) -> str:
+    """The hex SHA-256 of the whole body (a first read of the file)."""
+    digest = hashlib.sha256()
+    for chunk in form.chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 UPLOAD_TIMEOUT = 3600.0  # seconds without a byte from the server, by default
-
-
-def quoted(name: str) -> str:
-    """A file name as a quoted-string of Content-Disposition (no quote, backslash or line
-    break can end it early)."""
-    return "".join("_" if c in '"\\\r\n' else c for c in name)
 
 
 def host_header(url: str) -> str:
@@ -117,7 +55,7 @@ def signed_headers(endpoint: Endpoint, form: Form, boundary: str) -> dict[str, s
         headers={
             "Host": host_header(endpoint.url),
             "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "X-Amz-Content-Sha256": form.sha256(),
+            "X-Amz-Content-Sha256": sha256(form),
         },
     )
     credentials = Credentials(endpoint.access_key, endpoint.secret_key)
