@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import argparse
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
 from onekit.cli.common import Arg, Cli, Context, Handler, arg, seconds
 from onekit.cli.multipart import Form, fields_only
 from onekit.cli.occi.client import DEFAULT_URL, UPLOAD_TIMEOUT, URL_VAR, Client, resolve
-from onekit.cli.occi.documents import Document, element, pretty, serialize
+from onekit.cli.occi.documents import Document, disks_of, element, pretty, serialize
 
 CONNECTION = (
     arg(
@@ -196,31 +198,47 @@ def _network() -> OcciCli:
 
 
 # ---- occi-compute ---------------------------------------------------------------------
-def disk_action(perform: str, storage_href: str) -> bytes:
-    """The body of ``POST /compute/<id>/action`` attaching or detaching a storage:
-    ``<ACTION><PERFORM>attachdisk</PERFORM><PARAMS><STORAGE href=".../storage/5"/>``."""
+def disk_action(perform: str, params: ET.Element) -> bytes:
+    """The body of ``POST /compute/<id>/action``: ``<ACTION><PERFORM>attachdisk</PERFORM>
+    <PARAMS><STORAGE href=".../storage/5"/></PARAMS></ACTION>``."""
     action = element("ACTION")
     action.append(element("PERFORM", perform))
-    params = element("PARAMS")
-    params.append(element("STORAGE", href=storage_href))
-    action.append(params)
+    wrapper = element("PARAMS")
+    wrapper.append(params)
+    action.append(wrapper)
     return serialize(action)
 
 
-def _disk_command(cli: OcciCli, perform: str, help: str) -> None:
-    def handler(ctx: Context, args: argparse.Namespace) -> None:
-        occi = client(args)
-        href = occi.endpoint.href("storage", args.storage.strip())
-        body = disk_action(perform, href)
-        show(ctx, occi.request("POST", f"{cli.path(args.resource)}/action", body))
+def _attach(ctx: Context, args: argparse.Namespace) -> None:
+    occi = client(args)
+    storage = element("STORAGE", href=occi.endpoint.href("storage", args.storage.strip()))
+    path = f"{COMPUTE_PATH}/{quote_id(args.resource)}/action"
+    show(ctx, occi.request("POST", path, disk_action("attachdisk", storage)))
 
-    cli.command(
-        perform,
-        help,
-        handler,
-        arg("resource", help="the compute's id"),
-        arg("storage", help="the storage's id"),
-    )
+
+def _detach(ctx: Context, args: argparse.Namespace) -> None:
+    """The server detaches a disk by its id in the compute (``<DISK id="1"/>``, as 4.6's
+    did); the guide's command names the storage, so the disk using it is looked up in
+    the compute's document first."""
+    occi = client(args)
+    compute = f"{COMPUTE_PATH}/{quote_id(args.resource)}"
+    storage_id = args.storage.strip()
+    matching, disks = disks_of(occi.request("GET", compute), storage_id)
+    if len(matching) != 1:
+        listed = "; ".join(disks) or "none"
+        many = "more than one disk" if matching else "no disk"
+        raise InvalidInput(
+            f"compute {args.resource} has {many} of storage {storage_id} (its disks: {listed})"
+        )
+    disk = element("DISK", id=matching[0])
+    show(ctx, occi.request("POST", f"{compute}/action", disk_action("detachdisk", disk)))
+
+
+COMPUTE_PATH = "/compute"
+COMPUTE_AND_STORAGE = (
+    arg("resource", help="the compute's id"),
+    arg("storage", help="the storage's id"),
+)
 
 
 def _compute() -> OcciCli:
@@ -230,8 +248,18 @@ def _compute() -> OcciCli:
     cli.update("compute", "a <STATE>, or a DISK's <SAVE_AS name=...>")
     cli.show("compute")
     cli.delete("compute")
-    _disk_command(cli, "attachdisk", "attach a storage to a running compute (hotplug)")
-    _disk_command(cli, "detachdisk", "detach a storage from a running compute")
+    cli.command(
+        "attachdisk",
+        "attach a storage to a running compute (hotplug)",
+        _attach,
+        *COMPUTE_AND_STORAGE,
+    )
+    cli.command(
+        "detachdisk",
+        "detach the disk of a storage from a running compute",
+        _detach,
+        *COMPUTE_AND_STORAGE,
+    )
     return cli
 
 

@@ -84,6 +84,25 @@ def pretty(text: str) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
+def disks_of(compute: str, storage_id: str) -> tuple[list[str], list[str]]:
+    """The ids of a COMPUTE answer's DISKs that use the storage ``storage_id`` (their
+    ``<STORAGE href=".../storage/<id>">``), and a description of every disk for an
+    error (``0: storage 3``)."""
+    try:
+        root = ET.fromstring(compute)
+    except ET.ParseError as err:
+        raise InvalidInput(f"the server's COMPUTE document is not XML: {err}") from err
+    matching, described = [], []
+    for disk in root.findall("DISK"):
+        storage = disk.find("STORAGE")
+        href = "" if storage is None else storage.get("href") or ""
+        used = href.rstrip("/").rpartition("/")[2]
+        described.append(f"{disk.get('id')}: storage {used or '-'}")
+        if used == storage_id:
+            matching.append(disk.get("id") or "")
+    return matching, described
+
+
 def element(tag: str, text: str | None = None, **attributes: str) -> ET.Element:
     """An element to send (its text and attributes escaped by ElementTree)."""
     node = ET.Element(tag, attributes)
