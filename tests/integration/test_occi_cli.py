@@ -154,7 +154,7 @@ def test_bad_files_are_named_before_any_request(tmp_path):
         (("occi-compute", "update", str(broken)), f"OCCI XML file {broken} is not well-formed"),
         (("occi-network", "update", str(no_id)), "names no resource: give its <ID>"),
         (("occi-storage", "create", str(remote)), "is not a local file"),
-        (("occi-storage", "create", str(dangling)), f"cannot read storage file (the <URL> of"),
+        (("occi-storage", "create", str(dangling)), "cannot read storage file (the <URL> of"),
         (("occi-storage", "create", str(dangling)), f"{absent}: No such file or directory"),
     ):
         refused(occi_run(*args, *auth, env=env), f"{args[0]} {args[1]}", needle)
@@ -275,9 +275,7 @@ def test_the_guides_walk_through(occi, as_admin, tmp_path):
     listed = xml_of(occi_run("occi-compute", "list", env=env))
     assert f"{occi.url}/compute/{compute_id}" in {c.get("href") for c in listed}
     verbose = xml_of(occi_run("occi-compute", "list", "--verbose", env=env))
-    assert [c.findtext("NAME") for c in verbose if c.findtext("ID") == compute_id] == [
-        "MyCompute"
-    ]
+    assert [c.findtext("NAME") for c in verbose if c.findtext("ID") == compute_id] == ["MyCompute"]
 
     # hot-plug the volume, then unplug it (by the storage's id, as the guide writes it)
     ok(occi_run("occi-compute", "attachdisk", compute_id, volume_id, env=env))
@@ -360,8 +358,10 @@ def test_the_guides_walk_through(occi, as_admin, tmp_path):
     # delete: nothing printed, exit 0; the resource is gone
     assert ok(occi_run("occi-compute", "delete", compute_id, env=env)) == ""
     wait(
-        lambda: occi_run("occi-compute", "show", compute_id, env=env).returncode != 0
-        or shown().findtext("STATE") == "DONE",
+        lambda: (
+            occi_run("occi-compute", "show", compute_id, env=env).returncode != 0
+            or shown().findtext("STATE") == "DONE"
+        ),
         "the compute gone",
     )
     assert ok(occi_run("occi-storage", "delete", volume_id, env=env)) == ""
