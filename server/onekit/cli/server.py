@@ -173,6 +173,13 @@ def _econe_run(ctx: Context, args: argparse.Namespace) -> None:
     process.run_econe(ctx.instance)
 
 
+def _occi_run(ctx: Context, args: argparse.Namespace) -> None:
+    from onekit.server import process
+
+    _logging()
+    process.run_occi(ctx.instance)
+
+
 def build() -> Cli:
     cli = Cli(
         "onekit-server", "Create and run an onekit instance ($ONEKIT_HOME, default ~/.onekit)."
@@ -219,6 +226,7 @@ def build() -> Cli:
     cli.command("stop", "stop the background server", _stop, arguments=[TIMEOUT])
     cli.command("status", "tell whether the server runs (exit 3 if not)", _status)
     cli.command("econe-run", "serve the EC2 Query API alone, in the foreground", _econe_run)
+    cli.command("occi-run", "serve the OCCI API alone, in the foreground", _occi_run)
     return cli
 
 
@@ -256,6 +264,38 @@ def _econe() -> Cli:
 
 def econe_main(argv: Sequence[str] | None = None) -> int:
     return _econe().main(argv)
+
+
+def _occi() -> Cli:
+    """``occi-server start|stop|status|run``: the OCCI API of etc/occi-server.conf as a
+    process of its own (the guide's 7.3.4), with its own pid and log
+    (``var/occi-server.*``). With etc/occi-server.conf present, onekit-server serves the
+    API itself and occi-server is not needed."""
+    name = "occi-server"
+    cli = Cli(name, "Start or stop the OCCI server (etc/occi-server.conf).")
+    cli.command(
+        "start",
+        "start the OCCI server in the background",
+        lambda ctx, args: _start(ctx, args, name),
+        arguments=[TIMEOUT],
+    )
+    cli.command(
+        "stop",
+        "stop the background OCCI server",
+        lambda ctx, args: _stop(ctx, args, name),
+        arguments=[TIMEOUT],
+    )
+    cli.command(
+        "status",
+        "tell whether the OCCI server runs (exit 3 if not)",
+        lambda ctx, args: _status(ctx, args, name),
+    )
+    cli.command("run", "serve the OCCI API in the foreground", _occi_run)
+    return cli
+
+
+def occi_main(argv: Sequence[str] | None = None) -> int:
+    return _occi().main(argv)
 
 
 def _alias(prog: str, what: str) -> Cli:

@@ -26,6 +26,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.core.login_guard import LoginGuard
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
+from ansible_collections.onekit.cloud.plugins.module_utils.occi.renderer import Renderer
 from onekit.server import (
     core_api,
     econe_api,
@@ -33,6 +34,7 @@ from onekit.server import (
     gate_api,
     health,
     metrics,
+    occi_api,
     openapi,
     rpc2_api,
 )
@@ -45,6 +47,7 @@ APIS = {  # each app also serves its OpenAPI document, GET /openapi.json
     "oneflow": (health.bp, openapi.BLUEPRINTS["oneflow"], flow_api.bp),
     "onegate": (health.bp, openapi.BLUEPRINTS["onegate"], gate_api.bp),
     "econe": (health.bp, econe_api.bp),  # EC2's own API description is AWS's
+    "occi": (health.bp, occi_api.bp),  # OCCI 0.8 had no machine-readable description
 }
 
 
@@ -58,11 +61,19 @@ def create_app(
     process's: give them all the same one)."""
     # no static files: Flask would serve <the server's working directory>/static/ to anyone
     app = Flask(f"onekit.{api}", static_folder=None)
-    limit = {"onegate": gate_config.MAX_BODY, "econe": econe_api.MAX_UPLOAD}.get(api, MAX_BODY)
+    limit = {
+        "onegate": gate_config.MAX_BODY,
+        "econe": econe_api.MAX_UPLOAD,
+        "occi": occi_api.MAX_UPLOAD,
+    }.get(api, MAX_BODY)
     app.config["MAX_CONTENT_LENGTH"] = limit
     if api == "econe":  # uploads of gigabytes with their length, queries of 1 MiB
         app.wsgi_app = BodyLimit(  # type: ignore[method-assign]
             app.wsgi_app, limit, econe_api.MAX_BODY, econe_api.refusal
+        )
+    elif api == "occi":  # storage uploads with their length, documents of 1 MiB
+        app.wsgi_app = BodyLimit(  # type: ignore[method-assign]
+            app.wsgi_app, limit, occi_api.MAX_BODY, occi_api.refusal
         )
     else:
         app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
@@ -75,6 +86,10 @@ def create_app(
         app.extensions["onekit.gate_secret"] = instance.gate_secret()
     if api == "econe":
         app.extensions["onekit.econe_config"] = instance.econe_config()
+    if api == "occi":
+        occi = app.extensions["onekit.occi_config"] = instance.occi_config()
+        renderer = app.extensions["onekit.occi_renderer"] = Renderer(instance.occi_templates_dir)
+        renderer.check(occi)  # a missing template fails the start, not a request
     app.extensions["onekit.db"] = db if db is not None else instance.open_store()
     for blueprint in APIS[api]:
         app.register_blueprint(blueprint)
@@ -105,5 +120,7 @@ def create_app(
 
     if api == "econe":  # EC2's errors are XML, with AWS's codes
         econe_api.register_errors(app)
+    if api == "occi":  # OCCI's errors are text/plain
+        occi_api.register_errors(app)
     metrics.instrument(app, api)  # every request counted, by API and status
     return app
