@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import http.client
 import json
 import os
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from urllib.parse import quote, urlsplit
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
@@ -47,6 +49,8 @@ class OcciError(OneError):
     """The server refused the request: its status and its words."""
 
     def __init__(self, status: int, reason: str, text: str):
+        with contextlib.suppress(ValueError):  # the standard's words, not the server's case
+            reason = HTTPStatus(status).phrase
         message = f"{status} {reason}".strip()
         super().__init__(f"{message}: {text}" if text else message)
         self.status = status
