@@ -552,3 +552,141 @@ def test_a_large_upload_is_streamed(occi, as_admin, tmp_path):
     assert made.findtext("NAME") == "large"
     assert peak_kib * 1024 < size / 2, f"peak memory {peak_kib} KiB for a {size} byte upload"
     ok(occi_run("occi-storage", "delete", made.findtext("ID"), env=as_admin))
+
+
+# ---- over TLS: a real nginx in front of the server ----------------------------------------
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
+def _issue(root, name: str, subject: str, *extra: str) -> None:
+    """``<name>.pem``/``<name>.key`` signed by the test's CA (``ca.pem``)."""
+    _openssl(
+        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", str(root / f"{name}.key"), "-out", str(root / f"{name}.csr"), "-subj", subject,
+    )  # fmt: skip
+    _openssl(
+        "x509", "-req", "-in", str(root / f"{name}.csr"), "-CA", str(root / "ca.pem"),
+        "-CAkey", str(root / "ca.key"), "-CAcreateserial", "-out", str(root / f"{name}.pem"),
+        "-days", "2", *extra,
+    )  # fmt: skip
+
+
+NGINX_CONF = """\
+daemon off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  client_max_body_size 0;
+  ssl_certificate {dir}/server.pem;
+  ssl_certificate_key {dir}/server.key;
+  ssl_client_certificate {dir}/ca.pem;
+  server {{
+    listen 127.0.0.1:{open_port} ssl;
+    location / {{ proxy_pass {upstream}; }}
+  }}
+  server {{
+    listen 127.0.0.1:{cert_port} ssl;
+    ssl_verify_client on;
+    location / {{ proxy_pass {upstream}; }}
+  }}
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def tls(occi, tmp_path_factory):
+    """nginx terminating TLS for the server on two ports: one any client may use, one
+    that asks for a client certificate signed by the test's CA."""
+    root = tmp_path_factory.mktemp("tls")
+    _openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", str(root / "ca.key"), "-out", str(root / "ca.pem"), "-subj", "/CN=occi CA",
+        "-days", "2",
+    )  # fmt: skip
+    (root / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _issue(root, "server", "/CN=localhost", "-extfile", str(root / "san.ext"))
+    _issue(root, "client", "/CN=occi-client")
+    open_port, cert_port = closed_port(), closed_port()
+    (root / "nginx.conf").write_text(
+        NGINX_CONF.format(dir=root, open_port=open_port, cert_port=cert_port, upstream=occi.url)
+    )
+    nginx = subprocess.Popen(
+        ["nginx", "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "error.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def listening() -> bool:
+            assert nginx.poll() is None, (root / "error.log").read_text()
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", cert_port)) == 0
+
+        wait(listening, "nginx listening", timeout=30)
+        yield {
+            "open": f"https://127.0.0.1:{open_port}",
+            "cert": f"https://localhost:{cert_port}",
+            "dir": root,
+        }
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)
+
+
+def test_https_with_a_ca_file_and_a_client_certificate(tls, as_admin, tmp_path):
+    """An https:// URL is verified (the system's CAs, or --cacert's); --cert/--key
+    present a client certificate to a proxy that asks for one."""
+    env = {k: v for k, v in as_admin.items() if k != "OCCI_URL"}
+    ca, cert, key = (str(tls["dir"] / name) for name in ("ca.pem", "client.pem", "client.key"))
+    listed = xml_of(
+        occi_run("occi-instance-type", "list", "--url", tls["open"], "--cacert", ca, env=env)
+    )
+    assert {t.get("name") for t in listed} >= {"small", "medium", "large"}
+    refused(
+        occi_run("occi-instance-type", "list", "--url", tls["open"], env=env),
+        "occi-instance-type list",
+        f"TLS with {tls['open']} failed: certificate verify failed",
+    )
+    # the proxy that wants a certificate: refused without one (nginx's 400), served with it
+    refused(
+        occi_run("occi-storage", "list", "--url", tls["cert"], "--cacert", ca, env=env),
+        "occi-storage list",
+        "400 Bad Request",
+        "No required SSL certificate was sent",
+    )
+    made = xml_of(
+        occi_run(
+            "occi-storage",
+            "create",
+            storage_xml(tmp_path, "over-tls", "  <TYPE>DATABLOCK</TYPE>\n  <SIZE>1</SIZE>\n"),
+            *("--url", tls["cert"], "--cacert", ca, "--cert", cert, "--key", key),
+            env=env,
+        )
+    )
+    assert made.findtext("NAME") == "over-tls"
+    tls_args = ("--url", tls["cert"], "--cacert", ca, "--cert", cert, "--key", key)
+    ok(occi_run("occi-storage", "delete", made.findtext("ID"), *tls_args, env=env))
+    for args, needle in (
+        (("--cacert", str(tmp_path / "none.pem")), "cannot use --cacert"),
+        (("--cacert", ca, "--cert", str(tmp_path / "none.pem")), "cannot use --cert"),
+        (("--cacert", ca, "--key", key), "--key is given but not --cert"),
+    ):
+        refused(
+            occi_run("occi-storage", "list", "--url", tls["cert"], *args, env=env),
+            "occi-storage list",
+            needle,
+        )
+    refused(
+        occi_run("occi-storage", "list", "--url", "http://127.0.0.1:1", "--cacert", ca, env=env),
+        "occi-storage list",
+        "--cacert and --cert are for an https:// URL",
+    )

@@ -23,6 +23,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -204,13 +205,17 @@ def tls_reason(err: OSError) -> str:
     return os_reason(err) or str(err)
 
 
+_HTML_TITLE = re.compile(r"^\s*<(?:!DOCTYPE|html).*?<title>(.*?)</title>", re.I | re.S)
+
+
 def error_text(text: str, status: int, endpoint: Endpoint) -> str:
     """The server's words for an error on one line (its JSON ``error.message`` when it
     answered JSON); a 401 says where the refused credentials came from."""
     try:
         words = json.loads(text)["error"]["message"]
     except (ValueError, KeyError, TypeError):
-        words = text
+        title = _HTML_TITLE.search(text)  # a proxy's error page (nginx's): its title
+        words = title.group(1) if title else text
     words = " ".join(str(words).split())
     if status == 401:
         hint = (
