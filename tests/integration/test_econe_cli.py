@@ -12,14 +12,12 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
 import tomllib
 
 import pytest
 from conftest import REPO
-from support.cli import created_id
+from support.cli import created_id, peak_memory_run, usage_error
 from support.econe import wait as econe_wait
 from support.econe_cli import clean_env, ok, refused, rows
 from support.econe_cli import econe as econe_run
@@ -103,10 +101,7 @@ def test_usage_errors_exit_2(tmp_path):
         (("econe-describe-tags", "-f", "key"), "a filter is NAME=VALUE"),
         (("econe-describe-images", "-T", "-1"), "the timeout is seconds from 0 to 86400"),
     ):
-        result = econe_run(*args, env=env)
-        assert result.returncode == 2, (args, result.stderr)
-        assert result.stderr.startswith(f"usage: {args[0]}"), result.stderr
-        assert message in result.stderr, (message, result.stderr)
+        usage_error(econe_run(*args, env=env), args[0], message)
 
 
 def test_a_missing_credential_is_named(tmp_path):
@@ -487,26 +482,13 @@ def test_a_large_upload_is_streamed(econe, tmp_path):
     size = 256 * 1024 * 1024
     with open(image, "wb") as handle:  # sparse: no disk for the source itself
         handle.truncate(size)
-    # the command's peak resident memory, measured by a parent of its own
-    measure = (
-        "import resource, subprocess, sys; "
-        "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-        "print(r.stdout + r.stderr, end='')"
+    status, peak_kib, out = peak_memory_run(
+        "onekit.cli.econe", "econe-upload", str(image), env=env, timeout=300
     )
-    command = [sys.executable, "-m", "onekit.cli.econe", "econe-upload", str(image)]
-    result = subprocess.run(
-        [sys.executable, "-c", measure, *command],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    status, peak_kib = map(int, result.stdout.splitlines()[0].split())
-    assert status == 0, result.stdout
-    assert re.fullmatch(r"Success: ImageId ami-\d{8}", result.stdout.splitlines()[1])
+    assert status == 0, out
+    assert re.fullmatch(r"Success: ImageId ami-\d{8}", out.splitlines()[0])
     assert peak_kib * 1024 < size / 2, f"peak memory {peak_kib} KiB for a {size} byte upload"
-    ami = result.stdout.splitlines()[1].rsplit(" ", 1)[1]
+    ami = out.splitlines()[0].rsplit(" ", 1)[1]
     stored = json.loads(econe.run("oneimage", "show", str(int(ami[4:])), "--json").stdout)
     assert os.path.getsize(stored["IMAGE"]["SOURCE"]) == size
     econe.run("oneimage", "delete", str(int(ami[4:])))

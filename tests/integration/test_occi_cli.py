@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import tomllib
 import xml.etree.ElementTree as ET
 
 import pytest
 from conftest import REPO
+from support.cli import peak_memory_run, usage_error
 from support.cloud import wait
 from support.econe_cli import ok, refused
 from support.occi import OcciServer
@@ -82,10 +82,7 @@ def test_usage_errors_exit_2(tmp_path):
         (("occi-instance-type", "create", "x.xml"), "invalid choice: 'create'"),
         (("occi-network", "list", "-T", "0"), "the timeout is seconds from 0 to 86400"),
     ):
-        result = occi_run(*args, env=env)
-        assert result.returncode == 2, (args, result.stderr)
-        assert result.stderr.startswith(f"usage: {args[0]}"), result.stderr
-        assert message in result.stderr, (message, result.stderr)
+        usage_error(occi_run(*args, env=env), args[0], message)
 
 
 def test_a_server_not_running_is_named_with_the_fix(tmp_path):
@@ -531,22 +528,9 @@ def test_a_large_upload_is_streamed(occi, as_admin, tmp_path):
     with open(image, "wb") as handle:  # sparse: no disk for the source itself
         handle.truncate(size)
     document = storage_xml(tmp_path, "large", f"  <TYPE>OS</TYPE>\n  <URL>{image}</URL>\n")
-    measure = (
-        "import resource, subprocess, sys; "
-        "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
-        "print(r.stdout + r.stderr, end='')"
+    status, peak_kib, out = peak_memory_run(
+        "onekit.cli.occi", "occi-storage", "create", document, env=as_admin
     )
-    command = [sys.executable, "-m", "onekit.cli.occi", "occi-storage", "create", document]
-    result = subprocess.run(
-        [sys.executable, "-c", measure, *command],
-        capture_output=True,
-        text=True,
-        env=as_admin,
-        timeout=600,
-    )
-    first, _, out = result.stdout.partition("\n")
-    status, peak_kib = map(int, first.split())
     assert status == 0, out
     made = ET.fromstring(out)
     assert made.findtext("NAME") == "large"

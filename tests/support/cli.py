@@ -39,6 +39,55 @@ def assert_error(
     return one_line_error(result, f"{prog} {command}: ", *needles)
 
 
+def run_module(
+    module: str, *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """``python -m <module> <args>``: a command without its console script (the tests
+    need no reinstall of the venv), its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+# a parent of the command's own, which prints the command's exit status and peak resident
+# memory (KiB), then its output
+_MEASURE = (
+    "import resource, subprocess, sys; "
+    "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+    "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+    "print(r.stdout + r.stderr, end='')"
+)
+
+
+def peak_memory_run(
+    module: str, *args: str, env: dict[str, str], timeout: float = 600
+) -> tuple[int, int, str]:
+    """``python -m <module> <args>`` measured: its exit status, its peak resident memory
+    in KiB, and its stdout and stderr."""
+    command = [sys.executable, "-m", module, *args]
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    first, _, output = result.stdout.partition("\n")
+    status, peak_kib = map(int, first.split())
+    return status, peak_kib, output
+
+
+def usage_error(result: subprocess.CompletedProcess, prog: str, message: str) -> None:
+    """argparse's refusal: exit 2, the usage of ``prog`` then the message on stderr."""
+    assert result.returncode == 2, (prog, result.stderr)
+    assert result.stderr.startswith(f"usage: {prog}"), result.stderr
+    assert message in result.stderr, (message, result.stderr)
+
+
 def one_line_error(result: subprocess.CompletedProcess, prefix: str, *needles: str) -> str:
     """Exit 1, nothing on stdout, one line on stderr starting ``prefix`` and holding every
     needle (no traceback); that line."""

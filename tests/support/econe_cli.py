@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from support.cli import one_line_error
+from support.cli import one_line_error, run_module
 
 # what a user's shell may hold that must not leak into a command's credentials
 _CREDENTIAL_VARS = ("ONE_AUTH", "ONE_XMLRPC", "EC2_URL", "EC2_ACCESS_KEY", "EC2_SECRET_KEY")
@@ -37,13 +36,7 @@ def econe(
     name: str, *args: str, env: dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess:
     """``<name> <args>`` (an econe-* command), its output as text."""
-    return subprocess.run(
-        [sys.executable, "-m", "onekit.cli.econe", name, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
+    return run_module("onekit.cli.econe", name, *args, env=env, timeout=timeout)
 
 
 def ok(result: subprocess.CompletedProcess) -> str:

@@ -8,9 +8,9 @@ reinstall of the venv to see a change."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
+from support.cli import run_module
 from support.econe_cli import clean_env
 
 
@@ -27,10 +27,4 @@ def occi(
     name: str, *args: str, env: dict[str, str], timeout: float = 300
 ) -> subprocess.CompletedProcess:
     """``<name> <args>`` (an occi-* command), its output as text."""
-    return subprocess.run(
-        [sys.executable, "-m", "onekit.cli.occi", name, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
+    return run_module("onekit.cli.occi", name, *args, env=env, timeout=timeout)

@@ -116,6 +116,15 @@ class OcciCli:
             TEMPLATE,
         )
 
+    def resources(self, noun: str, changes: str) -> None:
+        """The guide's five of a kind with plain XML bodies: list, create, update, show,
+        delete (in the guide's order)."""
+        self.list(noun)
+        self.create(noun)
+        self.update(noun, changes)
+        self.show(noun)
+        self.delete(noun)
+
     def path(self, ident: str) -> str:
         return f"/{self.kind}/{quote_id(ident)}"
 
@@ -189,11 +198,7 @@ def _storage() -> OcciCli:
 # ---- occi-network ---------------------------------------------------------------------
 def _network() -> OcciCli:
     cli = OcciCli("occi-network", "network", "Manage OCCI network resources.")
-    cli.list("network")
-    cli.create("network")
-    cli.update("network", "PUBLIC")
-    cli.show("network")
-    cli.delete("network")
+    cli.resources("network", "PUBLIC")
     return cli
 
 
@@ -243,11 +248,7 @@ COMPUTE_AND_STORAGE = (
 
 def _compute() -> OcciCli:
     cli = OcciCli("occi-compute", "compute", "Manage OCCI compute resources (VMs).")
-    cli.list("compute")
-    cli.create("compute")
-    cli.update("compute", "a <STATE>, or a DISK's <SAVE_AS name=...>")
-    cli.show("compute")
-    cli.delete("compute")
+    cli.resources("compute", "a <STATE>, or a DISK's <SAVE_AS name=...>")
     cli.command(
         "attachdisk",
         "attach a storage to a running compute (hotplug)",
