@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 from support.cloud import RunningCloud
 from support.econe import EconeServer
-from support.occi import OcciServer
 from support.libvirt import SimHost, stop_all
 from support.libvirt import sim_hosts as start_sim_hosts
 from support.mariadb import PASSWORD, USER, MariaDB
 from support.moto import MotoServer
+from support.occi import OcciServer
 from support.ports import free_port
 from support.rpc2 import Rpc2Cloud
 

@@ -55,7 +55,7 @@ def state(occi: OcciServer, user: str, vm_id: str) -> str:
 
 
 def put_state(occi: OcciServer, user: str, vm_id: str, wanted: str) -> tuple[int, str]:
-    doc = f"<COMPUTE href='{occi.url}/compute/{vm_id}'><ID>{vm_id}</ID><STATE>{wanted}</STATE></COMPUTE>"
+    doc = f"<COMPUTE href='/compute/{vm_id}'><ID>{vm_id}</ID><STATE>{wanted}</STATE></COMPUTE>"
     status, _h, body = occi.request("PUT", f"/compute/{vm_id}", doc, user)
     return status, body
 
@@ -147,7 +147,7 @@ def test_the_user_collection_is_the_oneadmin_groups(occi):
     listed = occi.xml("GET", "/user")
     assert {u.get("name") for u in listed} >= {"oneadmin", "spec_u1"}
     assert occi.request("GET", "/user", user="spec_u1")[0] == 403
-    me = [u for u in listed if u.get("name") == "spec_u1"][0].get("href").rsplit("/", 1)[1]
+    me = next(u for u in listed if u.get("name") == "spec_u1").get("href").rsplit("/", 1)[1]
     mine = occi.xml("GET", f"/user/{me}", user="spec_u1")
     assert mine.findtext("NAME") == "spec_u1" and mine.findtext("VM_QUOTA/VM/VMS") == "-1"
     assert occi.request("GET", "/user/0", user="spec_u1")[0] == 403
@@ -333,12 +333,14 @@ def bad_user(occi) -> str:
         ),
         (
             "/compute",
-            "<COMPUTE><INSTANCE_TYPE>small</INSTANCE_TYPE><DISK><STORAGE href='/storage/999'/></DISK></COMPUTE>",
+            "<COMPUTE><INSTANCE_TYPE>small</INSTANCE_TYPE>"
+            "<DISK><STORAGE href='/storage/999'/></DISK></COMPUTE>",
             "COMPUTE/DISK[0]/STORAGE names image 999",
         ),
         (
             "/compute",
-            "<COMPUTE><INSTANCE_TYPE>small</INSTANCE_TYPE><NIC><NETWORK href='/compute/1'/></NIC></COMPUTE>",
+            "<COMPUTE><INSTANCE_TYPE>small</INSTANCE_TYPE>"
+            "<NIC><NETWORK href='/compute/1'/></NIC></COMPUTE>",
             "COMPUTE/NIC[0]/NETWORK href",
         ),
         ("/compute", "", "the body is empty"),
@@ -389,7 +391,10 @@ def test_an_oversized_body_is_413_and_unknown_ids_404(occi):
 def test_an_unknown_state_is_400_and_a_wrong_source_403(occi):
     user = occi.user("stater")
     sid = datablock(occi, user, "st").findtext("ID")
-    doc = f"<COMPUTE><INSTANCE_TYPE>small</INSTANCE_TYPE><DISK><STORAGE href='/storage/{sid}'/></DISK></COMPUTE>"
+    doc = (
+        "<COMPUTE><INSTANCE_TYPE>small</INSTANCE_TYPE>"
+        f"<DISK><STORAGE href='/storage/{sid}'/></DISK></COMPUTE>"
+    )
     vm_id = ET.fromstring(occi.request("POST", "/compute", doc, user)[2]).findtext("ID")
     status, body = put_state(occi, user, vm_id, "FLYING")
     assert status == 400 and "Invalid state" in body
@@ -405,7 +410,10 @@ def test_another_users_objects(occi):
     for path in (f"/storage/{sid}", f"/network/{nid}"):
         assert occi.request("GET", path, user=other)[0] == 403
         assert occi.request("DELETE", path, user=other)[0] == 403
-    doc = f"<COMPUTE><INSTANCE_TYPE>small</INSTANCE_TYPE><DISK><STORAGE href='/storage/{sid}'/></DISK></COMPUTE>"
+    doc = (
+        "<COMPUTE><INSTANCE_TYPE>small</INSTANCE_TYPE>"
+        f"<DISK><STORAGE href='/storage/{sid}'/></DISK></COMPUTE>"
+    )
     before = counts(occi)
     assert occi.request("POST", "/compute", doc, other)[0] == 403
     assert counts(occi) == before
