@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core import server_conf
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import ConfigError
 
 AUTH_DRIVERS = ("occi", "x509")  # basic auth with the onekit password; x509 behind a proxy
@@ -205,10 +206,4 @@ def _checked(values: dict[str, Any], where: str) -> OcciConfig:
 
 def load(path: Path) -> OcciConfig:
     """The file's settings; the defaults when it does not exist."""
-    if not path.exists():
-        return OcciConfig()
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read {path}: {err}") from err
-    return parse(text, str(path))
+    return server_conf.load(path, parse, OcciConfig())
