@@ -31,6 +31,7 @@ from support.moto import MotoServer
 from support.occi import OcciServer
 from support.ports import free_port
 from support.rpc2 import Rpc2Cloud
+from support.stores import STORE_FIXTURES
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database
@@ -46,6 +47,35 @@ from ansible_collections.onekit.cloud.plugins.module_utils.objects import hosts
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import monitor, scheduler
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module marked ``stores(...)`` (``support.stores``) runs its store fixtures on
+    those stores only."""
+    mark = metafunc.definition.get_closest_marker("stores")
+    if mark is None:
+        return
+    for name, scope in STORE_FIXTURES.items():
+        if name in metafunc.fixturenames:  # as a mark: the fixtures' own params then step aside
+            metafunc.definition.add_marker(
+                pytest.mark.parametrize(name, list(mark.args), indirect=True, scope=scope)
+            )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A module whose tests share a module-scoped fixture (a running cloud, a server)
+    runs on one xdist worker (``--dist loadgroup``): spread over two, each worker would
+    set the fixture up again. Runs before xdist's own hook, which reads the mark."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        if any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
 VENV_BIN = Path(sys.executable).parent
 
 

@@ -1,4 +1,4 @@
-"""oneacl as a user runs it: real subprocesses, both backends.
+"""oneacl as a user runs it: real subprocesses (SQLite: see support.stores).
 
 Malformed rules must exit 1 with one line ``oneacl create: <message>`` naming the part at
 fault, and leave the store exactly as it was.
@@ -11,8 +11,11 @@ import re
 
 import pytest
 from support.cli import assert_error, assert_refused, created_id, login_as, run_help
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 BOOTSTRAP = ["@1 VM+IMAGE+TEMPLATE+DOCUMENT+SECGROUP/* CREATE *", "* ZONE/* USE *"]
 

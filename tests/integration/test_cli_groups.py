@@ -1,4 +1,4 @@
-"""onegroup as a user runs it: real subprocesses, both backends.
+"""onegroup as a user runs it: real subprocesses (SQLite: see support.stores).
 
 Refused commands must exit 1 with one line ``onegroup <command>: <message>`` on stderr
 naming the problem, and leave the store exactly as it was.
@@ -10,8 +10,11 @@ import re
 
 import pytest
 from support.cli import assert_refused, json_of, login_as, run_help
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 
 def group_names(cli, env: dict | None = None) -> list[str]:

@@ -1,4 +1,5 @@
-"""oneuser (and onekit-server's help) as a user runs them: real subprocesses, both backends.
+"""oneuser (and onekit-server's help) as a user runs them: real subprocesses, on SQLite
+(see support.stores; test_names_on_every_store.py has what depends on the store).
 
 Every refused command is checked the way a user sees it: exit status 1, one line on stderr
 ``oneuser <command>: <message>`` naming the problem, nothing on stdout, and the store exactly
@@ -12,9 +13,12 @@ import re
 import pytest
 from conftest import store_snapshot
 from support.cli import assert_error, assert_refused, created_id, json_of, login_as, run_help
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 
 def user_names(cli, env: dict | None = None) -> list[str]:
@@ -231,31 +235,6 @@ def test_ids_are_never_reused(cli):
     cli("oneuser", "delete", "alice", check=True)
     assert created_id(cli("oneuser", "create", "bob", "pw")) == 2
     assert created_id(cli("oneuser", "create", "alice", "pw")) == 3
-
-
-# MySQL's default collation (utf8mb4_general_ci) ignores case and accents; the store uses
-# utf8mb4_bin so that names compare exactly on both backends, as on SQLite.
-def test_names_are_case_sensitive_on_every_backend(cli):
-    cli("oneuser", "create", "alice", "pw", check=True)
-    cli("oneuser", "create", "bé", "pw", check=True)
-    assert created_id(cli("oneuser", "create", "Alice", "other-pw")) == 3
-    assert created_id(cli("onegroup", "create", "Users")) == 100
-    for ref in ("ALICE", "be"):
-        assert_error(
-            cli("oneuser", "show", ref), "oneuser", "show", f"user named '{ref}' does not exist"
-        )
-
-
-def test_login_needs_the_exact_user_name(cli, tmp_path):
-    cli("oneuser", "create", "alice", "pw", check=True)
-    cli("oneuser", "create", "bé", "pw", check=True)
-    for name in ("ALICE", "BE"):
-        assert_error(
-            cli("oneuser", "show", env=login_as(tmp_path, name, "pw")),
-            "oneuser",
-            "show",
-            f"authentication failed for user '{name}'",
-        )
 
 
 # ---- permissions of a regular user ---------------------------------------------------------

@@ -1,5 +1,5 @@
 """onehost, onetemplate, onevm, oneimage and onevnet as a user types them: real
-subprocesses against an instance (both backends) with simulated libvirt hosts.
+subprocesses against an instance (SQLite: see support.stores) with simulated libvirt hosts.
 
 What a command did is checked where a user would see it: its output and exit status, the
 store (``onevm show -j`` in the guide's session; elsewhere the store read directly, which
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import libvirt
 from support.cli import assert_error, assert_refused, created_id, json_of, login_as, run_help
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
@@ -37,6 +38,8 @@ LIST_ROW = re.compile(
     r"\s*(?P<id>\d+) (?P<user>\S+)\s+(?P<group>\S+)\s+(?P<name>\S+)\s+(?P<stat>\S{4})"
     r"\s+(?P<ucpu>\d+)\s+(?P<umem>\S+)\s+(?P<host>\S*)\s+(?P<time>\d+d \d\dh\d\d)"
 )
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 
 # ---- helpers ------------------------------------------------------------------------------

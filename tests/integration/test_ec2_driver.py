@@ -1,5 +1,5 @@
 """Cloud bursting (the guide's chapter 5): an EC2 region as a host, against a real
-``moto_server`` (no mocked boto3), on a real onekit instance, on both backends.
+``moto_server`` (no mocked boto3), on a real onekit instance, on SQLite (see support.stores).
 
 What a user sees: ``onehost create us-east-1 --im ec2 --vm ec2 --net dummy``, the host's
 capacity from ec2_driver.conf, the guide's hybrid template deployed as an instance whose
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pytest
 from support.moto import MotoServer, ThrottlingProxy, driver_conf
 from support.ports import free_port
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils import drivers
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
@@ -35,6 +36,8 @@ from ansible_collections.onekit.cloud.plugins.module_utils.vm import (
     templates,
     vms,
 )
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 # the guide's hybrid template (5.1), as it prints it
 HYBRID = """

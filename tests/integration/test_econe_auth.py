@@ -10,9 +10,12 @@ import urllib.request
 
 import pytest
 from support.econe import error_of, post, signed
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import users
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 
 def vm_count(econe) -> int:

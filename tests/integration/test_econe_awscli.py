@@ -13,6 +13,9 @@ import subprocess
 import sys
 
 import pytest
+from support.stores import sqlite_only
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 # awscli 1's exit status for an error (awscli 2 has 254 for one the server answered)
 CLIENT_ERROR = 255

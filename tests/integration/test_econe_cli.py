@@ -21,8 +21,11 @@ from support.cli import created_id, peak_memory_run, usage_error
 from support.econe import wait as econe_wait
 from support.econe_cli import clean_env, ok, refused, rows
 from support.econe_cli import econe as econe_run
+from support.stores import sqlite_only
 
 from onekit.cli.econe import COMMANDS
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 # the guide's commands (7.5), plus the snapshot and tag actions it lists
 GUIDE = {

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import boto3
 from support.ports import free_port
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import access_keys
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 
 def client(url: str, instance):

@@ -1,4 +1,4 @@
-"""Tags through real boto3 against a running EC2 server (both stores): CreateTags,
+"""Tags through real boto3 against a running EC2 server (SQLite: see support.stores): CreateTags,
 DeleteTags, DescribeTags (filters, boto3's paginator) on instances and on AMIs, volumes
 and snapshots, and the tags DescribeInstances shows.
 
@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 
 from support.econe import refused
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import images
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 
 def run(econe, ec2, image: str, count: int = 1) -> list[str]:

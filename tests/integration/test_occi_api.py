@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from support.occi import OcciServer, wait
+from support.stores import sqlite_only
 
 SMALL_NET = (
     "<NETWORK><NAME>{name}</NAME><DESCRIPTION>Network of {name}</DESCRIPTION>"
@@ -17,6 +18,8 @@ DATABLOCK = (
     "<STORAGE><NAME>{name}</NAME><DESCRIPTION>Storage of {name}</DESCRIPTION>"
     "<TYPE>DATABLOCK</TYPE><SIZE>100</SIZE><FSTYPE>ext3</FSTYPE></STORAGE>"
 )
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 
 def counts(occi: OcciServer) -> tuple[int, int, int]:

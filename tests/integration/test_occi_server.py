@@ -11,6 +11,9 @@ import urllib.request
 
 from support.occi import occi_server_command
 from support.ports import free_port
+from support.stores import sqlite_only
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 
 def occi(cli, *args: str) -> subprocess.CompletedProcess:

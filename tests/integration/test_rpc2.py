@@ -11,8 +11,11 @@ import urllib.request
 import pyone
 import pytest
 from support.cloud import wait
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import Lcm, VmState
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 TINY = 'NAME = "{name}"\nCPU = 0.1\nMEMORY = 32\n'
 

@@ -17,6 +17,7 @@ import pytest
 from pyone import bindings
 from support.cloud import wait
 from support.rpc2 import validate
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.states import (
     HostState,
@@ -29,7 +30,7 @@ from onekit.server.rpc2.documents import vms as documents
 # community.general's modules behave the same on either store, and these ansible-playbook
 # runs are among the suite's slowest: SQLite alone here (pyone covers MariaDB in the other
 # test_rpc2*.py files)
-pytestmark = pytest.mark.parametrize("rpc2", ["sqlite"], indirect=True, scope="module")
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 PYTHON = sys.executable  # the venv's: pyone is there
 NETWORK = (

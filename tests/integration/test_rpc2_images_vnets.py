@@ -14,6 +14,7 @@ from pathlib import Path
 import pyone
 import pytest
 from conftest import VENV_BIN
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import schema
@@ -24,6 +25,8 @@ RANGED = (
     'NAME = "{name}"\nBRIDGE = "br0"\nTYPE = "RANGED"\n'
     'IP_START = "10.1.0.10"\nIP_END = "10.1.0.19"\nNOTE = "{{{{ 7*7 }}}}"\n'
 )
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 DEFAULT_DATASTORE = 1
 API_XML = 0x1000  # oned's XML_RPC_API error code
 

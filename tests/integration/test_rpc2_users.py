@@ -1,7 +1,7 @@
 """OpenNebula's XML-RPC API on /RPC2 for users, groups, zones, ACL rules and the system
 methods, driven by pyone (PyPI) and the standard library's client against a running
-server (sqlite and mysql). Every document received is validated against OpenNebula's XML
-schemas (``support.rpc2``)."""
+server (SQLite: see support.stores). Every document received is validated against
+OpenNebula's XML schemas (``support.rpc2``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import pyone
 import pytest
 from pyone.acl import OneAcl
 from support.mariadb import PASSWORD as MYSQL_PASSWORD
+from support.stores import sqlite_only
 
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import access_keys
+
+pytestmark = sqlite_only  # an adapter's tests: see support.stores
 
 TINY = 'NAME = "{name}"\nCPU = 0.5\nMEMORY = 64\n'
 UNKNOWN = 987654
