@@ -27,6 +27,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.login_guard impo
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
 from onekit.server import (
+    client_cert,
     core_api,
     econe_api,
     flow_api,
@@ -39,6 +40,9 @@ from onekit.server import (
 from onekit.server.body_limit import BodyLimit
 
 MAX_BODY = 1024 * 1024  # bytes: a service template of thousands of roles fits
+# the cloud servers, which a TLS proxy may front (:ssl_server:) and forward client
+# certificates to (onekit.server.client_cert); OCCI and the web UI join them
+CLOUD_APIS = ("econe",)
 APIS = {  # each app also serves its OpenAPI document, GET /openapi.json
     # /metrics on the core API's port only (onekit.server.metrics says why)
     "core": (health.bp, openapi.BLUEPRINTS["core"], core_api.bp, rpc2_api.bp, metrics.bp),
@@ -76,6 +80,8 @@ def create_app(
     if api == "econe":
         app.extensions["onekit.econe_config"] = instance.econe_config()
     app.extensions["onekit.db"] = db if db is not None else instance.open_store()
+    if api in CLOUD_APIS:  # before the blueprints' own before_request (their login)
+        client_cert.install(app, instance)
     for blueprint in APIS[api]:
         app.register_blueprint(blueprint)
     # no teardown closes the store: a request's transactions give their connections back
