@@ -31,7 +31,7 @@ options:
       - It is stored as a salted hash, never in clear.
       - For O(auth_driver=x509), the DN of the user's certificate in OpenSSL's form
         (C(/C=ES/O=ONE/OU=DEV/CN=clouduser); spaces are removed), or several separated by
-        C(|): the user then logs in to the cloud servers with that certificate, through
+        C(|); the user then logs in to the cloud servers with that certificate, through
         the TLS proxy (role onekit.cloud.tls_proxy), never with a password. Required when
         the driver changes to or from V(x509).
     type: str
