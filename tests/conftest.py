@@ -28,6 +28,7 @@ from support.libvirt import SimHost, stop_all
 from support.libvirt import sim_hosts as start_sim_hosts
 from support.mariadb import PASSWORD, USER, MariaDB
 from support.moto import MotoServer
+from support.occi import OcciServer
 from support.ports import free_port
 from support.rpc2 import Rpc2Cloud
 
@@ -339,6 +340,12 @@ def _running(request: pytest.FixtureRequest, kind: type[RunningCloud]) -> Iterat
 def econe(request: pytest.FixtureRequest) -> Iterator[EconeServer]:
     """A running EC2 Query server (``support.econe``)."""
     yield from _running(request, EconeServer)  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "mysql"])
+def occi(request: pytest.FixtureRequest) -> Iterator[OcciServer]:
+    """A running OCCI server (``support.occi``)."""
+    yield from _running(request, OcciServer)  # type: ignore[misc]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "mysql"])

@@ -14,6 +14,7 @@ from botocore.config import Config
 
 from support.cloud import VENV_BIN, Db
 from support.econe import REGION, EconeServer
+from support.occi import OcciServer
 from support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,15 +54,20 @@ class Pki:
         return cert, key
 
 
-class ProxiedEcone(EconeServer):
-    """The EC2 Query server of ``EconeServer`` behind its TLS proxy: the role writes
-    ``:ssl_server:`` (and ``:auth:``) in econe.conf before the server starts.
+class Proxied:
+    """What a running cloud server gets behind its TLS proxy (mixed into ``EconeServer``
+    and ``OcciServer``): the role run before the server starts, which writes
+    ``:ssl_server:`` and ``:auth:`` in the server's config; nginx stopped with it.
     ``client_ca``: the CA of x509 logins (None: no client certificates)."""
 
-    def __init__(self, client_ca: Path | None, auth: str, db: Db | None = None):
-        super().__init__(db)
+    root: Path
+    url: str
+    instance: Any
+
+    def behind_proxy(self, client_ca: Path | None, auth: str, conf: Path) -> None:
         self.client_ca = client_ca
         self.auth = auth
+        self.cloud_conf = conf
         self.proxy_port = free_port()
         self.proxy_dir = self.root / "proxy"
         self.public_url = f"https://localhost:{self.proxy_port}"
@@ -81,7 +87,7 @@ class ProxiedEcone(EconeServer):
             "tls_proxy_listen_address": "127.0.0.1",
             "tls_proxy_server_name": "localhost",
             "tls_proxy_upstream": self.url,
-            "tls_proxy_cloud_conf": str(self.instance.econe_config_path),
+            "tls_proxy_cloud_conf": str(self.cloud_conf),
             "tls_proxy_cloud_auth": self.auth,
             "tls_proxy_client_ca": str(self.client_ca or ""),
             **overrides,
@@ -91,35 +97,53 @@ class ProxiedEcone(EconeServer):
             [str(VENV_BIN / "ansible-playbook"), str(REPO / "playbooks" / "tls_proxy.yml"),
              *extra, *args],
             capture_output=True, text=True, cwd=REPO, timeout=300,
-            env=self.env(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1"),
+            env=self.env(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1"),  # type: ignore[attr-defined]
         )  # fmt: skip
 
-    def configure(self) -> None:
-        super().configure()
+    def start_proxy(self) -> None:
         played = self.role()
         assert played.returncode == 0 and "failed=0" in played.stdout, played.stdout
 
-    def stop(self) -> None:
-        pid = self.proxy_dir / "nginx.pid"
-        if pid.exists():
+    def stop_proxy(self) -> None:
+        if (self.proxy_dir / "nginx.pid").exists():
             subprocess.run(
                 ["/usr/sbin/nginx", "-p", f"{self.proxy_dir}/", "-c",
                  str(self.proxy_dir / "nginx.conf"), "-e", str(self.proxy_dir / "error.log"),
                  "-s", "stop"],
                 capture_output=True, timeout=30,
             )  # fmt: skip
-        super().stop()
 
-    # ---- clients through the proxy ------------------------------------------------------
-    def curl(self, query: str, *args: str, url: str | None = None) -> tuple[int, str]:
-        """``curl`` of ``<public URL>/?<query>`` (``args``: ``--cert``...): status, body."""
+    def https(self, path: str, *args: str) -> tuple[int, str]:
+        """``curl`` of ``<public URL><path>`` (``args``: ``--cert``...): status, body."""
         result = subprocess.run(
             ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "--cacert", str(self.server_ca),
-             *args, f"{url or self.public_url}/?{query}"],
+             *args, f"{self.public_url}{path}"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         body, _, status = result.stdout.rpartition("\n")
         return int(status or 0), body + result.stderr
+
+    def log(self) -> str:
+        return self.instance.log_path().read_text(errors="replace")
+
+
+class ProxiedEcone(Proxied, EconeServer):
+    """The EC2 Query server of ``EconeServer`` behind its TLS proxy."""
+
+    def __init__(self, client_ca: Path | None, auth: str, db: Db | None = None):
+        EconeServer.__init__(self, db)
+        self.behind_proxy(client_ca, auth, self.instance.econe_config_path)
+
+    def configure(self) -> None:
+        super().configure()
+        self.start_proxy()
+
+    def stop(self) -> None:
+        self.stop_proxy()
+        super().stop()
+
+    def curl(self, query: str, *args: str) -> tuple[int, str]:
+        return self.https(f"/?{query}", *args)
 
     def https_client(
         self, cert: tuple[Path, Path] | None = None, user: str = "x509", secret: str = "unused"
@@ -140,5 +164,18 @@ class ProxiedEcone(EconeServer):
             config=config,
         )
 
-    def log(self) -> str:
-        return self.instance.log_path().read_text(errors="replace")
+
+class ProxiedOcci(Proxied, OcciServer):
+    """The OCCI server of ``OcciServer`` behind its TLS proxy."""
+
+    def __init__(self, client_ca: Path | None, auth: str, db: Db | None = None):
+        OcciServer.__init__(self, db)
+        self.behind_proxy(client_ca, auth, self.instance.occi_config_path)
+
+    def configure(self) -> None:
+        super().configure()
+        self.start_proxy()
+
+    def stop(self) -> None:
+        self.stop_proxy()
+        super().stop()

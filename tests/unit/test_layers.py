@@ -68,7 +68,9 @@ def _function_level_imports(path: Path) -> list[str]:
     elif where == Path("plugins/module_utils/frontend/home.py"):
         lazy_ok = tuple(f"{MODULE_UTILS}.{part}" for part in ("gate", "vm"))
     elif where == Path("plugins/module_utils/frontend/instance.py"):
-        lazy_ok = tuple(f"{MODULE_UTILS}.{part}" for part in ("flow", "gate", "econe", "objects"))
+        lazy_ok = tuple(
+            f"{MODULE_UTILS}.{part}" for part in ("flow", "gate", "econe", "occi", "objects")
+        )
     else:
         lazy_ok = ()
     found = []

@@ -48,7 +48,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 Value = str | dict[str, str] | list[str | dict[str, str]]
 Template = dict[str, Value]
 
-__all__ = ["Template", "Value", "as_list", "dumps", "merge", "parse"]
+__all__ = ["Template", "Value", "as_list", "dumps", "is_name", "merge", "parse", "quote"]
 
 # Lexical classes. OpenNebula's [:blank:] is space and tab; a carriage return is treated as
 # one more blank outside quoted values, so templates with CRLF line ends parse the same.
@@ -424,6 +424,19 @@ def _scalar(value: object, label: str) -> str:
             "be printed unquoted either"
         )
     return '"' + escaped + '"'
+
+
+def quote(value: object, label: str = "value") -> str:
+    """``value`` printed as one value of the template syntax, as :func:`dumps` prints it
+    (quoted, ``"`` escaped): what a renderer puts after ``NAME =`` so that text stays one
+    value, whatever it holds. Raises :class:`InvalidInput` naming ``label`` for what
+    cannot be printed."""
+    return _scalar(value, label)
+
+
+def is_name(name: object) -> bool:
+    """Whether ``name`` may be an attribute name (letters, digits and ``_``)."""
+    return _is_name(name)
 
 
 def _checked_name(name: object, label: str | None = None) -> str:

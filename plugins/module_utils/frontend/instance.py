@@ -1,6 +1,6 @@
 """An onekit instance as the server and the CLIs see it: its :class:`~.home.Home` (paths,
 oned.conf, the store, credentials) and what only creates or serves it: ``init`` and the
-bootstrap objects, OneFlow's, OneGate's and the EC2 server's configs (their code is
+bootstrap objects, OneFlow's, OneGate's, the EC2 and the OCCI server's configs (their code is
 imported when called, so a CLI's start-up does not pay for it).
 
 Ansible modules never import this module (the ``modules-pack-the-home`` contract of
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ansible_collections.onekit.cloud.plugins.module_utils.econe.config import EconeConfig
     from ansible_collections.onekit.cloud.plugins.module_utils.flow.config import FlowConfig
     from ansible_collections.onekit.cloud.plugins.module_utils.gate.config import GateConfig
+    from ansible_collections.onekit.cloud.plugins.module_utils.occi.config import OcciConfig
 
 __all__ = ["SCHED_CONF", "Instance", "bootstrap", "default_home", "mysql_config"]
 
@@ -74,6 +75,23 @@ class Instance(Home):
         forwards, so the cloud servers believe its client-certificate headers and nobody
         else's (``onekit.server.client_cert``). Written by the role, mode 600."""
         return self.etc / "tls_proxy.secret"
+
+    @property
+    def occi_config_path(self) -> Path:
+        return self.etc / "occi-server.conf"
+
+    @property
+    def occi_templates_dir(self) -> Path:
+        """The OCCI server's templates (``occi.renderer``), 4.6's etc/occi_templates."""
+        return self.etc / "occi_templates"
+
+    def occi_config(self) -> OcciConfig:
+        """``etc/occi-server.conf`` (4.6's defaults when the file is absent)."""
+        from ansible_collections.onekit.cloud.plugins.module_utils.occi import (
+            config as occi_config,
+        )
+
+        return occi_config.load(self.occi_config_path)
 
     # ---- creation ---------------------------------------------------------------------
     def is_initialised(self) -> bool:

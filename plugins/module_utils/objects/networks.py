@@ -58,14 +58,54 @@ def _addresses(tpl: dict) -> list[str]:
         return [str(_ip(lease["IP"], "LEASES/IP")) for lease in leases]
     if kind != "RANGED":
         raise InvalidInput(f"network TYPE {kind!r} is unknown; use RANGED or FIXED")
+    if ("IP_START" not in tpl or "IP_END" not in tpl) and "NETWORK_ADDRESS" in tpl:
+        return _classful(tpl)
     if "IP_START" not in tpl or "IP_END" not in tpl:
-        raise InvalidInput("a RANGED network needs IP_START and IP_END")
+        raise InvalidInput(
+            "a RANGED network needs IP_START and IP_END (or NETWORK_ADDRESS and NETWORK_SIZE)"
+        )
     start, end = _ip(tpl["IP_START"], "IP_START"), _ip(tpl["IP_END"], "IP_END")
     if end < start:
         raise InvalidInput("IP_END comes before IP_START")
     if int(end) - int(start) >= MAX_RANGE:
         raise InvalidInput(f"the range holds more than {MAX_RANGE} addresses")
     return [str(ipaddress.IPv4Address(i)) for i in range(int(start), int(end) + 1)]
+
+
+_CLASS_SIZES = {"A": 2**24 - 2, "B": 2**16 - 2, "C": 254}
+
+
+def _classful(tpl: dict) -> list[str]:
+    """4.6's other RANGED form: ``NETWORK_ADDRESS`` (``a.b.c.d`` or ``a.b.c.d/n``) with
+    ``NETWORK_SIZE`` (``A``, ``B``, ``C``, the default, or a number of hosts) or
+    ``NETWORK_MASK``: the smallest network holding that many hosts, its addresses but the
+    network's and the broadcast, as oned's RangedLeases computes them."""
+    address = str(tpl["NETWORK_ADDRESS"]).strip()
+    base, _, bits = address.partition("/")
+    first = _ip(base, "NETWORK_ADDRESS")
+    if bits:
+        if not bits.isdigit() or not 1 <= int(bits) <= 30:
+            raise InvalidInput(f"NETWORK_ADDRESS {address!r}: the prefix must be 1 to 30 bits")
+        prefix = int(bits)
+    elif "NETWORK_MASK" in tpl:
+        try:
+            prefix = ipaddress.IPv4Network(f"0.0.0.0/{tpl['NETWORK_MASK']}").prefixlen
+        except ValueError:
+            raise InvalidInput(f"NETWORK_MASK {tpl['NETWORK_MASK']!r} is not a netmask") from None
+    else:
+        size = str(tpl.get("NETWORK_SIZE", "C")).strip().upper()
+        hosts = _CLASS_SIZES.get(size) or (int(size) if size.isdigit() else 0)
+        if not 1 <= hosts <= MAX_RANGE:
+            raise InvalidInput(
+                f"NETWORK_SIZE must be A, B, C or a number of hosts from 1 to {MAX_RANGE}, "
+                f"got {pool.shorten(size)!r}"
+            )
+        host_bits = max(2, (hosts + 1).bit_length())
+        prefix = 32 - host_bits
+    net = ipaddress.IPv4Network(f"{first}/{prefix}", strict=False)
+    if net.num_addresses - 2 > MAX_RANGE:
+        raise InvalidInput(f"the network holds more than {MAX_RANGE} addresses")
+    return [str(ip) for ip in net.hosts()]
 
 
 def _ranges(ranges: list) -> list[str]:

@@ -173,6 +173,13 @@ def _econe_run(ctx: Context, args: argparse.Namespace) -> None:
     process.run_econe(ctx.instance)
 
 
+def _occi_run(ctx: Context, args: argparse.Namespace) -> None:
+    from onekit.server import process
+
+    _logging()
+    process.run_occi(ctx.instance)
+
+
 def build() -> Cli:
     cli = Cli(
         "onekit-server", "Create and run an onekit instance ($ONEKIT_HOME, default ~/.onekit)."
@@ -219,6 +226,7 @@ def build() -> Cli:
     cli.command("stop", "stop the background server", _stop, arguments=[TIMEOUT])
     cli.command("status", "tell whether the server runs (exit 3 if not)", _status)
     cli.command("econe-run", "serve the EC2 Query API alone, in the foreground", _econe_run)
+    cli.command("occi-run", "serve the OCCI API alone, in the foreground", _occi_run)
     return cli
 
 
@@ -226,36 +234,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     return build().main(argv)
 
 
-def _econe() -> Cli:
-    """``econe-server start|stop|status|run``: the EC2 Query API of etc/econe.conf as a
-    process of its own (the guide's 7.2.4). An onekit-server of the same store runs the
-    loops that place and run the VMs it makes; with etc/econe.conf present,
-    onekit-server serves the API itself and econe-server is not needed."""
-    name = "econe-server"
-    cli = Cli(name, "Start or stop the EC2 Query server (etc/econe.conf).")
+def _standalone(name: str, api: str, conf: str, run: Handler) -> Cli:
+    """``<name> start|stop|status|run``: one cloud API (``api``, configured in
+    ``etc/<conf>``) as a process of its own, with its own pid and log (``var/<name>.*``).
+    An onekit-server of the same store runs the loops that place and run the VMs it
+    makes; with ``etc/<conf>`` present, onekit-server serves the API itself and this
+    command is not needed."""
+    cli = Cli(name, f"Start or stop the {api} server (etc/{conf}).")
     cli.command(
         "start",
-        "start the EC2 server in the background",
+        f"start the {api} server in the background",
         lambda ctx, args: _start(ctx, args, name),
         arguments=[TIMEOUT],
     )
     cli.command(
         "stop",
-        "stop the background EC2 server",
+        f"stop the background {api} server",
         lambda ctx, args: _stop(ctx, args, name),
         arguments=[TIMEOUT],
     )
     cli.command(
         "status",
-        "tell whether the EC2 server runs (exit 3 if not)",
+        f"tell whether the {api} server runs (exit 3 if not)",
         lambda ctx, args: _status(ctx, args, name),
     )
-    cli.command("run", "serve the EC2 Query API in the foreground", _econe_run)
+    cli.command("run", f"serve the {api} API in the foreground", run)
     return cli
 
 
 def econe_main(argv: Sequence[str] | None = None) -> int:
-    return _econe().main(argv)
+    """``econe-server``: the EC2 Query API (the guide's 7.2.4)."""
+    return _standalone("econe-server", "EC2 Query", "econe.conf", _econe_run).main(argv)
+
+
+def occi_main(argv: Sequence[str] | None = None) -> int:
+    """``occi-server``: the OCCI API (the guide's 7.3.4)."""
+    return _standalone("occi-server", "OCCI", "occi-server.conf", _occi_run).main(argv)
 
 
 def _alias(prog: str, what: str) -> Cli:

@@ -26,6 +26,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
 from ansible_collections.onekit.cloud.plugins.module_utils.core.login_guard import LoginGuard
 from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance import Instance
 from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
+from ansible_collections.onekit.cloud.plugins.module_utils.occi.renderer import Renderer
 from onekit.server import (
     client_cert,
     core_api,
@@ -34,6 +35,7 @@ from onekit.server import (
     gate_api,
     health,
     metrics,
+    occi_api,
     openapi,
     rpc2_api,
 )
@@ -41,14 +43,15 @@ from onekit.server.body_limit import BodyLimit
 
 MAX_BODY = 1024 * 1024  # bytes: a service template of thousands of roles fits
 # the cloud servers, which a TLS proxy may front (:ssl_server:) and forward client
-# certificates to (onekit.server.client_cert); OCCI and the web UI join them
-CLOUD_APIS = ("econe",)
+# certificates to (onekit.server.client_cert); the web UI joins them
+CLOUD_APIS = ("econe", "occi")
 APIS = {  # each app also serves its OpenAPI document, GET /openapi.json
     # /metrics on the core API's port only (onekit.server.metrics says why)
     "core": (health.bp, openapi.BLUEPRINTS["core"], core_api.bp, rpc2_api.bp, metrics.bp),
     "oneflow": (health.bp, openapi.BLUEPRINTS["oneflow"], flow_api.bp),
     "onegate": (health.bp, openapi.BLUEPRINTS["onegate"], gate_api.bp),
     "econe": (health.bp, econe_api.bp),  # EC2's own API description is AWS's
+    "occi": (health.bp, occi_api.bp),  # OCCI 0.8 had no machine-readable description
 }
 
 
@@ -62,11 +65,19 @@ def create_app(
     process's: give them all the same one)."""
     # no static files: Flask would serve <the server's working directory>/static/ to anyone
     app = Flask(f"onekit.{api}", static_folder=None)
-    limit = {"onegate": gate_config.MAX_BODY, "econe": econe_api.MAX_UPLOAD}.get(api, MAX_BODY)
+    limit = {
+        "onegate": gate_config.MAX_BODY,
+        "econe": econe_api.MAX_UPLOAD,
+        "occi": occi_api.MAX_UPLOAD,
+    }.get(api, MAX_BODY)
     app.config["MAX_CONTENT_LENGTH"] = limit
     if api == "econe":  # uploads of gigabytes with their length, queries of 1 MiB
         app.wsgi_app = BodyLimit(  # type: ignore[method-assign]
             app.wsgi_app, limit, econe_api.MAX_BODY, econe_api.refusal
+        )
+    elif api == "occi":  # storage uploads with their length, documents of 1 MiB
+        app.wsgi_app = BodyLimit(  # type: ignore[method-assign]
+            app.wsgi_app, limit, occi_api.MAX_BODY, occi_api.refusal
         )
     else:
         app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
@@ -79,6 +90,10 @@ def create_app(
         app.extensions["onekit.gate_secret"] = instance.gate_secret()
     if api == "econe":
         app.extensions["onekit.econe_config"] = instance.econe_config()
+    if api == "occi":
+        occi = app.extensions["onekit.occi_config"] = instance.occi_config()
+        renderer = app.extensions["onekit.occi_renderer"] = Renderer(instance.occi_templates_dir)
+        renderer.check(occi)  # a missing template fails the start, not a request
     app.extensions["onekit.db"] = db if db is not None else instance.open_store()
     if api in CLOUD_APIS:  # before the blueprints' own before_request (their login)
         client_cert.install(app, instance)
@@ -111,5 +126,7 @@ def create_app(
 
     if api == "econe":  # EC2's errors are XML, with AWS's codes
         econe_api.register_errors(app)
+    if api == "occi":  # OCCI's errors are text/plain
+        occi_api.register_errors(app)
     metrics.instrument(app, api)  # every request counted, by API and status
     return app

@@ -1,6 +1,7 @@
 """Running the server: in the foreground (``run``) or as a daemon (``start``/``stop``/``status``).
 
-``run`` serves the three apps (four with ``etc/econe.conf``: the EC2 Query API) with
+``run`` serves the three apps (and with ``etc/econe.conf`` the EC2 Query API, with
+``etc/occi-server.conf`` the OCCI API) with
 ``http_server`` (a bounded pool each, sized by oned.conf's MAX_CONN and
 MAX_CONN_BACKLOG) and runs the loops, which act only while this
 process holds the store's leader lock.
@@ -42,6 +43,8 @@ log = logging.getLogger("onekit.server")
 
 SERVER = "onekit-server"
 ECONE = "econe-server"  # the EC2 Query API alone (``econe-server start``)
+OCCI = "occi-server"  # the OCCI API alone (``occi-server start``)
+RUN_COMMANDS = {SERVER: "run", ECONE: "econe-run", OCCI: "occi-run"}
 
 
 def read_pid(instance: Instance, name: str = SERVER) -> int | None:
@@ -60,6 +63,8 @@ def read_pid(instance: Instance, name: str = SERVER) -> int | None:
 def health_url(instance: Instance, name: str = SERVER) -> str:
     if name == ECONE:
         return f"{instance.econe_config().url}/health"
+    if name == OCCI:
+        return f"{instance.occi_config().url}/health"
     config = instance.config()
     host = "127.0.0.1" if config.listen_address in ("0.0.0.0", "") else config.listen_address
     return f"http://{host}:{config.port}/health"
@@ -98,6 +103,7 @@ def run(instance: Instance) -> None:
     bound_malloc()
     # one set of login bounds per process; refusals held back in the tarpit may take at
     # most half of an API's MAX_CONN workers, so a flood never puts all of them to sleep
+    check_cloud_ports(instance)
     guard = LoginGuard(tarpit_slots=max(1, config.max_conn // 2))
     app = create_app(instance, login_guard=guard)
     db = app.extensions["onekit.db"]
@@ -113,6 +119,10 @@ def run(instance: Instance) -> None:
     if econe is not None:
         endpoints.append(econe)
         names.append("econe-api")
+    occi = _occi_endpoint(instance, db, guard) if instance.occi_config_path.exists() else None
+    if occi is not None:
+        endpoints.append(occi)
+        names.append("occi-api")
     server, *extra_servers = _servers(endpoints, config)
     instance.pid_path().write_text(f"{os.getpid()}\n")
     loops = Loops(instance, db)
@@ -138,7 +148,8 @@ def run(instance: Instance) -> None:
         config.port,
         flow.url,
         gate.url,
-        "" if econe is None else f", EC2 on {instance.econe_config().url}",
+        ("" if econe is None else f", EC2 on {instance.econe_config().url}")
+        + ("" if occi is None else f", OCCI on {instance.occi_config().url}"),
         config.max_conn,
         config.max_conn_backlog,
         db.description,
@@ -165,26 +176,43 @@ def _econe_endpoint(instance: Instance, db: Database, guard: LoginGuard) -> Endp
     return (app, econe.listen_host, econe.port, ":port:", instance.econe_config_path)
 
 
-def run_econe(instance: Instance) -> None:
-    """``econe-server run``: the EC2 Query API alone, on econe.conf's :host:/:port:, with
-    no loops (an onekit-server of the same store places and runs the VMs it makes)."""
-    config = instance.config()
-    pid = read_pid(instance, ECONE)
-    if pid is not None and pid != os.getpid():
-        raise ServerError(f"an econe-server of {instance.home} is already running (pid {pid})")
-    served = read_pid(instance)
-    if served is not None and instance.econe_config_path.exists():
+def _occi_endpoint(instance: Instance, db: Database, guard: LoginGuard) -> Endpoint:
+    occi = instance.occi_config()
+    app = create_app(instance, db, "occi", guard)
+    return (app, occi.listen_host, occi.port, ":port:", instance.occi_config_path)
+
+
+def _same_socket(one: tuple[str, int], other: tuple[str, int]) -> bool:
+    anywhere = ("0.0.0.0", "")
+    hosts_meet = one[0] == other[0] or one[0] in anywhere or other[0] in anywhere
+    return one[1] == other[1] and hosts_meet
+
+
+def check_cloud_ports(instance: Instance) -> None:
+    """The EC2 and the OCCI servers both default to port 4567 (4.6's defaults): with
+    both configured on one address, refuse to start, naming both files and the fix,
+    rather than fail to bind one of them."""
+    if not (instance.econe_config_path.exists() and instance.occi_config_path.exists()):
+        return
+    econe, occi = instance.econe_config(), instance.occi_config()
+    if _same_socket((econe.listen_host, econe.port), (occi.listen_host, occi.port)):
         raise ServerError(
-            f"onekit-server (pid {served}) already serves the EC2 API of {instance.home}, "
-            f"as {instance.econe_config_path} exists: {instance.econe_config().url}"
+            f"{instance.econe_config_path} and {instance.occi_config_path} both put their "
+            f"server on {occi.listen_host}:{occi.port}: give one of them another :port: "
+            "(4.6 used 4567 for both)"
         )
-    bound_malloc()
-    (server,) = _servers([_econe_endpoint(instance, instance.open_store(), LoginGuard())], config)
-    instance.pid_path(ECONE).write_text(f"{os.getpid()}\n")
+
+
+def _run_alone(instance: Instance, name: str, endpoint: Endpoint, url: str) -> None:
+    """Serve one cloud API in the foreground, with no loops (an onekit-server of the
+    same store places and runs the VMs it makes), under its own pid file."""
+    config = instance.config()
+    (server,) = _servers([endpoint], config)
+    instance.pid_path(name).write_text(f"{os.getpid()}\n")
     signal.signal(
         signal.SIGTERM, lambda *_: threading.Thread(target=server.stop, daemon=True).start()
     )
-    log.info("econe-server listening on %s", instance.econe_config().url)
+    log.info("%s listening on %s", name, url)
     try:
         server.serve()
     except KeyboardInterrupt:
@@ -192,9 +220,40 @@ def run_econe(instance: Instance) -> None:
     finally:
         server.stop()
         with contextlib.suppress(OSError):
-            if read_pid(instance, ECONE) == os.getpid():
-                instance.pid_path(ECONE).unlink()
-        log.info("econe-server stopped")
+            if read_pid(instance, name) == os.getpid():
+                instance.pid_path(name).unlink()
+        log.info("%s stopped", name)
+
+
+def _refuse_second(instance: Instance, name: str, api: str, path: Path, url: str) -> None:
+    pid = read_pid(instance, name)
+    if pid is not None and pid != os.getpid():
+        raise ServerError(f"an {name} of {instance.home} is already running (pid {pid})")
+    served = read_pid(instance)
+    if served is not None and path.exists():
+        raise ServerError(
+            f"onekit-server (pid {served}) already serves the {api} API of {instance.home}, "
+            f"as {path} exists: {url}"
+        )
+    check_cloud_ports(instance)
+
+
+def run_econe(instance: Instance) -> None:
+    """``econe-server run``: the EC2 Query API alone, on econe.conf's :host:/:port:."""
+    url = instance.econe_config().url
+    _refuse_second(instance, ECONE, "EC2", instance.econe_config_path, url)
+    bound_malloc()
+    endpoint = _econe_endpoint(instance, instance.open_store(), LoginGuard())
+    _run_alone(instance, ECONE, endpoint, url)
+
+
+def run_occi(instance: Instance) -> None:
+    """``occi-server run``: the OCCI API alone, on occi-server.conf's :host:/:port:."""
+    url = instance.occi_config().url
+    _refuse_second(instance, OCCI, "OCCI", instance.occi_config_path, url)
+    bound_malloc()
+    endpoint = _occi_endpoint(instance, instance.open_store(), LoginGuard())
+    _run_alone(instance, OCCI, endpoint, url)
 
 
 def _healthy(url: str) -> bool:
@@ -219,8 +278,9 @@ def start(instance: Instance, timeout: float, name: str = SERVER) -> int:
     if pid is not None:
         raise ServerError(f"a server of {instance.home} is already running (pid {pid})")
     url = health_url(instance, name)  # reads the config: fails early on a broken one
+    check_cloud_ports(instance)
     log_path = instance.log_path(name)
-    command = "run" if name == SERVER else "econe-run"
+    command = RUN_COMMANDS[name]
     with open(log_path, "ab") as log_file:
         child = subprocess.Popen(
             [sys.executable, "-m", "onekit.cli.server", command],

@@ -7,7 +7,8 @@ is no XML-RPC at all gets a ``<fault>``.
 
 The session is checked as soon as the first parameter has been read: the rest of the
 body (a template of up to the core API's 1 MiB) is parsed only for an authenticated
-caller. The parser refuses any DOCTYPE, so no entity is ever declared or expanded.
+caller. The parser (``core.safe_xml``) refuses any DOCTYPE, so no entity is ever
+declared, expanded or fetched.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from enum import IntEnum
 from typing import Any
 from xml.parsers import expat
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core import safe_xml
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthenticationError,
     AuthorizationError,
@@ -92,10 +94,6 @@ class _Reader(xmlrpc.client.Unmarshaller):
         return done
 
 
-def _refuse_doctype(*_args: object) -> None:
-    raise NotXmlRpc("a DOCTYPE is not allowed in an XML-RPC call")
-
-
 @dataclass(frozen=True)
 class Call:
     method: str
@@ -108,16 +106,15 @@ def read_call(body: bytes, login: Callable[[str, str], Any]) -> Call:
     before the parameters after the session are parsed. Raises ``NotXmlRpc`` for a body
     that is no call and ``RpcError`` (AUTHENTICATION) without a session string."""
     reader = _Reader(login)
-    parser = expat.ParserCreate()
-    parser.buffer_text = True
+    parser = safe_xml.hardened_parser()
     parser.StartElementHandler = reader.start
     parser.EndElementHandler = reader.end
     parser.CharacterDataHandler = reader.data
-    parser.StartDoctypeDeclHandler = _refuse_doctype
-    parser.EntityDeclHandler = _refuse_doctype
     try:
         parser.Parse(body, True)
         params = reader.close()
+    except safe_xml.XmlRefused as err:
+        raise NotXmlRpc(str(err)) from None
     except (
         expat.ExpatError, xmlrpc.client.ResponseError, ValueError, TypeError,
         IndexError,  # a <struct> whose <member> lacks its <name> or <value>
