@@ -100,11 +100,14 @@ class Proxied:
             env=self.env(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1"),  # type: ignore[attr-defined]
         )  # fmt: skip
 
-    def start_proxy(self) -> None:
+    def configure(self) -> None:
+        """The server's own configuration, then the proxy (before the server starts)."""
+        super().configure()  # type: ignore[misc]
         played = self.role()
         assert played.returncode == 0 and "failed=0" in played.stdout, played.stdout
 
-    def stop_proxy(self) -> None:
+    def stop(self) -> None:
+        """nginx, then the server."""
         if (self.proxy_dir / "nginx.pid").exists():
             subprocess.run(
                 ["/usr/sbin/nginx", "-p", f"{self.proxy_dir}/", "-c",
@@ -112,6 +115,7 @@ class Proxied:
                  "-s", "stop"],
                 capture_output=True, timeout=30,
             )  # fmt: skip
+        super().stop()  # type: ignore[misc]
 
     def https(self, path: str, *args: str) -> tuple[int, str]:
         """``curl`` of ``<public URL><path>`` (``args``: ``--cert``...): status, body."""
@@ -133,14 +137,6 @@ class ProxiedEcone(Proxied, EconeServer):
     def __init__(self, client_ca: Path | None, auth: str, db: Db | None = None):
         EconeServer.__init__(self, db)
         self.behind_proxy(client_ca, auth, self.instance.econe_config_path)
-
-    def configure(self) -> None:
-        super().configure()
-        self.start_proxy()
-
-    def stop(self) -> None:
-        self.stop_proxy()
-        super().stop()
 
     def curl(self, query: str, *args: str) -> tuple[int, str]:
         return self.https(f"/?{query}", *args)
@@ -171,11 +167,3 @@ class ProxiedOcci(Proxied, OcciServer):
     def __init__(self, client_ca: Path | None, auth: str, db: Db | None = None):
         OcciServer.__init__(self, db)
         self.behind_proxy(client_ca, auth, self.instance.occi_config_path)
-
-    def configure(self) -> None:
-        super().configure()
-        self.start_proxy()
-
-    def stop(self) -> None:
-        self.stop_proxy()
-        super().stop()
