@@ -12,6 +12,7 @@ PACKAGES=(
   libvirt-daemon-system libvirt-clients libvirt-dev pkg-config qemu-system-x86
   mariadb-server python3-venv python3-dev gcc
   pacemaker corosync pacemaker-cli-utils resource-agents fence-agents
+  nginx-light openssl
 )
 
 say() { printf 'setup: %s\n' "$*"; }

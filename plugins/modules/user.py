@@ -29,6 +29,11 @@ options:
     description:
       - The password. Required to create a user.
       - It is stored as a salted hash, never in clear.
+      - For O(auth_driver=x509), the DN of the user's certificate in OpenSSL's form
+        (C(/C=ES/O=ONE/OU=DEV/CN=clouduser); spaces are removed), or several separated by
+        C(|); the user then logs in to the cloud servers with that certificate, through
+        the TLS proxy (role onekit.cloud.tls_proxy), never with a password. Required when
+        the driver changes to or from V(x509).
     type: str
   update_password:
     description:
@@ -79,6 +84,12 @@ EXAMPLES = r"""
     name: alice
     password: initial-secret
     update_password: on_create
+
+- name: A user who logs in with its client certificate (the TLS proxy verifies it)
+  onekit.cloud.user:
+    name: certuser
+    auth_driver: x509
+    password: /C=ES/O=ONE/OU=DEV/CN=certuser
 
 - name: Remove the user
   onekit.cloud.user:

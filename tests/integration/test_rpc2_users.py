@@ -174,8 +174,12 @@ def test_bad_input_is_refused_with_onenebulas_codes(rpc2):
         one.user.allocate("rpc-many", "pw-x", "", [1, UNKNOWN])
     with pytest.raises(pyone.OneActionException, match="auth driver"):
         one.user.allocate("rpc-driver", "pw-x", "kerberos")
-    with pytest.raises(pyone.OneActionException, match="no authentication drivers"):
-        one.user.chauth(uid, "ldap", "")
+    with pytest.raises(pyone.OneActionException, match="auth driver"):
+        one.user.chauth(uid, "kerberos", "")
+    with pytest.raises(pyone.OneActionException, match="give its DN"):
+        one.user.chauth(uid, "x509", "")  # a password hash is no DN
+    assert one.user.chauth(uid, "x509", "/C=ES/O=ONE/CN=rpc frank") == uid
+    assert one.user.info(uid).AUTH_DRIVER == "x509"
     with pytest.raises(pyone.OneActionException, match="no login tokens"):
         one.user.login("rpc-frank", "", 3600)
     answer = rpc2.raw("one.user.allocate", "rpc-typed", "pw-x", "", "100")

@@ -202,6 +202,7 @@ def test_the_guides_spelling_of_the_elastic_ip_network_is_read():
         ":associate_script: /usr/bin/associate_ip.sh\n:ssl_server: https://e:443/\n"
     )
     assert conf.associate_script == "/usr/bin/associate_ip.sh" and conf.public_hosts == ("e:443",)
+    assert config.parse(":auth: x509\n:ssl_server: https://e:8443/\n").auth == "x509"
 
 
 @pytest.mark.parametrize(
@@ -209,7 +210,8 @@ def test_the_guides_spelling_of_the_elastic_ip_network_is_read():
     [
         (":port: 70000\n", ":port:"),
         (":port: abc\n", ":port:"),
-        (":auth: x509\n", ":auth:"),
+        (":auth: x509\n", ":auth: x509 needs :ssl_server:"),  # the proxy verifies certs
+        (":auth: kerberos\n", ":auth:"),
         (":use_file_templates: true\n", ":use_file_templates:"),
         (":associate_script: rm -rf /\n", ":associate_script:"),
         (":ssl_server: nowhere\n", ":ssl_server:"),

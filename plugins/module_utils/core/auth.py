@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema, x509
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import AclRule, Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.db import Database, Tx
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
@@ -103,12 +103,41 @@ def login(db: Database, username: str, password: str) -> Subject:
         raise AuthenticationError("credentials must not contain control characters")
     with db.snapshot() as tx:
         user = pool.find_by_name(tx, schema.USERS, username) if username else None
-    # An unknown user costs the same scrypt as a known one: timing tells no names.
-    stored = user.get("PASSWORD", "") if user else _dummy_hash()
+    # An unknown user costs the same scrypt as a known one: timing tells no names. An
+    # x509 user's PASSWORD is its DN: it never logs in with a password (the same cost).
+    stored = user.get("PASSWORD", "") if user and not _is_x509(user) else _dummy_hash()
     if not verify_password(password or "", stored) or user is None:
         raise AuthenticationError(f"authentication failed for user {pool.shorten(username)!r}")
     if str(user.get("ENABLED", "1")) != "1":
         raise AuthenticationError(f"user {pool.shorten(username)!r} is disabled")
+    return Subject.of_user(user)
+
+
+X509_DRIVER = "x509"
+
+
+def _is_x509(user: dict[str, Any]) -> bool:
+    return user.get("AUTH_DRIVER") == X509_DRIVER
+
+
+def login_dn(db: Database, dn: str) -> Subject:
+    """The x509 user whose PASSWORD lists ``dn`` (a client certificate's subject that a
+    TLS proxy verified, ``core.x509``'s form), enabled; else AuthenticationError. The
+    users are read in one snapshot and matched here: DNs are not indexed, and a pool of
+    users is small beside the cost of the TLS handshake that brought the DN."""
+    with db.snapshot() as tx:
+        found = [
+            user
+            for user in pool.all_bodies(tx, schema.USERS)
+            if _is_x509(user) and x509.holds(str(user.get("PASSWORD", "")), dn)
+        ]
+    if len(found) != 1:
+        # two users of one DN: neither is taken for the other
+        many = f" ({len(found)} users hold it)" if found else ""
+        raise AuthenticationError(f"no x509 user has the DN {pool.shorten(dn)!r}{many}")
+    user = found[0]
+    if str(user.get("ENABLED", "1")) != "1":
+        raise AuthenticationError(f"user {pool.shorten(user['NAME'])!r} is disabled")
     return Subject.of_user(user)
 
 

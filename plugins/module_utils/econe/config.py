@@ -18,6 +18,9 @@ import yaml
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import ConfigError
 
 NO_SCRIPT = ("", "false", "/bin/false", "/usr/bin/false")
+# ec2: requests signed with an access key; x509: the caller is the x509 user of the client
+# certificate the TLS proxy verified and forwarded (as 4.6's X509CloudAuth), signatures unused
+AUTH_METHODS = ("ec2", "x509")
 
 
 @dataclass(frozen=True)
@@ -98,11 +101,18 @@ def _checked(values: dict[str, Any], where: str) -> EconeConfig:
             raise ConfigError(f"{where}: :ssl_server: must be a URL like https://host:port/")
         out["ssl_server"] = url
     auth = values.get("auth", "ec2")
-    if auth != "ec2":
+    if auth not in AUTH_METHODS:
         raise ConfigError(
             f"{where}: :auth: {str(auth)[:20]!r} is not supported; use ec2 (access key and "
-            "secret key: the user name and the password hash, or a key of `oneuser ec2-key`)"
+            "secret key: the user name and the password hash, or a key of `oneuser ec2-key`) "
+            "or x509 (the client certificate the TLS proxy of :ssl_server: verified)"
         )
+    if auth == "x509" and "ssl_server" not in out:
+        raise ConfigError(
+            f"{where}: :auth: x509 needs :ssl_server: (the URL of the TLS proxy that verifies "
+            "the client certificates: clients reach the server through it)"
+        )
+    out["auth"] = auth
     if values.get("use_file_templates") is True:
         raise ConfigError(
             f"{where}: :use_file_templates: true (the deprecated ERB instance types) is not "
@@ -177,6 +187,8 @@ DEFAULT_FILE = """\
 
 # Authentication driver for incomming requests
 #   - ec2, default Acess key and Secret key scheme
+#   - x509, for x509 certificates based authentication (through the SSL proxy,
+#     which verifies the certificate: see roles/tls_proxy)
 :auth: ec2
 
 # Authentication driver to communicate with OpenNebula core (accepted)

@@ -70,6 +70,13 @@ class Instance(Home):
         return econe_config.load(self.econe_config_path)
 
     @property
+    def tls_proxy_secret_path(self) -> Path:
+        """The secret the TLS proxy (``roles/tls_proxy``) sends with every request it
+        forwards, so the cloud servers believe its client-certificate headers and nobody
+        else's (``onekit.server.client_cert``). Written by the role, mode 600."""
+        return self.etc / "tls_proxy.secret"
+
+    @property
     def occi_config_path(self) -> Path:
         return self.etc / "occi-server.conf"
 

@@ -1,5 +1,5 @@
-"""User operations: create, delete, passwd, update, chgrp, addgroup, delgroup, show, list,
-ensure.
+"""User operations: create, delete, passwd, chauth, update, chgrp, addgroup, delgroup,
+show, list, ensure.
 
 A user belongs to a primary group (``GID``) and any number of secondary ones; ``GROUPS``
 lists all of them and each group's ``USERS`` lists its members. Both sides change in the
@@ -7,6 +7,11 @@ same transaction. Rights: a user object is owned by the user itself with mode 60
 users see and re-password themselves; creating users needs CREATE USER (ACL), and moving
 users between groups needs ADMIN on the user and MANAGE on the group (oneadmin by default,
 delegable with ACL rules).
+
+A user's PASSWORD is what its auth driver checks: a password's scrypt hash, or for the
+``x509`` driver its certificate's DN (``core.x509``; never a password, and never hashed:
+the server looks the user up by it). ``stored_secret`` is the one place that tells which.
+``PASSWORD`` is never shown, whatever it holds.
 
 Each public function is one transaction; the ``_..._in`` helpers run inside a caller's, so
 ``ensure`` (what the Ansible module calls) composes them atomically.
@@ -19,12 +24,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
-from ansible_collections.onekit.cloud.plugins.module_utils.core import pool, schema, template
+from ansible_collections.onekit.cloud.plugins.module_utils.core import (
+    pool,
+    schema,
+    template,
+    x509,
+)
 from ansible_collections.onekit.cloud.plugins.module_utils.core.acl import Right
 from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import (
     ONEADMIN_GID,
     ONEADMIN_UID,
     USERS_GID,
+    X509_DRIVER,
     Target,
     hash_password,
     verify_password,
@@ -64,7 +75,23 @@ def check_driver(driver: str) -> str:
     return driver
 
 
-# never shown: the password hash, and the secrets of the user's EC2 access keys
+def stored_secret(driver: str, secret: Any) -> str:
+    """What a user of ``driver`` keeps as PASSWORD for ``secret``: an x509 user's DN(s)
+    as given (spaces removed), anyone else's password hashed (~50 ms: call it outside any
+    transaction)."""
+    if driver == X509_DRIVER:
+        return x509.normalize_dns(secret, "the x509 user's DN")
+    return hash_password(check_password(secret))
+
+
+def secret_matches(driver: str, secret: str, stored: str) -> bool:
+    """Whether ``stored`` is already what ``stored_secret(driver, secret)`` would keep."""
+    if driver == X509_DRIVER:
+        return stored == x509.normalize_dns(secret, "the x509 user's DN")
+    return verify_password(secret, stored)
+
+
+# never shown: the password hash (or an x509 user's DN), and the user's EC2 keys' secrets
 SECRET_FIELDS = ("PASSWORD", "EC2_KEYS")
 
 
@@ -219,10 +246,10 @@ def create(
 ) -> Body:
     """A new user of primary group ``group`` (default: users) and also of ``groups``
     (oned's ``one.user.allocate`` with several group ids), in one transaction: each
-    secondary group asks what ``addgroup`` does."""
+    secondary group asks what ``addgroup`` does. ``password`` is an x509 user's DN."""
     pool.check_name("user", name)
-    password_hash = hash_password(check_password(password))  # ~50 ms: outside the lock
     check_driver(driver)
+    password_hash = stored_secret(driver, password)  # ~50 ms: outside the lock
     with session.write() as w:
         user = _create_in(w, name, password_hash, group, driver)
         for ref in groups:
@@ -244,11 +271,40 @@ def delete(session: Session, ref: Ref) -> Body:
 
 @federated()
 def passwd(session: Session, ref: Ref, password: str) -> Body:
-    password_hash = hash_password(check_password(password))
+    """A new password; for an x509 user, as in OpenNebula, a new DN."""
+    with session.read() as r:
+        driver = pool.resolve(r.tx, schema.USERS, ref).get("AUTH_DRIVER", "core")
+    password_hash = stored_secret(driver, password)  # outside the lock
     with session.write() as w:
         user = pool.resolve(w.tx, schema.USERS, ref, lock=True)
+        if user.get("AUTH_DRIVER", "core") != driver:
+            raise Conflict(f"the auth driver of user {user['NAME']} changed meanwhile; try again")
         _may_set_password(w, user)
         user["PASSWORD"] = password_hash
+        pool.update(w.tx, schema.USERS, user)
+        return public(user)
+
+
+@federated()
+def chauth(session: Session, ref: Ref, driver: str, password: str | None = None) -> Body:
+    """``oneuser chauth``: the user's auth driver, and with ``password`` its new password
+    (an x509 user's DN). Without one the stored password stays, except across x509 (a DN
+    is no password, a password hash no DN): one is then required. ADMIN on the user."""
+    check_driver(driver)
+    secret = None if password in (None, "") else stored_secret(driver, password)
+    with session.write() as w:
+        user = pool.resolve(w.tx, schema.USERS, ref, lock=True)
+        _guard_admin_user(w, user)
+        w.authorize(_target(user), Right.ADMIN)
+        old = user.get("AUTH_DRIVER", "core")
+        if secret is None and (old == X509_DRIVER) != (driver == X509_DRIVER):
+            what = "its DN" if driver == X509_DRIVER else "a password"
+            raise InvalidInput(
+                f"user {user['NAME']} changes from {old} to {driver}: give {what} too"
+            )
+        user["AUTH_DRIVER"] = driver
+        if secret is not None:
+            user["PASSWORD"] = secret
         pool.update(w.tx, schema.USERS, user)
         return public(user)
 
@@ -355,10 +411,14 @@ def ensure(
     """
     pool.check_name("user", name)
     pool.check_state(state)
-    if password is not None:
-        check_password(password)
     if driver is not None:
         check_driver(driver)
+    if password is not None:
+        # x509 users' "password" is their DN; a driver left out is the user's own (below)
+        if driver == X509_DRIVER:
+            x509.normalize_dns(password, "the x509 user's DN")
+        elif driver is not None:
+            check_password(password)
     with session.write(dry_run=dry_run) as w:
         try:
             user = pool.resolve(w.tx, schema.USERS, name, lock=True)
@@ -373,22 +433,32 @@ def ensure(
         if user is None:
             if password is None:
                 raise InvalidInput(f"password is required to create user {name}")
-            user = _create_in(w, name, hash_password(password), group, driver or "core")
+            driver = driver or "core"
+            user = _create_in(w, name, stored_secret(driver, password), group, driver)
             changed = True
         else:
             w.authorize(_target(user), Right.USE)
-            if (
-                password is not None
-                and update_password == "always"
-                and not verify_password(password, user["PASSWORD"])
-            ):
-                _may_set_password(w, user)
-                user["PASSWORD"] = hash_password(password)
-                changed = True
-            if driver is not None and driver != user["AUTH_DRIVER"]:
+            old = user.get("AUTH_DRIVER", "core")
+            # across x509 the stored secret changes kind: a DN is no password hash
+            crossing = driver is not None and (driver == X509_DRIVER) != (old == X509_DRIVER)
+            if crossing and password is None:
+                what = "its DN" if driver == X509_DRIVER else "a password"
+                raise InvalidInput(f"user {name} changes from {old} to {driver}: give {what}")
+            if driver is not None and driver != old:
                 _guard_admin_user(w, user)
                 w.authorize(_target(user), Right.ADMIN)
                 user["AUTH_DRIVER"] = driver
+                changed = True
+            now = user["AUTH_DRIVER"]
+            if password is not None and (
+                crossing
+                or (
+                    update_password == "always"
+                    and not secret_matches(now, password, user["PASSWORD"])
+                )
+            ):
+                _may_set_password(w, user)
+                user["PASSWORD"] = stored_secret(now, password)
                 changed = True
             if group is not None:
                 target = _lock_group(w, group)

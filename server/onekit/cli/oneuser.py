@@ -1,5 +1,12 @@
-"""oneuser: manage users (create, delete, passwd, update, chgrp, addgroup, delgroup, quota,
-list, show, and the credentials of the EC2 Query API: ec2-key)."""
+"""oneuser: manage users (create, delete, passwd, chauth, update, chgrp, addgroup,
+delgroup, quota, list, show, and the credentials of the EC2 Query API: ec2-key).
+
+An x509 user (``--driver x509``, or ``--x509 --cert FILE``) has its certificate's DN in
+place of a password, as OpenNebula's: ``oneuser create bob "/C=ES/O=ONE/CN=bob" --driver
+x509`` or ``oneuser create bob --x509 --cert bob.pem``, and ``oneuser chauth`` the same
+way. The DN is read from the certificate here, on the CLI's machine (``core.x509``), and
+sent as the "password": the certificate's file never reaches the core.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,8 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from ansible_collections.onekit.cloud.plugins.module_utils.core import template
+from ansible_collections.onekit.cloud.plugins.module_utils.core import template, x509
+from ansible_collections.onekit.cloud.plugins.module_utils.core.auth import X509_DRIVER
 from ansible_collections.onekit.cloud.plugins.module_utils.econe import access_keys
 from ansible_collections.onekit.cloud.plugins.module_utils.objects import groups, users
 from ansible_collections.onekit.cloud.plugins.module_utils.objects.users import AUTH_DRIVERS
@@ -22,6 +30,7 @@ from onekit.cli.common import (
     quota_section,
     read_secret,
     read_template_file,
+    read_text_file,
     table,
     timestamp,
     with_quota,
@@ -30,9 +39,38 @@ from onekit.cli.common import (
 IDS_HELP = "user ids or names: 3,4,alice or a range 3..7"
 
 
+def _secret(args: argparse.Namespace, driver: str, required: bool) -> str | None:
+    """The password argument, or with ``--x509 --cert FILE`` the certificate's DN; an x509
+    DN given as the argument is taken as it is (the core checks and normalizes it)."""
+    if args.x509 or args.cert:
+        if not args.cert or driver != X509_DRIVER:
+            raise SystemExit(
+                f"oneuser {args.command}: --x509 goes with --cert FILE, and --cert with x509"
+            )
+        if args.password is not None:
+            raise SystemExit(f"oneuser {args.command}: give the DN or --x509 --cert FILE, not both")
+        return x509.dn_of_pem(read_text_file(args.cert, "certificate"), f"certificate {args.cert}")
+    if driver == X509_DRIVER and args.password is None:
+        raise SystemExit(
+            f'oneuser {args.command}: an x509 user needs its DN ("/C=ES/O=ONE/CN=name") '
+            "or --x509 --cert FILE"
+        )
+    if args.password is None and not required:
+        return None
+    return read_secret(args.password)
+
+
 def _create(ctx: Context, args: argparse.Namespace) -> int:
-    password = read_secret(args.password)
-    return ctx.call(users.create, args.name, password, group=args.group, driver=args.driver)["ID"]
+    driver = X509_DRIVER if args.x509 else args.driver
+    password = _secret(args, driver, required=True)
+    return ctx.call(users.create, args.name, password, group=args.group, driver=driver)["ID"]
+
+
+def _chauth(ctx: Context, args: argparse.Namespace) -> None:
+    driver = X509_DRIVER if args.x509 else args.driver
+    if driver is None:
+        raise SystemExit("oneuser chauth: name the auth driver (core, x509...) or --x509 --cert")
+    ctx.call(users.chauth, args.user, driver, _secret(args, driver, required=False))
 
 
 def _passwd(ctx: Context, args: argparse.Namespace) -> None:
@@ -107,6 +145,12 @@ USERS = Pool(
 )
 
 
+_X509_ARGS = (
+    arg("--x509", action="store_true", help="an x509 user: its DN read from --cert"),
+    arg("--cert", metavar="FILE", help="the user's PEM certificate (with --x509)"),
+)
+
+
 def build() -> Cli:
     cli = Cli("oneuser", "Manage onekit users.")
     pool = cli.pool(USERS)
@@ -119,8 +163,12 @@ def build() -> Cli:
             "--driver",
             default="core",
             choices=AUTH_DRIVERS,
-            help="authentication driver (default: core)",
+            help="authentication driver (default: core); x509: the password is the DN",
         ),
+        *_X509_ARGS,
+        description="Create a user; prints its ID. An x509 user has the DN of its "
+        'certificate as password: oneuser create bob "/C=ES/O=ONE/CN=bob" --driver x509, '
+        "or oneuser create bob --x509 --cert bob.pem.",
     )
     pool.delete("delete users", IDS_HELP)
 
@@ -138,6 +186,22 @@ def build() -> Cli:
             arg("user", nargs="?", help="user id or name (default: yourself)"),
             arg("file", help="template file (- for stdin)"),
             arg("--append", "-a", action="store_true", help="merge instead of replace"),
+        ],
+    )
+
+    cli.command(
+        "chauth",
+        "change a user's auth driver (and password, or an x509 user's DN)",
+        _chauth,
+        description='oneuser chauth bob x509 "/C=ES/O=ONE/CN=bob", or oneuser chauth bob '
+        "--x509 --cert bob.pem: bob then logs in with that certificate (through the TLS "
+        "proxy), never a password. Back: oneuser chauth bob core <password>. Without a "
+        "password the stored one stays (not across x509: a DN is no password).",
+        arguments=[
+            arg("user", help="user id or name"),
+            arg("driver", nargs="?", choices=AUTH_DRIVERS, help="the new auth driver"),
+            arg("password", nargs="?", help="the new password (x509: the DN)"),
+            *_X509_ARGS,
         ],
     )
 

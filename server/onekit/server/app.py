@@ -28,6 +28,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.frontend.instance imp
 from ansible_collections.onekit.cloud.plugins.module_utils.gate import config as gate_config
 from ansible_collections.onekit.cloud.plugins.module_utils.occi.renderer import Renderer
 from onekit.server import (
+    client_cert,
     core_api,
     econe_api,
     flow_api,
@@ -41,6 +42,9 @@ from onekit.server import (
 from onekit.server.body_limit import BodyLimit
 
 MAX_BODY = 1024 * 1024  # bytes: a service template of thousands of roles fits
+# the cloud servers, which a TLS proxy may front (:ssl_server:) and forward client
+# certificates to (onekit.server.client_cert); the web UI joins them
+CLOUD_APIS = ("econe", "occi")
 APIS = {  # each app also serves its OpenAPI document, GET /openapi.json
     # /metrics on the core API's port only (onekit.server.metrics says why)
     "core": (health.bp, openapi.BLUEPRINTS["core"], core_api.bp, rpc2_api.bp, metrics.bp),
@@ -91,6 +95,8 @@ def create_app(
         renderer = app.extensions["onekit.occi_renderer"] = Renderer(instance.occi_templates_dir)
         renderer.check(occi)  # a missing template fails the start, not a request
     app.extensions["onekit.db"] = db if db is not None else instance.open_store()
+    if api in CLOUD_APIS:  # before the blueprints' own before_request (their login)
+        client_cert.install(app, instance)
     for blueprint in APIS[api]:
         app.register_blueprint(blueprint)
     # no teardown closes the store: a request's transactions give their connections back

@@ -60,8 +60,8 @@ bp = Blueprint("core_api", __name__)
 bp.before_request(auth.require_login)  # every route: no body is read for a stranger
 
 _EXPOSED: tuple[tuple[Any, tuple[str, ...]], ...] = (
-    (users, ("create", "delete", "passwd", "update", "chgrp", "addgroup", "delgroup", "show",
-             "list_users", "ensure", "quota", "set_quota")),
+    (users, ("create", "delete", "passwd", "chauth", "update", "chgrp", "addgroup", "delgroup",
+             "show", "list_users", "ensure", "quota", "set_quota")),
     (groups, ("create", "delete", "update", "show", "list_groups", "name_map", "ensure", "quota",
               "set_quota")),
     (acls, ("create", "delete", "list_rules", "ensure")),

@@ -8,6 +8,11 @@ parsed), then its action runs as the signer (``econe.actions``) and the dict it 
 is written as EC2's XML. Every refusal is EC2's error XML with AWS's code, 400 for a
 client error (so clients do not retry it), 401 AuthFailure, 403 UnauthorizedOperation,
 413 for a body over the limit.
+
+With ``:auth: x509`` (econe.conf) the caller is instead the x509 user of the client
+certificate the TLS proxy verified (``onekit.server.client_cert``), as 4.6's
+X509CloudAuth: a signature, if any, is not checked (an upload's body still must match the
+SHA-256 it names).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.econe.call import Cal
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.config import EconeConfig
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import Ec2Error
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.params import Params
+from onekit.server import client_cert
 from onekit.server.context import store
 from onekit.server.xml_chars import xml_safe
 
@@ -156,11 +162,12 @@ def query() -> Response:
     g.econe_action = "-"
     if request.mimetype == "multipart/form-data":
         return _upload(started)
+    # x509: the certificate's user, before the body is read
+    session = client_cert.login() if config().auth == "x509" else None
     data = _read_small()
     digest = hashlib.sha256(data).hexdigest()
     params = _query()
-    session = None
-    if "Authorization" in request.headers:  # SigV4: checked before the body is parsed
+    if session is None and "Authorization" in request.headers:  # SigV4: before the body is parsed
         session = _authenticate(signatures.claim(_signed(params, digest)))
     params.update(_form(data))
     if session is None:  # SigV2: the signature is among the parameters
@@ -175,13 +182,17 @@ def _upload(started: float) -> Response:
     hash against it as it is spooled; its text fields are held to ``MAX_FORM_MEMORY`` and
     its file parts written in ``:tmpdir:``."""
     claimed = request.headers.get("X-Amz-Content-Sha256", "")
-    if "Authorization" not in request.headers or not _SHA256.match(claimed):
+    x509 = config().auth == "x509"
+    if not _SHA256.match(claimed) or not (x509 or "Authorization" in request.headers):
         raise signatures.auth_failure(
             "an upload must be signed with SigV4 and name its body's SHA-256 in "
             "X-Amz-Content-SHA256 (econe-upload does both)"
         )
     params = _query()
-    session = _authenticate(signatures.claim(_signed(params, claimed)))
+    if x509:
+        session = client_cert.login()
+    else:
+        session = _authenticate(signatures.claim(_signed(params, claimed)))
     tmpdir = config().tmpdir
     spooled, digest = _spool(tmpdir)
     files: Any = None

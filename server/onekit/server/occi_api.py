@@ -3,7 +3,8 @@
 (``occi_documents``) and its status codes.
 
 A request is authenticated before its body is read (``auth.require_login``: HTTP basic
-with the user's onekit password; 401 with an empty body otherwise). A document is read
+with the user's onekit password; with ``:auth: x509``, ``client_cert.require_login``: the
+client certificate the TLS proxy verified; 401 with an empty body otherwise). A document is read
 whole, at most ``MAX_BODY``, and parsed by ``core.safe_xml`` (no DOCTYPE, so no entity,
 no external DTD); a storage POST is ``multipart/form-data`` with the document in
 ``occixml`` and the image's file in ``file``, which is spooled to ``:tmpdir:`` as it
@@ -46,7 +47,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.occi.config import Oc
 from ansible_collections.onekit.cloud.plugins.module_utils.occi.errors import Forbidden
 from ansible_collections.onekit.cloud.plugins.module_utils.occi.renderer import Renderer
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
-from onekit.server import auth
+from onekit.server import auth, client_cert
 from onekit.server import occi_documents as docs
 
 bp = Blueprint("occi", __name__)
@@ -72,7 +73,10 @@ def _base() -> str:
 @bp.before_request
 def _login() -> None:
     g.occi_started = time.monotonic()
-    auth.require_login()
+    if config().auth == "x509":  # the certificate the TLS proxy verified names the user
+        client_cert.require_login()
+    else:
+        auth.require_login()
 
 
 def _xml(element: ET.Element, status: int = 200) -> Response:

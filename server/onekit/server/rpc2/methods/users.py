@@ -1,7 +1,7 @@
 """``one.user.*`` and ``one.userpool.info``.
 
-onekit authenticates every user with its password (no authentication drivers, no login
-tokens): ``one.user.chauth`` and ``one.user.login`` answer an ACTION error saying so.
+onekit has no login tokens: ``one.user.login`` answers an ACTION error saying so.
+``one.user.chauth`` is ``users.chauth`` (an x509 user's password is its DN).
 """
 
 from __future__ import annotations
@@ -111,12 +111,9 @@ def quota(session: Session, user_id: int, text: str) -> int:
 
 
 @method("one.user.chauth", Int("id"), Str("driver"), Str("password", ""))
-def chauth(_session: Session, _user_id: int, _driver: str, _password: str) -> int:
-    raise RpcError(
-        Code.ACTION,
-        "onekit has no authentication drivers: every user logs in with its password "
-        "(core); change it with one.user.passwd",
-    )
+def chauth(session: Session, user_id: int, driver: str, password: str) -> int:
+    users.chauth(session, user_id, driver, password or None)
+    return user_id
 
 
 @method("one.user.login", Str("username"), Str("token"), Int("valid seconds"), Int("group id", -1))
