@@ -70,7 +70,7 @@ def test_the_shipped_file_loads_unchanged():
         (":port: http\n", ":port: must be an integer"),
         (":auth: ldap\n", ":auth: 'ldap' is not supported; use occi"),
         (":tmpdir: tmp\n", ":tmpdir: must be an absolute directory"),
-        (":ssl_server: fqdm.of.the.server\n", ":ssl_server: must be the proxy's URL"),
+        (":ssl_server: fqdm.of.the.server\n", ":ssl_server: must be the TLS proxy's URL"),
         (":host: a\n:server: b\n", ":server: is the old name of :host:"),
         (":instance_types:\n  :s:\n    :cpu: 1\n    :memory: 1\n", ":s: lacks :template:"),
         (

@@ -1,5 +1,9 @@
-"""The YAML files of OpenNebula's Ruby servers (``oneflow-server.conf``,
-``onegate-server.conf``): flat ``:key: value`` lines, read the same way for each.
+"""The YAML files of OpenNebula's Ruby servers.
+
+``oneflow-server.conf`` and ``onegate-server.conf`` are flat ``:key: value`` lines
+(``read``). The cloud servers' files (``econe.conf``, ``occi-server.conf``) are YAML with
+nested maps (``yaml_settings``), and each describes one HTTP endpoint (``Endpoint``: its
+``:host:``, ``:port:`` and the ``:ssl_server:`` a TLS proxy serves it on).
 
 The guide prints its default files with some ``#`` lost (lines listing placeholders, log
 levels, auth drivers). Those indented lines are read as the comments they are, so each
@@ -12,8 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -78,3 +84,77 @@ def load(path: Path, parse: Callable[[str, str], T], default: T) -> T:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"cannot read {path}: {err}") from err
     return parse(text, str(path))
+
+
+# ---- the cloud servers' files (econe.conf, occi-server.conf) --------------------------------
+def yaml_settings(text: str, source: str) -> dict[str, Any]:
+    """The file's top-level settings by name (``:port:`` is ``port``); a file that is not
+    YAML is a ConfigError naming its line."""
+    try:
+        raw = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"{source}{line}: not YAML (the file keeps YAML syntax: ':key: value' lines, "
+            "comments start with #)"
+        ) from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected ':key: value' lines")
+    return {symbol_name(k): v for k, v in raw.items()}
+
+
+def symbol_name(key: Any) -> str:
+    """A key as the Ruby servers write it (``:port``) without its colon."""
+    return str(key).lstrip(":")
+
+
+def integer(where: str, key: str, value: Any, low: int, high: int = 2**31 - 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{where}: :{key}: must be an integer from {low} to {high}")
+    return value
+
+
+def proxy_url(where: str, value: Any) -> str:
+    """``:ssl_server:``: the URL a TLS proxy serves the API on."""
+    url = str(value)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"{where}: :ssl_server: must be the TLS proxy's URL, like https://cloud.example:8443/"
+        )
+    return url
+
+
+def endpoint_settings(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """``:host:``, ``:port:`` and ``:ssl_server:`` of a cloud server's file, checked."""
+    out: dict[str, Any] = {}
+    if values.get("host") is not None:
+        out["host"] = str(values["host"])
+    if values.get("port") is not None:
+        out["port"] = integer(where, "port", values["port"], 1, 65535)
+    if values.get("ssl_server"):
+        out["ssl_server"] = proxy_url(where, values["ssl_server"])
+    return out
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a cloud server listens (``:host:``/``:port:``, the guide's 4567 for both
+    econe and OCCI) and the public URL of the TLS proxy in front of it, if any."""
+
+    host: str = "127.0.0.1"
+    port: int = 4567
+    ssl_server: str | None = None
+
+    @property
+    def url(self) -> str:
+        """Where the server answers on this machine (its /health too)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "localhost") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def listen_host(self) -> str:
+        return "127.0.0.1" if self.host == "localhost" else self.host

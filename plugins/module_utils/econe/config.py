@@ -13,9 +13,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import ConfigError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.server_conf import (
+    Endpoint,
+    endpoint_settings,
+    yaml_settings,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.core.server_conf import (
+    integer as _int,
+)
 
 NO_SCRIPT = ("", "false", "/bin/false", "/usr/bin/false")
 # ec2: requests signed with an access key; x509: the caller is the x509 user of the client
@@ -24,10 +30,7 @@ AUTH_METHODS = ("ec2", "x509")
 
 
 @dataclass(frozen=True)
-class EconeConfig:
-    host: str = "127.0.0.1"
-    port: int = 4567
-    ssl_server: str | None = None  # the public URL when a TLS proxy serves the API
+class EconeConfig(Endpoint):
     auth: str = "ec2"
     datastore_id: int = 1
     cluster_id: int | None = None
@@ -43,26 +46,11 @@ class EconeConfig:
     instance_types: dict[str, Any] = field(default_factory=dict)  # file templates: unused
 
     @property
-    def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "localhost") else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def listen_host(self) -> str:
-        return "127.0.0.1" if self.host == "localhost" else self.host
-
-    @property
     def public_hosts(self) -> tuple[str, ...]:
         """The Host a client behind ``:ssl_server:`` signed its request for."""
         if not self.ssl_server:
             return ()
         return (urlsplit(self.ssl_server).netloc,)
-
-
-def _int(where: str, key: str, value: Any, low: int, high: int = 2**31 - 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(f"{where}: :{key}: must be an integer from {low} to {high}")
-    return value
 
 
 def _script(where: str, key: str, value: Any) -> str | None:
@@ -75,31 +63,11 @@ def _script(where: str, key: str, value: Any) -> str | None:
 
 
 def parse(text: str, source: str = "econe.conf") -> EconeConfig:
-    try:
-        raw = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{source}{line}: not YAML (econe.conf keeps YAML syntax)") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected ':key: value' lines")
-    values = {str(k).lstrip(":"): v for k, v in raw.items()}
-    return _checked(values, source)
+    return _checked(yaml_settings(text, source), source)
 
 
 def _checked(values: dict[str, Any], where: str) -> EconeConfig:
-    out: dict[str, Any] = {}
-    if values.get("host") is not None:
-        out["host"] = str(values["host"])
-    if values.get("port") is not None:
-        out["port"] = _int(where, "port", values["port"], 1, 65535)
-    if values.get("ssl_server"):
-        url = str(values["ssl_server"])
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-            raise ConfigError(f"{where}: :ssl_server: must be a URL like https://host:port/")
-        out["ssl_server"] = url
+    out = endpoint_settings(values, where)
     auth = values.get("auth", "ec2")
     if auth not in AUTH_METHODS:
         raise ConfigError(

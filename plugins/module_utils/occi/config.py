@@ -15,12 +15,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-import yaml
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core import server_conf
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import ConfigError
+from ansible_collections.onekit.cloud.plugins.module_utils.core.server_conf import (
+    Endpoint,
+    endpoint_settings,
+    symbol_name,
+    yaml_settings,
+)
+from ansible_collections.onekit.cloud.plugins.module_utils.core.server_conf import (
+    integer as _int,
+)
 
 AUTH_DRIVERS = ("occi", "x509")  # basic auth with the onekit password; x509 behind a proxy
 ACCEPTED_UNUSED = ("one_xmlrpc", "core_auth")
@@ -60,26 +66,13 @@ DEFAULT_TYPES = (
 
 
 @dataclass(frozen=True)
-class OcciConfig:
-    host: str = "127.0.0.1"
-    port: int = 4567
-    ssl_server: str | None = None  # the base URL of every href when a TLS proxy serves it
+class OcciConfig(Endpoint):
     auth: str = "occi"
     tmpdir: str = "/var/tmp"
     debug_level: int = 3
     datastore_id: int = 1
     cluster_id: int | None = None
     instance_types: tuple[InstanceType, ...] = field(default=DEFAULT_TYPES)
-
-    @property
-    def url(self) -> str:
-        """Where the server answers (its /health too)."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "localhost") else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def listen_host(self) -> str:
-        return "127.0.0.1" if self.host == "localhost" else self.host
 
     @property
     def base_url(self) -> str:
@@ -93,16 +86,6 @@ class OcciConfig:
         return next((t for t in self.instance_types if t.name == name), None)
 
 
-def _int(where: str, key: str, value: Any, low: int, high: int = 2**31 - 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(f"{where}: :{key}: must be an integer from {low} to {high}")
-    return value
-
-
-def _key(raw: Any) -> str:
-    return str(raw).lstrip(":")
-
-
 def _types(where: str, raw: Any) -> tuple[InstanceType, ...]:
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(
@@ -111,13 +94,13 @@ def _types(where: str, raw: Any) -> tuple[InstanceType, ...]:
         )
     found = []
     for raw_name, spec in raw.items():
-        name = _key(raw_name)
+        name = symbol_name(raw_name)
         label = f":instance_types: :{name}:"
         if not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
             raise ConfigError(f"{where}: {label} a type's name is letters, digits, _ - and .")
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}: {label} must hold :template:, :cpu: and :memory:")
-        values = {_key(k): v for k, v in spec.items()}
+        values = {symbol_name(k): v for k, v in spec.items()}
         unknown = sorted(set(values) - set(TYPE_KEYS))
         if unknown:
             raise ConfigError(
@@ -142,20 +125,7 @@ def _types(where: str, raw: Any) -> tuple[InstanceType, ...]:
 
 
 def parse(text: str, source: str = "occi-server.conf") -> OcciConfig:
-    try:
-        raw = yaml.safe_load(text) if text.strip() else {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"{source}{line}: not YAML (occi-server.conf keeps YAML syntax: "
-            "':key: value' lines, comments start with #)"
-        ) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: expected ':key: value' lines")
-    values = {_key(k): v for k, v in raw.items()}
+    values = yaml_settings(text, source)
     unknown = sorted(set(values) - set(KNOWN))
     if unknown:
         raise ConfigError(
@@ -166,21 +136,9 @@ def parse(text: str, source: str = "occi-server.conf") -> OcciConfig:
 
 
 def _checked(values: dict[str, Any], where: str) -> OcciConfig:
-    out: dict[str, Any] = {}
     if values.get("host") is not None and values.get("server") is not None:
         raise ConfigError(f"{where}: :server: is the old name of :host:: keep one of them")
-    host = values.get("host", values.get("server"))
-    if host is not None:
-        out["host"] = str(host)
-    if values.get("port") is not None:
-        out["port"] = _int(where, "port", values["port"], 1, 65535)
-    if values.get("ssl_server"):
-        url = str(values["ssl_server"])
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-            raise ConfigError(
-                f"{where}: :ssl_server: must be the proxy's URL, like https://cloud.example:8443"
-            )
-        out["ssl_server"] = url
+    out = endpoint_settings({**values, "host": values.get("host", values.get("server"))}, where)
     auth = values.get("auth")
     if auth is not None:
         if auth not in AUTH_DRIVERS:
