@@ -29,8 +29,7 @@ from typing import IO, Any
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.formparser import parse_form_data
+from werkzeug.exceptions import HTTPException
 
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import (
     AuthenticationError,
@@ -51,6 +50,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.econe.errors import E
 from ansible_collections.onekit.cloud.plugins.module_utils.econe.params import Params
 from onekit.server import client_cert
 from onekit.server.context import store
+from onekit.server.multipart_form import FormTooLarge, MalformedForm, multipart_form
 from onekit.server.xml_chars import xml_safe
 
 bp = Blueprint("econe", __name__)
@@ -195,7 +195,6 @@ def _upload(started: float) -> Response:
         session = _authenticate(signatures.claim(_signed(params, claimed)))
     tmpdir = config().tmpdir
     spooled, digest = _spool(tmpdir)
-    files: Any = None
     try:
         if digest != claimed:
             raise signatures.auth_failure(
@@ -207,36 +206,25 @@ def _upload(started: float) -> Response:
             "CONTENT_LENGTH": str(os.fstat(spooled.fileno()).st_size),
             "REQUEST_METHOD": "POST",
         }
-        try:
-            _stream, form, files = parse_form_data(
-                environ,
-                stream_factory=lambda *_args, **_kwargs: _temporary(tmpdir),
-                max_form_memory_size=MAX_FORM_MEMORY,
-                max_form_parts=MAX_FIELDS,
-                silent=False,
-            )
-        except RequestEntityTooLarge:
-            raise Ec2Error(
-                "RequestEntityTooLarge",
-                f"An upload's fields other than the file hold at most {MAX_FORM_MEMORY} bytes",
-                413,
-            ) from None
-        except ValueError:
-            raise Ec2Error("InvalidParameterValue", "The multipart body is malformed") from None
-        params.update({k: v for k, v in form.items()})
-        file = files.get("file")
-        if file is None:
-            raise Ec2Error("MissingParameter", "The upload must contain a part named file")
-        return _dispatch(session, params, file.stream, file.filename, started)
+        with multipart_form(environ, tmpdir, max_text=MAX_FORM_MEMORY, max_parts=MAX_FIELDS) as (
+            form,
+            files,
+        ):
+            params.update({k: v for k, v in form.items()})
+            file = files.get("file")
+            if file is None:
+                raise Ec2Error("MissingParameter", "The upload must contain a part named file")
+            return _dispatch(session, params, file.stream, file.filename, started)
+    except FormTooLarge:
+        raise Ec2Error(
+            "RequestEntityTooLarge",
+            f"An upload's fields other than the file hold at most {MAX_FORM_MEMORY} bytes",
+            413,
+        ) from None
+    except MalformedForm:
+        raise Ec2Error("InvalidParameterValue", "The multipart body is malformed") from None
     finally:
-        if files is not None:
-            for part in files.values():
-                part.close()
         spooled.close()
-
-
-def _temporary(tmpdir: str) -> IO[bytes]:
-    return tempfile.TemporaryFile(dir=tmpdir)
 
 
 def _dispatch(

@@ -18,15 +18,12 @@ limit.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 import xml.etree.ElementTree as ET
-from typing import IO, Any
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.formparser import parse_form_data
 
 from ansible_collections.onekit.cloud.plugins.module_utils import objects
 from ansible_collections.onekit.cloud.plugins.module_utils.core import safe_xml, schema
@@ -49,6 +46,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.occi.renderer import 
 from ansible_collections.onekit.cloud.plugins.module_utils.vm import vms
 from onekit.server import auth, client_cert
 from onekit.server import occi_documents as docs
+from onekit.server.multipart_form import FormTooLarge, MalformedForm, multipart_form
 
 bp = Blueprint("occi", __name__)
 log = logging.getLogger("onekit.occi")
@@ -214,11 +212,6 @@ def storages() -> Response:
     return _xml(docs.collection("storage", _base(), found, _verbose(), docs.storage))
 
 
-def _spooled(tmpdir: str) -> IO[bytes]:
-    os.makedirs(tmpdir, exist_ok=True)
-    return tempfile.TemporaryFile(dir=tmpdir)
-
-
 @bp.post("/storage")
 def create_storage() -> Response:
     """A multipart body: ``occixml`` (a field or a file part) and an optional ``file``,
@@ -229,35 +222,26 @@ def create_storage() -> Response:
             "a storage POST is multipart/form-data with the STORAGE document in the part "
             "'occixml' (and the image's file in 'file'): curl -F occixml=@storage.xml"
         )
-    tmpdir = config().tmpdir
-    files: Any = None
     try:
-        try:
-            _stream, form, files = parse_form_data(
-                request.environ,
-                stream_factory=lambda *_args, **_kwargs: _spooled(tmpdir),
-                max_form_memory_size=MAX_BODY,
-                max_form_parts=MAX_PARTS,
-                silent=False,
+        with multipart_form(
+            request.environ, config().tmpdir, max_text=MAX_BODY, max_parts=MAX_PARTS
+        ) as (form, files):
+            occixml: bytes | str | None = form.get("occixml")
+            if occixml is None and "occixml" in files:
+                occixml = files["occixml"].stream.read(MAX_BODY + 1)
+            if occixml is None:
+                raise InvalidInput("OCCI XML representation of Image not present in the request")
+            doc = safe_xml.parse(occixml, "STORAGE", MAX_BODY)
+            upload = files.get("file")
+            image = storage.create(
+                session, config(), doc, None if upload is None else upload.stream
             )
-        except RequestEntityTooLarge:
-            raise RequestEntityTooLarge(
-                f"the text fields of a storage POST hold at most {MAX_BODY} bytes"
-            ) from None
-        except ValueError:
-            raise InvalidInput("the multipart body is malformed") from None
-        occixml: bytes | str | None = form.get("occixml")
-        if occixml is None and "occixml" in files:
-            occixml = files["occixml"].stream.read(MAX_BODY + 1)
-        if occixml is None:
-            raise InvalidInput("OCCI XML representation of Image not present in the request")
-        doc = safe_xml.parse(occixml, "STORAGE", MAX_BODY)
-        upload = files.get("file")
-        image = storage.create(session, config(), doc, None if upload is None else upload.stream)
-    finally:
-        if files is not None:
-            for part in files.values():
-                part.close()
+    except FormTooLarge:
+        raise RequestEntityTooLarge(
+            f"the text fields of a storage POST hold at most {MAX_BODY} bytes"
+        ) from None
+    except MalformedForm:
+        raise InvalidInput("the multipart body is malformed") from None
     return _xml(docs.storage(_base(), image), 201)
 
 
