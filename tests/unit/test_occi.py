@@ -63,6 +63,77 @@ def test_the_shipped_file_loads_unchanged():
     assert config.parse(":server: cloud.example\n").host == "cloud.example"  # the guide's old name
 
 
+# The guide's 7.3.3 example as printed: fenced, with the '#' of five comment lines lost
+# ("  x509, for x509 ...") or printed as "\#". Its text also lost, at a page break, the
+# indentation of the lines after ":template: medium.erb": restored here, as no reader of
+# the guide would copy it otherwise.
+AS_PRINTED = """\
+```
+# Server configuration
+# Directory to store temp files when uploading images
+:tmpdir: /var/tmp/one
+# OpenNebula sever contact information
+:one_xmlrpc: http://localhost:2633/RPC2
+# Host and port where OCCI server will run
+:host: 127.0.0.1
+:port: 4567
+# SSL proxy that serves the API (set if is being used)
+#:ssl_server: fqdm.of.the.server
+# Auth
+# Authentication driver for incomming requests
+# occi, for OpenNebula's user-password scheme
+  x509, for x509 certificates based authentication
+  opennebula, use the driver defined for the user in OpenNebula
+:auth: occi
+# Authentication driver to communicate with OpenNebula core
+ cipher, for symmetric cipher encryption of tokens
+ x509, for x509 certificate encryption of tokens
+:core_auth: cipher
+# Loa
+# Log debug level
+\\# 0 = ERROR, 1 = WARNING, 2 = INFO, 3 = DEBUG
+:debug_level: 3
+# Resources
+# Cluster associated with the OCCI resources, by default no Cluster is defined
+#:cluster_id:
+# Datastore in which the Images uploaded through OCCI will be allocated, by default 1
+#:datastore_id:
+# VM types allowed and its template file (inside templates directory)
+:instance_types:
+ :small:
+  :template: small.erb
+  :cpu: 1
+  :memory: 1024
+ :medium:
+  :template: medium.erb
+```
+
+```
+  :cpu: 4
+  :memory: 4096
+ :large:
+  :template: large.erb
+  :cpu: 8
+  :memory: 8192
+```
+"""
+
+
+def test_the_guides_example_as_printed_loads():
+    conf = config.parse(AS_PRINTED)
+    assert (conf.host, conf.port, conf.auth, conf.tmpdir) == (
+        "127.0.0.1",
+        4567,
+        "occi",
+        "/var/tmp/one",
+    )
+    assert [(t.name, t.cpu, t.memory) for t in conf.instance_types] == [
+        ("small", 1, 1024),
+        ("medium", 4, 4096),
+        ("large", 8, 8192),
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
@@ -86,7 +157,7 @@ def test_the_shipped_file_loads_unchanged():
             "    :memory: 1\n    :disk: 2\n",
             "unknown key :disk:",
         ),
-        ("  x509, for x509\n:auth: occi\n", "not YAML"),
+        (":auth: occi\n:instance_types: [small\n", "line 2: not YAML"),
     ],
 )
 def test_bad_settings_name_the_key_and_the_fix(text, needle):

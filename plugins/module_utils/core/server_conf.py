@@ -91,7 +91,7 @@ def yaml_settings(text: str, source: str) -> dict[str, Any]:
     """The file's top-level settings by name (``:port:`` is ``port``); a file that is not
     YAML is a ConfigError naming its line."""
     try:
-        raw = yaml.safe_load(text) if text.strip() else {}
+        raw = yaml.safe_load(_as_printed(text)) if text.strip() else {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f", line {mark.line + 1}" if mark is not None else ""
@@ -104,6 +104,21 @@ def yaml_settings(text: str, source: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected ':key: value' lines")
     return {symbol_name(k): v for k, v in raw.items()}
+
+
+def _as_printed(text: str) -> str:
+    """The file with what the guide's print did to it undone, line for line (so a YAML
+    error still names the right line): a comment whose ``#`` was lost (an indented line
+    that is no ``:key:`` or list item, as ``read`` takes it) or printed ``\\#``, and the
+    Markdown fences around it, become blank lines."""
+    lines = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        lost_hash = line[:1].isspace() and stripped[:1] not in ("", ":", "-", "#")
+        if lost_hash or stripped.startswith("\\#") or stripped == "```":
+            line = ""
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def symbol_name(key: Any) -> str:
