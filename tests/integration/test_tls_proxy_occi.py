@@ -16,6 +16,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     pki = Pki(tmp_path_factory.mktemp("pki"))
     pki.issue("occiuser", "/C=ES/O=ONE/CN=occi user")
     pki.issue("stranger", "/C=ES/O=ONE/CN=stranger")
+    # a certificate the CA signed for someone whose organisation is "ONE/CN=occi user" (no
+    # CN at all): in OpenSSL's one-line form, which does not escape '/', occiuser's DN
+    pki.issue("slashed", "/C=ES/O=ONE\\/CN=occi user")
+    pki.issue("revoked", "/C=ES/O=ONE/CN=occi user")  # occiuser's too, revoked below
     return pki
 
 
@@ -68,3 +72,22 @@ def test_forwarding_headers_sent_to_the_server_directly_are_refused(cloud, pki):
     status, _headers, body = cloud.request("GET", "/network", user=None, headers=headers)
     assert status == 401 and "x509-net" not in body
     assert "not the TLS proxy's secret" in cloud.log()
+
+
+def test_a_subject_value_holding_a_slash_is_not_another_users_dn(cloud, pki):
+    """A review finding: O="ONE/CN=occi user" read as /C=ES/O=ONE/CN=occiuser logged in
+    as occiuser."""
+    assert cloud.https("/user/1", *certificate(pki, "occiuser"))[0] == 200
+    status, body = cloud.https("/user/1", *certificate(pki, "slashed"))
+    assert status == 401, body
+    assert "could read as another's" in cloud.log()
+
+
+def test_a_revoked_certificate_is_refused_once_the_role_takes_the_crl(cloud, pki):
+    assert cloud.https("/compute", *certificate(pki, "revoked"))[0] == 200  # not yet
+    played = cloud.role(tls_proxy_client_crl=str(pki.revoke("revoked")))
+    assert played.returncode == 0 and "failed=0" in played.stdout, played.stdout
+    assert cloud.https("/compute", *certificate(pki, "revoked"))[0] == 400  # nginx
+    assert cloud.https("/compute", *certificate(pki, "occiuser"))[0] == 200
+    again = cloud.role(tls_proxy_client_crl=str(pki.root / "crl.pem"))
+    assert "changed=0" in again.stdout, again.stdout

@@ -53,6 +53,25 @@ class Pki:
         )  # fmt: skip
         return cert, key
 
+    def revoke(self, name: str) -> Path:
+        """Revoke ``name``'s certificate: the CA's CRL (``crl.pem``), listing every
+        certificate revoked so far."""
+        config = self.root / "ca.cnf"
+        if not config.exists():
+            (self.root / "index.txt").write_text("")
+            (self.root / "crlnumber").write_text("01\n")
+            config.write_text(
+                "[ca]\ndefault_ca = onekit_tests\n[onekit_tests]\n"
+                f"database = {self.root}/index.txt\ncrlnumber = {self.root}/crlnumber\n"
+                "default_md = sha256\ndefault_crl_days = 2\n"
+            )
+        signer = ("-config", str(config), "-keyfile", str(self.root / "ca.key"),
+                  "-cert", str(self.ca))  # fmt: skip
+        _openssl("ca", *signer, "-revoke", str(self.root / f"{name}.pem"))
+        crl = self.root / "crl.pem"
+        _openssl("ca", *signer, "-gencrl", "-out", str(crl))
+        return crl
+
 
 class Proxied:
     """What a running cloud server gets behind its TLS proxy (mixed into ``EconeServer``

@@ -84,3 +84,20 @@ def test_what_is_no_certificate_is_refused_saying_what_to_give():
         x509.dn_of_pem(b"x" * (x509.MAX_PEM + 1))
     with pytest.raises(InvalidInput, match="at most 16"):
         x509.normalize_dns("|".join(f"/CN={n}" for n in range(17)))
+
+
+@pytest.mark.parametrize(
+    ("subject", "field"),
+    [
+        ("/C=ES/O=ONE\\/CN=alice", "O"),  # would read as /C=ES/O=ONE/CN=alice
+        ("/C=ES/CN=bob\\+O=ONE", "CN"),  # would read as a multi-valued RDN
+        ("/CN=a|/CN=b", "CN"),  # would read as two DNs
+        ("/CN=Jos\\\\xC3\\\\xA9", "CN"),  # would read as José's escaped bytes
+    ],
+)
+def test_a_value_the_one_line_form_cannot_carry_is_refused(tmp_path, subject, field):
+    pem, _printed = _certificate(tmp_path, subject)
+    with pytest.raises(InvalidInput) as err:
+        x509.dn_of_pem(pem)
+    assert f"the certificate's {field} " in str(err.value)
+    assert "could read as another's" in str(err.value)

@@ -17,12 +17,16 @@ verifies it against the CA (``roles/tls_proxy``); this module only reads names.
 
 from __future__ import annotations
 
+from ansible_collections.onekit.cloud.plugins.module_utils.core import pool
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import InvalidInput
 
 MAX_DN = 1024  # characters of one DN; a user's DN list holds at most MAX_DNS of them
 MAX_DNS = 16
 MAX_PEM = 64 * 1024  # bytes of a PEM certificate (a chain's first certificate is read)
 SEPARATOR = "|"
+# what a certificate's attribute value may not hold: the one-line form writes values as
+# they are, so "/" and "+" would start another attribute, "|" another DN, "\\" an escape
+_AMBIGUOUS = ("/", "+", "|", "\\")
 
 # OpenSSL's short names (OBJ_nid2sn) of the attributes certificates use; any other is
 # written as its dotted OID, as OpenSSL writes an attribute it does not know.
@@ -112,7 +116,11 @@ def dn_of_pem(pem: bytes | str, field: str = "certificate") -> str:
 
 
 def format_name(name: object) -> str:
-    """A ``cryptography.x509.Name`` in OpenSSL's one-line form, spaces removed."""
+    """A ``cryptography.x509.Name`` in OpenSSL's one-line form, spaces removed.
+    InvalidInput for a value the form cannot carry unambiguously (``_AMBIGUOUS``): a CA
+    that lets a user choose their O could otherwise hand out another user's DN. Spaces
+    are removed as the guide says, so ``CN=ali ce`` is ``alice``'s DN: the CA must not
+    let users choose their CN (it could as well issue ``alice``)."""
     parts = []
     for rdn in name.rdns:  # type: ignore[attr-defined]
         values = []
@@ -120,6 +128,14 @@ def format_name(name: object) -> str:
             oid = attribute.oid.dotted_string
             value = attribute.value
             text = value if isinstance(value, str) else value.hex()
-            values.append(f"{_SHORT_NAMES.get(oid, oid)}={text}")
+            short = _SHORT_NAMES.get(oid, oid)
+            if any(c in text for c in _AMBIGUOUS):
+                raise InvalidInput(
+                    f"the certificate's {short} {pool.shorten(text, 60)!r} holds one of "
+                    f"{' '.join(_AMBIGUOUS)}, which OpenSSL's one-line form does not escape: "
+                    "its DN could read as another's (O=ONE/CN=alice as /O=ONE/CN=alice); "
+                    "issue the user a certificate without them"
+                )
+            values.append(f"{short}={text}")
         parts.append("+".join(values))
     return normalize_dn("/" + "/".join(parts), "the certificate's subject")

@@ -15,6 +15,7 @@ from ansible_collections.onekit.cloud.plugins.module_utils.core import auth
 from ansible_collections.onekit.cloud.plugins.module_utils.core.errors import AuthenticationError
 from ansible_collections.onekit.cloud.plugins.module_utils.core.login_guard import LoginGuard
 from ansible_collections.onekit.cloud.plugins.module_utils.core.session import Session
+from onekit.server import client_cert
 from onekit.server.context import store
 
 
@@ -36,7 +37,7 @@ def login(username: str, password: str) -> Session:
     ``LoginGuard`` (raises AuthenticationError, or TooManyRequests for an address that
     keeps failing): how every app of the server logs a caller in."""
     subject = guard().login(
-        request.remote_addr or "-",
+        client_cert.client_address(),
         username,
         password,
         lambda user, secret: auth.login(store(), user, secret),

@@ -8,6 +8,9 @@ What the proxy forwards, and only the proxy may:
 - ``X-SSL-Client-Cert``: the certificate, URL-encoded PEM (nginx's
   ``$ssl_client_escaped_cert``), and ``X-SSL-Client-Verify``: nginx's verdict
   (``$ssl_client_verify``: ``SUCCESS``, ``FAILED:<reason>`` or ``NONE``);
+- ``X-Onekit-Client-Addr``: the client's address (every request reaches the server from
+  the proxy's): what the login penalties (``LoginGuard``) and the logs name, through
+  ``client_address``;
 - ``X-Onekit-Proxy-Secret``: the secret in the instance's ``etc/tls_proxy.secret``
   (mode 600; the role writes it and the proxy's config), which proves the request came
   through the proxy. nginx's ``proxy_set_header`` replaces any header of those names a
@@ -46,7 +49,8 @@ log = logging.getLogger("onekit.client_cert")
 CERT_HEADER = "X-SSL-Client-Cert"
 VERIFY_HEADER = "X-SSL-Client-Verify"
 SECRET_HEADER = "X-Onekit-Proxy-Secret"
-FORWARDED = (CERT_HEADER, VERIFY_HEADER, SECRET_HEADER)
+ADDRESS_HEADER = "X-Onekit-Client-Addr"
+FORWARDED = (CERT_HEADER, VERIFY_HEADER, ADDRESS_HEADER, SECRET_HEADER)
 MAX_SECRET = 1024  # bytes of the secret file read
 
 
@@ -108,6 +112,18 @@ def _forwarded() -> list[str]:
     return [name for name in FORWARDED if name in request.headers]
 
 
+def client_address() -> str:
+    """Who sent the request: the address the TLS proxy forwarded when the request came
+    through it (with its secret), else the connection's. Every client behind the proxy
+    would otherwise be the proxy's address, and one stranger's wrong passwords would
+    refuse all of them (``LoginGuard``'s penalty is per address)."""
+    forwarded = request.headers.get(ADDRESS_HEADER)
+    trust = current_app.extensions.get("onekit.proxy_trust")
+    if forwarded and trust is not None and trust.from_proxy(request.headers.get(SECRET_HEADER)):
+        return pool.shorten(forwarded, 64)
+    return request.remote_addr or "-"
+
+
 def refuse_forged() -> None:
     """``before_request`` of every cloud app: forwarding headers without the proxy's
     secret are someone else's, refused (401) and logged."""
@@ -116,7 +132,7 @@ def refuse_forged() -> None:
         log.warning(
             "refused a request from %s with %s but not the TLS proxy's secret "
             "(not through the proxy, or %s differs from the proxy's)",
-            request.remote_addr or "-",
+            request.remote_addr or "-",  # not the proxy's: the connection's own
             ", ".join(present),
             _trust().path,
         )
