@@ -450,3 +450,29 @@ def test_user_text_is_data(occi):
     bad = "<COMPUTE><INSTANCE_TYPE>small</INSTANCE_TYPE><CONTEXT><a-b>x</a-b></CONTEXT></COMPUTE>"
     status, _h, body = occi.request("POST", "/compute", bad, user)
     assert status == 400 and "CONTEXT/a-b" in body
+
+
+def test_a_storage_posted_public_says_public_in_its_answer(occi):
+    """The 201 shows the storage as it is after the POST, published (a review finding:
+    it said NO while a GET said YES)."""
+    occi.user("pubuser")
+    doc = (
+        "<STORAGE><NAME>pub</NAME><TYPE>DATABLOCK</TYPE><SIZE>1</SIZE>"
+        "<PUBLIC>YES</PUBLIC></STORAGE>"
+    )
+    status, body = occi.curl("--form-string", f"occixml={doc}", "/storage", user="pubuser")
+    assert status == 201, body
+    posted = ET.fromstring(body)
+    assert posted.findtext("PUBLIC") == "YES", body
+    shown = occi.xml("GET", f"/storage/{posted.findtext('ID')}", user="pubuser")
+    assert shown.findtext("PUBLIC") == "YES"
+
+
+def test_too_many_parts_in_a_storage_post_say_so(occi):
+    occi.user("parts")
+    fields = [a for i in range(11) for a in ("-F", f"x{i}=1")]
+    doc = "<STORAGE><NAME>p</NAME><TYPE>DATABLOCK</TYPE><SIZE>1</SIZE></STORAGE>"
+    status, body = occi.curl(*fields, "--form-string", f"occixml={doc}", "/storage", user="parts")
+    assert status == 413
+    assert "at most 10 parts" in body, body
+    assert "<NAME>p</NAME>" not in occi.curl("/storage?verbose", user="parts")[1]

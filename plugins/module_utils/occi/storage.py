@@ -62,8 +62,8 @@ def create(session: Session, config: OcciConfig, doc: ET.Element, upload: IO[byt
             f"a STORAGE of TYPE {kind} needs its file: send it as the multipart part "
             "'file' beside 'occixml' (or make a TYPE DATABLOCK of SIZE MB)"
         )
-    if public:
-        sharing.publish(session, schema.IMAGES, image, True)
+    if public and sharing.publish(session, schema.IMAGES, image, True):
+        image = objects.show(session, schema.IMAGES, image["ID"])  # its new permissions
     return _ready(session, image)
 
 

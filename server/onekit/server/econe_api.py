@@ -218,7 +218,8 @@ def _upload(started: float) -> Response:
     except FormTooLarge:
         raise Ec2Error(
             "RequestEntityTooLarge",
-            f"An upload's fields other than the file hold at most {MAX_FORM_MEMORY} bytes",
+            f"An upload has at most {MAX_FIELDS} parts and its fields other than the file "
+            f"hold at most {MAX_FORM_MEMORY} bytes",
             413,
         ) from None
     except MalformedForm:

@@ -18,11 +18,13 @@ from werkzeug.formparser import parse_form_data
 
 
 class FormTooLarge(Exception):
-    """The text fields hold more than ``max_text`` bytes."""
+    """The text fields hold more than ``max_text`` bytes, or the body has more than
+    ``max_parts`` parts (werkzeug tells the two apart by its message only: the caller's
+    error names both limits)."""
 
 
 class MalformedForm(Exception):
-    """The body is not a readable multipart form (or has too many parts)."""
+    """The body is not a readable multipart form."""
 
 
 def _spooled(tmpdir: str) -> IO[bytes]:

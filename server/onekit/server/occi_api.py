@@ -238,7 +238,8 @@ def create_storage() -> Response:
             )
     except FormTooLarge:
         raise RequestEntityTooLarge(
-            f"the text fields of a storage POST hold at most {MAX_BODY} bytes"
+            f"a storage POST has at most {MAX_PARTS} parts (occixml and file) and "
+            f"{MAX_BODY} bytes of text fields"
         ) from None
     except MalformedForm:
         raise InvalidInput("the multipart body is malformed") from None
