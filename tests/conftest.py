@@ -63,19 +63,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             )
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A module whose tests share a module-scoped fixture (a running cloud, a server)
-    runs on one xdist worker (``--dist loadgroup``): spread over two, each worker would
-    set the fixture up again. Runs before xdist's own hook, which reads the mark."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        if any(d.scope == "module" for defs in info.name2fixturedefs.values() for d in defs):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-
-
 VENV_BIN = Path(sys.executable).parent
 
 

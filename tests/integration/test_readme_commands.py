@@ -149,6 +149,15 @@ CANNOT_RUN: dict[str, Elsewhere] = {
         "tests/integration/test_server.py::test_init_on_mysql_creates_the_database (the same "
         "options, on a real MariaDB)",
     ),
+    "ansible-playbook playbooks/tls_proxy.yml -e tls_proxy_server_name=cloudserver.org "
+    "-e tls_proxy_cloud_conf=/var/lib/onekit/etc/econe.conf": Elsewhere(
+        "sets up the front-end's own proxy: nginx on port 8443 of every address, its files "
+        "in /etc/onekit/tls_proxy and the secret of the instance in /var/lib/onekit, "
+        "which the test machine has not (and a test must stop what it starts)",
+        "tests/integration/test_tls_proxy.py runs this playbook with these variables and "
+        "a test's own directories, port and instance (support.tls_proxy.Proxied.role), "
+        "then its nginx through curl and boto3, and stops it",
+    ),
     "ansible-vault create inventories/ha/group_vars/ha_cluster/vault.yml": VAULT,
     "ansible-vault create inventories/federation/group_vars/federation/vault.yml": VAULT,
 }

@@ -132,6 +132,8 @@ def test_a_clients_own_forwarding_headers_are_replaced_by_the_proxys(cloud, pki)
 
 # ---- forged headers sent to the server itself ------------------------------------------------
 def test_forwarding_headers_sent_to_the_server_directly_are_refused_and_logged(cloud, pki):
+    # a key pair of certuser's, made through the proxy: what acting as certuser shows
+    cloud.https_client(cert(pki, "certuser")).create_key_pair(KeyName="direct-key")
     pem = quote((pki.root / "certuser.pem").read_text())
     headers = {
         "Content-Type": "application/x-www-form-urlencoded",
@@ -143,12 +145,12 @@ def test_forwarding_headers_sent_to_the_server_directly_are_refused_and_logged(c
         sent = dict(headers) if secret is None else {**headers, "X-Onekit-Proxy-Secret": secret}
         status, answer = post(cloud.direct_url, sent, body)
         assert status == 401 and "<Code>AuthFailure</Code>" in answer, (secret, answer)
-        assert "TLS proxy only" in answer and "x509-key" not in answer
+        assert "TLS proxy only" in answer and "direct-key" not in answer
     assert "not the TLS proxy's secret" in cloud.log()
     # only the secret makes the headers the proxy's: whoever holds it may act as anyone
     real = cloud.instance.tls_proxy_secret_path.read_text().strip()
     status, answer = post(cloud.direct_url, {**headers, "X-Onekit-Proxy-Secret": real}, body)
-    assert status == 200 and "x509-key" in answer
+    assert status == 200 and "direct-key" in answer
     # an unverified certificate is refused even with the secret (optional verification)
     failed = {**headers, "X-Onekit-Proxy-Secret": real, "X-SSL-Client-Verify": "FAILED:expired"}
     status, answer = post(cloud.direct_url, failed, body)
