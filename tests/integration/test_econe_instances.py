@@ -241,7 +241,10 @@ def test_an_instance_seen_but_not_managed_is_unauthorized(econe):
     econe.user("joe")
     econe.user("kim")
     ami = econe.ami("joe-img")
-    (shared,) = run(econe.client("joe"), ami)
+    joe = econe.client("joe")
+    (shared,) = run(joe, ami)
+    # running first: the scheduler would otherwise deploy it while kim is refused
+    joe.get_waiter("instance_running").wait(InstanceIds=[shared], WaiterConfig=FAST)
     # joe's group (users) may USE it, not MANAGE it: kim sees it, may not stop it
     objects.chmod(econe.admin, schema.VMS, int(shared[2:]), "640")
     kim = econe.client("kim")
@@ -254,4 +257,4 @@ def test_an_instance_seen_but_not_managed_is_unauthorized(econe):
             403,
         )
     assert vm_of(econe, shared)["STATE"] == before
-    econe.client("joe").terminate_instances(InstanceIds=[shared])
+    joe.terminate_instances(InstanceIds=[shared])
