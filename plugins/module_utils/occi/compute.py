@@ -57,21 +57,30 @@ def _usable(session: Session, spec: schema.PoolSpec, oid: int, field: str) -> No
         raise InvalidInput(f"{field} names {spec.noun} {oid}, which does not exist") from None
 
 
+def _referenced(
+    session: Session, parent: ET.Element, child: str, spec: schema.PoolSpec, field: str
+) -> int:
+    """The id of the storage or network the ``href`` of ``parent``'s ``child`` names
+    (``<STORAGE href=".../storage/3"/>``; ``child`` may be a path, ``PARAMS/STORAGE``),
+    one that exists for the caller."""
+    kind = child.rsplit("/", 1)[-1].lower()
+    element = parent.find(child)
+    oid = id_of(None if element is None else element.get("href"), kind, field)
+    _usable(session, spec, oid, field)
+    return oid
+
+
 def _request(session: Session, doc: ET.Element, itype: InstanceType) -> dict[str, Any]:
     """What the templates get from the COMPUTE: values only, never template code."""
     disks = []
     for index, disk in enumerate(doc.findall("DISK")):
-        storage = disk.find("STORAGE")
         field = f"COMPUTE/DISK[{index}]/STORAGE"
-        image_id = id_of(None if storage is None else storage.get("href"), "storage", field)
-        _usable(session, schema.IMAGES, image_id, field)
+        image_id = _referenced(session, disk, "STORAGE", schema.IMAGES, field)
         disks.append({"image_id": image_id, "target": text(disk, "TARGET")})
     nics = []
     for index, nic in enumerate(doc.findall("NIC")):
-        network = nic.find("NETWORK")
         field = f"COMPUTE/NIC[{index}]/NETWORK"
-        net_id = id_of(None if network is None else network.get("href"), "network", field)
-        _usable(session, schema.NETWORKS, net_id, field)
+        net_id = _referenced(session, nic, "NETWORK", schema.NETWORKS, field)
         nics.append({"network_id": net_id, "ip": text(nic, "IP")})
     context = []
     section = doc.find("CONTEXT")
@@ -162,10 +171,8 @@ def delete(session: Session, vm_id: int) -> None:
 def attach_disk(session: Session, vm_id: int, action: ET.Element) -> Body:
     """``attachdisk``: PARAMS/STORAGE href, optional PARAMS/TARGET (the core's disk
     hot-plug: MANAGE on the VM, USE on the image)."""
-    storage = action.find("PARAMS/STORAGE")
     field = "ACTION/PARAMS/STORAGE"
-    image_id = id_of(None if storage is None else storage.get("href"), "storage", field)
-    _usable(session, schema.IMAGES, image_id, field)
+    image_id = _referenced(session, action, "PARAMS/STORAGE", schema.IMAGES, field)
     try:
         return lifecycle.disk_attach(session, vm_id, image_id, target=text(action, "PARAMS/TARGET"))
     except lifecycle.WrongState as err:
